@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# e2e/env.sh up|down|status|seed - the local test environment.
+#
+# up      starts every component (kubesim, then awssim) and writes RUN_DIR/env.sh
+#         with the exports a shell or a test needs (KUBECONFIG, AWS_ENDPOINT_URL, ...).
+# down    stops every process the components started, by PID, and removes leftovers.
+# status  one line per component; exits 0 only when all are up.
+# seed    loads the runbooks' datasets (a "production" RDS instance shop-orders-prod)
+#         into a running environment.
+#
+# RUN_DIR is $LIFEBOAT_RUN_DIR or e2e/.run. Each component's e2e/<name>/service.sh
+# implements up|down|status RUN_DIR; up prints its exports on stdout. Every command is
+# safe to run twice.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+run_dir=${LIFEBOAT_RUN_DIR:-$here/.run}
+components=(kubesim awssim)
+
+up() {
+    mkdir -p "$run_dir"
+    local env_file=$run_dir/env.sh tmp
+    tmp=$(mktemp "$run_dir/env.sh.XXXXXX")
+    {
+        echo "# written by e2e/env.sh up; source it"
+        echo "export LIFEBOAT_RUN_DIR='$run_dir'"
+        echo "export LIFEBOAT_REPO='$repo'"
+        echo "export PATH='${LIFEBOAT_BIN_DIR:-$repo/bin}':\"\$PATH\""
+    } >"$tmp"
+    for c in "${components[@]}"; do
+        echo "env.sh: starting $c" >&2
+        if ! "$here/$c/service.sh" up "$run_dir" >>"$tmp"; then
+            echo "env.sh: $c failed to start; see $run_dir/$c.log" >&2
+            rm -f "$tmp"
+            return 1
+        fi
+    done
+    mv "$tmp" "$env_file"
+    echo "env.sh: up; run: . $env_file" >&2
+}
+
+down() {
+    local rc=0 i
+    for ((i = ${#components[@]} - 1; i >= 0; i--)); do
+        "$here/${components[i]}/service.sh" down "$run_dir" || rc=1
+    done
+    rm -f "$run_dir/env.sh"
+    return $rc
+}
+
+status() {
+    local rc=0 c
+    for c in "${components[@]}"; do
+        "$here/$c/service.sh" status "$run_dir" || rc=3
+    done
+    return $rc
+}
+
+seed() {
+    [ -f "$run_dir/env.sh" ] || { echo "env.sh: not up; run e2e/env.sh up first" >&2; return 1; }
+    # shellcheck disable=SC1091
+    . "$run_dir/env.sh"
+    "$repo/e2e/fixtures/seed.sh"
+}
+
+case "${1:-}" in
+up) up ;;
+down) down ;;
+status) status ;;
+seed) seed ;;
+*)
+    echo "usage: e2e/env.sh up|down|status|seed" >&2
+    exit 2
+    ;;
+esac

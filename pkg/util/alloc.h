@@ -1,0 +1,30 @@
+/* alloc.h - allocation that never returns NULL.
+ *
+ * Allocation failure is handled in one place: these wrappers print a line to
+ * stderr and abort(), so callers need no NULL checks. Free with free().
+ */
+#ifndef LB_UTIL_ALLOC_H
+#define LB_UTIL_ALLOC_H
+
+#include <stddef.h>
+
+/* malloc(n); n == 0 allocates 1 byte. Never returns NULL. */
+void *lb_malloc(size_t n);
+
+/* calloc(count, size) with overflow checking. Never returns NULL. */
+void *lb_calloc(size_t count, size_t size);
+
+/* realloc(p, n); n == 0 keeps a 1-byte block. Never returns NULL. */
+void *lb_realloc(void *p, size_t n);
+
+/* strdup(s); s must not be NULL. Never returns NULL. */
+char *lb_strdup(const char *s);
+
+/* Copies the first n bytes of s (fewer if a NUL comes first) into a new
+ * NUL-terminated string. Never returns NULL. */
+char *lb_strndup(const char *s, size_t n);
+
+/* printf into a new string that the caller frees. Never returns NULL. */
+char *lb_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
