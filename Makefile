@@ -57,6 +57,9 @@ CMDS := lifeboat-operator lifeboat-agent
 BINS := $(CMDS:%=$(BINDIR)/%)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# C programs that e2e suites run against the live kubesim/awssim (LIFEBOAT_BUILD_DIR).
+IT_SRCS := $(sort $(wildcard tests/integration/*.c))
+IT_BINS := $(IT_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 RESULTS = $(BUILD)/results.txt
 
@@ -83,7 +86,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB) $(PKG_LIBS) -lcmocka $(LDFLAGS)
 
--include $(LIB_OBJS:.o=.d) $(UNIT_BINS:=.d)
+$(BUILD)/tests/integration/%: tests/integration/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB) $(PKG_LIBS) $(LDFLAGS)
+
+-include $(LIB_OBJS:.o=.d) $(UNIT_BINS:=.d) $(IT_BINS:=.d)
 
 # ---- dependencies -------------------------------------------------------------------
 
@@ -118,9 +125,10 @@ unit: $(UNIT_BINS)
 			tests/tap-run $(RESULTS) unit:$${t##*/} $$t || rc=1; \
 	done; exit $$rc
 
-e2e: all
+e2e: all $(IT_BINS)
 	@mkdir -p $(BUILD)
-	LIFEBOAT_BIN_DIR=$(abspath $(BINDIR)) e2e/run-suites.sh $(abspath $(RESULTS))
+	LIFEBOAT_BIN_DIR=$(abspath $(BINDIR)) LIFEBOAT_BUILD_DIR=$(abspath $(BUILD)) \
+		e2e/run-suites.sh $(abspath $(RESULTS))
 
 # Everything, from a fresh machine. Each stage records its suites in $(RESULTS); a
 # stage that cannot run (a failed build, say) leaves its suites missing, and tap-total
