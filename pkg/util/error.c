@@ -5,7 +5,7 @@
 
 static _Thread_local char error_message[LB_ERROR_MAX];
 
-static void error_vformat(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void error_vformat(const char *fmt, va_list ap)
 {
     vsnprintf(error_message, sizeof(error_message), fmt, ap);
 }
