@@ -61,7 +61,8 @@ seed() {
     [ -f "$run_dir/env.sh" ] || { echo "env.sh: not up; run e2e/env.sh up first" >&2; return 1; }
     # shellcheck disable=SC1091
     . "$run_dir/env.sh"
-    "$repo/e2e/fixtures/seed.sh"
+    "$repo/e2e/fixtures/seed.sh" >>"$run_dir/env.sh"
+    echo "env.sh: seeded; the SHOP_DB_* exports are in $run_dir/env.sh" >&2
 }
 
 case "${1:-}" in
