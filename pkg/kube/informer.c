@@ -1,0 +1,467 @@
+/* informer.c - list, watch, relist on 410, backoff, resync. */
+#include "kube/informer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kube/watch.h"
+#include "util/alloc.h"
+#include "util/backoff.h"
+#include "util/error.h"
+
+struct kube_informer {
+    kube_client *c;
+    char *group, *version, *resource, *namespace;
+    kube_informer_options o;
+    char *label_selector, *field_selector;
+    kube_informer_handlers h;
+    kube_watch *watch;
+
+    pthread_mutex_t mu; /* guards store, synced, stop; cond signals both */
+    pthread_cond_t cond;
+    json_t *store; /* key -> object */
+    int synced;
+    int stop;
+    int started;
+    pthread_t thread;
+    atomic_ulong lists, watches;
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? lb_strdup(s) : NULL;
+}
+
+/* "ns/name", or "name" for cluster-scoped objects; 0 or LB_EINVALID. */
+static int object_key(char *out, size_t size, const json_t *obj)
+{
+    json_t *md = json_object_get(obj, "metadata");
+    const char *ns = json_string_value(json_object_get(md, "namespace"));
+    const char *name = json_string_value(json_object_get(md, "name"));
+    int n;
+    if (name == NULL || name[0] == '\0')
+        return LB_EINVALID;
+    n = (ns != NULL && ns[0] != '\0') ? snprintf(out, size, "%s/%s", ns, name)
+                                      : snprintf(out, size, "%s", name);
+    return (n < 0 || (size_t)n >= size) ? LB_EINVALID : 0;
+}
+
+static const char *object_rv(const json_t *obj)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+}
+
+int kube_informer_new(kube_informer **out, kube_client *c, const kube_ref *ref,
+                      const kube_informer_options *opts, const kube_informer_handlers *handlers)
+{
+    kube_informer *inf;
+    kube_watch_options wo = {0};
+    int result;
+
+    *out = NULL;
+    if (ref->name != NULL || ref->subresource != NULL)
+        return lb_error_setc(LB_EINVALID, "kube_informer: ref must name a collection");
+    inf = lb_calloc(1, sizeof(*inf));
+    inf->c = c;
+    inf->group = dup_or_null(ref->group);
+    inf->version = dup_or_null(ref->version);
+    inf->resource = dup_or_null(ref->resource);
+    inf->namespace = dup_or_null(ref->namespace);
+    if (opts != NULL)
+        inf->o = *opts;
+    inf->label_selector = dup_or_null(inf->o.label_selector);
+    inf->field_selector = dup_or_null(inf->o.field_selector);
+    inf->o.label_selector = inf->label_selector;
+    inf->o.field_selector = inf->field_selector;
+    if (inf->o.page_size <= 0)
+        inf->o.page_size = KUBE_INFORMER_PAGE_SIZE;
+    if (inf->o.watch_timeout_seconds <= 0)
+        inf->o.watch_timeout_seconds = KUBE_WATCH_DEFAULT_TIMEOUT_S;
+    if (inf->o.resync_seconds > 0 && inf->o.resync_seconds < inf->o.watch_timeout_seconds)
+        inf->o.watch_timeout_seconds = inf->o.resync_seconds; /* resync between streams */
+    if (inf->o.backoff_ms <= 0)
+        inf->o.backoff_ms = KUBE_INFORMER_BACKOFF_MS;
+    if (inf->o.max_backoff_ms <= 0)
+        inf->o.max_backoff_ms = KUBE_INFORMER_MAX_BACKOFF;
+    if (handlers != NULL)
+        inf->h = *handlers;
+    pthread_mutex_init(&inf->mu, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&inf->cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    inf->store = json_object();
+    wo.label_selector = inf->label_selector;
+    wo.field_selector = inf->field_selector;
+    wo.timeout_seconds = inf->o.watch_timeout_seconds;
+    result = kube_watch_new(&inf->watch, c, ref, &wo);
+    if (result != 0) {
+        kube_informer_free(inf);
+        return result;
+    }
+    *out = inf;
+    return 0;
+}
+
+/* ---- applying changes (informer thread) ---------------------------------------------- */
+
+static void apply_upsert(kube_informer *inf, json_t *obj)
+{
+    char key[KUBE_INFORMER_MAX_KEY];
+    json_t *old;
+    if (object_key(key, sizeof(key), obj) != 0)
+        return; /* an object without a name cannot be cached */
+    pthread_mutex_lock(&inf->mu);
+    old = json_object_get(inf->store, key);
+    json_incref(old);
+    json_object_set(inf->store, key, obj);
+    pthread_mutex_unlock(&inf->mu);
+    if (old != NULL) {
+        if (inf->h.on_update != NULL)
+            inf->h.on_update(old, obj, inf->h.payload);
+    } else if (inf->h.on_add != NULL) {
+        inf->h.on_add(obj, inf->h.payload);
+    }
+    json_decref(old);
+}
+
+static void apply_delete(kube_informer *inf, json_t *obj)
+{
+    char key[KUBE_INFORMER_MAX_KEY];
+    int had;
+    if (object_key(key, sizeof(key), obj) != 0)
+        return;
+    pthread_mutex_lock(&inf->mu);
+    had = json_object_get(inf->store, key) != NULL;
+    json_object_del(inf->store, key);
+    pthread_mutex_unlock(&inf->mu);
+    if (had && inf->h.on_delete != NULL)
+        inf->h.on_delete(obj, inf->h.payload);
+}
+
+static int on_event(const char *type, json_t *obj, void *payload)
+{
+    kube_informer *inf = payload;
+    if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0)
+        apply_upsert(inf, obj);
+    else if (strcmp(type, "DELETED") == 0)
+        apply_delete(inf, obj);
+    return 0; /* BOOKMARK: the watch keeps its resourceVersion */
+}
+
+/* LISTs every page into a fresh map and diffs it against the cache. */
+static int relist(kube_informer *inf)
+{
+    kube_ref ref = {inf->group, inf->version, inf->resource, inf->namespace, NULL, NULL};
+    kube_list_options lo = {inf->label_selector, inf->field_selector, inf->o.page_size, NULL, NULL};
+    json_t *fresh = json_object(), *gone, *obj, *page = NULL;
+    char *cont = NULL;
+    char rv[KUBE_MAX_RV_BYTES + 1] = "";
+    const char *key;
+    void *tmp;
+    int result = 0;
+
+    for (;;) {
+        const char *next, *page_rv;
+        json_t *item;
+        size_t i;
+        lo.continue_token = cont;
+        result = kube_list(&page, inf->c, &ref, &lo);
+        if (result != 0)
+            goto done;
+        json_array_foreach(json_object_get(page, "items"), i, item)
+        {
+            char k[KUBE_INFORMER_MAX_KEY];
+            if (object_key(k, sizeof(k), item) == 0)
+                json_object_set(fresh, k, item);
+        }
+        page_rv = json_string_value(
+            json_object_get(json_object_get(page, "metadata"), "resourceVersion"));
+        if (page_rv != NULL)
+            snprintf(rv, sizeof(rv), "%s", page_rv);
+        next = json_string_value(json_object_get(json_object_get(page, "metadata"), "continue"));
+        free(cont);
+        cont = (next != NULL && next[0] != '\0') ? lb_strdup(next) : NULL;
+        json_decref(page);
+        page = NULL;
+        if (cont == NULL)
+            break;
+    }
+    atomic_fetch_add(&inf->lists, 1);
+
+    /* deletes first: what the cache holds and the list does not */
+    pthread_mutex_lock(&inf->mu);
+    gone = json_object();
+    json_object_foreach_safe(inf->store, tmp, key, obj)
+    {
+        if (json_object_get(fresh, key) == NULL) {
+            json_object_set(gone, key, obj);
+            json_object_del(inf->store, key);
+        }
+    }
+    pthread_mutex_unlock(&inf->mu);
+    json_object_foreach(gone, key, obj)
+    {
+        if (inf->h.on_delete != NULL)
+            inf->h.on_delete(obj, inf->h.payload);
+    }
+    json_decref(gone);
+    json_object_foreach(fresh, key, obj)
+    {
+        json_t *old;
+        const char *a, *b;
+        pthread_mutex_lock(&inf->mu);
+        old = json_object_get(inf->store, key);
+        json_incref(old);
+        pthread_mutex_unlock(&inf->mu);
+        a = old ? object_rv(old) : NULL;
+        b = object_rv(obj);
+        if (old == NULL || a == NULL || b == NULL || strcmp(a, b) != 0)
+            apply_upsert(inf, obj); /* unchanged objects are not reported again */
+        json_decref(old);
+    }
+    kube_watch_set_resource_version(inf->watch, rv);
+    pthread_mutex_lock(&inf->mu);
+    inf->synced = 1;
+    pthread_cond_broadcast(&inf->cond);
+    pthread_mutex_unlock(&inf->mu);
+done:
+    json_decref(page);
+    json_decref(fresh);
+    free(cont);
+    return result;
+}
+
+static void resync(kube_informer *inf)
+{
+    json_t *snapshot, *obj;
+    const char *key;
+    if (inf->h.on_update == NULL)
+        return;
+    pthread_mutex_lock(&inf->mu);
+    snapshot = json_copy(inf->store); /* shallow: the objects are shared */
+    pthread_mutex_unlock(&inf->mu);
+    json_object_foreach(snapshot, key, obj)
+    {
+        inf->h.on_update(obj, obj, inf->h.payload);
+    }
+    json_decref(snapshot);
+}
+
+/* Sleeps ms unless stopped; returns non-zero when stopped. */
+static int sleep_or_stop(kube_informer *inf, long ms)
+{
+    struct timespec ts;
+    int stopped;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&inf->mu);
+    while (!inf->stop && pthread_cond_timedwait(&inf->cond, &inf->mu, &ts) != ETIMEDOUT)
+        ;
+    stopped = inf->stop;
+    pthread_mutex_unlock(&inf->mu);
+    return stopped;
+}
+
+static int stopping(kube_informer *inf)
+{
+    int s;
+    pthread_mutex_lock(&inf->mu);
+    s = inf->stop;
+    pthread_mutex_unlock(&inf->mu);
+    return s;
+}
+
+static void *informer_main(void *arg)
+{
+    kube_informer *inf = arg;
+    int need_list = 1;
+    unsigned failures = 0;
+    time_t last_resync = time(NULL);
+
+    while (!stopping(inf)) {
+        int rc;
+        if (need_list) {
+            rc = relist(inf);
+            if (rc != 0) {
+                long wait = (long)lb_backoff_delay(inf->o.backoff_ms, inf->o.max_backoff_ms,
+                                                   failures < 32 ? failures++ : 32);
+                if (sleep_or_stop(inf, wait))
+                    break;
+                continue;
+            }
+            need_list = 0;
+            failures = 0;
+        }
+        atomic_fetch_add(&inf->watches, 1);
+        rc = kube_watch_run(inf->watch, on_event, inf);
+        if (kube_watch_cancelled(inf->watch))
+            break;
+        if (rc == LB_EGONE) {
+            need_list = 1; /* the server forgot our resourceVersion: start over */
+        } else if (rc != 0) {
+            long wait = (long)lb_backoff_delay(inf->o.backoff_ms, inf->o.max_backoff_ms,
+                                               failures < 32 ? failures++ : 32);
+            need_list = 1;
+            if (sleep_or_stop(inf, wait))
+                break;
+        } else {
+            failures = 0; /* a clean end of stream: watch again from the last version */
+        }
+        if (inf->o.resync_seconds > 0 && time(NULL) - last_resync >= inf->o.resync_seconds) {
+            last_resync = time(NULL);
+            resync(inf);
+        }
+    }
+    return NULL;
+}
+
+int kube_informer_start(kube_informer *inf)
+{
+    int rc;
+    if (inf->started)
+        return lb_error_set("kube_informer_start: already started");
+    rc = pthread_create(&inf->thread, NULL, informer_main, inf);
+    if (rc != 0)
+        return lb_error_set("kube_informer_start: pthread_create: %s", strerror(rc));
+    inf->started = 1;
+    return 0;
+}
+
+void kube_informer_stop(kube_informer *inf)
+{
+    pthread_mutex_lock(&inf->mu);
+    inf->stop = 1;
+    pthread_cond_broadcast(&inf->cond);
+    pthread_mutex_unlock(&inf->mu);
+    kube_watch_cancel(inf->watch);
+    if (inf->started) {
+        pthread_join(inf->thread, NULL);
+        inf->started = 0;
+    }
+}
+
+void kube_informer_free(kube_informer *inf)
+{
+    if (inf == NULL)
+        return;
+    if (inf->watch != NULL)
+        kube_informer_stop(inf);
+    kube_watch_free(inf->watch);
+    json_decref(inf->store);
+    pthread_cond_destroy(&inf->cond);
+    pthread_mutex_destroy(&inf->mu);
+    free(inf->group);
+    free(inf->version);
+    free(inf->resource);
+    free(inf->namespace);
+    free(inf->label_selector);
+    free(inf->field_selector);
+    free(inf);
+}
+
+int kube_informer_has_synced(kube_informer *inf)
+{
+    int s;
+    pthread_mutex_lock(&inf->mu);
+    s = inf->synced;
+    pthread_mutex_unlock(&inf->mu);
+    return s;
+}
+
+int kube_informer_wait_synced(kube_informer *inf, long timeout_ms)
+{
+    struct timespec ts;
+    int result = 0;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (timeout_ms >= 0) {
+        ts.tv_sec += timeout_ms / 1000;
+        ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&inf->mu);
+    while (!inf->synced) {
+        int rc = timeout_ms >= 0 ? pthread_cond_timedwait(&inf->cond, &inf->mu, &ts)
+                                 : pthread_cond_wait(&inf->cond, &inf->mu);
+        if (rc == ETIMEDOUT && !inf->synced) {
+            result = LB_ETIMEOUT;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&inf->mu);
+    if (result != 0)
+        lb_error_setc(LB_ETIMEOUT, "informer %s: not synced within %ld ms", inf->resource,
+                      timeout_ms);
+    return result;
+}
+
+json_t *kube_informer_get(kube_informer *inf, const char *namespace, const char *name)
+{
+    char key[KUBE_INFORMER_MAX_KEY];
+    json_t *obj;
+    int n = (namespace != NULL && namespace[0] != '\0')
+                ? snprintf(key, sizeof(key), "%s/%s", namespace, name)
+                : snprintf(key, sizeof(key), "%s", name);
+    if (n < 0 || (size_t)n >= sizeof(key))
+        return NULL;
+    pthread_mutex_lock(&inf->mu);
+    obj = json_incref(json_object_get(inf->store, key));
+    pthread_mutex_unlock(&inf->mu);
+    return obj;
+}
+
+size_t kube_informer_len(kube_informer *inf)
+{
+    size_t n;
+    pthread_mutex_lock(&inf->mu);
+    n = json_object_size(inf->store);
+    pthread_mutex_unlock(&inf->mu);
+    return n;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+json_t *kube_informer_keys(kube_informer *inf)
+{
+    json_t *arr = json_array(), *obj;
+    const char *key;
+    const char **keys;
+    size_t n = 0;
+    pthread_mutex_lock(&inf->mu);
+    keys = lb_calloc(json_object_size(inf->store) + 1, sizeof(*keys));
+    json_object_foreach(inf->store, key, obj)
+    {
+        keys[n++] = key;
+    }
+    qsort(keys, n, sizeof(*keys), cmp_str);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(keys[i]));
+    pthread_mutex_unlock(&inf->mu);
+    free(keys);
+    return arr;
+}
+
+void kube_informer_counts(kube_informer *inf, unsigned long *lists, unsigned long *watches)
+{
+    *lists = atomic_load(&inf->lists);
+    *watches = atomic_load(&inf->watches);
+}
