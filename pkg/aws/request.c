@@ -1,0 +1,843 @@
+#include "aws/request.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <libxml/parser.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "aws/credentials.h"
+#include "aws/error.h"
+#include "aws/private.h"
+#include "util/alloc.h"
+#include "util/backoff.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/log.h"
+
+/* ---- package-private helpers ---- */
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+static void global_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    xmlInitParser();
+}
+
+void aws__global_init(void)
+{
+    pthread_once(&global_once, global_init_once);
+}
+
+void aws__sha256_hex(char out[65], const void *data, size_t len)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    static const char hex[] = "0123456789abcdef";
+
+    EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+    for (unsigned int i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+void aws__free_secret(char *s)
+{
+    if (s == NULL)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+/* ---- canonical query ---- */
+
+typedef struct query_pair {
+    char *key; /* encoded */
+    char *value;
+} query_pair;
+
+struct aws_query {
+    query_pair *pairs;
+    size_t n;
+    size_t alloc;
+};
+
+static int is_unreserved(unsigned char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+char *aws_uri_encode(const char *s, bool keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *out = lb_malloc(3 * n + 1);
+    size_t j = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (is_unreserved(ch) || (keep_slash && ch == '/')) {
+            out[j++] = (char)ch;
+        } else {
+            out[j++] = '%';
+            out[j++] = hex[ch >> 4];
+            out[j++] = hex[ch & 15];
+        }
+    }
+    out[j] = '\0';
+    return out;
+}
+
+aws_query *aws_query_new(void)
+{
+    return lb_calloc(1, sizeof(aws_query));
+}
+
+void aws_query_free(aws_query *q)
+{
+    if (q == NULL)
+        return;
+    for (size_t i = 0; i < q->n; i++) {
+        free(q->pairs[i].key);
+        aws__free_secret(q->pairs[i].value); /* forms can carry tokens */
+    }
+    free(q->pairs);
+    free(q);
+}
+
+void aws_query_add(aws_query *q, const char *key, const char *value)
+{
+    assert(q != NULL && key != NULL);
+    if (q->n == q->alloc) {
+        q->alloc = q->alloc ? 2 * q->alloc : 8;
+        q->pairs = lb_realloc(q->pairs, q->alloc * sizeof(*q->pairs));
+    }
+    q->pairs[q->n].key = aws_uri_encode(key, false);
+    q->pairs[q->n].value = aws_uri_encode(value ? value : "", false);
+    q->n++;
+}
+
+void aws_query_add_int(aws_query *q, const char *key, long long n)
+{
+    char num[32];
+    snprintf(num, sizeof(num), "%lld", n);
+    aws_query_add(q, key, num);
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const query_pair *x = a;
+    const query_pair *y = b;
+    int r = strcmp(x->key, y->key);
+    return r != 0 ? r : strcmp(x->value, y->value);
+}
+
+int aws_query_build(char **out, const aws_query *q)
+{
+    query_pair *sorted;
+    lb_buf b;
+    int rc = 0;
+
+    *out = NULL;
+    buf_init(&b, SIZE_MAX / 2); /* bounded by the caller's own parameters */
+    if (q == NULL || q->n == 0) {
+        *out = lb_strdup("");
+        return 0;
+    }
+    sorted = lb_malloc(q->n * sizeof(*sorted));
+    memcpy(sorted, q->pairs, q->n * sizeof(*sorted));
+    qsort(sorted, q->n, sizeof(*sorted), pair_cmp);
+    for (size_t i = 0; i < q->n; i++) {
+        if (i > 0)
+            buf_append(&b, "&", 1);
+        buf_append_str(&b, sorted[i].key);
+        buf_append(&b, "=", 1);
+        buf_append_str(&b, sorted[i].value);
+    }
+    free(sorted);
+    *out = buf_detach(&b, NULL);
+    return rc;
+}
+
+/* ---- endpoints ---- */
+
+static const char *service_override(const aws_client_options *o, const char *service)
+{
+    if (strcmp(service, "s3") == 0)
+        return o->endpoint_url_s3;
+    if (strcmp(service, "rds") == 0)
+        return o->endpoint_url_rds;
+    if (strcmp(service, "secretsmanager") == 0)
+        return o->endpoint_url_secrets_manager;
+    if (strcmp(service, "sts") == 0)
+        return o->endpoint_url_sts;
+    return NULL;
+}
+
+static int known_service(const char *service)
+{
+    return strcmp(service, "s3") == 0 || strcmp(service, "rds") == 0 ||
+           strcmp(service, "secretsmanager") == 0 || strcmp(service, "sts") == 0;
+}
+
+/* A bucket can be a DNS label of a virtual host (no dots: TLS wildcards). */
+static int bucket_dns_ok(const char *b)
+{
+    size_t n = strlen(b);
+    if (n < 3 || n > 63 || b[0] == '-' || b[n - 1] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = b[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static int region_ok(const char *r)
+{
+    size_t n = r ? strlen(r) : 0;
+    if (n == 0 || n > 32)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((r[i] >= 'a' && r[i] <= 'z') || (r[i] >= '0' && r[i] <= '9') || r[i] == '-'))
+            return 0;
+    return 1;
+}
+
+int aws_endpoint_url(char **out, const aws_client_options *opts, const char *service,
+                     const char *bucket, const char *path)
+{
+    const char *override;
+    const char *p = path ? path : "/";
+    char *base = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    if (!known_service(service))
+        return lb_error_setc(LB_EINVALID, "aws endpoint: service \"%s\" is not supported", service);
+    if (!region_ok(opts->region))
+        return lb_error_setc(LB_EINVALID, "aws endpoint: region \"%s\" must be 1-32 of [a-z0-9-]",
+                             opts->region ? opts->region : "");
+    if (p[0] != '/')
+        return lb_error_setc(LB_EINVALID, "aws endpoint: path must start with '/'");
+    override = service_override(opts, service);
+    if (override == NULL || override[0] == '\0')
+        override = opts->endpoint_url;
+    if (override != NULL && override[0] != '\0') {
+        size_t n = strlen(override);
+        if (strncmp(override, "http://", 7) != 0 && strncmp(override, "https://", 8) != 0)
+            return lb_error_setc(LB_EINVALID,
+                                 "aws endpoint: override for %s must start with http:// or "
+                                 "https://",
+                                 service);
+        while (n > 0 && override[n - 1] == '/')
+            n--;
+        base = lb_strndup(override, n);
+        /* An overridden endpoint is path-style for S3 (the SDK convention). */
+        if (bucket != NULL)
+            *out = lb_sprintf("%s/%s%s", base, bucket, p);
+        else
+            *out = lb_sprintf("%s%s", base, p);
+        goto done;
+    }
+    {
+        const char *suffix =
+            strncmp(opts->region, "cn-", 3) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
+        if (bucket != NULL && !opts->s3_force_path_style && bucket_dns_ok(bucket))
+            *out = lb_sprintf("https://%s.%s.%s.%s%s", bucket, service, opts->region, suffix, p);
+        else if (bucket != NULL)
+            *out = lb_sprintf("https://%s.%s.%s/%s%s", service, opts->region, suffix, bucket, p);
+        else
+            *out = lb_sprintf("https://%s.%s.%s%s", service, opts->region, suffix, p);
+    }
+done:
+    free(base);
+    if (rc == 0 && strlen(*out) >= AWS_MAX_URL_BYTES) {
+        free(*out);
+        *out = NULL;
+        rc = lb_error_setc(LB_ETOOBIG, "aws endpoint: URL longer than %d bytes", AWS_MAX_URL_BYTES);
+    }
+    return rc;
+}
+
+/* ---- client ---- */
+
+struct aws_client {
+    aws_client_options opts; /* strings below are owned copies */
+    char *region;
+    char *endpoint_url, *endpoint_url_s3, *endpoint_url_rds, *endpoint_url_sm, *endpoint_url_sts;
+    char *fixed_date;
+    char *connect_to;
+    char *ca_file;
+    aws_credentials_provider *owned_credentials;
+    CURLSH *share;
+    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+};
+
+static char *dup_or_null(const char *s)
+{
+    return (s != NULL && s[0] != '\0') ? lb_strdup(s) : NULL;
+}
+
+static int env_true(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && strcasecmp(v, "true") == 0;
+}
+
+void aws_client_options_from_env(aws_client_options *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->region = getenv("AWS_REGION");
+    if (out->region == NULL || out->region[0] == '\0')
+        out->region = getenv("AWS_DEFAULT_REGION");
+    out->endpoint_url = getenv("AWS_ENDPOINT_URL");
+    out->endpoint_url_s3 = getenv("AWS_ENDPOINT_URL_S3");
+    out->endpoint_url_rds = getenv("AWS_ENDPOINT_URL_RDS");
+    out->endpoint_url_secrets_manager = getenv("AWS_ENDPOINT_URL_SECRETS_MANAGER");
+    out->endpoint_url_sts = getenv("AWS_ENDPOINT_URL_STS");
+    out->s3_force_path_style = env_true("AWS_S3_FORCE_PATH_STYLE");
+    out->ca_file = getenv("AWS_CA_BUNDLE");
+}
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *userptr)
+{
+    aws_client *c = userptr;
+    (void)h;
+    (void)access;
+    pthread_mutex_lock(&c->share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *userptr)
+{
+    aws_client *c = userptr;
+    (void)h;
+    pthread_mutex_unlock(&c->share_locks[data]);
+}
+
+int aws_client_new(aws_client **out, const aws_client_options *opts)
+{
+    aws_client *c;
+    char *probe = NULL;
+    int rc;
+
+    *out = NULL;
+    aws__global_init();
+    /* Validate region and overrides once, up front. */
+    rc = aws_endpoint_url(&probe, opts, "sts", NULL, "/");
+    free(probe);
+    if (rc != 0)
+        return rc;
+    const char *svcs[] = {"s3", "rds", "secretsmanager"};
+    for (size_t i = 0; i < sizeof(svcs) / sizeof(svcs[0]); i++) {
+        rc = aws_endpoint_url(&probe, opts, svcs[i], NULL, "/");
+        free(probe);
+        if (rc != 0)
+            return rc;
+    }
+    c = lb_calloc(1, sizeof(*c));
+    c->opts = *opts;
+    c->region = lb_strdup(opts->region);
+    c->endpoint_url = dup_or_null(opts->endpoint_url);
+    c->endpoint_url_s3 = dup_or_null(opts->endpoint_url_s3);
+    c->endpoint_url_rds = dup_or_null(opts->endpoint_url_rds);
+    c->endpoint_url_sm = dup_or_null(opts->endpoint_url_secrets_manager);
+    c->endpoint_url_sts = dup_or_null(opts->endpoint_url_sts);
+    c->fixed_date = dup_or_null(opts->fixed_date);
+    c->connect_to = dup_or_null(opts->connect_to);
+    c->ca_file = dup_or_null(opts->ca_file);
+    c->opts.region = c->region;
+    c->opts.endpoint_url = c->endpoint_url;
+    c->opts.endpoint_url_s3 = c->endpoint_url_s3;
+    c->opts.endpoint_url_rds = c->endpoint_url_rds;
+    c->opts.endpoint_url_secrets_manager = c->endpoint_url_sm;
+    c->opts.endpoint_url_sts = c->endpoint_url_sts;
+    c->opts.fixed_date = c->fixed_date;
+    c->opts.connect_to = c->connect_to;
+    c->opts.ca_file = c->ca_file;
+    if (c->opts.max_attempts <= 0)
+        c->opts.max_attempts = AWS_DEFAULT_MAX_ATTEMPTS;
+    if (c->opts.timeout_ms <= 0)
+        c->opts.timeout_ms = AWS_DEFAULT_TIMEOUT_MS;
+    if (c->opts.backoff_base_ms <= 0)
+        c->opts.backoff_base_ms = AWS_DEFAULT_BACKOFF_BASE_MS;
+    if (c->opts.backoff_cap_ms <= 0)
+        c->opts.backoff_cap_ms = AWS_DEFAULT_BACKOFF_CAP_MS;
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&c->share_locks[i], NULL);
+    c->share = curl_share_init();
+    curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    *out = c;
+    return 0;
+}
+
+int aws_client_new_from_env(aws_client **out)
+{
+    aws_client_options o;
+    aws_credentials_provider *p = NULL;
+    int rc;
+
+    *out = NULL;
+    aws_client_options_from_env(&o);
+    if (o.region == NULL || o.region[0] == '\0')
+        return lb_error_setc(LB_EINVALID, "aws: AWS_REGION (or AWS_DEFAULT_REGION) is not set");
+    rc = aws_credentials_provider_new(&p, NULL);
+    if (rc != 0)
+        return rc;
+    o.credentials = p;
+    rc = aws_client_new(out, &o);
+    if (rc != 0) {
+        aws_credentials_provider_free(p);
+        return rc;
+    }
+    (*out)->owned_credentials = p;
+    return 0;
+}
+
+void aws_client_free(aws_client *c)
+{
+    if (c == NULL)
+        return;
+    curl_share_cleanup(c->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&c->share_locks[i]);
+    aws_credentials_provider_free(c->owned_credentials);
+    free(c->region);
+    free(c->endpoint_url);
+    free(c->endpoint_url_s3);
+    free(c->endpoint_url_rds);
+    free(c->endpoint_url_sm);
+    free(c->endpoint_url_sts);
+    free(c->fixed_date);
+    free(c->connect_to);
+    free(c->ca_file);
+    free(c);
+}
+
+const char *aws_client_region(const aws_client *c)
+{
+    return c->region;
+}
+
+void aws_request_add_header(aws_request *req, const char *name, const char *value)
+{
+    assert(req->nheaders < AWS_MAX_REQUEST_HEADERS);
+    req->headers[req->nheaders].name = name;
+    req->headers[req->nheaders].value = value;
+    req->nheaders++;
+}
+
+void aws_response_init(aws_response *r)
+{
+    memset(r, 0, sizeof(*r));
+}
+
+static void response_reset(aws_response *r)
+{
+    free(r->body);
+    r->body = NULL;
+    r->body_len = 0;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    r->nheaders = 0;
+    free(r->aws_code);
+    free(r->aws_message);
+    r->aws_code = NULL;
+    r->aws_message = NULL;
+    r->status = 0;
+}
+
+void aws_response_dispose(aws_response *r)
+{
+    if (r == NULL)
+        return;
+    response_reset(r);
+}
+
+const char *aws_response_header_get(const aws_response *r, const char *name)
+{
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+/* ---- one transfer ---- */
+
+typedef struct transfer {
+    const aws_request *req;
+    aws_response *resp;
+    CURL *h;
+    lb_buf body;  /* 2xx body, capped by req->response_cap */
+    lb_buf error; /* non-2xx body, capped by AWS_MAX_ERROR_BODY_BYTES */
+    size_t cap;
+    size_t delivered; /* bytes handed to req->write_fn */
+    int too_big;
+    int aborted_by_callback;
+    const char *upload; /* buffered PUT body */
+    size_t upload_len;
+    size_t upload_pos;
+} transfer;
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *payload)
+{
+    transfer *t = payload;
+    aws_response *r = t->resp;
+    size_t len = size * nmemb;
+    const char *colon;
+    size_t nlen, vstart, vend;
+
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        /* A new status line (after 100 Continue, say): keep only the final headers. */
+        for (size_t i = 0; i < r->nheaders; i++) {
+            free(r->headers[i].name);
+            free(r->headers[i].value);
+        }
+        r->nheaders = 0;
+        return len;
+    }
+    if (len > AWS_MAX_HEADER_BYTES)
+        return len; /* ignored: no header Lifeboat reads is this long */
+    colon = memchr(data, ':', len);
+    if (colon == NULL || r->nheaders >= AWS_MAX_RESPONSE_HEADERS)
+        return len;
+    nlen = (size_t)(colon - data);
+    vstart = nlen + 1;
+    while (vstart < len && (data[vstart] == ' ' || data[vstart] == '\t'))
+        vstart++;
+    vend = len;
+    while (vend > vstart && (data[vend - 1] == '\r' || data[vend - 1] == '\n' ||
+                             data[vend - 1] == ' ' || data[vend - 1] == '\t'))
+        vend--;
+    r->headers[r->nheaders].name = lb_strndup(data, nlen);
+    for (char *p = r->headers[r->nheaders].name; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    r->headers[r->nheaders].value = lb_strndup(data + vstart, vend - vstart);
+    r->nheaders++;
+    return len;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *payload)
+{
+    transfer *t = payload;
+    size_t len = size * nmemb;
+    long status = 0;
+
+    curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &status);
+    if (t->req->write_fn != NULL && status >= 200 && status < 300) {
+        if (t->req->write_fn(data, len, t->req->write_payload) != 0) {
+            t->aborted_by_callback = 1;
+            return 0;
+        }
+        t->delivered += len;
+        return len;
+    }
+    if (buf_append(status >= 200 && status < 300 ? &t->body : &t->error, data, len) != 0) {
+        t->too_big = 1;
+        return 0;
+    }
+    return len;
+}
+
+static size_t on_read_buffer(char *buf, size_t size, size_t nitems, void *payload)
+{
+    transfer *t = payload;
+    size_t room = size * nitems;
+    size_t left = t->upload_len - t->upload_pos;
+    size_t n = left < room ? left : room;
+    memcpy(buf, t->upload + t->upload_pos, n);
+    t->upload_pos += n;
+    return n;
+}
+
+static size_t on_read_stream(char *buf, size_t size, size_t nitems, void *payload)
+{
+    transfer *t = payload;
+    long n = t->req->read_fn(buf, size * nitems, t->req->read_payload);
+    if (n < 0) {
+        t->aborted_by_callback = 1;
+        return CURL_READFUNC_ABORT;
+    }
+    return (size_t)n;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* One attempt. Returns the curl result; fills t->resp. */
+static CURLcode perform_once(aws_client *c, const aws_request *req, const char *url,
+                             const aws_credentials *cred, long timeout_ms, transfer *t)
+{
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    struct curl_slist *connect_to = NULL;
+    char line[512];
+    char sigv4[128];
+    char payload_hash[65];
+    char *tmp;
+    CURLcode cc;
+    const char *method = req->method ? req->method : "GET";
+
+    t->h = h;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        tmp = lb_sprintf("%s: %s", req->headers[i].name, req->headers[i].value);
+        hdrs = curl_slist_append(hdrs, tmp);
+        free(tmp);
+    }
+    if (req->read_fn != NULL) {
+        snprintf(payload_hash, sizeof(payload_hash), "%s", AWS_UNSIGNED_PAYLOAD);
+    } else {
+        aws__sha256_hex(payload_hash, req->body ? req->body : "", req->body ? req->body_len : 0);
+    }
+    snprintf(line, sizeof(line), "x-amz-content-sha256: %s", payload_hash);
+    hdrs = curl_slist_append(hdrs, line);
+    if (req->content_type != NULL) {
+        snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    if (c->fixed_date != NULL) {
+        snprintf(line, sizeof(line), "X-Amz-Date: %s", c->fixed_date);
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    if (cred != NULL && cred->session_token != NULL) {
+        tmp = lb_sprintf("X-Amz-Security-Token: %s", cred->session_token);
+        hdrs = curl_slist_append(hdrs, tmp);
+        aws__free_secret(tmp);
+    }
+    /* No "Expect:" suppression header here: curl 7.88 would sign it as an
+     * empty "expect" header that is never sent (tests/unit/test_aws_request.c). */
+
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
+    if (c->ca_file != NULL)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+    if (c->connect_to != NULL) {
+        connect_to = curl_slist_append(NULL, c->connect_to);
+        curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
+    }
+    if (cred != NULL && !req->unsigned_request) {
+        snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:%s", c->region, req->service);
+        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, sigv4);
+        curl_easy_setopt(h, CURLOPT_USERNAME, cred->access_key_id);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, cred->secret_access_key);
+    }
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "PUT") == 0) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        if (req->read_fn != NULL) {
+            curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read_stream);
+            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->read_len);
+        } else {
+            t->upload = req->body ? req->body : "";
+            t->upload_len = req->body ? req->body_len : 0;
+            t->upload_pos = 0;
+            curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read_buffer);
+            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)t->upload_len);
+        }
+        curl_easy_setopt(h, CURLOPT_READDATA, t);
+    } else if (strcmp(method, "POST") == 0) {
+        if (req->read_fn != NULL) {
+            curl_easy_setopt(h, CURLOPT_POST, 1L);
+            curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read_stream);
+            curl_easy_setopt(h, CURLOPT_READDATA, t);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->read_len);
+        } else {
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                             (curl_off_t)(req->body ? req->body_len : 0));
+        }
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+
+    cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &t->resp->status);
+    curl_easy_cleanup(h);
+    t->h = NULL;
+    curl_slist_free_all(hdrs);
+    curl_slist_free_all(connect_to);
+    return cc;
+}
+
+void aws__random_bytes(unsigned char *buf, size_t n)
+{
+    if (RAND_bytes(buf, (int)n) != 1) {
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (unsigned char)rand();
+    }
+}
+
+int aws_client_send(aws_response *out, aws_client *c, const aws_request *req)
+{
+    char *url = NULL;
+    char *full_url = NULL;
+    long long deadline = now_ms() + c->opts.timeout_ms;
+    int attempt = 0;
+    int rc = LB_ERROR;
+    int can_retry;
+
+    assert(req->service != NULL);
+    response_reset(out);
+    out->attempts = 0;
+    if ((req->body != NULL || req->read_fn != NULL) && req->content_type == NULL)
+        return lb_error_setc(LB_EINVALID, "aws %s: a request body needs a Content-Type",
+                             req->service);
+    if (req->read_fn != NULL && req->read_len < 0)
+        return lb_error_setc(LB_EINVALID, "aws %s: a streamed body needs read_len", req->service);
+    rc = aws_endpoint_url(&url, &c->opts, req->service, req->bucket, req->path);
+    if (rc != 0)
+        return rc;
+    if (req->query != NULL && req->query[0] != '\0')
+        full_url = lb_sprintf("%s?%s", url, req->query);
+    else
+        full_url = lb_strdup(url);
+
+    for (;;) {
+        aws_credentials cred;
+        aws_credentials *credp = NULL;
+        transfer t;
+        CURLcode cc;
+        long remaining = (long)(deadline - now_ms());
+
+        memset(&cred, 0, sizeof(cred));
+        attempt++;
+        out->attempts = attempt;
+        response_reset(out);
+        if (remaining <= 0) {
+            rc = lb_error_setc(LB_ETIMEOUT,
+                               "aws %s %s: deadline of %ld ms passed after %d "
+                               "attempt(s)",
+                               req->service, req->method ? req->method : "GET", c->opts.timeout_ms,
+                               attempt - 1);
+            goto done;
+        }
+        if (c->opts.credentials != NULL && !req->unsigned_request) {
+            rc = aws_credentials_get(&cred, c->opts.credentials);
+            if (rc != 0)
+                goto done;
+            credp = &cred;
+        }
+        if (req->read_fn != NULL && attempt > 1 && req->rewind_fn != NULL &&
+            req->rewind_fn(req->read_payload) != 0) {
+            aws_credentials_dispose(credp);
+            rc =
+                lb_error_set("aws %s: could not rewind the request body for a retry", req->service);
+            goto done;
+        }
+        memset(&t, 0, sizeof(t));
+        t.req = req;
+        t.resp = out;
+        t.cap = req->response_cap ? req->response_cap : AWS_MAX_RESPONSE_BYTES;
+        buf_init(&t.body, t.cap);
+        buf_init(&t.error, AWS_MAX_ERROR_BODY_BYTES);
+        LB_LOG_DEBUG("aws request", "service", req->service, "method",
+                     req->method ? req->method : "GET", "url", url, "attempt", LB_LOG_INT(attempt));
+        cc = perform_once(c, req, full_url, credp, remaining, &t);
+        aws_credentials_dispose(credp);
+        if (out->status >= 200 && out->status < 300) {
+            out->body = buf_detach(&t.body, &out->body_len);
+            buf_dispose(&t.error);
+        } else {
+            out->body = buf_detach(&t.error, &out->body_len);
+            buf_dispose(&t.body);
+        }
+
+        can_retry = attempt < c->opts.max_attempts && t.delivered == 0 && !t.aborted_by_callback &&
+                    (req->read_fn == NULL || req->rewind_fn != NULL);
+        if (t.too_big) {
+            rc = lb_error_setc(
+                LB_ETOOBIG, "aws %s: response body exceeds its cap of %zu bytes", req->service,
+                out->status >= 200 && out->status < 300 ? t.cap : (size_t)AWS_MAX_ERROR_BODY_BYTES);
+            goto done;
+        }
+        if (t.aborted_by_callback) {
+            rc = lb_error_set("aws %s: transfer aborted by the caller's callback", req->service);
+            goto done;
+        }
+        if (cc != CURLE_OK) {
+            int timed_out = cc == CURLE_OPERATION_TIMEDOUT;
+            if (!can_retry || (timed_out && now_ms() >= deadline)) {
+                rc = lb_error_setc(timed_out ? LB_ETIMEOUT : LB_ERROR, "aws %s: %s (%s)",
+                                   req->service, curl_easy_strerror(cc), url);
+                goto done;
+            }
+            LB_LOG_DEBUG("aws retry", "service", req->service, "error", curl_easy_strerror(cc),
+                         "attempt", LB_LOG_INT(attempt));
+        } else if (out->status >= 200 && out->status < 300) {
+            rc = 0;
+            goto done;
+        } else {
+            aws_error_parse(&out->aws_code, &out->aws_message, out->status, out->body,
+                            out->body_len);
+            rc = aws_error_code(out->aws_code, out->status);
+            lb_error_setc(rc, "%s: %s", out->aws_code, out->aws_message);
+            if (!can_retry || !aws_error_retryable(out->aws_code, out->status))
+                goto done;
+            LB_LOG_DEBUG("aws retry", "service", req->service, "code", out->aws_code, "status",
+                         LB_LOG_INT(out->status), "attempt", LB_LOG_INT(attempt));
+        }
+        {
+            long delay = (long)lb_backoff_delay(c->opts.backoff_base_ms, c->opts.backoff_cap_ms,
+                                                (unsigned)(attempt - 1));
+            long left = (long)(deadline - now_ms());
+            if (delay >= left) {
+                if (rc == 0 || cc != CURLE_OK)
+                    rc = lb_error_setc(LB_ETIMEOUT,
+                                       "aws %s: deadline of %ld ms passed after %d attempt(s)",
+                                       req->service, c->opts.timeout_ms, attempt);
+                else
+                    lb_error_wrap(rc, "aws %s: deadline of %ld ms passed after %d attempt(s)",
+                                  req->service, c->opts.timeout_ms, attempt);
+                goto done;
+            }
+            sleep_ms(delay);
+        }
+    }
+done:
+    free(url);
+    free(full_url);
+    return rc;
+}

@@ -1,0 +1,847 @@
+#include "aws/s3.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aws/private.h"
+#include "aws/xml.h"
+#include "util/alloc.h"
+#include "util/error.h"
+
+void s3_object_info_dispose(s3_object_info *info)
+{
+    if (info == NULL)
+        return;
+    free(info->etag);
+    free(info->version_id);
+    free(info->last_modified);
+    free(info->content_type);
+    memset(info, 0, sizeof(*info));
+}
+
+static int check_key(const char *op, const char *bucket, const char *key)
+{
+    if (bucket == NULL || bucket[0] == '\0')
+        return lb_error_setc(LB_EINVALID, "s3 %s: bucket must not be empty", op);
+    if (key == NULL || key[0] == '\0')
+        return lb_error_setc(LB_EINVALID, "s3 %s: key must not be empty", op);
+    if (strlen(key) > S3_MAX_KEY_BYTES)
+        return lb_error_setc(LB_EINVALID, "s3 %s: key longer than %d bytes", op, S3_MAX_KEY_BYTES);
+    return 0;
+}
+
+static char *key_path(const char *key)
+{
+    char *enc = aws_uri_encode(key, true);
+    char *p = lb_sprintf("/%s", enc);
+    free(enc);
+    return p;
+}
+
+static char *header_dup(const aws_response *r, const char *name)
+{
+    const char *v = aws_response_header_get(r, name);
+    return v ? lb_strdup(v) : NULL;
+}
+
+static void fill_info(s3_object_info *out, const aws_response *r)
+{
+    const char *len = aws_response_header_get(r, "content-length");
+    const char *dm = aws_response_header_get(r, "x-amz-delete-marker");
+    if (out == NULL)
+        return;
+    s3_object_info_dispose(out);
+    out->size = len ? strtoll(len, NULL, 10) : -1;
+    out->etag = header_dup(r, "etag");
+    out->version_id = header_dup(r, "x-amz-version-id");
+    out->last_modified = header_dup(r, "last-modified");
+    out->content_type = header_dup(r, "content-type");
+    out->delete_marker = dm != NULL && strcmp(dm, "true") == 0;
+}
+
+static char *version_query(const char *version_id)
+{
+    aws_query *q;
+    char *s = NULL;
+    if (version_id == NULL || version_id[0] == '\0')
+        return NULL;
+    q = aws_query_new();
+    aws_query_add(q, "versionId", version_id);
+    aws_query_build(&s, q);
+    aws_query_free(q);
+    return s;
+}
+
+/* ---- listings ---- */
+
+static int list_page(xmlDocPtr *out, aws_client *c, const char *bucket, aws_query *q,
+                     const char *what)
+{
+    aws_request req;
+    aws_response resp;
+    char *qs = NULL;
+    int rc;
+
+    *out = NULL;
+    memset(&req, 0, sizeof(req));
+    aws_response_init(&resp);
+    aws_query_build(&qs, q);
+    req.service = "s3";
+    req.method = "GET";
+    req.bucket = bucket;
+    req.path = "/";
+    req.query = qs;
+    req.response_cap = S3_MAX_LIST_RESPONSE_BYTES;
+    rc = aws_client_send(&resp, c, &req);
+    if (rc != 0) {
+        lb_error_wrap(rc, "s3 %s %s", what, bucket);
+        goto done;
+    }
+    rc = aws_xml_parse(out, resp.body, resp.body_len, what);
+done:
+    free(qs);
+    aws_response_dispose(&resp);
+    return rc;
+}
+
+int s3_list_objects_v2(int *out_pages, aws_client *c, const char *bucket,
+                       const s3_list_options *opts, s3_object_fn fn, void *payload)
+{
+    char *token = NULL;
+    int pages = 0;
+    int rc = 0;
+
+    if (out_pages != NULL)
+        *out_pages = 0;
+    if (bucket == NULL || bucket[0] == '\0')
+        return lb_error_setc(LB_EINVALID, "s3 ListObjectsV2: bucket must not be empty");
+    for (;;) {
+        aws_query *q = aws_query_new();
+        xmlDocPtr doc = NULL;
+        xmlNodePtr root;
+        int truncated;
+
+        aws_query_add(q, "list-type", "2");
+        if (opts != NULL && opts->prefix != NULL)
+            aws_query_add(q, "prefix", opts->prefix);
+        if (opts != NULL && opts->max_keys > 0)
+            aws_query_add_int(q, "max-keys", opts->max_keys);
+        if (token != NULL)
+            aws_query_add(q, "continuation-token", token);
+        rc = list_page(&doc, c, bucket, q, "ListObjectsV2");
+        aws_query_free(q);
+        if (rc != 0)
+            break;
+        pages++;
+        root = xmlDocGetRootElement(doc);
+        for (xmlNodePtr n = aws_xml_child(root, "Contents"); n && rc == 0;
+             n = aws_xml_next(n, "Contents")) {
+            s3_object o;
+            char *key = aws_xml_text(n, "Key");
+            char *etag = aws_xml_text(n, "ETag");
+            char *lm = aws_xml_text(n, "LastModified");
+            char *sc = aws_xml_text(n, "StorageClass");
+            o.key = key;
+            o.size = aws_xml_int(n, "Size", 0);
+            o.etag = etag;
+            o.last_modified = lm;
+            o.storage_class = sc;
+            if (key != NULL)
+                rc = fn(&o, payload);
+            free(key);
+            free(etag);
+            free(lm);
+            free(sc);
+        }
+        truncated = aws_xml_bool(root, "IsTruncated");
+        free(token);
+        token = truncated ? aws_xml_text(root, "NextContinuationToken") : NULL;
+        xmlFreeDoc(doc);
+        if (rc != 0 || !truncated)
+            break;
+        if (token == NULL || token[0] == '\0') {
+            rc = lb_error_set("s3 ListObjectsV2 %s: IsTruncated without NextContinuationToken",
+                              bucket);
+            break;
+        }
+        if (pages >= S3_MAX_LIST_PAGES) {
+            rc = lb_error_setc(LB_ETOOBIG, "s3 ListObjectsV2 %s: more than %d pages", bucket,
+                               S3_MAX_LIST_PAGES);
+            break;
+        }
+    }
+    free(token);
+    if (out_pages != NULL)
+        *out_pages = pages;
+    return rc;
+}
+
+static int report_version(xmlNodePtr n, int is_marker, s3_version_fn fn, void *payload)
+{
+    s3_version v;
+    char *key = aws_xml_text(n, "Key");
+    char *vid = aws_xml_text(n, "VersionId");
+    char *etag = is_marker ? NULL : aws_xml_text(n, "ETag");
+    char *lm = aws_xml_text(n, "LastModified");
+    int rc = 0;
+
+    v.key = key;
+    v.version_id = vid;
+    v.is_latest = aws_xml_bool(n, "IsLatest");
+    v.is_delete_marker = is_marker != 0;
+    v.size = is_marker ? 0 : aws_xml_int(n, "Size", 0);
+    v.etag = etag;
+    v.last_modified = lm;
+    if (key != NULL)
+        rc = fn(&v, payload);
+    free(key);
+    free(vid);
+    free(etag);
+    free(lm);
+    return rc;
+}
+
+int s3_list_object_versions(int *out_pages, aws_client *c, const char *bucket,
+                            const s3_list_options *opts, s3_version_fn fn, void *payload)
+{
+    char *key_marker = NULL;
+    char *vid_marker = NULL;
+    int pages = 0;
+    int rc = 0;
+
+    if (out_pages != NULL)
+        *out_pages = 0;
+    if (bucket == NULL || bucket[0] == '\0')
+        return lb_error_setc(LB_EINVALID, "s3 ListObjectVersions: bucket must not be empty");
+    for (;;) {
+        aws_query *q = aws_query_new();
+        xmlDocPtr doc = NULL;
+        xmlNodePtr root;
+        int truncated;
+
+        aws_query_add(q, "versions", NULL);
+        if (opts != NULL && opts->prefix != NULL)
+            aws_query_add(q, "prefix", opts->prefix);
+        if (opts != NULL && opts->max_keys > 0)
+            aws_query_add_int(q, "max-keys", opts->max_keys);
+        if (key_marker != NULL)
+            aws_query_add(q, "key-marker", key_marker);
+        if (vid_marker != NULL)
+            aws_query_add(q, "version-id-marker", vid_marker);
+        rc = list_page(&doc, c, bucket, q, "ListObjectVersions");
+        aws_query_free(q);
+        if (rc != 0)
+            break;
+        pages++;
+        root = xmlDocGetRootElement(doc);
+        for (xmlNodePtr n = root->children; n != NULL && rc == 0; n = n->next) {
+            if (n->type != XML_ELEMENT_NODE)
+                continue;
+            if (strcmp((const char *)n->name, "Version") == 0)
+                rc = report_version(n, 0, fn, payload);
+            else if (strcmp((const char *)n->name, "DeleteMarker") == 0)
+                rc = report_version(n, 1, fn, payload);
+        }
+        truncated = aws_xml_bool(root, "IsTruncated");
+        free(key_marker);
+        free(vid_marker);
+        key_marker = truncated ? aws_xml_text(root, "NextKeyMarker") : NULL;
+        vid_marker = truncated ? aws_xml_text(root, "NextVersionIdMarker") : NULL;
+        xmlFreeDoc(doc);
+        if (rc != 0 || !truncated)
+            break;
+        if (key_marker == NULL || key_marker[0] == '\0') {
+            rc =
+                lb_error_set("s3 ListObjectVersions %s: IsTruncated without NextKeyMarker", bucket);
+            break;
+        }
+        if (pages >= S3_MAX_LIST_PAGES) {
+            rc = lb_error_setc(LB_ETOOBIG, "s3 ListObjectVersions %s: more than %d pages", bucket,
+                               S3_MAX_LIST_PAGES);
+            break;
+        }
+    }
+    free(key_marker);
+    free(vid_marker);
+    if (out_pages != NULL)
+        *out_pages = pages;
+    return rc;
+}
+
+/* ---- objects ---- */
+
+static int object_call(s3_object_info *out, aws_client *c, aws_request *req, const char *op,
+                       const char *key)
+{
+    aws_response resp;
+    int rc;
+
+    aws_response_init(&resp);
+    rc = aws_client_send(&resp, c, req);
+    if (rc != 0) {
+        lb_error_wrap(rc, "s3 %s s3://%s/%s", op, req->bucket, key);
+        goto done;
+    }
+    fill_info(out, &resp);
+done:
+    aws_response_dispose(&resp);
+    return rc;
+}
+
+int s3_head_object(s3_object_info *out, aws_client *c, const char *bucket, const char *key,
+                   const char *version_id)
+{
+    aws_request req;
+    char *path, *qs;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = check_key("HeadObject", bucket, key);
+    if (rc != 0)
+        return rc;
+    path = key_path(key);
+    qs = version_query(version_id);
+    memset(&req, 0, sizeof(req));
+    req.service = "s3";
+    req.method = "HEAD";
+    req.bucket = bucket;
+    req.path = path;
+    req.query = qs;
+    rc = object_call(out, c, &req, "HeadObject", key);
+    free(path);
+    free(qs);
+    return rc;
+}
+
+int s3_get_object(s3_object_info *out, aws_client *c, const char *bucket, const char *key,
+                  const char *version_id, const char *range, aws_write_fn fn, void *payload)
+{
+    aws_request req;
+    char *path, *qs;
+    int rc;
+
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    rc = check_key("GetObject", bucket, key);
+    if (rc != 0)
+        return rc;
+    path = key_path(key);
+    qs = version_query(version_id);
+    memset(&req, 0, sizeof(req));
+    req.service = "s3";
+    req.method = "GET";
+    req.bucket = bucket;
+    req.path = path;
+    req.query = qs;
+    req.write_fn = fn;
+    req.write_payload = payload;
+    if (range != NULL)
+        aws_request_add_header(&req, "Range", range);
+    rc = object_call(out, c, &req, "GetObject", key);
+    free(path);
+    free(qs);
+    return rc;
+}
+
+int s3_put_object(s3_object_info *out, aws_client *c, const char *bucket, const char *key,
+                  const char *content_type, const void *data, size_t len)
+{
+    aws_request req;
+    char *path;
+    int rc;
+
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    rc = check_key("PutObject", bucket, key);
+    if (rc != 0)
+        return rc;
+    path = key_path(key);
+    memset(&req, 0, sizeof(req));
+    req.service = "s3";
+    req.method = "PUT";
+    req.bucket = bucket;
+    req.path = path;
+    req.content_type = content_type ? content_type : "application/octet-stream";
+    req.body = data ? data : "";
+    req.body_len = data ? len : 0;
+    req.response_cap = S3_MAX_SMALL_RESPONSE_BYTES;
+    rc = object_call(out, c, &req, "PutObject", key);
+    free(path);
+    return rc;
+}
+
+int s3_put_object_stream(s3_object_info *out, aws_client *c, const char *bucket, const char *key,
+                         const char *content_type, int64_t len, aws_read_fn fn,
+                         aws_rewind_fn rewind, void *payload)
+{
+    aws_request req;
+    char *path;
+    int rc;
+
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    rc = check_key("PutObject", bucket, key);
+    if (rc != 0)
+        return rc;
+    if (len < 0)
+        return lb_error_setc(LB_EINVALID, "s3 PutObject: a streamed body needs its length");
+    path = key_path(key);
+    memset(&req, 0, sizeof(req));
+    req.service = "s3";
+    req.method = "PUT";
+    req.bucket = bucket;
+    req.path = path;
+    req.content_type = content_type ? content_type : "application/octet-stream";
+    req.read_fn = fn;
+    req.rewind_fn = rewind;
+    req.read_payload = payload;
+    req.read_len = len;
+    req.response_cap = S3_MAX_SMALL_RESPONSE_BYTES;
+    rc = object_call(out, c, &req, "PutObject", key);
+    free(path);
+    return rc;
+}
+
+int s3_copy_object(s3_object_info *out, aws_client *c, const char *bucket, const char *key,
+                   const char *src_bucket, const char *src_key, const char *src_version_id)
+{
+    aws_request req;
+    aws_response resp;
+    char *path = NULL, *src_enc = NULL, *source = NULL;
+    xmlDocPtr doc = NULL;
+    xmlNodePtr root;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = check_key("CopyObject", bucket, key);
+    if (rc == 0)
+        rc = check_key("CopyObject (source)", src_bucket, src_key);
+    if (rc != 0)
+        return rc;
+    aws_response_init(&resp);
+    path = key_path(key);
+    src_enc = aws_uri_encode(src_key, true);
+    if (src_version_id != NULL && src_version_id[0] != '\0') {
+        char *vid = aws_uri_encode(src_version_id, false);
+        source = lb_sprintf("/%s/%s?versionId=%s", src_bucket, src_enc, vid);
+        free(vid);
+    } else {
+        source = lb_sprintf("/%s/%s", src_bucket, src_enc);
+    }
+    memset(&req, 0, sizeof(req));
+    req.service = "s3";
+    req.method = "PUT";
+    req.bucket = bucket;
+    req.path = path;
+    req.content_type = "application/octet-stream";
+    req.body = "";
+    req.body_len = 0;
+    req.response_cap = S3_MAX_SMALL_RESPONSE_BYTES;
+    aws_request_add_header(&req, "x-amz-copy-source", source);
+    rc = aws_client_send(&resp, c, &req);
+    if (rc != 0) {
+        lb_error_wrap(rc, "s3 CopyObject s3://%s/%s to s3://%s/%s", src_bucket, src_key, bucket,
+                      key);
+        goto done;
+    }
+    /* CopyObject can fail after its 200 header: the body is then an <Error>. */
+    rc = aws_xml_parse(&doc, resp.body, resp.body_len, "s3 CopyObject");
+    if (rc != 0)
+        goto done;
+    root = xmlDocGetRootElement(doc);
+    if (strcmp((const char *)root->name, "Error") == 0) {
+        char *code = aws_xml_text(root, "Code");
+        char *msg = aws_xml_text(root, "Message");
+        rc = lb_error_set("s3 CopyObject s3://%s/%s to s3://%s/%s: %s: %s", src_bucket, src_key,
+                          bucket, key, code ? code : "InternalError", msg ? msg : "");
+        free(code);
+        free(msg);
+        goto done;
+    }
+    fill_info(out, &resp);
+    free(out->etag);
+    out->etag = aws_xml_text(root, "ETag");
+    free(out->last_modified);
+    out->last_modified = aws_xml_text(root, "LastModified");
+    out->size = -1;
+done:
+    xmlFreeDoc(doc);
+    free(path);
+    free(src_enc);
+    free(source);
+    aws_response_dispose(&resp);
+    return rc;
+}
+
+int s3_delete_object(s3_object_info *out, aws_client *c, const char *bucket, const char *key,
+                     const char *version_id)
+{
+    aws_request req;
+    char *path, *qs;
+    int rc;
+
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    rc = check_key("DeleteObject", bucket, key);
+    if (rc != 0)
+        return rc;
+    path = key_path(key);
+    qs = version_query(version_id);
+    memset(&req, 0, sizeof(req));
+    req.service = "s3";
+    req.method = "DELETE";
+    req.bucket = bucket;
+    req.path = path;
+    req.query = qs;
+    req.response_cap = S3_MAX_SMALL_RESPONSE_BYTES;
+    rc = object_call(out, c, &req, "DeleteObject", key);
+    free(path);
+    free(qs);
+    return rc;
+}
+
+int s3_get_bucket_versioning(char **out, aws_client *c, const char *bucket)
+{
+    aws_query *q = aws_query_new();
+    xmlDocPtr doc = NULL;
+    char *status;
+    int rc;
+
+    *out = NULL;
+    if (bucket == NULL || bucket[0] == '\0') {
+        aws_query_free(q);
+        return lb_error_setc(LB_EINVALID, "s3 GetBucketVersioning: bucket must not be empty");
+    }
+    aws_query_add(q, "versioning", NULL);
+    rc = list_page(&doc, c, bucket, q, "GetBucketVersioning");
+    aws_query_free(q);
+    if (rc != 0)
+        return rc;
+    status = aws_xml_text(xmlDocGetRootElement(doc), "Status");
+    *out = status ? status : lb_strdup("");
+    xmlFreeDoc(doc);
+    return 0;
+}
+
+/* ---- multipart upload ---- */
+
+typedef struct multipart {
+    aws_client *c;
+    const char *bucket;
+    const char *key;
+    char *path;
+    char *upload_id;
+    int64_t size;
+    size_t part_size;
+    int nparts;
+    s3_pread_fn fn;
+    void *payload;
+    pthread_mutex_t lock;
+    int next_part; /* 1-based; the next part a worker takes */
+    int failed;
+    int rc;
+    char error[LB_ERROR_MAX]; /* the first failure's message, for the caller's thread */
+    char **etags;             /* per part */
+} multipart;
+
+static char *upload_query(const char *upload_id, int part)
+{
+    aws_query *q = aws_query_new();
+    char *s = NULL;
+    if (part > 0)
+        aws_query_add_int(q, "partNumber", part);
+    aws_query_add(q, "uploadId", upload_id);
+    aws_query_build(&s, q);
+    aws_query_free(q);
+    return s;
+}
+
+static void multipart_fail(multipart *m, int rc)
+{
+    pthread_mutex_lock(&m->lock);
+    if (!m->failed) {
+        m->failed = 1;
+        m->rc = rc;
+        snprintf(m->error, sizeof(m->error), "%s", lb_error_last());
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+static int upload_part(multipart *m, int part, char *buf)
+{
+    int64_t offset = (int64_t)(part - 1) * (int64_t)m->part_size;
+    size_t want = (size_t)((m->size - offset) < (int64_t)m->part_size ? (m->size - offset)
+                                                                      : (int64_t)m->part_size);
+    size_t have = 0;
+    aws_request req;
+    aws_response resp;
+    char *qs;
+    const char *etag;
+    int rc;
+
+    while (have < want) {
+        long n = m->fn(buf + have, want - have, offset + (int64_t)have, m->payload);
+        if (n <= 0)
+            return lb_error_set("s3 UploadPart s3://%s/%s part %d: the source ended or failed "
+                                "at offset %lld",
+                                m->bucket, m->key, part, (long long)(offset + (int64_t)have));
+        have += (size_t)n;
+    }
+    qs = upload_query(m->upload_id, part);
+    memset(&req, 0, sizeof(req));
+    req.service = "s3";
+    req.method = "PUT";
+    req.bucket = m->bucket;
+    req.path = m->path;
+    req.query = qs;
+    req.content_type = "application/octet-stream";
+    req.body = buf;
+    req.body_len = want;
+    req.response_cap = S3_MAX_SMALL_RESPONSE_BYTES;
+    aws_response_init(&resp);
+    rc = aws_client_send(&resp, m->c, &req);
+    if (rc != 0) {
+        lb_error_wrap(rc, "s3 UploadPart s3://%s/%s part %d", m->bucket, m->key, part);
+    } else if ((etag = aws_response_header_get(&resp, "etag")) == NULL) {
+        rc = lb_error_set("s3 UploadPart s3://%s/%s part %d: response has no ETag", m->bucket,
+                          m->key, part);
+    } else {
+        pthread_mutex_lock(&m->lock);
+        m->etags[part - 1] = lb_strdup(etag);
+        pthread_mutex_unlock(&m->lock);
+    }
+    aws_response_dispose(&resp);
+    free(qs);
+    return rc;
+}
+
+static void *multipart_worker(void *arg)
+{
+    multipart *m = arg;
+    char *buf = lb_malloc(m->part_size);
+
+    for (;;) {
+        int part;
+        int rc;
+        pthread_mutex_lock(&m->lock);
+        part = (m->failed || m->next_part > m->nparts) ? 0 : m->next_part++;
+        pthread_mutex_unlock(&m->lock);
+        if (part == 0)
+            break;
+        rc = upload_part(m, part, buf);
+        if (rc != 0) {
+            multipart_fail(m, rc);
+            break;
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+static int multipart_call(xmlDocPtr *out_doc, aws_response *resp, multipart *m, const char *method,
+                          const char *qs, const char *body, const char *op)
+{
+    aws_request req;
+    int rc;
+
+    if (out_doc != NULL)
+        *out_doc = NULL;
+    memset(&req, 0, sizeof(req));
+    req.service = "s3";
+    req.method = method;
+    req.bucket = m->bucket;
+    req.path = m->path;
+    req.query = qs;
+    if (body != NULL) {
+        req.content_type = "application/xml";
+        req.body = body;
+        req.body_len = strlen(body);
+    }
+    req.response_cap = S3_MAX_SMALL_RESPONSE_BYTES;
+    rc = aws_client_send(resp, m->c, &req);
+    if (rc != 0)
+        return lb_error_wrap(rc, "s3 %s s3://%s/%s", op, m->bucket, m->key);
+    if (out_doc == NULL)
+        return 0;
+    rc = aws_xml_parse(out_doc, resp->body, resp->body_len, op);
+    if (rc == 0 && strcmp((const char *)xmlDocGetRootElement(*out_doc)->name, "Error") == 0) {
+        char *code = aws_xml_text(xmlDocGetRootElement(*out_doc), "Code");
+        char *msg = aws_xml_text(xmlDocGetRootElement(*out_doc), "Message");
+        rc = lb_error_set("s3 %s s3://%s/%s: %s: %s", op, m->bucket, m->key,
+                          code ? code : "InternalError", msg ? msg : "");
+        free(code);
+        free(msg);
+    }
+    return rc;
+}
+
+/* The CompleteMultipartUpload body, built with libxml2. */
+static char *complete_body(const multipart *m)
+{
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr root = xmlNewNode(NULL, BAD_CAST "CompleteMultipartUpload");
+    xmlChar *mem = NULL;
+    int len = 0;
+    char num[16];
+    char *out;
+
+    xmlNewNs(root, BAD_CAST "http://s3.amazonaws.com/doc/2006-03-01/", NULL);
+    xmlDocSetRootElement(doc, root);
+    for (int i = 0; i < m->nparts; i++) {
+        xmlNodePtr part = xmlNewChild(root, NULL, BAD_CAST "Part", NULL);
+        snprintf(num, sizeof(num), "%d", i + 1);
+        xmlNewTextChild(part, NULL, BAD_CAST "PartNumber", BAD_CAST num);
+        xmlNewTextChild(part, NULL, BAD_CAST "ETag", BAD_CAST m->etags[i]);
+    }
+    xmlDocDumpMemoryEnc(doc, &mem, &len, "UTF-8");
+    out = lb_strndup((const char *)mem, (size_t)len);
+    xmlFree(mem);
+    xmlFreeDoc(doc);
+    return out;
+}
+
+int s3_upload_multipart(s3_object_info *out, int *out_parts, aws_client *c, const char *bucket,
+                        const char *key, int64_t size, s3_pread_fn fn, void *payload,
+                        const s3_multipart_options *opts)
+{
+    multipart m;
+    aws_response resp;
+    xmlDocPtr doc = NULL;
+    pthread_t threads[S3_MULTIPART_MAX_CONCURRENCY];
+    int nthreads;
+    char *qs = NULL;
+    char *body = NULL;
+    int rc;
+
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (out_parts != NULL)
+        *out_parts = 0;
+    rc = check_key("CreateMultipartUpload", bucket, key);
+    if (rc != 0)
+        return rc;
+    memset(&m, 0, sizeof(m));
+    m.part_size = opts && opts->part_size ? opts->part_size : S3_MULTIPART_DEFAULT_PART_BYTES;
+    nthreads = opts && opts->concurrency ? opts->concurrency : S3_MULTIPART_DEFAULT_CONCURRENCY;
+    if (m.part_size < S3_MULTIPART_MIN_PART_BYTES || m.part_size > S3_MULTIPART_MAX_PART_BYTES)
+        return lb_error_setc(LB_EINVALID, "s3 multipart upload: part size must be %u..%u bytes",
+                             S3_MULTIPART_MIN_PART_BYTES, S3_MULTIPART_MAX_PART_BYTES);
+    if (nthreads < 1 || nthreads > S3_MULTIPART_MAX_CONCURRENCY)
+        return lb_error_setc(LB_EINVALID, "s3 multipart upload: concurrency must be 1..%d",
+                             S3_MULTIPART_MAX_CONCURRENCY);
+    if (size <= 0)
+        return lb_error_setc(LB_EINVALID, "s3 multipart upload: size must be positive");
+    if ((size + (int64_t)m.part_size - 1) / (int64_t)m.part_size > S3_MULTIPART_MAX_PARTS)
+        return lb_error_setc(LB_EINVALID,
+                             "s3 multipart upload: %lld bytes need more than %d parts of %zu "
+                             "bytes; raise the part size",
+                             (long long)size, S3_MULTIPART_MAX_PARTS, m.part_size);
+    m.c = c;
+    m.bucket = bucket;
+    m.key = key;
+    m.size = size;
+    m.fn = fn;
+    m.payload = payload;
+    m.nparts = (int)((size + (int64_t)m.part_size - 1) / (int64_t)m.part_size);
+    m.next_part = 1;
+    m.path = key_path(key);
+    m.etags = lb_calloc((size_t)m.nparts, sizeof(char *));
+    pthread_mutex_init(&m.lock, NULL);
+    aws_response_init(&resp);
+
+    /* CreateMultipartUpload: POST ?uploads= with an explicit Content-Type,
+     * which becomes the object's. */
+    {
+        aws_request req;
+        aws_query *q = aws_query_new();
+        aws_query_add(q, "uploads", NULL);
+        aws_query_build(&qs, q);
+        aws_query_free(q);
+        memset(&req, 0, sizeof(req));
+        req.service = "s3";
+        req.method = "POST";
+        req.bucket = bucket;
+        req.path = m.path;
+        req.query = qs;
+        req.content_type =
+            opts && opts->content_type ? opts->content_type : "application/octet-stream";
+        req.body = "";
+        req.body_len = 0;
+        req.response_cap = S3_MAX_SMALL_RESPONSE_BYTES;
+        rc = aws_client_send(&resp, c, &req);
+        free(qs);
+        qs = NULL;
+        if (rc != 0) {
+            lb_error_wrap(rc, "s3 CreateMultipartUpload s3://%s/%s", bucket, key);
+            goto done;
+        }
+        rc = aws_xml_parse(&doc, resp.body, resp.body_len, "s3 CreateMultipartUpload");
+        if (rc != 0)
+            goto done;
+        m.upload_id = aws_xml_text(xmlDocGetRootElement(doc), "UploadId");
+        xmlFreeDoc(doc);
+        doc = NULL;
+        if (m.upload_id == NULL || m.upload_id[0] == '\0') {
+            rc = lb_error_set("s3 CreateMultipartUpload s3://%s/%s: response has no UploadId",
+                              bucket, key);
+            goto done;
+        }
+    }
+
+    if (nthreads > m.nparts)
+        nthreads = m.nparts;
+    for (int i = 0; i < nthreads; i++)
+        pthread_create(&threads[i], NULL, multipart_worker, &m);
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(threads[i], NULL);
+
+    if (m.failed) {
+        rc = m.rc;
+        goto abort;
+    }
+    body = complete_body(&m);
+    qs = upload_query(m.upload_id, 0);
+    rc = multipart_call(&doc, &resp, &m, "POST", qs, body, "CompleteMultipartUpload");
+    if (rc != 0) {
+        snprintf(m.error, sizeof(m.error), "%s", lb_error_last());
+        goto abort;
+    }
+    if (out != NULL) {
+        fill_info(out, &resp);
+        free(out->etag);
+        out->etag = aws_xml_text(xmlDocGetRootElement(doc), "ETag");
+        out->size = size;
+    }
+    if (out_parts != NULL)
+        *out_parts = m.nparts;
+    goto done;
+
+abort:
+    /* Leave no parts behind; the original failure is what the caller sees. */
+    {
+        aws_response aresp;
+        char *aq = upload_query(m.upload_id, 0);
+        aws_response_init(&aresp);
+        if (multipart_call(NULL, &aresp, &m, "DELETE", aq, NULL, "AbortMultipartUpload") != 0) {
+            char abort_error[LB_ERROR_MAX];
+            snprintf(abort_error, sizeof(abort_error), "%s", lb_error_last());
+            lb_error_setc(rc, "%s (and AbortMultipartUpload failed: %s)", m.error, abort_error);
+        } else
+            lb_error_setc(rc, "%s (upload aborted)", m.error);
+        aws_response_dispose(&aresp);
+        free(aq);
+    }
+done:
+    xmlFreeDoc(doc);
+    aws_response_dispose(&resp);
+    for (int i = 0; i < m.nparts; i++)
+        free(m.etags[i]);
+    free(m.etags);
+    free(m.upload_id);
+    free(m.path);
+    free(qs);
+    free(body);
+    pthread_mutex_destroy(&m.lock);
+    return rc;
+}
