@@ -197,7 +197,7 @@ static int posix_parse(tz_rule *out, const char *s, size_t len)
 {
     cursor c = {s, s + len};
     tz_rule r;
-    int32_t off;
+    int32_t off = 0;
     int rc;
 
     memset(&r, 0, sizeof(r));
@@ -324,6 +324,8 @@ static int32_t rule_offset(const tz_rule *r, int64_t t)
         return r->std_off;
     t = clamp_time(t);
     n = rule_events(ev, r, rule_year(r, t) - 1, 3);
+    if (n == 0)
+        return r->std_off;
     off = ev[0].off == r->dst_off ? r->std_off : r->dst_off;
     for (size_t i = 0; i < n && ev[i].t <= t; i++)
         off = ev[i].off;
@@ -599,7 +601,10 @@ int lb_tz_from_posix(lb_tz **out, const char *rule)
 {
     lb_tz *z;
     tz_rule r;
-    int rc = posix_parse(&r, rule, strlen(rule));
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    rc = posix_parse(&r, rule, strlen(rule));
     if (rc != 0)
         return rc;
     z = lb_calloc(1, sizeof(*z));
