@@ -1,0 +1,57 @@
+/* options.h - lifeboat-operator's flags and their environment equivalents.
+ *
+ * Each flag has an environment variable; a flag given on the command line
+ * wins over the variable, which wins over the default:
+ *
+ *   --kubeconfig PATH        KUBECONFIG (then in-cluster, then ~/.kube/config)
+ *   --namespaces a,b         LIFEBOAT_NAMESPACES      all namespaces
+ *   --workers N              LIFEBOAT_WORKERS         4
+ *   --leader-elect[=bool]    LIFEBOAT_LEADER_ELECT    false
+ *   --lease-name NAME        LIFEBOAT_LEASE_NAME      lifeboat-operator
+ *   --lease-namespace NS     LIFEBOAT_LEASE_NAMESPACE POD_NAMESPACE, else the kubeconfig's
+ *   --metrics-addr ADDR      LIFEBOAT_METRICS_ADDR    :8080
+ *   --health-addr ADDR       LIFEBOAT_HEALTH_ADDR     :8081
+ *   --log-format json|text   LIFEBOAT_LOG_FORMAT      json
+ *   --log-level LEVEL        LIFEBOAT_LOG_LEVEL       info
+ *   --help, --version
+ *
+ * Both `--flag value` and `--flag=value` are accepted. Errors name the flag
+ * (or variable) and the rule.
+ */
+#ifndef LB_CONTROLLER_OPTIONS_H
+#define LB_CONTROLLER_OPTIONS_H
+
+#include <stddef.h>
+
+#include "controller/manager.h"
+#include "util/log.h"
+
+#define OPT_MAX_VALUE 1024 /* bytes of one flag value */
+
+typedef struct op_options {
+    char *kubeconfig; /* NULL: the default chain */
+    char **namespaces;
+    size_t n_namespaces;
+    int workers;
+    int leader_elect;
+    char *lease_name;
+    char *lease_namespace; /* NULL: decided once the kubeconfig is loaded */
+    char *metrics_addr;
+    char *health_addr;
+    lb_log_format log_format;
+    lb_log_level log_level;
+    int help;
+    int version;
+} op_options;
+
+/* Parses argv (argv[0] is the program) over the environment (getenv).
+ * Returns 0, or LB_EINVALID with a message naming the flag; *out is
+ * released with op_options_dispose() either way. */
+int op_options_parse(op_options *out, int argc, char **argv);
+
+void op_options_dispose(op_options *o);
+
+/* The --help text. */
+const char *op_options_usage(void);
+
+#endif

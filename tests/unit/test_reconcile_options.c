@@ -1,0 +1,154 @@
+/* test_reconcile_options.c - lifeboat-operator's flags and environment
+ * (pkg/controller/options.c): defaults, the Deployment's flags, precedence,
+ * and errors that name the flag. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/options.h"
+#include "util/error.h"
+
+static const char *const ENV_VARS[] = {
+    "KUBECONFIG",
+    "LIFEBOAT_NAMESPACES",
+    "LIFEBOAT_WORKERS",
+    "LIFEBOAT_LEADER_ELECT",
+    "LIFEBOAT_LEASE_NAME",
+    "LIFEBOAT_LEASE_NAMESPACE",
+    "LIFEBOAT_METRICS_ADDR",
+    "LIFEBOAT_HEALTH_ADDR",
+    "LIFEBOAT_LOG_FORMAT",
+    "LIFEBOAT_LOG_LEVEL",
+    "POD_NAMESPACE",
+};
+
+static int clean_env(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(ENV_VARS) / sizeof(ENV_VARS[0]); i++)
+        unsetenv(ENV_VARS[i]);
+    return 0;
+}
+
+static int parse(op_options *o, char **argv)
+{
+    int argc = 0;
+    while (argv[argc] != NULL)
+        argc++;
+    return op_options_parse(o, argc, argv);
+}
+
+static void test_reconcile_options_defaults(void **state)
+{
+    char *argv[] = {"op", NULL};
+    op_options o;
+    (void)state;
+    assert_int_equal(parse(&o, argv), 0);
+    assert_int_equal(o.workers, 4);
+    assert_int_equal(o.leader_elect, 0);
+    assert_int_equal(o.n_namespaces, 0);
+    assert_null(o.kubeconfig);
+    assert_null(o.lease_namespace);
+    assert_string_equal(o.lease_name, "lifeboat-operator");
+    assert_string_equal(o.metrics_addr, ":8080");
+    assert_string_equal(o.health_addr, ":8081");
+    assert_int_equal(o.log_format, LB_LOG_FORMAT_JSON);
+    assert_int_equal(o.log_level, LB_LOG_LEVEL_INFO);
+    op_options_dispose(&o);
+}
+
+static void test_reconcile_options_accepts_the_deployment_flags(void **state)
+{
+    /* deploy/deployment.yaml's args, with $(POD_NAMESPACE) expanded */
+    char *argv[] = {"op",
+                    "--leader-elect",
+                    "--lease-name=lifeboat-operator",
+                    "--lease-namespace=lifeboat-system",
+                    "--metrics-addr=:8080",
+                    "--health-addr=:8081",
+                    "--workers=4",
+                    "--log-format=json",
+                    "--log-level=info",
+                    NULL};
+    op_options o;
+    (void)state;
+    assert_int_equal(parse(&o, argv), 0);
+    assert_int_equal(o.leader_elect, 1);
+    assert_string_equal(o.lease_namespace, "lifeboat-system");
+    assert_int_equal(o.workers, 4);
+    op_options_dispose(&o);
+}
+
+static void test_reconcile_options_flag_wins_over_env(void **state)
+{
+    char *argv[] = {"op", "--workers", "7", "--namespaces", "shop,billing", NULL};
+    op_options o;
+    (void)state;
+    setenv("LIFEBOAT_WORKERS", "2", 1);
+    setenv("LIFEBOAT_LOG_FORMAT", "text", 1);
+    setenv("LIFEBOAT_LEADER_ELECT", "true", 1);
+    setenv("POD_NAMESPACE", "ops", 1);
+    assert_int_equal(parse(&o, argv), 0);
+    assert_int_equal(o.workers, 7);
+    assert_int_equal(o.log_format, LB_LOG_FORMAT_TEXT);
+    assert_int_equal(o.leader_elect, 1);
+    assert_string_equal(o.lease_namespace, "ops");
+    assert_int_equal(o.n_namespaces, 2);
+    assert_string_equal(o.namespaces[0], "shop");
+    assert_string_equal(o.namespaces[1], "billing");
+    op_options_dispose(&o);
+}
+
+static void expect_error(char **argv, const char *needle)
+{
+    op_options o;
+    assert_int_equal(parse(&o, argv), LB_EINVALID);
+    if (strstr(lb_error_last(), needle) == NULL)
+        fail_msg("want '%s' in '%s'", needle, lb_error_last());
+    op_options_dispose(&o);
+}
+
+static void test_reconcile_options_errors_name_the_flag(void **state)
+{
+    (void)state;
+    expect_error((char *[]){"op", "--bogus", NULL}, "unknown flag '--bogus'");
+    expect_error((char *[]){"op", "--workers=0", NULL}, "--workers: must be an integer from 1");
+    expect_error((char *[]){"op", "--workers", "many", NULL}, "--workers");
+    expect_error((char *[]){"op", "--workers", NULL}, "--workers: needs a value");
+    expect_error((char *[]){"op", "--log-format=xml", NULL}, "--log-format: must be json or text");
+    expect_error((char *[]){"op", "--log-level=loud", NULL}, "--log-level");
+    expect_error((char *[]){"op", "--leader-elect=maybe", NULL}, "--leader-elect");
+    expect_error((char *[]){"op", "--namespaces=Shop", NULL}, "--namespaces: 'Shop'");
+    expect_error((char *[]){"op", "--help=yes", NULL}, "--help: takes no value");
+    setenv("LIFEBOAT_WORKERS", "x", 1);
+    expect_error((char *[]){"op", NULL}, "LIFEBOAT_WORKERS");
+}
+
+static void test_reconcile_options_help_and_version(void **state)
+{
+    char *argv[] = {"op", "--help", "--version", NULL};
+    op_options o;
+    (void)state;
+    assert_int_equal(parse(&o, argv), 0);
+    assert_int_equal(o.help, 1);
+    assert_int_equal(o.version, 1);
+    assert_non_null(strstr(op_options_usage(), "--lease-namespace"));
+    op_options_dispose(&o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_reconcile_options_defaults, clean_env),
+        cmocka_unit_test_setup(test_reconcile_options_accepts_the_deployment_flags, clean_env),
+        cmocka_unit_test_setup(test_reconcile_options_flag_wins_over_env, clean_env),
+        cmocka_unit_test_setup(test_reconcile_options_errors_name_the_flag, clean_env),
+        cmocka_unit_test_setup(test_reconcile_options_help_and_version, clean_env),
+    };
+    return cmocka_run_group_tests_name("reconcile_options", tests, NULL, NULL);
+}
