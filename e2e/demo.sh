@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # e2e/demo.sh - what `make demo` runs: bring the local environment up (kubesim and
-# awssim), install Lifeboat's CRDs, apply the example manifests and show them with
-# kubectl. The environment stays up afterwards; `e2e/env.sh down` stops it.
+# awssim), install Lifeboat's CRDs, start lifeboat-operator, apply the example
+# manifests, and show with kubectl the dry-run plan the operator published and how it
+# judged every example. The environment stays up afterwards; `e2e/env.sh down` stops
+# it (and the operator).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,9 +25,33 @@ step "installing the CRDs"
 kc apply -f "$repo/crds/"
 kc wait --for=condition=Established --timeout=30s -f "$repo/crds/"
 
+step "starting lifeboat-operator (log: $run_dir/operator.log)"
+if [ -s "$run_dir/operator.pid" ] && kill -0 "$(cat "$run_dir/operator.pid")" 2>/dev/null; then
+    kill -TERM "$(cat "$run_dir/operator.pid")"
+    sleep 1
+fi
+setsid "${LIFEBOAT_BIN_DIR:-$repo/bin}/lifeboat-operator" --kubeconfig "$KUBECONFIG" \
+    --metrics-addr 127.0.0.1:18080 --health-addr 127.0.0.1:18081 --log-format text \
+    </dev/null >>"$run_dir/operator.log" 2>&1 &
+echo $! >"$run_dir/operator.pid"
+ready=no
+for _ in $(seq 1 150); do
+    if curl -sf http://127.0.0.1:18081/readyz >/dev/null; then ready=yes; break; fi
+    sleep 0.2
+done
+[ "$ready" = yes ] || { echo "demo: the operator did not become ready; see $run_dir/operator.log" >&2; exit 1; }
+
 step "applying the example manifests (runbooks in ../shared/seeds)"
 kc create namespace shop --dry-run=client -o yaml | kc apply -f -
 kc apply -n shop -f "$repo/examples/"
+
+step "waiting for the dry run to be Planned"
+kc wait --for=jsonpath='{.status.phase}'=Planned --timeout=30s -n shop rr/orders-pitr-plan
+
+step "the plan of rr/orders-pitr-plan (destructive steps wait for approval)"
+kc get rr orders-pitr-plan -n shop \
+    -o jsonpath='{range .status.plan[*]}{.name}{"\t"}{.destructive}{"\t"}{.description}{"\n"}{end}' |
+    column -t -s $'\t'
 
 step "kubectl get lifeboat -n shop"
 kc get lifeboat -n shop

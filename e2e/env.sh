@@ -41,7 +41,17 @@ up() {
 }
 
 down() {
-    local rc=0 i
+    local rc=0 i pid
+    # the operator make demo started, if any
+    if [ -s "$run_dir/operator.pid" ]; then
+        pid=$(cat "$run_dir/operator.pid")
+        kill -TERM "$pid" 2>/dev/null && for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        rm -f "$run_dir/operator.pid"
+    fi
     for ((i = ${#components[@]} - 1; i >= 0; i--)); do
         "$here/${components[i]}/service.sh" down "$run_dir" || rc=1
     done
