@@ -1,0 +1,174 @@
+/* restore/step.h - the contract between the restore step engine and the steps.
+ *
+ * The engine (restore/engine.h) walks a RestoreRequest's plan (controller/plan.h)
+ * and, on each reconcile, runs at most one call of one step's function. A step
+ * function does one bounded unit of work (no call blocks longer than a few
+ * seconds: a 20-minute RDS restore is one API call, then polls) and reports a
+ * verdict in a step_result:
+ *
+ *   STEP_DONE    the step's effect is in place (checked, not assumed);
+ *   STEP_WAIT    call again after requeue_ms (polling a cloud operation, a Job,
+ *                a rollout); message says what it waits for;
+ *   STEP_FAILED  the step cannot succeed (an AWS non-retryable error, a check
+ *                that failed, a Job that failed); reason + message say why.
+ *
+ * The return value is separate from the verdict: 0 means *out is filled; a
+ * negative LB_* code (message in lb_error_last()) means a transient failure
+ * (network, throttling, a 409) - the engine counts an attempt and requeues with
+ * backoff, and after STEP_MAX_ATTEMPTS transient failures in a row fails the
+ * step with the last message.
+ *
+ * Crash safety (DESIGN.md section 5). The engine persists status.steps[i] with
+ * phase Running, attempts and startedAt BEFORE it first calls a step, so:
+ *  - every step function checks actual state first, then acts: it may be
+ *    called again after a crash at any instant, and must then find its effect
+ *    already in place (adopt it) instead of repeating it;
+ *  - a name or value that depends on time is derived from a persisted step
+ *    start time (step_started_at()), never from `now`: e.g. promote renames the
+ *    source to "<source>-old-<YYYYMMDDHHMMSS of the promote step's startedAt>",
+ *    rollout writes restartedAt = the rollout step's startedAt, in-place takes
+ *    "<id>-pre-restore-<same format of its pre-restore-snapshot step's startedAt>";
+ *  - AWS resources a step creates carry the tags lifeboat.dev/owner =
+ *    "RestoreRequest/<ns>/<name>" and lifeboat.dev/uid = <uid> (step_tags()); a
+ *    target that exists without this request's uid tag is never adopted or
+ *    touched: the step fails with reason TargetNotOwned;
+ *  - values that must survive for a later undo live outside status: previous
+ *    Secret values in the Secret "lifeboat-rollback-<rr name>" (owned by the
+ *    RestoreRequest, written before the live Secret is patched); replicas
+ *    before a scale-down in the workload's annotation
+ *    "lifeboat.dev/replicas-before" (set in the same patch that scales to 0).
+ *
+ * Secrets never appear in a message, a log line, an event or a Job's args.
+ */
+#ifndef LB_CONTROLLER_RESTORE_STEP_H
+#define LB_CONTROLLER_RESTORE_STEP_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "api/restore.h"
+#include "aws/request.h"
+#include "controller/plan.h"
+#include "kube/client.h"
+#include "util/timeutil.h"
+
+#define STEP_MAX_MESSAGE 1024 /* status.steps[].message, bytes */
+#define STEP_MAX_REASON 64    /* CamelCase reason for conditions/events */
+#define STEP_MAX_ATTEMPTS 10  /* transient failures in a row before a step fails */
+#define STEP_POLL_MS 2000     /* default poll interval for STEP_WAIT */
+
+typedef enum step_verdict {
+    STEP_DONE = 0,
+    STEP_WAIT,
+    STEP_FAILED,
+} step_verdict;
+
+typedef struct step_result {
+    step_verdict verdict;
+    int64_t requeue_ms;              /* STEP_WAIT: poll again after this (0: at once) */
+    char reason[STEP_MAX_REASON];    /* STEP_FAILED: e.g. "InvalidRestoreFault", "CheckFailed" */
+    char message[STEP_MAX_MESSAGE];  /* human sentence for status.steps[].message */
+    json_t *output;                  /* optional, owned by the result: fields merged into this
+                                        item's status.outputs[] entry (instanceIdentifier,
+                                        clusterIdentifier, endpoint, port, snapshotIdentifier,
+                                        location); the engine takes it */
+} step_result;
+
+/* Everything a step may use. All borrowed for the duration of one call. */
+typedef struct step_ctx {
+    kube_client *kube;
+    aws_client *aws;                /* NULL when the operator has no AWS configuration */
+    const json_t *rr;               /* the RestoreRequest (metadata.name/namespace/uid/annotations) */
+    const json_t *status;           /* its current status (steps[], outputs[]) */
+    const api_restore_spec *spec;   /* parsed, defaults applied */
+    const api_restore_item *item;   /* NULL for approval, rollout/..., verification */
+    const plan_step *step;          /* the step being run */
+    lb_time now;
+    int rollback;                   /* non-zero when called to undo (step_undo_fn) */
+} step_ctx;
+
+/* One step action. See the file comment for the contract. */
+typedef int (*step_fn)(step_result *out, const step_ctx *ctx);
+
+/* Undo of a cutover step during rollback (rollbackOnFailure): same contract and
+ * the same idempotence; STEP_DONE when the previous state is back. */
+typedef int (*step_undo_fn)(step_result *out, const step_ctx *ctx);
+
+/* Sets the verdict and a printf message (truncated to STEP_MAX_MESSAGE). Returns 0. */
+int step_done(step_result *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int step_wait(step_result *out, int64_t requeue_ms, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int step_failed(step_result *out, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Adds key=value (string) or key=integer to out->output, creating it. */
+void step_output_str(step_result *out, const char *key, const char *value);
+void step_output_int(step_result *out, const char *key, json_int_t value);
+
+/* The persisted startedAt of the step called `name` in ctx->status.steps, for
+ * deriving names from time. Returns 0 and *out, or LB_ENOTFOUND when that step
+ * has not started. */
+int step_started_at(lb_time *out, const step_ctx *ctx, const char *name);
+
+/* "YYYYMMDDHHMMSS" (UTC) of t into buf (at least 15 bytes). */
+void step_format_compact(char *buf, size_t size, lb_time t);
+
+/* This item's status.outputs[] entry (borrowed), or NULL. */
+const json_t *step_item_output(const step_ctx *ctx);
+
+/* The two ownership tags of the RestoreRequest: lifeboat.dev/owner =
+ * "RestoreRequest/<ns>/<name>", lifeboat.dev/uid = <uid>. Strings borrowed from
+ * ctx->rr / a static buffer in *out; valid while ctx->rr lives. */
+typedef struct step_tags {
+    char owner[320];
+    const char *uid;
+} step_tags;
+void step_tags_of(step_tags *out, const step_ctx *ctx);
+
+/* Reads key `key` of Secret `name` in the RestoreRequest's namespace into a new
+ * NUL-terminated string (*out, caller frees and should wipe). LB_ENOTFOUND when
+ * the Secret or key is missing; the message names the Secret and key, never the
+ * value. */
+int step_secret_value(char **out, const step_ctx *ctx, const char *name, const char *key);
+
+/* The step functions, by source and action (plan.h lists the actions). Each is
+ * implemented in one file:
+ *   steps_rds.c    RDS point-in-time, snapshot, in place, cluster
+ *   steps_verify.c an item's verify.checks (SQL on the restored copy) and the
+ *                  request's post-restore `verification` checklist
+ *   steps_kube.c   migrations Job, secret patches, scale-down/up, rollout
+ * The engine's dispatch table (engine.c) maps (source, action) to these. */
+
+/* --- steps_rds.c --------------------------------------------------------------- */
+int rds_step_validate(step_result *out, const step_ctx *ctx);        /* rds* validate */
+int rds_step_restore(step_result *out, const step_ctx *ctx);         /* pit/snapshot restore */
+int rds_step_restore_cluster(step_result *out, const step_ctx *ctx); /* cluster PITR */
+int rds_step_create_writer(step_result *out, const step_ctx *ctx);   /* cluster writer */
+int rds_step_wait_available(step_result *out, const step_ctx *ctx);
+int rds_step_promote(step_result *out, const step_ctx *ctx);         /* promote: rename */
+int rds_step_promote_undo(step_result *out, const step_ctx *ctx);    /* rename back */
+int rds_step_pre_restore_snapshot(step_result *out, const step_ctx *ctx); /* in place */
+int rds_step_wait_snapshot(step_result *out, const step_ctx *ctx);
+int rds_step_delete(step_result *out, const step_ctx *ctx);          /* in place: the original */
+int rds_step_wait_deleted(step_result *out, const step_ctx *ctx);
+int rds_step_restore_in_place(step_result *out, const step_ctx *ctx); /* under original id */
+int rds_step_cleanup(step_result *out, const step_ctx *ctx);         /* delete old, final snap */
+
+/* --- steps_verify.c ------------------------------------------------------------ */
+int verify_step_item(step_result *out, const step_ctx *ctx);         /* "<item>/verify" */
+int verify_step_verification(step_result *out, const step_ctx *ctx); /* "verification" */
+
+/* --- steps_kube.c -------------------------------------------------------------- */
+int kube_step_migrations(step_result *out, const step_ctx *ctx);     /* Job on the copy */
+int kube_step_patch_secrets(step_result *out, const step_ctx *ctx);
+int kube_step_patch_secrets_undo(step_result *out, const step_ctx *ctx);
+int kube_step_scale_down(step_result *out, const step_ctx *ctx);
+int kube_step_scale_up(step_result *out, const step_ctx *ctx);
+int kube_step_rollout(step_result *out, const step_ctx *ctx);        /* "rollout/<Kind>/<name>" */
+
+/* The endpoint (host, port) the item's restored database answers on, from its
+ * status.outputs[] entry, for secret patches and migrations. Returns 0, or
+ * LB_ENOTFOUND when the item has no endpoint yet. *out_host borrowed. */
+int step_item_endpoint(const char **out_host, int *out_port, const step_ctx *ctx);
+
+#endif
