@@ -29,6 +29,7 @@ void rds_instance_dispose(rds_instance *i)
     free(i->master_username);
     free(i->latest_restorable_time);
     free(i->create_time);
+    free(i->cluster_id);
     memset(i, 0, sizeof(*i));
 }
 
@@ -80,6 +81,7 @@ static void parse_instance(rds_instance *out, xmlNodePtr n)
     out->latest_restorable_time = aws_xml_text(n, "LatestRestorableTime");
     out->create_time = aws_xml_text(n, "InstanceCreateTime");
     out->backup_retention_period = (int)aws_xml_int(n, "BackupRetentionPeriod", 0);
+    out->cluster_id = aws_xml_text(n, "DBClusterIdentifier");
     if (ep != NULL) {
         out->endpoint_address = aws_xml_text(ep, "Address");
         out->port = (int)aws_xml_int(ep, "Port", 0);
@@ -576,4 +578,369 @@ done:
     xmlFreeDoc(doc);
     aws_query_free(form);
     return rc;
+}
+
+/* ---- Aurora clusters ---- */
+
+void rds_cluster_dispose(rds_cluster *cl)
+{
+    if (cl == NULL)
+        return;
+    free(cl->id);
+    free(cl->status);
+    free(cl->arn);
+    free(cl->engine);
+    free(cl->endpoint);
+    free(cl->reader_endpoint);
+    free(cl->database_name);
+    free(cl->master_username);
+    free(cl->earliest_restorable_time);
+    free(cl->latest_restorable_time);
+    free(cl->create_time);
+    for (size_t i = 0; i < cl->nmembers; i++)
+        free(cl->members[i].instance_id);
+    free(cl->members);
+    memset(cl, 0, sizeof(*cl));
+}
+
+void rds_cluster_list_dispose(rds_cluster_list *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        rds_cluster_dispose(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+void rds_cluster_snapshot_dispose(rds_cluster_snapshot *s)
+{
+    if (s == NULL)
+        return;
+    free(s->id);
+    free(s->cluster_id);
+    free(s->status);
+    free(s->type);
+    free(s->arn);
+    free(s->create_time);
+    free(s->engine);
+    memset(s, 0, sizeof(*s));
+}
+
+void rds_cluster_snapshot_list_dispose(rds_cluster_snapshot_list *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        rds_cluster_snapshot_dispose(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+static int parse_cluster(rds_cluster *out, xmlNodePtr n)
+{
+    xmlNodePtr members = aws_xml_child(n, "DBClusterMembers");
+
+    memset(out, 0, sizeof(*out));
+    out->id = aws_xml_text(n, "DBClusterIdentifier");
+    out->status = aws_xml_text(n, "Status");
+    out->arn = aws_xml_text(n, "DBClusterArn");
+    out->engine = aws_xml_text(n, "Engine");
+    out->endpoint = aws_xml_text(n, "Endpoint");
+    out->reader_endpoint = aws_xml_text(n, "ReaderEndpoint");
+    out->port = (int)aws_xml_int(n, "Port", 0);
+    out->database_name = aws_xml_text(n, "DatabaseName");
+    out->master_username = aws_xml_text(n, "MasterUsername");
+    out->earliest_restorable_time = aws_xml_text(n, "EarliestRestorableTime");
+    out->latest_restorable_time = aws_xml_text(n, "LatestRestorableTime");
+    out->create_time = aws_xml_text(n, "ClusterCreateTime");
+    for (xmlNodePtr m = aws_xml_child(members, "DBClusterMember"); m;
+         m = aws_xml_next(m, "DBClusterMember")) {
+        if (out->nmembers >= RDS_MAX_CLUSTER_MEMBERS)
+            return lb_error_setc(LB_ETOOBIG, "rds DBCluster %s: more than %d DBClusterMembers",
+                                 out->id ? out->id : "?", RDS_MAX_CLUSTER_MEMBERS);
+        out->members = lb_realloc(out->members, (out->nmembers + 1) * sizeof(*out->members));
+        out->members[out->nmembers].instance_id = aws_xml_text(m, "DBInstanceIdentifier");
+        out->members[out->nmembers].is_writer = aws_xml_bool(m, "IsClusterWriter") != 0;
+        out->nmembers++;
+    }
+    return 0;
+}
+
+static void parse_cluster_snapshot(rds_cluster_snapshot *out, xmlNodePtr n)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = aws_xml_text(n, "DBClusterSnapshotIdentifier");
+    out->cluster_id = aws_xml_text(n, "DBClusterIdentifier");
+    out->status = aws_xml_text(n, "Status");
+    out->type = aws_xml_text(n, "SnapshotType");
+    out->arn = aws_xml_text(n, "DBClusterSnapshotArn");
+    out->create_time = aws_xml_text(n, "SnapshotCreateTime");
+    out->engine = aws_xml_text(n, "Engine");
+}
+
+int rds_parse_describe_clusters(rds_cluster_list *out, char **out_marker, const char *body,
+                                size_t len)
+{
+    xmlDocPtr doc = NULL;
+    xmlNodePtr res, list;
+    int rc;
+
+    *out_marker = NULL;
+    rc = aws_xml_parse(&doc, body, len, "rds DescribeDBClusters");
+    if (rc != 0)
+        return rc;
+    res = result_node(doc, "DescribeDBClusters");
+    if (res == NULL) {
+        rc = lb_error_set("rds DescribeDBClusters: response has no DescribeDBClustersResult");
+        goto done;
+    }
+    list = aws_xml_child(res, "DBClusters");
+    for (xmlNodePtr n = aws_xml_child(list, "DBCluster"); n; n = aws_xml_next(n, "DBCluster")) {
+        if (out->n >= RDS_MAX_LIST_ITEMS) {
+            rc = lb_error_setc(LB_ETOOBIG, "rds DescribeDBClusters: more than %d clusters",
+                               RDS_MAX_LIST_ITEMS);
+            goto done;
+        }
+        out->items = lb_realloc(out->items, (out->n + 1) * sizeof(*out->items));
+        rc = parse_cluster(&out->items[out->n++], n);
+        if (rc != 0)
+            goto done;
+    }
+    *out_marker = aws_xml_text(res, "Marker");
+done:
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+int rds_parse_describe_cluster_snapshots(rds_cluster_snapshot_list *out, char **out_marker,
+                                         const char *body, size_t len)
+{
+    xmlDocPtr doc = NULL;
+    xmlNodePtr res, list;
+    int rc;
+
+    *out_marker = NULL;
+    rc = aws_xml_parse(&doc, body, len, "rds DescribeDBClusterSnapshots");
+    if (rc != 0)
+        return rc;
+    res = result_node(doc, "DescribeDBClusterSnapshots");
+    if (res == NULL) {
+        rc = lb_error_set("rds DescribeDBClusterSnapshots: response has no "
+                          "DescribeDBClusterSnapshotsResult");
+        goto done;
+    }
+    list = aws_xml_child(res, "DBClusterSnapshots");
+    for (xmlNodePtr n = aws_xml_child(list, "DBClusterSnapshot"); n;
+         n = aws_xml_next(n, "DBClusterSnapshot")) {
+        if (out->n >= RDS_MAX_LIST_ITEMS) {
+            rc = lb_error_setc(LB_ETOOBIG, "rds DescribeDBClusterSnapshots: more than %d snapshots",
+                               RDS_MAX_LIST_ITEMS);
+            goto done;
+        }
+        out->items = lb_realloc(out->items, (out->n + 1) * sizeof(*out->items));
+        parse_cluster_snapshot(&out->items[out->n++], n);
+    }
+    *out_marker = aws_xml_text(res, "Marker");
+done:
+    xmlFreeDoc(doc);
+    return rc;
+}
+
+static void clusters_form(aws_query *form, const void *arg)
+{
+    const char *id = arg;
+    if (id != NULL)
+        aws_query_add(form, "DBClusterIdentifier", id);
+}
+
+static int parse_clusters_cb(void *out, char **marker, const char *body, size_t len)
+{
+    return rds_parse_describe_clusters(out, marker, body, len);
+}
+
+int rds_describe_db_clusters(rds_cluster_list *out, aws_client *c, const char *id)
+{
+    int rc;
+    memset(out, 0, sizeof(*out));
+    rc = describe_paged(out, NULL, c, "DescribeDBClusters", clusters_form, id, parse_clusters_cb);
+    if (rc != 0)
+        rds_cluster_list_dispose(out);
+    return rc;
+}
+
+int rds_describe_db_cluster(rds_cluster *out, aws_client *c, const char *id)
+{
+    rds_cluster_list l;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (id == NULL || id[0] == '\0')
+        return lb_error_setc(LB_EINVALID, "rds DescribeDBClusters: DBClusterIdentifier must "
+                                          "not be empty");
+    rc = rds_describe_db_clusters(&l, c, id);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < l.n; i++) {
+        if (l.items[i].id != NULL && strcmp(l.items[i].id, id) == 0) {
+            *out = l.items[i];
+            memset(&l.items[i], 0, sizeof(l.items[i]));
+            rds_cluster_list_dispose(&l);
+            return 0;
+        }
+    }
+    rds_cluster_list_dispose(&l);
+    return lb_error_setc(LB_ENOTFOUND, "DBClusterNotFoundFault: DBCluster %s not found.", id);
+}
+
+static void add_filters(aws_query *form, const rds_filter *filters, size_t nfilters)
+{
+    char k[96];
+    for (size_t i = 0; i < nfilters; i++) {
+        snprintf(k, sizeof(k), "Filters.Filter.%zu.Name", i + 1);
+        aws_query_add(form, k, filters[i].name);
+        for (size_t j = 0; j < filters[i].nvalues; j++) {
+            snprintf(k, sizeof(k), "Filters.Filter.%zu.Values.Value.%zu", i + 1, j + 1);
+            aws_query_add(form, k, filters[i].values[j]);
+        }
+    }
+}
+
+static void cluster_snapshots_form(aws_query *form, const void *arg)
+{
+    const rds_cluster_snapshot_query *q = arg;
+
+    if (q == NULL)
+        return;
+    if (q->cluster_id != NULL)
+        aws_query_add(form, "DBClusterIdentifier", q->cluster_id);
+    if (q->snapshot_id != NULL)
+        aws_query_add(form, "DBClusterSnapshotIdentifier", q->snapshot_id);
+    if (q->snapshot_type != NULL)
+        aws_query_add(form, "SnapshotType", q->snapshot_type);
+    if (q->max_records > 0)
+        aws_query_add_int(form, "MaxRecords", q->max_records);
+    add_filters(form, q->filters, q->nfilters);
+}
+
+static int parse_cluster_snapshots_cb(void *out, char **marker, const char *body, size_t len)
+{
+    return rds_parse_describe_cluster_snapshots(out, marker, body, len);
+}
+
+int rds_describe_db_cluster_snapshots(rds_cluster_snapshot_list *out, int *out_pages, aws_client *c,
+                                      const rds_cluster_snapshot_query *q)
+{
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (q != NULL && q->max_records != 0 && (q->max_records < 20 || q->max_records > 100))
+        return lb_error_setc(LB_EINVALID,
+                             "rds DescribeDBClusterSnapshots: MaxRecords must be 20..100");
+    rc = describe_paged(out, out_pages, c, "DescribeDBClusterSnapshots", cluster_snapshots_form, q,
+                        parse_cluster_snapshots_cb);
+    if (rc != 0)
+        rds_cluster_snapshot_list_dispose(out);
+    return rc;
+}
+
+int rds_create_db_cluster_snapshot(rds_cluster_snapshot *out, aws_client *c, const char *cluster_id,
+                                   const char *snapshot_id, const rds_tag *tags, size_t ntags)
+{
+    aws_query *form;
+    xmlDocPtr doc = NULL;
+    xmlNodePtr n;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (cluster_id == NULL || cluster_id[0] == '\0' || snapshot_id == NULL ||
+        snapshot_id[0] == '\0')
+        return lb_error_setc(LB_EINVALID, "rds CreateDBClusterSnapshot: DBClusterIdentifier and "
+                                          "DBClusterSnapshotIdentifier must not be empty");
+    if (ntags > RDS_MAX_TAGS)
+        return lb_error_setc(LB_EINVALID, "rds CreateDBClusterSnapshot: at most %d tags",
+                             RDS_MAX_TAGS);
+    form = aws_query_new();
+    aws_query_add(form, "DBClusterIdentifier", cluster_id);
+    aws_query_add(form, "DBClusterSnapshotIdentifier", snapshot_id);
+    add_tags(form, tags, ntags);
+    rc = rds_call(&doc, c, form, "CreateDBClusterSnapshot");
+    if (rc == 0)
+        rc = single_result(&n, doc, "CreateDBClusterSnapshot", "DBClusterSnapshot");
+    if (rc == 0)
+        parse_cluster_snapshot(out, n);
+    xmlFreeDoc(doc);
+    aws_query_free(form);
+    return rc;
+}
+
+int rds_restore_db_cluster_to_point_in_time(rds_cluster *out, aws_client *c, const char *source_id,
+                                            const char *restore_time,
+                                            const rds_cluster_restore_options *o)
+{
+    aws_query *form;
+    xmlDocPtr doc = NULL;
+    xmlNodePtr n;
+    char k[64];
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (o == NULL || o->target_id == NULL || o->target_id[0] == '\0')
+        return lb_error_setc(LB_EINVALID, "rds RestoreDBClusterToPointInTime: "
+                                          "DBClusterIdentifier (target) must not be empty");
+    if (source_id == NULL || source_id[0] == '\0')
+        return lb_error_setc(LB_EINVALID, "rds RestoreDBClusterToPointInTime: "
+                                          "SourceDBClusterIdentifier must not be empty");
+    if (o->ntags > RDS_MAX_TAGS)
+        return lb_error_setc(LB_EINVALID, "rds RestoreDBClusterToPointInTime: at most %d tags",
+                             RDS_MAX_TAGS);
+    form = aws_query_new();
+    aws_query_add(form, "DBClusterIdentifier", o->target_id);
+    aws_query_add(form, "SourceDBClusterIdentifier", source_id);
+    if (restore_time != NULL)
+        aws_query_add(form, "RestoreToTime", restore_time);
+    else
+        aws_query_add(form, "UseLatestRestorableTime", "true");
+    if (o->subnet_group != NULL)
+        aws_query_add(form, "DBSubnetGroupName", o->subnet_group);
+    for (size_t i = 0; i < o->nvpc_security_group_ids; i++) {
+        snprintf(k, sizeof(k), "VpcSecurityGroupIds.VpcSecurityGroupId.%zu", i + 1);
+        aws_query_add(form, k, o->vpc_security_group_ids[i]);
+    }
+    add_tags(form, o->tags, o->ntags);
+    rc = rds_call(&doc, c, form, "RestoreDBClusterToPointInTime");
+    if (rc == 0)
+        rc = single_result(&n, doc, "RestoreDBClusterToPointInTime", "DBCluster");
+    if (rc == 0) {
+        rc = parse_cluster(out, n);
+        if (rc != 0)
+            rds_cluster_dispose(out);
+    }
+    xmlFreeDoc(doc);
+    aws_query_free(form);
+    return rc;
+}
+
+int rds_create_db_instance(rds_instance *out, aws_client *c, const rds_create_instance_options *o)
+{
+    aws_query *form;
+
+    memset(out, 0, sizeof(*out));
+    if (o == NULL || o->id == NULL || o->id[0] == '\0')
+        return lb_error_setc(LB_EINVALID,
+                             "rds CreateDBInstance: DBInstanceIdentifier must not be empty");
+    if (o->cluster_id == NULL || o->cluster_id[0] == '\0')
+        return lb_error_setc(LB_EINVALID, "rds CreateDBInstance: DBClusterIdentifier must not be "
+                                          "empty (only cluster members are created)");
+    if (o->instance_class == NULL || o->instance_class[0] == '\0')
+        return lb_error_setc(LB_EINVALID,
+                             "rds CreateDBInstance: DBInstanceClass must not be empty");
+    if (o->ntags > RDS_MAX_TAGS)
+        return lb_error_setc(LB_EINVALID, "rds CreateDBInstance: at most %d tags", RDS_MAX_TAGS);
+    form = aws_query_new();
+    aws_query_add(form, "DBInstanceIdentifier", o->id);
+    aws_query_add(form, "DBClusterIdentifier", o->cluster_id);
+    aws_query_add(form, "DBInstanceClass", o->instance_class);
+    aws_query_add(form, "Engine", o->engine ? o->engine : "aurora-postgresql");
+    add_tags(form, o->tags, o->ntags);
+    return instance_call(out, c, form, "CreateDBInstance");
 }

@@ -34,6 +34,7 @@ typedef struct rds_instance {
     char *latest_restorable_time; /* RFC 3339 or NULL */
     char *create_time;
     int backup_retention_period;
+    char *cluster_id; /* DBClusterIdentifier of an Aurora member, or NULL */
 } rds_instance;
 
 typedef struct rds_instance_list {
@@ -136,10 +137,120 @@ void rds_tag_list_dispose(rds_tag_list *l);
 /* The value of `key` in `l`; borrowed; NULL if absent. */
 const char *rds_tag_list_get(const rds_tag_list *l, const char *key);
 
+/* ---- Aurora clusters ---- */
+
+#define RDS_MAX_CLUSTER_MEMBERS 16 /* Aurora allows a writer and 15 readers */
+
+typedef struct rds_cluster_member {
+    char *instance_id;
+    bool is_writer;
+} rds_cluster_member;
+
+typedef struct rds_cluster {
+    char *id;
+    char *status;
+    char *arn;
+    char *engine;
+    char *endpoint;        /* the writer endpoint; NULL until there is one */
+    char *reader_endpoint; /* NULL when absent */
+    int port;              /* 0 when unknown */
+    char *database_name;
+    char *master_username;
+    char *earliest_restorable_time; /* RFC 3339 or NULL */
+    char *latest_restorable_time;   /* RFC 3339 or NULL */
+    char *create_time;
+    rds_cluster_member *members;
+    size_t nmembers;
+} rds_cluster;
+
+typedef struct rds_cluster_list {
+    rds_cluster *items;
+    size_t n;
+} rds_cluster_list;
+
+void rds_cluster_dispose(rds_cluster *cl);
+void rds_cluster_list_dispose(rds_cluster_list *l);
+
+/* All clusters (id NULL) or one, following Marker. A missing id is
+ * LB_ENOTFOUND with "DBClusterNotFoundFault: <AWS message>". */
+int rds_describe_db_clusters(rds_cluster_list *out, aws_client *c, const char *id);
+
+/* One cluster; convenience over rds_describe_db_clusters. */
+int rds_describe_db_cluster(rds_cluster *out, aws_client *c, const char *id);
+
+typedef struct rds_cluster_restore_options {
+    const char *target_id; /* DBClusterIdentifier of the new cluster; required */
+    const char *subnet_group;
+    const char *const *vpc_security_group_ids;
+    size_t nvpc_security_group_ids;
+    const rds_tag *tags;
+    size_t ntags;
+} rds_cluster_restore_options;
+
+/* RestoreDBClusterToPointInTime of `source_id` to restore_time (RFC 3339,
+ * RestoreToTime), or to the latest restorable time when restore_time is
+ * NULL (UseLatestRestorableTime=true). The new cluster has no instances:
+ * add a writer with rds_create_db_instance. */
+int rds_restore_db_cluster_to_point_in_time(rds_cluster *out, aws_client *c, const char *source_id,
+                                            const char *restore_time,
+                                            const rds_cluster_restore_options *o);
+
+typedef struct rds_create_instance_options {
+    const char *id;             /* DBInstanceIdentifier; required */
+    const char *cluster_id;     /* DBClusterIdentifier; required */
+    const char *instance_class; /* DBInstanceClass; required */
+    const char *engine;         /* NULL: "aurora-postgresql" */
+    const rds_tag *tags;
+    size_t ntags;
+} rds_create_instance_options;
+
+/* CreateDBInstance of a cluster member (the first one becomes the writer).
+ * Storage, credentials and database come from the cluster, so only the
+ * member's own parameters are sent. */
+int rds_create_db_instance(rds_instance *out, aws_client *c, const rds_create_instance_options *o);
+
+typedef struct rds_cluster_snapshot {
+    char *id;
+    char *cluster_id;
+    char *status;
+    char *type; /* "manual" | "automated" */
+    char *arn;
+    char *create_time;
+    char *engine;
+} rds_cluster_snapshot;
+
+typedef struct rds_cluster_snapshot_list {
+    rds_cluster_snapshot *items;
+    size_t n;
+} rds_cluster_snapshot_list;
+
+void rds_cluster_snapshot_dispose(rds_cluster_snapshot *s);
+void rds_cluster_snapshot_list_dispose(rds_cluster_snapshot_list *l);
+
+int rds_create_db_cluster_snapshot(rds_cluster_snapshot *out, aws_client *c, const char *cluster_id,
+                                   const char *snapshot_id, const rds_tag *tags, size_t ntags);
+
+typedef struct rds_cluster_snapshot_query {
+    const char *cluster_id;    /* DBClusterIdentifier, or NULL */
+    const char *snapshot_id;   /* DBClusterSnapshotIdentifier, or NULL */
+    const char *snapshot_type; /* "manual", "automated", or NULL */
+    const rds_filter *filters; /* "db-cluster-id", "snapshot-type", "engine", ... */
+    size_t nfilters;
+    int max_records; /* per page, 20..100; 0: the server's default */
+} rds_cluster_snapshot_query;
+
+/* Cluster snapshots matching the query, all pages. *out_pages may be NULL. */
+int rds_describe_db_cluster_snapshots(rds_cluster_snapshot_list *out, int *out_pages, aws_client *c,
+                                      const rds_cluster_snapshot_query *q);
+
 /* Parsers exposed for tests: a <DBInstance> / <DBSnapshot> element. */
 int rds_parse_describe_instances(rds_instance_list *out, char **out_marker, const char *body,
                                  size_t len);
 int rds_parse_describe_snapshots(rds_snapshot_list *out, char **out_marker, const char *body,
                                  size_t len);
+int rds_parse_describe_clusters(rds_cluster_list *out, char **out_marker, const char *body,
+                                size_t len);
+int rds_parse_describe_cluster_snapshots(rds_cluster_snapshot_list *out, char **out_marker,
+                                         const char *body, size_t len);
 
 #endif

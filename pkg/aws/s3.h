@@ -90,9 +90,120 @@ int s3_put_object_stream(s3_object_info *out, aws_client *c, const char *bucket,
                          aws_rewind_fn rewind, void *payload);
 
 /* Server-side copy of src (a specific version when src_version_id is set).
- * out->version_id is the new version's id. */
+ * out->version_id is the new version's id. Sources larger than
+ * S3_COPY_MAX_SINGLE_BYTES are copied with UploadPartCopy (see
+ * s3_copy_object_ex), which costs one HeadObject of the source first. */
 int s3_copy_object(s3_object_info *out, aws_client *c, const char *bucket, const char *key,
                    const char *src_bucket, const char *src_key, const char *src_version_id);
+
+#define S3_COPY_MAX_SINGLE_BYTES   (5LL * 1024 * 1024 * 1024) /* CopyObject's limit: 5 GiB */
+#define S3_COPY_MAX_PART_BYTES     (5LL * 1024 * 1024 * 1024) /* UploadPartCopy's limit */
+#define S3_COPY_DEFAULT_PART_BYTES (512LL * 1024 * 1024)
+
+typedef struct s3_copy_options {
+    int64_t multipart_threshold; /* sources above this use UploadPartCopy; 0: 5 GiB */
+    int64_t part_size;           /* 0: 512 MiB, raised so that at most 10,000 parts are needed */
+    int concurrency;             /* parts in flight; 0: S3_MULTIPART_DEFAULT_CONCURRENCY */
+} s3_copy_options;
+
+/* s3_copy_object with the multipart threshold, part size and concurrency
+ * as parameters (opts may be NULL). The source is read with HeadObject
+ * (its size and Content-Type); up to the threshold one CopyObject is sent,
+ * above it CreateMultipartUpload (the source's Content-Type), UploadPartCopy
+ * with x-amz-copy-source-range for each part in parallel, and
+ * CompleteMultipartUpload; on a failure the upload is aborted. User
+ * metadata (x-amz-meta-*) is carried only by the single CopyObject.
+ * *out_parts (may be NULL) receives 0 for a single copy, else the number of
+ * parts. */
+int s3_copy_object_ex(s3_object_info *out, int *out_parts, aws_client *c, const char *bucket,
+                      const char *key, const char *src_bucket, const char *src_key,
+                      const char *src_version_id, const s3_copy_options *opts);
+
+#define S3_DELETE_OBJECTS_MAX_KEYS 1000 /* keys in one DeleteObjects request (S3's limit) */
+
+/* One key (and version) to delete; borrowed. */
+typedef struct s3_object_id {
+    const char *key;
+    const char *version_id; /* NULL: the current version (a delete marker when versioned) */
+} s3_object_id;
+
+/* A key that S3 refused to delete. */
+typedef struct s3_delete_error {
+    char *key;
+    char *version_id; /* NULL when none was given */
+    char *code;       /* "AccessDenied", ... */
+    char *message;
+} s3_delete_error;
+
+typedef struct s3_delete_result {
+    size_t deleted; /* keys reported deleted (quiet mode: sent minus errors) */
+    s3_delete_error *errors;
+    size_t nerrors;
+} s3_delete_result;
+
+void s3_delete_result_dispose(s3_delete_result *r);
+
+/* DeleteObjects: deletes `n` keys in batches of S3_DELETE_OBJECTS_MAX_KEYS
+ * (POST ?delete with Content-MD5). In quiet mode S3 reports only failures.
+ * Returns 0 when every key was deleted; when some keys failed it returns
+ * LB_ERROR with the count and the first failure in the message, and
+ * out->errors lists each (key, version, code, message). A failed request
+ * returns its error after the batches already done; `out` then counts them.
+ * The caller disposes `out` in every case. */
+int s3_delete_objects(s3_delete_result *out, aws_client *c, const char *bucket,
+                      const s3_object_id *objects, size_t n, bool quiet);
+
+#define S3_MAX_CONFIG_RULES 1000 /* rules of a replication or lifecycle configuration */
+
+typedef struct s3_replication_rule {
+    char *id;
+    char *status;             /* "Enabled" | "Disabled" */
+    int priority;             /* -1 when absent (V1 rules) */
+    char *prefix;             /* Filter/Prefix, Filter/And/Prefix or the V1 Prefix; "" for all */
+    char *destination_bucket; /* an ARN: arn:aws:s3:::bucket */
+    char *destination_storage_class; /* NULL: the source's */
+    bool delete_marker_replication;  /* DeleteMarkerReplication/Status = Enabled */
+} s3_replication_rule;
+
+typedef struct s3_replication {
+    char *role;
+    s3_replication_rule *rules;
+    size_t nrules;
+} s3_replication;
+
+void s3_replication_dispose(s3_replication *r);
+
+/* GetBucketReplication; LB_ENOTFOUND when the bucket has no replication
+ * configuration (ReplicationConfigurationNotFoundError). */
+int s3_get_bucket_replication(s3_replication *out, aws_client *c, const char *bucket);
+
+typedef struct s3_lifecycle_rule {
+    char *id;
+    char *status;          /* "Enabled" | "Disabled" */
+    char *prefix;          /* Filter/Prefix, Filter/And/Prefix or the V1 Prefix; "" for all */
+    int expiration_days;   /* Expiration/Days; -1 when absent */
+    char *expiration_date; /* Expiration/Date; NULL when absent */
+    bool expired_object_delete_marker;   /* Expiration/ExpiredObjectDeleteMarker */
+    int noncurrent_expiration_days;      /* NoncurrentVersionExpiration/NoncurrentDays; -1 */
+    int newer_noncurrent_versions;       /* .../NewerNoncurrentVersions; -1 */
+    int abort_incomplete_multipart_days; /* AbortIncompleteMultipartUpload; -1 */
+    int ntransitions;                    /* Transition + NoncurrentVersionTransition rules */
+} s3_lifecycle_rule;
+
+typedef struct s3_lifecycle {
+    s3_lifecycle_rule *rules;
+    size_t nrules;
+} s3_lifecycle;
+
+void s3_lifecycle_dispose(s3_lifecycle *l);
+
+/* GetBucketLifecycleConfiguration; LB_ENOTFOUND when the bucket has none
+ * (NoSuchLifecycleConfiguration). */
+int s3_get_bucket_lifecycle_configuration(s3_lifecycle *out, aws_client *c, const char *bucket);
+
+/* Parsers exposed for tests. */
+int s3_parse_replication(s3_replication *out, const char *body, size_t len);
+int s3_parse_lifecycle(s3_lifecycle *out, const char *body, size_t len);
 
 /* DELETE, of one version when version_id is set (deleting a delete marker's
  * version undeletes the key). out->delete_marker and out->version_id echo

@@ -295,6 +295,154 @@ static int cmd_copy(aws_client *c, int argc, char **argv)
     return 0;
 }
 
+/* copy-ex BUCKET KEY SRC-BUCKET SRC-KEY [--version V] [--threshold BYTES]
+ * [--part-mib N] [--concurrency N] */
+static int cmd_copy_ex(aws_client *c, int argc, char **argv)
+{
+    s3_copy_options o = {0, 0, 0};
+    s3_object_info info;
+    const char *version = NULL;
+    json_t *out;
+    int parts = 0;
+    int rc;
+
+    if (argc < 4)
+        return 1;
+    for (int i = 4; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--version") == 0)
+            version = argv[i + 1];
+        else if (strcmp(argv[i], "--threshold") == 0)
+            o.multipart_threshold = atoll(argv[i + 1]);
+        else if (strcmp(argv[i], "--part-mib") == 0)
+            o.part_size = atoll(argv[i + 1]) * 1024 * 1024;
+        else if (strcmp(argv[i], "--concurrency") == 0)
+            o.concurrency = atoi(argv[i + 1]);
+        else
+            return 1;
+    }
+    rc = s3_copy_object_ex(&info, &parts, c, argv[0], argv[1], argv[2], argv[3], version, &o);
+    if (rc != 0)
+        return fail(rc);
+    out = info_json(&info);
+    json_object_set_new(out, "parts", json_integer(parts));
+    s3_object_info_dispose(&info);
+    return emit(out);
+}
+
+/* delete-objects BUCKET quiet|verbose KEY[@VERSION]... */
+static int cmd_delete_objects(aws_client *c, int argc, char **argv)
+{
+    s3_object_id *objs;
+    char **keys;
+    s3_delete_result r;
+    json_t *out, *errs;
+    size_t n;
+    int rc;
+
+    if (argc < 3)
+        return 1;
+    n = (size_t)(argc - 2);
+    objs = calloc(n, sizeof(*objs));
+    keys = calloc(n, sizeof(*keys));
+    for (size_t i = 0; i < n; i++) {
+        char *at;
+        keys[i] = strdup(argv[i + 2]);
+        at = strrchr(keys[i], '@');
+        if (at != NULL) {
+            *at = '\0';
+            objs[i].version_id = at + 1;
+        }
+        objs[i].key = keys[i];
+    }
+    rc = s3_delete_objects(&r, c, argv[0], objs, n, strcmp(argv[1], "quiet") == 0);
+    out = json_object();
+    json_object_set_new(out, "rc", json_string(rc == 0 ? "ok" : lb_error_name(rc)));
+    json_object_set_new(out, "message", json_string(rc == 0 ? "" : lb_error_last()));
+    json_object_set_new(out, "deleted", json_integer((json_int_t)r.deleted));
+    errs = json_array();
+    for (size_t i = 0; i < r.nerrors; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "key", jstr(r.errors[i].key));
+        json_object_set_new(e, "version_id", jstr(r.errors[i].version_id));
+        json_object_set_new(e, "code", jstr(r.errors[i].code));
+        json_object_set_new(e, "message", jstr(r.errors[i].message));
+        json_array_append_new(errs, e);
+    }
+    json_object_set_new(out, "errors", errs);
+    s3_delete_result_dispose(&r);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(objs);
+    emit(out);
+    return rc == 0 ? 0 : 2;
+}
+
+static int cmd_replication(aws_client *c, int argc, char **argv)
+{
+    s3_replication rep;
+    json_t *out, *rules;
+    int rc;
+    if (argc < 1)
+        return 1;
+    rc = s3_get_bucket_replication(&rep, c, argv[0]);
+    if (rc != 0)
+        return fail(rc);
+    out = json_object();
+    json_object_set_new(out, "role", jstr(rep.role));
+    rules = json_array();
+    for (size_t i = 0; i < rep.nrules; i++) {
+        const s3_replication_rule *r = &rep.rules[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "id", jstr(r->id));
+        json_object_set_new(e, "status", jstr(r->status));
+        json_object_set_new(e, "priority", json_integer(r->priority));
+        json_object_set_new(e, "prefix", jstr(r->prefix));
+        json_object_set_new(e, "destination_bucket", jstr(r->destination_bucket));
+        json_object_set_new(e, "storage_class", jstr(r->destination_storage_class));
+        json_object_set_new(e, "delete_marker_replication",
+                            json_boolean(r->delete_marker_replication));
+        json_array_append_new(rules, e);
+    }
+    json_object_set_new(out, "rules", rules);
+    s3_replication_dispose(&rep);
+    return emit(out);
+}
+
+static int cmd_lifecycle(aws_client *c, int argc, char **argv)
+{
+    s3_lifecycle lc;
+    json_t *rules;
+    int rc;
+    if (argc < 1)
+        return 1;
+    rc = s3_get_bucket_lifecycle_configuration(&lc, c, argv[0]);
+    if (rc != 0)
+        return fail(rc);
+    rules = json_array();
+    for (size_t i = 0; i < lc.nrules; i++) {
+        const s3_lifecycle_rule *r = &lc.rules[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "id", jstr(r->id));
+        json_object_set_new(e, "status", jstr(r->status));
+        json_object_set_new(e, "prefix", jstr(r->prefix));
+        json_object_set_new(e, "expiration_days", json_integer(r->expiration_days));
+        json_object_set_new(e, "expiration_date", jstr(r->expiration_date));
+        json_object_set_new(e, "expired_object_delete_marker",
+                            json_boolean(r->expired_object_delete_marker));
+        json_object_set_new(e, "noncurrent_expiration_days",
+                            json_integer(r->noncurrent_expiration_days));
+        json_object_set_new(e, "newer_noncurrent_versions",
+                            json_integer(r->newer_noncurrent_versions));
+        json_object_set_new(e, "abort_incomplete_multipart_days",
+                            json_integer(r->abort_incomplete_multipart_days));
+        json_object_set_new(e, "transitions", json_integer(r->ntransitions));
+        json_array_append_new(rules, e);
+    }
+    s3_lifecycle_dispose(&lc);
+    return emit(rules);
+}
+
 static int cmd_delete(aws_client *c, int argc, char **argv)
 {
     s3_object_info info;
@@ -381,7 +529,138 @@ static json_t *instance_json(const rds_instance *i)
     json_object_set_new(o, "port", json_integer(i->port));
     json_object_set_new(o, "db_name", jstr(i->db_name));
     json_object_set_new(o, "latest_restorable_time", jstr(i->latest_restorable_time));
+    json_object_set_new(o, "cluster_id", jstr(i->cluster_id));
     return o;
+}
+
+static int instance_result(int rc, rds_instance *i)
+{
+    if (rc != 0)
+        return fail(rc);
+    emit(instance_json(i));
+    rds_instance_dispose(i);
+    return 0;
+}
+
+static json_t *cluster_json(const rds_cluster *cl)
+{
+    json_t *o = json_object();
+    json_t *members = json_array();
+    json_object_set_new(o, "id", jstr(cl->id));
+    json_object_set_new(o, "status", jstr(cl->status));
+    json_object_set_new(o, "arn", jstr(cl->arn));
+    json_object_set_new(o, "engine", jstr(cl->engine));
+    json_object_set_new(o, "endpoint", jstr(cl->endpoint));
+    json_object_set_new(o, "reader_endpoint", jstr(cl->reader_endpoint));
+    json_object_set_new(o, "port", json_integer(cl->port));
+    json_object_set_new(o, "database_name", jstr(cl->database_name));
+    json_object_set_new(o, "earliest_restorable_time", jstr(cl->earliest_restorable_time));
+    json_object_set_new(o, "latest_restorable_time", jstr(cl->latest_restorable_time));
+    for (size_t i = 0; i < cl->nmembers; i++) {
+        json_t *m = json_object();
+        json_object_set_new(m, "instance_id", jstr(cl->members[i].instance_id));
+        json_object_set_new(m, "is_writer", json_boolean(cl->members[i].is_writer));
+        json_array_append_new(members, m);
+    }
+    json_object_set_new(o, "members", members);
+    return o;
+}
+
+static json_t *cluster_snapshot_json(const rds_cluster_snapshot *s)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", jstr(s->id));
+    json_object_set_new(o, "cluster_id", jstr(s->cluster_id));
+    json_object_set_new(o, "status", jstr(s->status));
+    json_object_set_new(o, "type", jstr(s->type));
+    json_object_set_new(o, "arn", jstr(s->arn));
+    return o;
+}
+
+static int cmd_rds_cluster(aws_client *c, const char *cmd, int argc, char **argv)
+{
+    rds_cluster cl;
+    rds_tag owner = {"lifeboat.dev/owner", "aws_cli"};
+    int rc;
+
+    if (strcmp(cmd, "rds-cluster") == 0 && argc >= 1) {
+        rc = rds_describe_db_cluster(&cl, c, argv[0]);
+        if (rc != 0)
+            return fail(rc);
+        emit(cluster_json(&cl));
+        rds_cluster_dispose(&cl);
+        return 0;
+    }
+    if (strcmp(cmd, "rds-clusters") == 0) {
+        rds_cluster_list l;
+        json_t *arr = json_array();
+        rc = rds_describe_db_clusters(&l, c, NULL);
+        if (rc != 0) {
+            json_decref(arr);
+            return fail(rc);
+        }
+        for (size_t i = 0; i < l.n; i++)
+            json_array_append_new(arr, cluster_json(&l.items[i]));
+        rds_cluster_list_dispose(&l);
+        return emit(arr);
+    }
+    if (strcmp(cmd, "rds-restore-cluster-pitr") == 0 && argc >= 2) {
+        rds_cluster_restore_options o = {argv[1], NULL, NULL, 0, &owner, 1};
+        rc =
+            rds_restore_db_cluster_to_point_in_time(&cl, c, argv[0], argc > 2 ? argv[2] : NULL, &o);
+        if (rc != 0)
+            return fail(rc);
+        emit(cluster_json(&cl));
+        rds_cluster_dispose(&cl);
+        return 0;
+    }
+    if (strcmp(cmd, "rds-create-writer") == 0 && argc >= 3) {
+        rds_create_instance_options o = {argv[1], argv[0], argv[2], NULL, &owner, 1};
+        rds_instance inst;
+        return instance_result(rds_create_db_instance(&inst, c, &o), &inst);
+    }
+    if (strcmp(cmd, "rds-create-cluster-snapshot") == 0 && argc >= 2) {
+        rds_cluster_snapshot s;
+        rc = rds_create_db_cluster_snapshot(&s, c, argv[0], argv[1], &owner, 1);
+        if (rc != 0)
+            return fail(rc);
+        emit(cluster_snapshot_json(&s));
+        rds_cluster_snapshot_dispose(&s);
+        return 0;
+    }
+    if (strcmp(cmd, "rds-cluster-snapshots") == 0 && argc >= 1) {
+        rds_cluster_snapshot_query q;
+        rds_cluster_snapshot_list l;
+        rds_filter filter;
+        const char *type_value;
+        json_t *arr = json_array(), *out;
+        int pages = 0;
+        memset(&q, 0, sizeof(q));
+        q.cluster_id = argv[0][0] ? argv[0] : NULL;
+        if (argc > 1)
+            q.max_records = atoi(argv[1]);
+        if (argc > 2) { /* the type as a filter, to exercise Filters */
+            type_value = argv[2];
+            filter.name = "snapshot-type";
+            filter.values = &type_value;
+            filter.nvalues = 1;
+            q.filters = &filter;
+            q.nfilters = 1;
+        }
+        rc = rds_describe_db_cluster_snapshots(&l, &pages, c, &q);
+        if (rc != 0) {
+            json_decref(arr);
+            return fail(rc);
+        }
+        for (size_t i = 0; i < l.n; i++)
+            json_array_append_new(arr, cluster_snapshot_json(&l.items[i]));
+        rds_cluster_snapshot_list_dispose(&l);
+        out = json_object();
+        json_object_set_new(out, "pages", json_integer(pages));
+        json_object_set_new(out, "items", arr);
+        return emit(out);
+    }
+    return 1;
 }
 
 static json_t *snapshot_json(const rds_snapshot *s)
@@ -395,21 +674,15 @@ static json_t *snapshot_json(const rds_snapshot *s)
     return o;
 }
 
-static int instance_result(int rc, rds_instance *i)
-{
-    if (rc != 0)
-        return fail(rc);
-    emit(instance_json(i));
-    rds_instance_dispose(i);
-    return 0;
-}
-
 static int cmd_rds(aws_client *c, const char *cmd, int argc, char **argv)
 {
     rds_instance inst;
     rds_restore_options ro = {NULL, NULL, NULL, NULL, 0, -1, NULL, 0};
     int rc;
 
+    if (strncmp(cmd, "rds-cluster", 11) == 0 || strcmp(cmd, "rds-restore-cluster-pitr") == 0 ||
+        strcmp(cmd, "rds-create-writer") == 0 || strcmp(cmd, "rds-create-cluster-snapshot") == 0)
+        return cmd_rds_cluster(c, cmd, argc, argv);
     if (strcmp(cmd, "rds-describe") == 0 && argc >= 1)
         return instance_result(rds_describe_db_instance(&inst, c, argv[0]), &inst);
     if (strcmp(cmd, "rds-list") == 0) {
@@ -600,11 +873,18 @@ static void usage(void)
           "  list BUCKET [PREFIX] [MAXKEYS] | list-versions BUCKET [PREFIX] [MAXKEYS]\n"
           "  copy BUCKET KEY SRC-BUCKET SRC-KEY [SRC-VERSION] | delete BUCKET KEY [VERSION]\n"
           "  undelete BUCKET KEY | versioning BUCKET\n"
+          "  copy-ex BUCKET KEY SRC-BUCKET SRC-KEY [--version V] [--threshold BYTES]\n"
+          "          [--part-mib N] [--concurrency N]\n"
+          "  delete-objects BUCKET quiet|verbose KEY[@VERSION]...\n"
+          "  replication BUCKET | lifecycle BUCKET\n"
           "  rds-describe ID | rds-list | rds-snapshots INSTANCE [MAXRECORDS] [TYPE]\n"
           "  rds-create-snapshot INSTANCE SNAPSHOT | rds-delete-snapshot SNAPSHOT\n"
           "  rds-restore-snapshot SNAPSHOT TARGET\n"
           "  rds-restore-pitr SOURCE TARGET [TIME] | rds-rename ID NEW-ID\n"
           "  rds-delete ID [FINAL-SNAPSHOT] | rds-tag ARN KEY VALUE | rds-tags ARN\n"
+          "  rds-cluster ID | rds-clusters | rds-restore-cluster-pitr SOURCE TARGET [TIME]\n"
+          "  rds-create-writer CLUSTER ID CLASS | rds-create-cluster-snapshot CLUSTER SNAPSHOT\n"
+          "  rds-cluster-snapshots CLUSTER [MAXRECORDS] [TYPE]\n"
           "  sm-get SECRET [--stage S | --version V] | sm-put SECRET VALUE\n"
           "  sm-versions SECRET | sm-stage SECRET STAGE TO-VERSION [FROM-VERSION]\n"
           "  sts-identity\n",
@@ -643,8 +923,16 @@ int main(int argc, char **argv)
         rc = cmd_list(c, argc, argv, 1);
     else if (strcmp(cmd, "copy") == 0)
         rc = cmd_copy(c, argc, argv);
+    else if (strcmp(cmd, "copy-ex") == 0)
+        rc = cmd_copy_ex(c, argc, argv);
     else if (strcmp(cmd, "delete") == 0)
         rc = cmd_delete(c, argc, argv);
+    else if (strcmp(cmd, "delete-objects") == 0)
+        rc = cmd_delete_objects(c, argc, argv);
+    else if (strcmp(cmd, "replication") == 0)
+        rc = cmd_replication(c, argc, argv);
+    else if (strcmp(cmd, "lifecycle") == 0)
+        rc = cmd_lifecycle(c, argc, argv);
     else if (strcmp(cmd, "versioning") == 0)
         rc = cmd_versioning(c, argc, argv);
     else if (strcmp(cmd, "undelete") == 0)

@@ -315,6 +315,292 @@ static void test_rds_delete_snapshot(void **state)
     assert_non_null(strstr(lb_error_last(), "DBSnapshotNotFound: DBSnapshot gone not found."));
 }
 
+static const char *clusters_page1 =
+    "<DescribeDBClustersResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\">\n"
+    "  <DescribeDBClustersResult>\n    <Marker>c+1/=</Marker>\n    <DBClusters>\n"
+    "      <DBCluster>\n"
+    "        <DBClusterIdentifier>loanserve-prod-aurora</DBClusterIdentifier>\n"
+    "        <Status>available</Status>\n"
+    "        <Engine>aurora-postgresql</Engine>\n"
+    "        <EngineVersion>15.4</EngineVersion>\n"
+    "        <Endpoint>loanserve-prod-aurora.cluster-abc.us-east-1.rds.amazonaws.com"
+    "</Endpoint>\n"
+    "        <ReaderEndpoint>loanserve-prod-aurora.cluster-ro-abc.us-east-1.rds.amazonaws.com"
+    "</ReaderEndpoint>\n"
+    "        <Port>5432</Port>\n"
+    "        <DatabaseName>loanserve</DatabaseName>\n"
+    "        <MasterUsername>loanserve</MasterUsername>\n"
+    "        <EarliestRestorableTime>2026-02-11T03:10:00.123Z</EarliestRestorableTime>\n"
+    "        <LatestRestorableTime>2026-02-18T14:55:00Z</LatestRestorableTime>\n"
+    "        <ClusterCreateTime>2025-06-01T10:00:00Z</ClusterCreateTime>\n"
+    "        <DBClusterMembers>\n"
+    "          <DBClusterMember><DBInstanceIdentifier>loanserve-writer</DBInstanceIdentifier>"
+    "<IsClusterWriter>true</IsClusterWriter><PromotionTier>1</PromotionTier>"
+    "</DBClusterMember>\n"
+    "          <DBClusterMember><DBInstanceIdentifier>loanserve-reader</DBInstanceIdentifier>"
+    "<IsClusterWriter>false</IsClusterWriter><PromotionTier>1</PromotionTier>"
+    "</DBClusterMember>\n"
+    "        </DBClusterMembers>\n"
+    "        <DBClusterArn>arn:aws:rds:us-east-1:123456789012:cluster:loanserve-prod-aurora"
+    "</DBClusterArn>\n"
+    "      </DBCluster>\n    </DBClusters>\n  </DescribeDBClustersResult>\n"
+    "  <ResponseMetadata><RequestId>r2</RequestId></ResponseMetadata>\n"
+    "</DescribeDBClustersResponse>";
+
+static const char *clusters_page2 =
+    "<DescribeDBClustersResponse><DescribeDBClustersResult><DBClusters><DBCluster>"
+    "<DBClusterIdentifier>other</DBClusterIdentifier><Status>creating</Status>"
+    "<Engine>aurora-postgresql</Engine><DBClusterMembers/>"
+    "</DBCluster></DBClusters></DescribeDBClustersResult></DescribeDBClustersResponse>";
+
+static void test_rds_describe_db_clusters_pages_and_parses_members(void **state)
+{
+    fixture *f = *state;
+    rds_cluster_list l;
+
+    httpd_script(&f->srv, 200, NULL, clusters_page1);
+    httpd_script(&f->srv, 200, NULL, clusters_page2);
+    assert_int_equal(rds_describe_db_clusters(&l, f->c, NULL), 0);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.items[0].id, "loanserve-prod-aurora");
+    assert_string_equal(l.items[0].status, "available");
+    assert_string_equal(l.items[0].endpoint,
+                        "loanserve-prod-aurora.cluster-abc.us-east-1.rds.amazonaws.com");
+    assert_string_equal(l.items[0].reader_endpoint,
+                        "loanserve-prod-aurora.cluster-ro-abc.us-east-1.rds.amazonaws.com");
+    assert_int_equal(l.items[0].port, 5432);
+    assert_string_equal(l.items[0].database_name, "loanserve");
+    assert_string_equal(l.items[0].earliest_restorable_time, "2026-02-11T03:10:00.123Z");
+    assert_string_equal(l.items[0].latest_restorable_time, "2026-02-18T14:55:00Z");
+    assert_string_equal(l.items[0].arn,
+                        "arn:aws:rds:us-east-1:123456789012:cluster:loanserve-prod-aurora");
+    assert_int_equal(l.items[0].nmembers, 2);
+    assert_string_equal(l.items[0].members[0].instance_id, "loanserve-writer");
+    assert_true(l.items[0].members[0].is_writer);
+    assert_false(l.items[0].members[1].is_writer);
+    assert_string_equal(l.items[1].id, "other");
+    assert_null(l.items[1].endpoint);
+    assert_int_equal(l.items[1].nmembers, 0);
+    assert_string_equal(httpd_req_body(&f->srv, 0), "Action=DescribeDBClusters&Version=2014-10-31");
+    assert_string_equal(httpd_req_body(&f->srv, 1),
+                        "Action=DescribeDBClusters&Marker=c%2B1%2F%3D&Version=2014-10-31");
+    rds_cluster_list_dispose(&l);
+}
+
+static void test_rds_describe_missing_cluster_surfaces_aws_message(void **state)
+{
+    fixture *f = *state;
+    rds_cluster cl;
+
+    httpd_script(&f->srv, 404, NULL,
+                 "<ErrorResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><Error>"
+                 "<Type>Sender</Type><Code>DBClusterNotFoundFault</Code>"
+                 "<Message>DBCluster nope not found.</Message></Error>"
+                 "<RequestId>x</RequestId></ErrorResponse>");
+    assert_int_equal(rds_describe_db_cluster(&cl, f->c, "nope"), LB_ENOTFOUND);
+    assert_string_equal(
+        lb_error_last(),
+        "rds DescribeDBClusters: DBClusterNotFoundFault: DBCluster nope not found.");
+    assert_string_equal(httpd_req_body(&f->srv, 0),
+                        "Action=DescribeDBClusters&DBClusterIdentifier=nope&Version=2014-10-31");
+}
+
+static const char *restored_cluster =
+    "<RestoreDBClusterToPointInTimeResponse><RestoreDBClusterToPointInTimeResult><DBCluster>"
+    "<DBClusterIdentifier>loanserve-restored</DBClusterIdentifier><Status>creating</Status>"
+    "<Engine>aurora-postgresql</Engine><DBClusterMembers/></DBCluster>"
+    "</RestoreDBClusterToPointInTimeResult></RestoreDBClusterToPointInTimeResponse>";
+
+static void test_rds_restore_cluster_to_point_in_time_request(void **state)
+{
+    fixture *f = *state;
+    const char *const sgs[] = {"sg-1", "sg-2"};
+    rds_tag tags[] = {{"lifeboat.dev/owner", "RestoreRequest/loans/pitr"},
+                      {"lifeboat.dev/uid", "u-7"}};
+    rds_cluster_restore_options o = {"loanserve-restored", "loan-db-subnets", sgs, 2, tags, 2};
+    rds_cluster cl;
+
+    httpd_script(&f->srv, 200, NULL, restored_cluster);
+    httpd_script(&f->srv, 200, NULL, restored_cluster);
+    assert_int_equal(rds_restore_db_cluster_to_point_in_time(&cl, f->c, "loanserve-prod-aurora",
+                                                             "2026-02-18T14:30:00Z", &o),
+                     0);
+    assert_string_equal(cl.id, "loanserve-restored");
+    assert_string_equal(cl.status, "creating");
+    rds_cluster_dispose(&cl);
+    assert_string_equal(httpd_req_body(&f->srv, 0),
+                        "Action=RestoreDBClusterToPointInTime&DBClusterIdentifier="
+                        "loanserve-restored&DBSubnetGroupName=loan-db-subnets&"
+                        "RestoreToTime=2026-02-18T14%3A30%3A00Z&"
+                        "SourceDBClusterIdentifier=loanserve-prod-aurora&"
+                        "Tags.Tag.1.Key=lifeboat.dev%2Fowner&"
+                        "Tags.Tag.1.Value=RestoreRequest%2Floans%2Fpitr&"
+                        "Tags.Tag.2.Key=lifeboat.dev%2Fuid&Tags.Tag.2.Value=u-7&"
+                        "Version=2014-10-31&VpcSecurityGroupIds.VpcSecurityGroupId.1=sg-1&"
+                        "VpcSecurityGroupIds.VpcSecurityGroupId.2=sg-2");
+    o.subnet_group = NULL;
+    o.nvpc_security_group_ids = 0;
+    o.ntags = 0;
+    assert_int_equal(
+        rds_restore_db_cluster_to_point_in_time(&cl, f->c, "loanserve-prod-aurora", NULL, &o), 0);
+    rds_cluster_dispose(&cl);
+    assert_string_equal(httpd_req_body(&f->srv, 1),
+                        "Action=RestoreDBClusterToPointInTime&DBClusterIdentifier="
+                        "loanserve-restored&SourceDBClusterIdentifier=loanserve-prod-aurora&"
+                        "UseLatestRestorableTime=true&Version=2014-10-31");
+}
+
+static void test_rds_restore_cluster_error_and_validation(void **state)
+{
+    fixture *f = *state;
+    rds_cluster_restore_options o = {"t", NULL, NULL, 0, NULL, 0};
+    rds_cluster_restore_options none = {NULL, NULL, NULL, 0, NULL, 0};
+    rds_cluster cl;
+
+    assert_int_equal(rds_restore_db_cluster_to_point_in_time(&cl, f->c, "s", NULL, &none),
+                     LB_EINVALID);
+    assert_non_null(strstr(lb_error_last(), "DBClusterIdentifier (target)"));
+    assert_int_equal(f->srv.nrequests, 0);
+    httpd_script(&f->srv, 400, NULL,
+                 "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidRestoreFault</Code>"
+                 "<Message>Restore time 2020-01-01T00:00:00Z is outside the restorable window"
+                 "</Message></Error></ErrorResponse>");
+    assert_int_equal(
+        rds_restore_db_cluster_to_point_in_time(&cl, f->c, "s", "2020-01-01T00:00:00Z", &o),
+        LB_EINVALID);
+    assert_string_equal(lb_error_last(),
+                        "rds RestoreDBClusterToPointInTime: InvalidRestoreFault: Restore time "
+                        "2020-01-01T00:00:00Z is outside the restorable window");
+}
+
+static void test_rds_create_cluster_writer_request(void **state)
+{
+    fixture *f = *state;
+    rds_tag tags[] = {{"lifeboat.dev/owner", "RestoreRequest/loans/pitr"}};
+    rds_create_instance_options o = {
+        "loanserve-restored-writer", "loanserve-restored", "db.r6g.large", NULL, tags, 1};
+    rds_create_instance_options no_cluster = {"w", NULL, "db.r6g.large", NULL, NULL, 0};
+    rds_instance i;
+
+    assert_int_equal(rds_create_db_instance(&i, f->c, &no_cluster), LB_EINVALID);
+    assert_non_null(strstr(lb_error_last(), "DBClusterIdentifier"));
+    httpd_script(&f->srv, 200, NULL,
+                 "<CreateDBInstanceResponse><CreateDBInstanceResult><DBInstance>"
+                 "<DBInstanceIdentifier>loanserve-restored-writer</DBInstanceIdentifier>"
+                 "<DBInstanceClass>db.r6g.large</DBInstanceClass>"
+                 "<Engine>aurora-postgresql</Engine><DBInstanceStatus>creating</DBInstanceStatus>"
+                 "<DBClusterIdentifier>loanserve-restored</DBClusterIdentifier>"
+                 "</DBInstance></CreateDBInstanceResult></CreateDBInstanceResponse>");
+    assert_int_equal(rds_create_db_instance(&i, f->c, &o), 0);
+    assert_string_equal(i.id, "loanserve-restored-writer");
+    assert_string_equal(i.cluster_id, "loanserve-restored");
+    assert_string_equal(i.status, "creating");
+    assert_string_equal(httpd_req_body(&f->srv, 0),
+                        "Action=CreateDBInstance&DBClusterIdentifier=loanserve-restored&"
+                        "DBInstanceClass=db.r6g.large&"
+                        "DBInstanceIdentifier=loanserve-restored-writer&"
+                        "Engine=aurora-postgresql&Tags.Tag.1.Key=lifeboat.dev%2Fowner&"
+                        "Tags.Tag.1.Value=RestoreRequest%2Floans%2Fpitr&Version=2014-10-31");
+    rds_instance_dispose(&i);
+}
+
+static const char *csnap_page1 =
+    "<DescribeDBClusterSnapshotsResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\">"
+    "<DescribeDBClusterSnapshotsResult><Marker>p2</Marker><DBClusterSnapshots>"
+    "<DBClusterSnapshot><DBClusterSnapshotIdentifier>rds:loanserve-2026-02-17-03-10"
+    "</DBClusterSnapshotIdentifier><DBClusterIdentifier>loanserve</DBClusterIdentifier>"
+    "<Status>available</Status><SnapshotType>automated</SnapshotType>"
+    "<Engine>aurora-postgresql</Engine><PercentProgress>100</PercentProgress>"
+    "<SnapshotCreateTime>2026-02-17T03:10:00Z</SnapshotCreateTime>"
+    "<DBClusterSnapshotArn>arn:aws:rds:us-east-1:1:cluster-snapshot:rds:loanserve-2026-02-17-"
+    "03-10</DBClusterSnapshotArn></DBClusterSnapshot>"
+    "</DBClusterSnapshots></DescribeDBClusterSnapshotsResult>"
+    "</DescribeDBClusterSnapshotsResponse>";
+
+static const char *csnap_page2 =
+    "<DescribeDBClusterSnapshotsResponse><DescribeDBClusterSnapshotsResult>"
+    "<DBClusterSnapshots><DBClusterSnapshot><DBClusterSnapshotIdentifier>pre-migration"
+    "</DBClusterSnapshotIdentifier><DBClusterIdentifier>loanserve</DBClusterIdentifier>"
+    "<Status>creating</Status><SnapshotType>manual</SnapshotType></DBClusterSnapshot>"
+    "</DBClusterSnapshots><Marker></Marker></DescribeDBClusterSnapshotsResult>"
+    "</DescribeDBClusterSnapshotsResponse>";
+
+static void test_rds_cluster_snapshots_create_and_page_with_filters(void **state)
+{
+    fixture *f = *state;
+    const char *const types[] = {"manual", "automated"};
+    rds_filter filter = {"snapshot-type", types, 2};
+    rds_cluster_snapshot_query q;
+    rds_cluster_snapshot_list l;
+    rds_cluster_snapshot s;
+    rds_tag tag = {"lifeboat.dev/owner", "BackupPolicy/loans/nightly"};
+    int pages = 0;
+
+    httpd_script(&f->srv, 200, NULL,
+                 "<CreateDBClusterSnapshotResponse><CreateDBClusterSnapshotResult>"
+                 "<DBClusterSnapshot><DBClusterSnapshotIdentifier>pre-migration"
+                 "</DBClusterSnapshotIdentifier><DBClusterIdentifier>loanserve"
+                 "</DBClusterIdentifier><Status>creating</Status><SnapshotType>manual"
+                 "</SnapshotType></DBClusterSnapshot></CreateDBClusterSnapshotResult>"
+                 "</CreateDBClusterSnapshotResponse>");
+    httpd_script(&f->srv, 200, NULL, csnap_page1);
+    httpd_script(&f->srv, 200, NULL, csnap_page2);
+    assert_int_equal(
+        rds_create_db_cluster_snapshot(&s, f->c, "loanserve", "pre-migration", &tag, 1), 0);
+    assert_string_equal(s.id, "pre-migration");
+    assert_string_equal(s.cluster_id, "loanserve");
+    assert_string_equal(s.status, "creating");
+    rds_cluster_snapshot_dispose(&s);
+    assert_string_equal(httpd_req_body(&f->srv, 0),
+                        "Action=CreateDBClusterSnapshot&DBClusterIdentifier=loanserve&"
+                        "DBClusterSnapshotIdentifier=pre-migration&"
+                        "Tags.Tag.1.Key=lifeboat.dev%2Fowner&"
+                        "Tags.Tag.1.Value=BackupPolicy%2Floans%2Fnightly&Version=2014-10-31");
+    memset(&q, 0, sizeof(q));
+    q.cluster_id = "loanserve";
+    q.filters = &filter;
+    q.nfilters = 1;
+    q.max_records = 20;
+    assert_int_equal(rds_describe_db_cluster_snapshots(&l, &pages, f->c, &q), 0);
+    assert_int_equal(pages, 2);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.items[0].id, "rds:loanserve-2026-02-17-03-10");
+    assert_string_equal(l.items[0].type, "automated");
+    assert_string_equal(l.items[0].create_time, "2026-02-17T03:10:00Z");
+    assert_string_equal(l.items[0].arn,
+                        "arn:aws:rds:us-east-1:1:cluster-snapshot:rds:loanserve-2026-02-17-03-10");
+    assert_string_equal(l.items[1].id, "pre-migration");
+    assert_string_equal(l.items[1].status, "creating");
+    assert_string_equal(httpd_req_body(&f->srv, 1),
+                        "Action=DescribeDBClusterSnapshots&DBClusterIdentifier=loanserve&"
+                        "Filters.Filter.1.Name=snapshot-type&"
+                        "Filters.Filter.1.Values.Value.1=manual&"
+                        "Filters.Filter.1.Values.Value.2=automated&MaxRecords=20&"
+                        "Version=2014-10-31");
+    assert_non_null(strstr(httpd_req_body(&f->srv, 2), "&Marker=p2&"));
+    rds_cluster_snapshot_list_dispose(&l);
+    q.max_records = 101;
+    assert_int_equal(rds_describe_db_cluster_snapshots(&l, NULL, f->c, &q), LB_EINVALID);
+    assert_non_null(strstr(lb_error_last(), "MaxRecords must be 20..100"));
+    assert_int_equal(f->srv.nrequests, 3);
+}
+
+static void test_rds_cluster_snapshot_error_body(void **state)
+{
+    fixture *f = *state;
+    rds_cluster_snapshot s;
+    httpd_script(&f->srv, 400, NULL,
+                 "<ErrorResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><Error>"
+                 "<Type>Sender</Type><Code>InvalidDBClusterStateFault</Code><Message>DBCluster "
+                 "loanserve is not in the available state.</Message></Error>"
+                 "<RequestId>r</RequestId></ErrorResponse>");
+    /* A state fault is a conflict: the caller polls and tries again. */
+    assert_int_equal(rds_create_db_cluster_snapshot(&s, f->c, "loanserve", "s1", NULL, 0),
+                     LB_ECONFLICT);
+    assert_string_equal(lb_error_last(), "rds CreateDBClusterSnapshot: InvalidDBClusterStateFault: "
+                                         "DBCluster loanserve is not in the available state.");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -331,6 +617,13 @@ int main(void)
         T(test_rds_tags_round_trip),
         T(test_rds_malformed_response_is_an_error),
         T(test_rds_delete_snapshot),
+        T(test_rds_describe_db_clusters_pages_and_parses_members),
+        T(test_rds_describe_missing_cluster_surfaces_aws_message),
+        T(test_rds_restore_cluster_to_point_in_time_request),
+        T(test_rds_restore_cluster_error_and_validation),
+        T(test_rds_create_cluster_writer_request),
+        T(test_rds_cluster_snapshots_create_and_page_with_filters),
+        T(test_rds_cluster_snapshot_error_body),
     };
     return cmocka_run_group_tests_name("aws_rds", tests, NULL, NULL);
 }

@@ -15,6 +15,8 @@
 #include "aws/s3.h"
 #include "util/error.h"
 
+#include <openssl/evp.h>
+
 #include "test_aws_httpd.h"
 
 typedef struct fixture {
@@ -161,16 +163,21 @@ static void test_s3_copy_object_with_version(void **state)
     s3_object_info info;
     char hdr[256], line[256];
 
+    /* HeadObject of the source first: its size picks single or multipart. */
+    httpd_script(&f->srv, 200, "x-amz-version-id: old v\r\n", "small body");
     httpd_script(&f->srv, 200, "x-amz-version-id: newv\r\nx-amz-copy-source-version-id: old v\r\n",
                  "<CopyObjectResult><LastModified>2026-02-18T14:30:00.000Z</LastModified>"
                  "<ETag>\"9b2cf535f27731c974343645a3985328\"</ETag></CopyObjectResult>");
     assert_int_equal(s3_copy_object(&info, f->c, "dst", "k/x y", "src", "k/x y", "old v"), 0);
     assert_string_equal(info.version_id, "newv");
     assert_string_equal(info.etag, "\"9b2cf535f27731c974343645a3985328\"");
-    httpd_req_header(&f->srv, 0, "x-amz-copy-source", hdr, sizeof(hdr));
-    assert_string_equal(hdr, "/src/k/x%20y?versionId=old%20v");
     httpd_req_line(&f->srv, 0, line, sizeof(line));
+    assert_string_equal(line, "HEAD /src/k/x%20y?versionId=old%20v HTTP/1.1");
+    httpd_req_header(&f->srv, 1, "x-amz-copy-source", hdr, sizeof(hdr));
+    assert_string_equal(hdr, "/src/k/x%20y?versionId=old%20v");
+    httpd_req_line(&f->srv, 1, line, sizeof(line));
     assert_string_equal(line, "PUT /dst/k/x%20y HTTP/1.1");
+    assert_int_equal(f->srv.nrequests, 2);
     s3_object_info_dispose(&info);
 }
 
@@ -178,11 +185,374 @@ static void test_s3_copy_object_error_inside_200(void **state)
 {
     fixture *f = *state;
     s3_object_info info;
+    httpd_script(&f->srv, 200, NULL, "x");
     httpd_script(&f->srv, 200, NULL,
                  "<Error><Code>InternalError</Code><Message>We encountered an internal error. "
                  "Please try again.</Message></Error>");
     assert_int_equal(s3_copy_object(&info, f->c, "dst", "k", "src", "k", NULL), LB_ERROR);
     assert_non_null(strstr(lb_error_last(), "InternalError: We encountered"));
+}
+
+#define MIB (1024 * 1024)
+
+/* A HEAD answer whose Content-Length is `size` (the scripted server sends
+ * the length of the body it would have sent). */
+static char *head_body(size_t size)
+{
+    char *b = malloc(size + 1);
+    memset(b, 'x', size);
+    b[size] = '\0';
+    return b;
+}
+
+static void test_s3_copy_object_above_threshold_uses_upload_part_copy(void **state)
+{
+    fixture *f = *state;
+    s3_copy_options o = {1 * MIB, 5 * MIB, 1};
+    s3_object_info info;
+    char *head = head_body(12 * MIB);
+    char line[256], hdr[256];
+    const char *complete;
+    int parts = 0;
+
+    httpd_script(&f->srv, 200, "Content-Type: application/gzip\r\nx-amz-version-id: sv1\r\n", head);
+    httpd_script(&f->srv, 200, NULL,
+                 "<InitiateMultipartUploadResult><Bucket>dst</Bucket><Key>big.gz</Key>"
+                 "<UploadId>up/1+</UploadId></InitiateMultipartUploadResult>");
+    httpd_script(&f->srv, 200, NULL,
+                 "<CopyPartResult><LastModified>2026-02-18T14:30:00.000Z</LastModified>"
+                 "<ETag>\"c1\"</ETag></CopyPartResult>");
+    httpd_script(&f->srv, 200, NULL, "<CopyPartResult><ETag>\"c2\"</ETag></CopyPartResult>");
+    httpd_script(&f->srv, 200, NULL, "<CopyPartResult><ETag>\"c3\"</ETag></CopyPartResult>");
+    httpd_script(&f->srv, 200, "x-amz-version-id: dv9\r\n",
+                 "<CompleteMultipartUploadResult><Bucket>dst</Bucket><Key>big.gz</Key>"
+                 "<ETag>\"aa-3\"</ETag></CompleteMultipartUploadResult>");
+    assert_int_equal(
+        s3_copy_object_ex(&info, &parts, f->c, "dst", "big.gz", "src", "db/big.gz", "sv1", &o), 0);
+    free(head);
+    assert_int_equal(parts, 3);
+    assert_string_equal(info.etag, "\"aa-3\"");
+    assert_string_equal(info.version_id, "dv9");
+    assert_int_equal(info.size, 12 * MIB);
+    assert_int_equal(f->srv.nrequests, 6);
+    httpd_req_line(&f->srv, 1, line, sizeof(line));
+    assert_string_equal(line, "POST /dst/big.gz?uploads= HTTP/1.1");
+    httpd_req_header(&f->srv, 1, "Content-Type", hdr, sizeof(hdr));
+    assert_string_equal(hdr, "application/gzip"); /* the source's */
+    const char *ranges[] = {"bytes=0-5242879", "bytes=5242880-10485759", "bytes=10485760-12582911"};
+    for (int p = 0; p < 3; p++) {
+        char want[128];
+        snprintf(want, sizeof(want), "PUT /dst/big.gz?partNumber=%d&uploadId=up%%2F1%%2B HTTP/1.1",
+                 p + 1);
+        httpd_req_line(&f->srv, 2 + p, line, sizeof(line));
+        assert_string_equal(line, want);
+        httpd_req_header(&f->srv, 2 + p, "x-amz-copy-source", hdr, sizeof(hdr));
+        assert_string_equal(hdr, "/src/db/big.gz?versionId=sv1");
+        httpd_req_header(&f->srv, 2 + p, "x-amz-copy-source-range", hdr, sizeof(hdr));
+        assert_string_equal(hdr, ranges[p]);
+        assert_string_equal(httpd_req_body(&f->srv, 2 + p), "");
+    }
+    complete = httpd_req_body(&f->srv, 5);
+    assert_non_null(strstr(complete, "<Part><PartNumber>1</PartNumber><ETag>\"c1\"</ETag></Part>"
+                                     "<Part><PartNumber>2</PartNumber><ETag>\"c2\"</ETag></Part>"
+                                     "<Part><PartNumber>3</PartNumber><ETag>\"c3\"</ETag></Part>"));
+    s3_object_info_dispose(&info);
+}
+
+static void test_s3_copy_object_at_threshold_stays_single(void **state)
+{
+    fixture *f = *state;
+    s3_copy_options o = {1 * MIB, 0, 0};
+    s3_object_info info;
+    char *head = head_body(1 * MIB);
+    char line[256];
+    int parts = -1;
+
+    httpd_script(&f->srv, 200, NULL, head);
+    httpd_script(&f->srv, 200, NULL, "<CopyObjectResult><ETag>\"e\"</ETag></CopyObjectResult>");
+    assert_int_equal(s3_copy_object_ex(&info, &parts, f->c, "dst", "k", "src", "k", NULL, &o), 0);
+    free(head);
+    assert_int_equal(parts, 0);
+    assert_int_equal(f->srv.nrequests, 2);
+    httpd_req_line(&f->srv, 1, line, sizeof(line));
+    assert_string_equal(line, "PUT /dst/k HTTP/1.1");
+    s3_object_info_dispose(&info);
+}
+
+static void test_s3_copy_part_error_aborts_upload(void **state)
+{
+    fixture *f = *state;
+    s3_copy_options o = {1 * MIB, 5 * MIB, 1};
+    s3_object_info info;
+    char *head = head_body(11 * MIB);
+    char line[256];
+
+    httpd_script(&f->srv, 200, NULL, head);
+    httpd_script(&f->srv, 200, NULL,
+                 "<InitiateMultipartUploadResult><UploadId>u9</UploadId>"
+                 "</InitiateMultipartUploadResult>");
+    httpd_script(&f->srv, 200, NULL, "<CopyPartResult><ETag>\"c1\"</ETag></CopyPartResult>");
+    httpd_script(&f->srv, 200, NULL,
+                 "<Error><Code>SlowDown</Code><Message>Please reduce your request rate."
+                 "</Message></Error>");
+    httpd_script(&f->srv, 204, NULL, NULL);
+    assert_int_equal(s3_copy_object_ex(&info, NULL, f->c, "dst", "k", "src", "k", NULL, &o),
+                     LB_ERROR);
+    free(head);
+    assert_non_null(strstr(lb_error_last(), "UploadPartCopy s3://dst/k part 2: SlowDown: Please "
+                                            "reduce your request rate."));
+    assert_non_null(strstr(lb_error_last(), "upload aborted"));
+    assert_int_equal(f->srv.nrequests, 5); /* part 3 never sent, never completed */
+    httpd_req_line(&f->srv, 4, line, sizeof(line));
+    assert_string_equal(line, "DELETE /dst/k?uploadId=u9 HTTP/1.1");
+}
+
+static void test_s3_copy_rejects_bad_options(void **state)
+{
+    fixture *f = *state;
+    s3_copy_options too_big = {6LL * 1024 * MIB, 0, 0};
+    s3_copy_options small_part = {0, 1 * MIB, 0};
+    s3_object_info info;
+    assert_int_equal(s3_copy_object_ex(&info, NULL, f->c, "d", "k", "s", "k", NULL, &too_big),
+                     LB_EINVALID);
+    assert_non_null(strstr(lb_error_last(), "multipart_threshold"));
+    assert_int_equal(s3_copy_object_ex(&info, NULL, f->c, "d", "k", "s", "k", NULL, &small_part),
+                     LB_EINVALID);
+    assert_non_null(strstr(lb_error_last(), "part_size"));
+    assert_int_equal(f->srv.nrequests, 0);
+}
+
+static void test_s3_copy_missing_source_is_not_found(void **state)
+{
+    fixture *f = *state;
+    s3_object_info info;
+    httpd_script(&f->srv, 404, NULL, NULL);
+    assert_int_equal(s3_copy_object(&info, f->c, "d", "k", "s", "gone", NULL), LB_ENOTFOUND);
+    assert_non_null(strstr(lb_error_last(), "s3 CopyObject (source)"));
+    assert_non_null(strstr(lb_error_last(), "s3://s/gone"));
+    assert_int_equal(f->srv.nrequests, 1);
+}
+
+static void md5_b64(char out[32], const char *data)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(data, strlen(data), md, &n, EVP_md5(), NULL);
+    EVP_EncodeBlock((unsigned char *)out, md, (int)n);
+}
+
+static void test_s3_delete_objects_quiet_reports_per_key_errors(void **state)
+{
+    fixture *f = *state;
+    s3_object_id objs[] = {{"logs/a&b.txt", NULL}, {"locked.bin", "v2"}, {"c.txt", "v3"}};
+    s3_delete_result r;
+    char line[256], md5[64], want[32];
+    const char *body;
+
+    httpd_script(&f->srv, 200, NULL,
+                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                 "<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                 "<Error><Key>locked.bin</Key><VersionId>v2</VersionId><Code>AccessDenied</Code>"
+                 "<Message>Access Denied because object protected by object lock.</Message>"
+                 "</Error></DeleteResult>");
+    assert_int_equal(s3_delete_objects(&r, f->c, "media", objs, 3, true), LB_ERROR);
+    assert_string_equal(lb_error_last(),
+                        "s3 DeleteObjects media: 1 of 3 keys not deleted; first: locked.bin@v2: "
+                        "AccessDenied: Access Denied because object protected by object lock.");
+    assert_int_equal(r.deleted, 2);
+    assert_int_equal(r.nerrors, 1);
+    assert_string_equal(r.errors[0].key, "locked.bin");
+    assert_string_equal(r.errors[0].version_id, "v2");
+    assert_string_equal(r.errors[0].code, "AccessDenied");
+    httpd_req_line(&f->srv, 0, line, sizeof(line));
+    assert_string_equal(line, "POST /media/?delete= HTTP/1.1");
+    body = httpd_req_body(&f->srv, 0);
+    assert_non_null(strstr(body, "<Quiet>true</Quiet>"));
+    assert_non_null(strstr(body, "<Object><Key>logs/a&amp;b.txt</Key></Object>"));
+    assert_non_null(
+        strstr(body, "<Object><Key>locked.bin</Key><VersionId>v2</VersionId></Object>"));
+    httpd_req_header(&f->srv, 0, "Content-MD5", md5, sizeof(md5));
+    md5_b64(want, body);
+    assert_string_equal(md5, want);
+    httpd_req_header(&f->srv, 0, "Content-Type", md5, sizeof(md5));
+    assert_string_equal(md5, "application/xml");
+    s3_delete_result_dispose(&r);
+}
+
+static void test_s3_delete_objects_verbose_counts_deleted(void **state)
+{
+    fixture *f = *state;
+    s3_object_id objs[] = {{"a", NULL}, {"b", NULL}};
+    s3_delete_result r;
+
+    httpd_script(&f->srv, 200, NULL,
+                 "<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                 "<Deleted><Key>a</Key></Deleted>"
+                 "<Deleted><Key>b</Key><DeleteMarker>true</DeleteMarker>"
+                 "<DeleteMarkerVersionId>dm7</DeleteMarkerVersionId></Deleted>"
+                 "</DeleteResult>");
+    assert_int_equal(s3_delete_objects(&r, f->c, "media", objs, 2, false), 0);
+    assert_int_equal(r.deleted, 2);
+    assert_int_equal(r.nerrors, 0);
+    assert_non_null(strstr(httpd_req_body(&f->srv, 0), "<Quiet>false</Quiet>"));
+    s3_delete_result_dispose(&r);
+}
+
+static void test_s3_delete_objects_batches_by_1000(void **state)
+{
+    fixture *f = *state;
+    enum { N = 1001 };
+    s3_object_id *objs = calloc(N, sizeof(*objs));
+    char(*keys)[16] = calloc(N, sizeof(*keys));
+    s3_delete_result r;
+    const char *p;
+    int count = 0;
+
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "k%04d", i);
+        objs[i].key = keys[i];
+    }
+    httpd_script(&f->srv, 200, NULL, "<DeleteResult/>");
+    httpd_script(&f->srv, 200, NULL, "<DeleteResult/>");
+    assert_int_equal(s3_delete_objects(&r, f->c, "b", objs, N, true), 0);
+    assert_int_equal(r.deleted, N);
+    assert_int_equal(f->srv.nrequests, 2);
+    for (p = httpd_req_body(&f->srv, 0); (p = strstr(p, "<Object>")) != NULL; p++)
+        count++;
+    assert_int_equal(count, 1000);
+    assert_non_null(strstr(httpd_req_body(&f->srv, 1), "<Object><Key>k1000</Key></Object>"));
+    assert_null(strstr(httpd_req_body(&f->srv, 1), "k0999"));
+    s3_delete_result_dispose(&r);
+    free(objs);
+    free(keys);
+}
+
+static void test_s3_delete_objects_request_error(void **state)
+{
+    fixture *f = *state;
+    s3_object_id objs[] = {{"a", NULL}};
+    s3_delete_result r;
+    httpd_script(&f->srv, 400, NULL,
+                 "<Error><Code>InvalidDigest</Code><Message>The Content-MD5 you specified was "
+                 "invalid.</Message></Error>");
+    assert_int_equal(s3_delete_objects(&r, f->c, "b", objs, 1, true), LB_EINVALID);
+    assert_string_equal(lb_error_last(), "s3 DeleteObjects b: InvalidDigest: The Content-MD5 you "
+                                         "specified was invalid.");
+    assert_int_equal(r.deleted, 0);
+    s3_delete_result_dispose(&r);
+}
+
+static void test_s3_get_bucket_replication(void **state)
+{
+    fixture *f = *state;
+    s3_replication rep;
+    char line[256];
+
+    httpd_script(&f->srv, 200, NULL,
+                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                 "<ReplicationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                 "<Role>arn:aws:iam::123456789012:role/s3-replication</Role>"
+                 "<Rule><ID>media-to-dr</ID><Priority>1</Priority><Status>Enabled</Status>"
+                 "<Filter><Prefix>products/</Prefix></Filter>"
+                 "<Destination><Bucket>arn:aws:s3:::shop-media-replica</Bucket>"
+                 "<StorageClass>STANDARD_IA</StorageClass></Destination>"
+                 "<DeleteMarkerReplication><Status>Enabled</Status></DeleteMarkerReplication>"
+                 "</Rule>"
+                 "<Rule><ID>legacy</ID><Status>Disabled</Status><Prefix>old/</Prefix>"
+                 "<Destination><Bucket>arn:aws:s3:::archive</Bucket></Destination></Rule>"
+                 "</ReplicationConfiguration>");
+    httpd_script(&f->srv, 404, NULL,
+                 "<Error><Code>ReplicationConfigurationNotFoundError</Code><Message>The "
+                 "replication configuration was not found</Message><BucketName>plain"
+                 "</BucketName></Error>");
+    assert_int_equal(s3_get_bucket_replication(&rep, f->c, "shop-media"), 0);
+    httpd_req_line(&f->srv, 0, line, sizeof(line));
+    assert_string_equal(line, "GET /shop-media/?replication= HTTP/1.1");
+    assert_string_equal(rep.role, "arn:aws:iam::123456789012:role/s3-replication");
+    assert_int_equal(rep.nrules, 2);
+    assert_string_equal(rep.rules[0].id, "media-to-dr");
+    assert_string_equal(rep.rules[0].status, "Enabled");
+    assert_int_equal(rep.rules[0].priority, 1);
+    assert_string_equal(rep.rules[0].prefix, "products/");
+    assert_string_equal(rep.rules[0].destination_bucket, "arn:aws:s3:::shop-media-replica");
+    assert_string_equal(rep.rules[0].destination_storage_class, "STANDARD_IA");
+    assert_true(rep.rules[0].delete_marker_replication);
+    assert_string_equal(rep.rules[1].status, "Disabled");
+    assert_int_equal(rep.rules[1].priority, -1);
+    assert_string_equal(rep.rules[1].prefix, "old/");
+    assert_null(rep.rules[1].destination_storage_class);
+    assert_false(rep.rules[1].delete_marker_replication);
+    s3_replication_dispose(&rep);
+    assert_int_equal(s3_get_bucket_replication(&rep, f->c, "plain"), LB_ENOTFOUND);
+    assert_string_equal(lb_error_last(),
+                        "s3 GetBucketReplication plain: ReplicationConfigurationNotFoundError: "
+                        "The replication configuration was not found");
+}
+
+static void test_s3_get_bucket_lifecycle_configuration(void **state)
+{
+    fixture *f = *state;
+    s3_lifecycle lc;
+    char line[256];
+
+    httpd_script(&f->srv, 200, NULL,
+                 "<LifecycleConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                 "<Rule><ID>expire-backups</ID><Filter><And><Prefix>backups/</Prefix>"
+                 "<Tag><Key>tier</Key><Value>db</Value></Tag></And></Filter>"
+                 "<Status>Enabled</Status>"
+                 "<Transition><Days>30</Days><StorageClass>GLACIER</StorageClass></Transition>"
+                 "<Expiration><Days>35</Days></Expiration>"
+                 "<NoncurrentVersionTransition><NoncurrentDays>7</NoncurrentDays>"
+                 "<StorageClass>STANDARD_IA</StorageClass></NoncurrentVersionTransition>"
+                 "<NoncurrentVersionExpiration><NoncurrentDays>90</NoncurrentDays>"
+                 "<NewerNoncurrentVersions>3</NewerNoncurrentVersions>"
+                 "</NoncurrentVersionExpiration>"
+                 "<AbortIncompleteMultipartUpload><DaysAfterInitiation>7</DaysAfterInitiation>"
+                 "</AbortIncompleteMultipartUpload></Rule>"
+                 "<Rule><ID>markers</ID><Filter><Prefix></Prefix></Filter>"
+                 "<Status>Disabled</Status><Expiration><ExpiredObjectDeleteMarker>true"
+                 "</ExpiredObjectDeleteMarker></Expiration></Rule>"
+                 "<Rule><ID>dated</ID><Prefix>tmp/</Prefix><Status>Enabled</Status>"
+                 "<Expiration><Date>2027-01-01T00:00:00.000Z</Date></Expiration></Rule>"
+                 "</LifecycleConfiguration>");
+    httpd_script(&f->srv, 404, NULL,
+                 "<Error><Code>NoSuchLifecycleConfiguration</Code><Message>The lifecycle "
+                 "configuration does not exist</Message></Error>");
+    assert_int_equal(s3_get_bucket_lifecycle_configuration(&lc, f->c, "backups"), 0);
+    httpd_req_line(&f->srv, 0, line, sizeof(line));
+    assert_string_equal(line, "GET /backups/?lifecycle= HTTP/1.1");
+    assert_int_equal(lc.nrules, 3);
+    assert_string_equal(lc.rules[0].id, "expire-backups");
+    assert_string_equal(lc.rules[0].status, "Enabled");
+    assert_string_equal(lc.rules[0].prefix, "backups/");
+    assert_int_equal(lc.rules[0].expiration_days, 35);
+    assert_null(lc.rules[0].expiration_date);
+    assert_int_equal(lc.rules[0].noncurrent_expiration_days, 90);
+    assert_int_equal(lc.rules[0].newer_noncurrent_versions, 3);
+    assert_int_equal(lc.rules[0].abort_incomplete_multipart_days, 7);
+    assert_int_equal(lc.rules[0].ntransitions, 2);
+    assert_string_equal(lc.rules[1].status, "Disabled");
+    assert_string_equal(lc.rules[1].prefix, "");
+    assert_int_equal(lc.rules[1].expiration_days, -1);
+    assert_true(lc.rules[1].expired_object_delete_marker);
+    assert_int_equal(lc.rules[1].noncurrent_expiration_days, -1);
+    assert_string_equal(lc.rules[2].prefix, "tmp/");
+    assert_string_equal(lc.rules[2].expiration_date, "2027-01-01T00:00:00.000Z");
+    assert_int_equal(lc.rules[2].abort_incomplete_multipart_days, -1);
+    s3_lifecycle_dispose(&lc);
+    assert_int_equal(s3_get_bucket_lifecycle_configuration(&lc, f->c, "plain"), LB_ENOTFOUND);
+    assert_string_equal(lb_error_last(), "s3 GetBucketLifecycleConfiguration plain: "
+                                         "NoSuchLifecycleConfiguration: The lifecycle "
+                                         "configuration does not exist");
+}
+
+static void test_s3_lifecycle_malformed_is_an_error(void **state)
+{
+    s3_lifecycle lc;
+    (void)state;
+    assert_int_equal(s3_parse_lifecycle(&lc, "<LifecycleConfiguration><Rule>", 31), LB_ERROR);
+    assert_non_null(strstr(lb_error_last(), "malformed XML"));
+    assert_int_equal(lc.nrules, 0);
 }
 
 static void test_s3_head_missing_is_not_found(void **state)
@@ -404,6 +774,18 @@ int main(void)
         T(test_s3_multipart_upload_parts_and_complete),
         T(test_s3_multipart_failure_aborts_upload),
         T(test_s3_multipart_rejects_small_parts),
+        T(test_s3_copy_object_above_threshold_uses_upload_part_copy),
+        T(test_s3_copy_object_at_threshold_stays_single),
+        T(test_s3_copy_part_error_aborts_upload),
+        T(test_s3_copy_rejects_bad_options),
+        T(test_s3_copy_missing_source_is_not_found),
+        T(test_s3_delete_objects_quiet_reports_per_key_errors),
+        T(test_s3_delete_objects_verbose_counts_deleted),
+        T(test_s3_delete_objects_batches_by_1000),
+        T(test_s3_delete_objects_request_error),
+        T(test_s3_get_bucket_replication),
+        T(test_s3_get_bucket_lifecycle_configuration),
+        T(test_s3_lifecycle_malformed_is_an_error),
     };
     return cmocka_run_group_tests_name("aws_s3", tests, NULL, NULL);
 }

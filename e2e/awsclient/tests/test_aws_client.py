@@ -198,6 +198,122 @@ class S3Test(AwsClientTestBase):
         cli = aws_json("s3api", "list-object-versions", "--bucket", b)
         self.assertNotIn(v1, [v["VersionId"] for v in cli.get("Versions", [])])
 
+    def test_copy_above_lowered_threshold_uses_upload_part_copy(self):
+        # moto 5.2.1 implements UploadPartCopy with x-amz-copy-source-range, so the
+        # multipart copy path runs for real with the threshold lowered to 1 MiB.
+        b = self.versioned_bucket()
+        one = os.path.join(self.tmp.name, "copy-one.bin")
+        with open(one, "wb") as f:
+            f.write(os.urandom(12 * 1024 * 1024 + 5))
+        v1 = aws_json("s3api", "put-object", "--bucket", b, "--key", "src/db.dump", "--body",
+                      one, "--content-type", "application/x-pg-dump")["VersionId"]
+        aws("s3api", "put-object", "--bucket", b, "--key", "src/db.dump", "--body",
+            "/etc/hostname")
+        res = drive("copy-ex", b, "restored/db.dump", b, "src/db.dump", "--version", v1,
+                    "--threshold", str(1024 * 1024), "--part-mib", "5", "--concurrency", "2")
+        self.assertEqual(res["parts"], 3)
+        self.assertTrue(res["etag"].strip('"').endswith("-3"), res["etag"])
+        self.assertEqual(res["content_type"], "application/x-pg-dump")
+        back = os.path.join(self.tmp.name, "copy-back.bin")
+        meta = aws_json("s3api", "get-object", "--bucket", b, "--key", "restored/db.dump", back)
+        self.assertEqual(sha256_file(back), sha256_file(one))
+        self.assertEqual(meta["ETag"], res["etag"])
+        self.assertEqual(meta["VersionId"], res["version_id"])
+        self.assertEqual(meta["ContentType"], "application/x-pg-dump")
+        self.assertEqual(aws_json("s3api", "list-multipart-uploads", "--bucket", b).get(
+            "Uploads", []), [])
+        # At or under the threshold it stays one CopyObject.
+        single = drive("copy-ex", b, "restored/small", b, "src/db.dump", "--threshold",
+                       str(1024 * 1024))
+        self.assertEqual(single["parts"], 0)
+        self.assertEqual(drive("get", b, "restored/small")["sha256"], sha256_file("/etc/hostname"))
+
+    def test_delete_objects_quiet_reports_the_locked_key(self):
+        b = unique("lbclient-lock")
+        aws("s3api", "create-bucket", "--bucket", b, "--object-lock-enabled-for-bucket")
+        for k in ("a", "b"):
+            aws("s3api", "put-object", "--bucket", b, "--key", "tmp/" + k, "--body",
+                "/etc/hostname")
+        held = aws_json("s3api", "put-object", "--bucket", b, "--key", "tmp/held", "--body",
+                        "/etc/hostname")["VersionId"]
+        aws("s3api", "put-object-legal-hold", "--bucket", b, "--key", "tmp/held",
+            "--version-id", held, "--legal-hold", "Status=ON")
+        p = subprocess.run([DRIVER, "delete-objects", b, "quiet", "tmp/a", "tmp/b",
+                            "tmp/held@" + held], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        res = json.loads(p.stdout)
+        self.assertEqual(res["deleted"], 2)
+        self.assertEqual([(e["key"], e["code"]) for e in res["errors"]],
+                         [("tmp/held", "AccessDenied")])
+        self.assertIn("1 of 3 keys not deleted; first: tmp/held", res["message"])
+        cli = aws_json("s3api", "list-object-versions", "--bucket", b)
+        self.assertEqual(sorted(m["Key"] for m in cli.get("DeleteMarkers", [])),
+                         ["tmp/a", "tmp/b"])
+        self.assertIn(held, [v["VersionId"] for v in cli["Versions"] if v["IsLatest"]])
+        aws("s3api", "put-object-legal-hold", "--bucket", b, "--key", "tmp/held",
+            "--version-id", held, "--legal-hold", "Status=OFF")
+        ok = drive("delete-objects", b, "verbose", "tmp/held@" + held)
+        self.assertEqual((ok["deleted"], ok["errors"]), (1, []))
+        cli = aws_json("s3api", "list-object-versions", "--bucket", b, "--prefix", "tmp/held")
+        self.assertEqual(cli.get("Versions", []), [])
+
+    def test_replication_and_lifecycle_match_aws_cli(self):
+        src, dst = self.versioned_bucket(), self.versioned_bucket()
+        self.assertEqual(drive("replication", src, expect_rc=2)["error"], "LB_ENOTFOUND")
+        self.assertEqual(drive("lifecycle", src, expect_rc=2)["error"], "LB_ENOTFOUND")
+        aws("s3api", "put-bucket-replication", "--bucket", src, "--replication-configuration",
+            json.dumps({"Role": "arn:aws:iam::123456789012:role/replication", "Rules": [
+                {"ID": "media", "Priority": 1, "Status": "Enabled",
+                 "Filter": {"Prefix": "products/"},
+                 "Destination": {"Bucket": "arn:aws:s3:::" + dst,
+                                 "StorageClass": "STANDARD_IA"},
+                 "DeleteMarkerReplication": {"Status": "Enabled"}}]}))
+        aws("s3api", "put-bucket-lifecycle-configuration", "--bucket", src,
+            "--lifecycle-configuration", json.dumps({"Rules": [
+                {"ID": "backups", "Status": "Enabled", "Filter": {"Prefix": "backups/"},
+                 "Expiration": {"Days": 35},
+                 "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
+                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}},
+                {"ID": "markers", "Status": "Disabled", "Filter": {"Prefix": "tmp/"},
+                 "Expiration": {"ExpiredObjectDeleteMarker": True},
+                 "Transitions": [{"Days": 30, "StorageClass": "GLACIER"}]}]}))
+        # The aws CLI's reading of the same configuration is the oracle (moto drops
+        # some fields it was given, e.g. the replication Filter and
+        # DeleteMarkerReplication status, so compare with what it serves).
+        rep = drive("replication", src)
+        cli = aws_json("s3api", "get-bucket-replication", "--bucket", src)[
+            "ReplicationConfiguration"]
+        self.assertEqual(rep["role"], cli["Role"])
+        self.assertEqual(len(rep["rules"]), len(cli["Rules"]))
+        for ours, theirs in zip(rep["rules"], cli["Rules"]):
+            self.assertEqual(ours["id"], theirs["ID"])
+            self.assertEqual(ours["status"], theirs["Status"])
+            self.assertEqual(ours["priority"], theirs.get("Priority", -1))
+            self.assertEqual(ours["prefix"], theirs.get("Filter", {}).get(
+                "Prefix", theirs.get("Prefix", "")))
+            self.assertEqual(ours["destination_bucket"], theirs["Destination"]["Bucket"])
+            self.assertEqual(ours["storage_class"], theirs["Destination"].get("StorageClass"))
+            self.assertEqual(ours["delete_marker_replication"], theirs.get(
+                "DeleteMarkerReplication", {}).get("Status") == "Enabled")
+        self.assertEqual(rep["rules"][0]["destination_bucket"], "arn:aws:s3:::" + dst)
+        life = drive("lifecycle", src)
+        cli = aws_json("s3api", "get-bucket-lifecycle-configuration", "--bucket", src)["Rules"]
+        self.assertEqual([r["id"] for r in life], [r["ID"] for r in cli])
+        for ours, theirs in zip(life, cli):
+            self.assertEqual(ours["status"], theirs["Status"])
+            self.assertEqual(ours["prefix"], theirs.get("Filter", {}).get("Prefix", ""))
+            self.assertEqual(ours["expiration_days"],
+                             theirs.get("Expiration", {}).get("Days", -1))
+            self.assertEqual(ours["expired_object_delete_marker"], theirs.get(
+                "Expiration", {}).get("ExpiredObjectDeleteMarker", False))
+            self.assertEqual(ours["noncurrent_expiration_days"], theirs.get(
+                "NoncurrentVersionExpiration", {}).get("NoncurrentDays", -1))
+            self.assertEqual(ours["abort_incomplete_multipart_days"], theirs.get(
+                "AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation", -1))
+            self.assertEqual(ours["transitions"], len(theirs.get("Transitions", [])))
+        self.assertEqual((life[0]["expiration_days"], life[0]["noncurrent_expiration_days"]),
+                         (35, 90))
+
 
 class RdsTest(AwsClientTestBase):
     def test_describe_missing_instance_surfaces_aws_code_and_message(self):
@@ -285,6 +401,191 @@ class RdsTest(AwsClientTestBase):
                 aws("rds", "delete-db-instance", "--db-instance-identifier", ident,
                     "--skip-final-snapshot", check=False)
 
+    def test_restore_from_snapshot_then_delete_with_final_snapshot(self):
+        src = unique("lbclient-snapsrc")
+        aws("rds", "create-db-instance", "--db-instance-identifier", src, "--engine", "postgres",
+            "--db-instance-class", "db.t3.micro", "--master-username", "lbadmin",
+            "--master-user-password", "lb-password-2", "--db-name", "shop")
+        made = [src]
+        try:
+            src_inst = self.wait_status(src, "available")
+            env = dict(os.environ, PGPASSWORD="lb-password-2")
+            psql_base = [PSQL, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-U", "lbadmin", "-d",
+                         "shop"]
+            q = subprocess.run(psql_base + ["-h", src_inst["address"], "-p",
+                                            str(src_inst["port"]), "-c",
+                                            "CREATE TABLE t (v text); INSERT INTO t VALUES "
+                                            "('before-snapshot')"],
+                               capture_output=True, text=True, timeout=30, env=env)
+            self.assertEqual(q.returncode, 0, q.stderr)
+            snap = unique("lbclient-snap")
+            drive("rds-create-snapshot", src, snap)
+            deadline = time.monotonic() + 60
+            while [x["status"] for x in drive("rds-snapshots", src)["items"]
+                   if x["id"] == snap] != ["available"]:
+                self.assertLess(time.monotonic(), deadline, "snapshot never available")
+                time.sleep(0.3)
+            target = unique("lbclient-fromsnap")
+            made.append(target)
+            r = drive("rds-restore-snapshot", snap, target)
+            self.assertEqual(r["id"], target)
+            restored = self.wait_status(target, "available")
+            self.assertNotEqual(restored["port"], src_inst["port"])
+            q = subprocess.run(psql_base + ["-h", restored["address"], "-p",
+                                            str(restored["port"]), "-c", "SELECT v FROM t"],
+                               capture_output=True, text=True, timeout=30, env=env)
+            self.assertEqual(q.stdout.strip(), "before-snapshot", q.stderr)
+            final = unique("lbclient-final")
+            d = drive("rds-delete", target, final)
+            self.assertEqual(d["id"], target)
+            deadline = time.monotonic() + 60
+            while aws("rds", "describe-db-instances", "--db-instance-identifier", target,
+                      check=False).returncode == 0:
+                self.assertLess(time.monotonic(), deadline, "instance never went away")
+                time.sleep(0.3)
+            made.remove(target)
+            cli = aws_json("rds", "describe-db-snapshots", "--db-snapshot-identifier",
+                           final)["DBSnapshots"]
+            self.assertEqual([(x["DBSnapshotIdentifier"], x["DBInstanceIdentifier"])
+                              for x in cli], [(final, target)])
+            drive("rds-delete-snapshot", final)
+        finally:
+            for ident in made:
+                aws("rds", "delete-db-instance", "--db-instance-identifier", ident,
+                    "--skip-final-snapshot", check=False)
+
+
+class RdsClusterTest(AwsClientTestBase):
+    """Aurora (runbook 003 §1) through pkg/aws: a cluster point-in-time restore to a
+    time between two commits, the writer, then psql on the cluster endpoint."""
+
+    USER, PASSWORD, DB = "lbadmin", "lb-cluster-pw-1", "loans"
+
+    def wait_cluster(self, ident, timeout=90):
+        deadline = time.monotonic() + timeout
+        while True:
+            res = drive("rds-cluster", ident)
+            if res["status"] == "available":
+                return res
+            if time.monotonic() > deadline:
+                raise AssertionError("cluster %s stayed %s" % (ident, res["status"]))
+            time.sleep(0.3)
+
+    def wait_instance(self, ident, timeout=90):
+        deadline = time.monotonic() + timeout
+        while True:
+            res = drive("rds-describe", ident)
+            if res["status"] == "available":
+                return res
+            if time.monotonic() > deadline:
+                raise AssertionError("%s stayed %s" % (ident, res["status"]))
+            time.sleep(0.3)
+
+    def sql(self, port, query):
+        q = subprocess.run([PSQL, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                            "-p", str(port), "-U", self.USER, "-d", self.DB, "-c", query],
+                           capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, PGPASSWORD=self.PASSWORD,
+                                    PGCONNECT_TIMEOUT="5"))
+        self.assertEqual(q.returncode, 0, q.stderr)
+        return q.stdout.strip()
+
+    def test_missing_cluster_surfaces_aws_code_and_message(self):
+        ident = unique("lbclient-nocluster")
+        res = drive("rds-cluster", ident, expect_rc=2)
+        self.assertEqual(res["error"], "LB_ENOTFOUND")
+        cli = aws("rds", "describe-db-clusters", "--db-cluster-identifier", ident, check=False)
+        self.assertIn("(DBClusterNotFoundFault)", cli.stderr)
+        self.assertIn("DBClusterNotFoundFault: " + cli.stderr.strip().split("operation: ", 1)[1],
+                      res["message"])
+
+    def test_cluster_pitr_writer_psql_and_cluster_snapshots(self):
+        src = unique("lbclient-aurora")
+        instances, clusters = [src + "-w"], [src]
+        aws("rds", "create-db-cluster", "--db-cluster-identifier", src, "--engine",
+            "aurora-postgresql", "--master-username", self.USER, "--master-user-password",
+            self.PASSWORD, "--database-name", self.DB)
+        aws("rds", "create-db-instance", "--db-instance-identifier", src + "-w",
+            "--db-cluster-identifier", src, "--db-instance-class", "db.r6g.large", "--engine",
+            "aurora-postgresql")
+        try:
+            ours = self.wait_cluster(src)
+            self.wait_instance(src + "-w")
+            cli = aws_json("rds", "describe-db-clusters", "--db-cluster-identifier",
+                           src)["DBClusters"][0]
+            self.assertEqual(ours["arn"], cli["DBClusterArn"])
+            self.assertEqual(ours["port"], cli["Port"])
+            self.assertEqual(ours["endpoint"], cli["Endpoint"])
+            self.assertEqual([(m["instance_id"], m["is_writer"]) for m in ours["members"]],
+                             [(m["DBInstanceIdentifier"], m["IsClusterWriter"])
+                              for m in cli["DBClusterMembers"]])
+            self.assertIn(src, [c["id"] for c in drive("rds-clusters")])
+            port = ours["port"]
+            self.sql(port, "CREATE TABLE marks (n int, at timestamptz DEFAULT clock_timestamp())")
+            self.sql(port, "INSERT INTO marks (n) VALUES (1)")
+            time.sleep(1.2)
+            target = self.sql(port, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', "
+                                    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+            time.sleep(1.2)
+            self.sql(port, "INSERT INTO marks (n) VALUES (2)")
+            # Wait until the archive covers the target (LatestRestorableTime moves
+            # with archive_timeout).
+            deadline = time.monotonic() + 60
+            while drive("rds-cluster", src)["latest_restorable_time"] < target:
+                self.assertLess(time.monotonic(), deadline, "LatestRestorableTime never "
+                                "reached %s" % target)
+                time.sleep(0.5)
+            restored = src + "-pitr"
+            clusters.insert(0, restored)
+            r = drive("rds-restore-cluster-pitr", src, restored, target)
+            self.assertEqual(r["id"], restored)
+            writer = restored + "-w"
+            instances.insert(0, writer)
+            w = drive("rds-create-writer", restored, writer, "db.r6g.large")
+            self.assertEqual((w["id"], w["cluster_id"], w["engine"]),
+                             (writer, restored, "aurora-postgresql"))
+            cl = self.wait_cluster(restored)
+            self.wait_instance(writer)
+            cl = drive("rds-cluster", restored)
+            self.assertEqual([(m["instance_id"], m["is_writer"]) for m in cl["members"]],
+                             [(writer, True)])
+            self.assertEqual(cl["endpoint"], "127.0.0.1")
+            self.assertNotEqual(cl["port"], port)
+            # psql on the restored cluster's endpoint: row 1 is there, row 2 is not.
+            self.assertEqual(self.sql(cl["port"], "SELECT string_agg(n::text, ',' ORDER BY n) "
+                                                  "FROM marks"), "1")
+            self.assertEqual(self.sql(port, "SELECT count(*) FROM marks"), "2")
+            tags = aws_json("rds", "list-tags-for-resource", "--resource-name", cl["arn"])
+            self.assertIn({"Key": "lifeboat.dev/owner", "Value": "aws_cli"}, tags["TagList"])
+            wtags = aws_json("rds", "list-tags-for-resource", "--resource-name",
+                             drive("rds-describe", writer)["arn"])
+            self.assertIn({"Key": "lifeboat.dev/owner", "Value": "aws_cli"}, wtags["TagList"])
+            # Cluster snapshots: create, then list with a filter, beside the CLI.
+            snap = unique("lbclient-csnap")
+            s = drive("rds-create-cluster-snapshot", src, snap)
+            self.assertEqual((s["id"], s["cluster_id"]), (snap, src))
+            listed = drive("rds-cluster-snapshots", src, "20", "manual")
+            cli_snaps = aws_json("rds", "describe-db-cluster-snapshots",
+                                 "--db-cluster-identifier", src, "--snapshot-type", "manual")
+            self.assertEqual(sorted(x["id"] for x in listed["items"]),
+                             sorted(x["DBClusterSnapshotIdentifier"]
+                                    for x in cli_snaps["DBClusterSnapshots"]))
+            self.assertIn(snap, [x["id"] for x in listed["items"]])
+            self.assertTrue(all(x["type"] == "manual" for x in listed["items"]))
+        finally:
+            for ident in instances:
+                aws("rds", "delete-db-instance", "--db-instance-identifier", ident,
+                    "--skip-final-snapshot", check=False)
+            deadline = time.monotonic() + 90
+            for ident in instances:
+                while time.monotonic() < deadline and aws(
+                        "rds", "describe-db-instances", "--db-instance-identifier", ident,
+                        check=False).returncode == 0:
+                    time.sleep(0.3)
+            for ident in clusters:
+                aws("rds", "delete-db-cluster", "--db-cluster-identifier", ident,
+                    "--skip-final-snapshot", check=False)
+
 
 class SecretsTest(AwsClientTestBase):
     def test_secret_previous_version_read_back_and_restored(self):
@@ -324,6 +625,28 @@ class StsTest(AwsClientTestBase):
         cli = aws_json("sts", "get-caller-identity")
         self.assertEqual(ours["account"], cli["Account"])
         self.assertEqual(ours["arn"], cli["Arn"])
+
+    def test_web_identity_credentials_through_sts(self):
+        # IRSA: no keys in the environment, a role and a token file; the chain
+        # calls AssumeRoleWithWebIdentity (unsigned) and signs with what it got.
+        token = os.path.join(self.tmp.name, "token")
+        with open(token, "w") as f:
+            f.write("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6bGlmZWJvYXQ"
+                    "6b3BlcmF0b3IifQ.c2lnbmF0dXJl")
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+        env.update(AWS_ROLE_ARN="arn:aws:iam::123456789012:role/lifeboat-operator",
+                   AWS_WEB_IDENTITY_TOKEN_FILE=token, AWS_ROLE_SESSION_NAME="lb-e2e")
+        ours = drive("sts-identity", env=env)
+        self.assertEqual(ours["arn"],
+                         "arn:aws:sts::123456789012:assumed-role/lifeboat-operator/lb-e2e")
+        b = unique("lbclient-irsa")
+        aws("s3api", "create-bucket", "--bucket", b)
+        drive("put-string", b, "irsa.txt", "signed with assumed-role keys", env=env)
+        self.assertEqual(drive("get", b, "irsa.txt", "--range", "bytes=0-5")["bytes"], 6)
+        os.unlink(token)
+        missing = drive("sts-identity", env=env, expect_rc=2)
+        self.assertIn("AWS_WEB_IDENTITY_TOKEN_FILE", missing["message"])
 
 
 class ThrottlingProxy(http.server.BaseHTTPRequestHandler):

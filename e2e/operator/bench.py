@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Operator figures for `make bench` (DESIGN.md section 7), measured in one run.
+
+Against a running environment (KUBECONFIG from e2e/.run/env.sh) it starts
+bin/lifeboat-operator and reports:
+  - resident memory idle, with the three kinds watched;
+  - watch event -> status written latency (create -> phase Planned seen by a
+    watcher), p50/p99 over 1,000 dry-run RestoreRequests created one by one;
+  - resident memory with 10,000 RestoreRequests cached;
+  - CPU per no-op reconcile (an annotation change on all 10,000: the operator
+    reads each event and finds the status current);
+  - beside it, `kubectl get -w` (the Go client) holding the same 10,000 objects.
+Nothing passes or fails on these numbers.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "e2e", "kubesim", "tests"))
+import kube  # noqa: E402
+
+NS = "bench"
+BASE = "/apis/lifeboat.dev/v1alpha1/namespaces/%s/restorerequests" % NS
+FIRST = 1000
+TOTAL = 10000
+METRICS_PORT, HEALTH_PORT = 18380, 18381
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def rr(name):
+    return {
+        "apiVersion": "lifeboat.dev/v1alpha1",
+        "kind": "RestoreRequest",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "dryRun": True,
+            "items": [{
+                "name": "orders-db",
+                "rdsPointInTime": {"sourceDBInstanceIdentifier": "shop-orders-prod",
+                                   "useLatestRestorableTime": True},
+                "credentialsSecretRef": {"name": "orders-db-admin"},
+                "database": "shop_orders",
+                "promote": "rename",
+                "secretPatches": [{"secretName": "shop-secrets", "key": "ORDER_DATABASE_URL",
+                                   "replaceHost": True}],
+            }],
+            "rollout": [{"kind": "Deployment", "name": "order-service"}],
+        },
+    }
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        m = re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)
+    return int(m.group(1)) if m else 0
+
+
+def tree_rss_kib(pid):
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += rss_kib(p)
+            for t in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, t)) as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return total
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def metric(name, labels):
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % METRICS_PORT, timeout=5).read()
+    total = 0.0
+    for line in body.decode().splitlines():
+        if line.startswith(name + "{") and all('%s="%s"' % kv in line for kv in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+class Watcher(threading.Thread):
+    """Records when each object is first seen with status.phase == Planned."""
+
+    def __init__(self, rv):
+        super().__init__(daemon=True)
+        self.rv, self.planned, self.lock = rv, {}, threading.Lock()
+
+    def run(self):
+        c = kube.connect(timeout=600)
+        c.request("GET", BASE + "?watch=true&resourceVersion=%s" % self.rv,
+                  headers={"Accept": "application/json",
+                           "Authorization": "Bearer " + kube.token()})
+        r = c.getresponse()
+        while True:
+            line = r.readline()
+            if not line:
+                return
+            ev = json.loads(line)
+            obj = ev.get("object", {})
+            if (obj.get("status") or {}).get("phase") == "Planned":
+                name = obj["metadata"]["name"]
+                with self.lock:
+                    self.planned.setdefault(name, time.monotonic())
+
+    def count(self):
+        with self.lock:
+            return len(self.planned)
+
+
+def wait(pred, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise SystemExit("bench: timed out waiting for %s" % what)
+
+
+def main():
+    kube.kubectl("apply", "-f", os.path.join(REPO, "crds"))
+    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f",
+                 os.path.join(REPO, "crds"))
+    kube.kubectl("create", "namespace", NS, check=False)
+    binary = os.path.join(os.environ.get("LIFEBOAT_BIN_DIR", os.path.join(REPO, "bin")),
+                          "lifeboat-operator")
+    log = open(os.path.join(tempfile.gettempdir(), "lifeboat-bench-operator.log"), "w")
+    op = subprocess.Popen([binary, "--kubeconfig", kube.kubeconfig_path(), "--log-level", "warn",
+                           "--metrics-addr", "127.0.0.1:%d" % METRICS_PORT,
+                           "--health-addr", "127.0.0.1:%d" % HEALTH_PORT],
+                          stdout=log, stderr=subprocess.STDOUT)
+    kubectl_w = None
+    try:
+        def ready():
+            try:
+                return urllib.request.urlopen("http://127.0.0.1:%d/readyz" % HEALTH_PORT,
+                                              timeout=1).status == 200
+            except OSError:
+                return False
+        wait(ready, 30, "/readyz")
+        time.sleep(2)
+        idle = rss_kib(op.pid)
+
+        rv = kube.api("GET", BASE).json()["metadata"]["resourceVersion"]
+        w = Watcher(rv)
+        w.start()
+        created = {}
+        for i in range(FIRST):
+            name = "rr-%05d" % i
+            r = kube.api("POST", BASE, rr(name))
+            assert r.status == 201, r
+            created[name] = time.monotonic()
+        wait(lambda: w.count() >= FIRST, 120, "the first 1,000 to be Planned")
+        lat = sorted((w.planned[n] - t) * 1000 for n, t in created.items())
+        p50, p99 = lat[len(lat) // 2], lat[int(len(lat) * 0.99) - 1]
+
+        def create(i):
+            r = kube.api("POST", BASE, rr("rr-%05d" % i))
+            assert r.status == 201, r
+        cpu0 = cpu_seconds(op.pid)
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(4) as ex:
+            list(ex.map(create, range(FIRST, TOTAL)))
+        wait(lambda: w.count() >= TOTAL, 600, "10,000 to be Planned")
+        fill_secs = time.monotonic() - t0
+        fill_cpu = cpu_seconds(op.pid) - cpu0
+        time.sleep(2)
+        full = rss_kib(op.pid)
+
+        skipped0 = metric("lifeboat_reconcile_total", {"controller": "restore",
+                                                       "result": "skipped"})
+        cpu0 = cpu_seconds(op.pid)
+
+        def touch(i):
+            r = kube.api("PATCH", BASE + "/rr-%05d" % i,
+                         {"metadata": {"annotations": {"bench/touch": "1"}}},
+                         content_type="application/merge-patch+json")
+            assert r.status == 200, r
+        with ThreadPoolExecutor(4) as ex:
+            list(ex.map(touch, range(TOTAL)))
+        wait(lambda: metric("lifeboat_reconcile_total", {"controller": "restore",
+                                                         "result": "skipped"})
+             >= skipped0 + TOTAL, 300, "10,000 no-op reconciles")
+        noop_us = (cpu_seconds(op.pid) - cpu0) / TOTAL * 1e6
+
+        cache = tempfile.mkdtemp()
+        kubectl_w = subprocess.Popen(["kubectl", "--kubeconfig", kube.kubeconfig_path(),
+                                      "--cache-dir", cache, "get", "restorerequests", "-n", NS,
+                                      "-w", "-o", "name"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        seen = 0
+        while seen < TOTAL:
+            if not kubectl_w.stdout.readline():
+                break
+            seen += 1
+        time.sleep(2)
+        kubectl_rss = tree_rss_kib(kubectl_w.pid)
+
+        print("| figure | measured | target (DESIGN.md 7) |")
+        print("|---|---|---|")
+        print("| operator RSS, idle, 3 kinds watched | %.1f MiB | <= 8 MiB |" % (idle / 1024))
+        print("| operator RSS, %d RestoreRequests cached | %.1f MiB | <= 64 MiB |"
+              % (TOTAL, full / 1024))
+        print("| `kubectl get -w` RSS holding the same %d objects (%d seen) | %.1f MiB | "
+              "comparison |" % (TOTAL, seen, kubectl_rss / 1024))
+        print("| memory ratio kubectl get -w / operator | %.1fx | |" % (kubectl_rss / full))
+        print("| watch event -> status written, %d objects, p50 / p99 | %.1f ms / %.1f ms | "
+              "p99 <= 50 ms |" % (FIRST, p50, p99))
+        print("| operator CPU per no-op reconcile (event decode + cache + skip) | %.0f us | "
+              "<= 100 us |" % noop_us)
+        print("| %d dry-run RestoreRequests planned: wall / operator CPU | %.1f s / %.1f s | |"
+              % (TOTAL - FIRST, fill_secs, fill_cpu))
+    finally:
+        if kubectl_w is not None:
+            kubectl_w.kill()
+        op.terminate()
+        try:
+            op.wait(15)
+        except subprocess.TimeoutExpired:
+            op.kill()
+        kube.kubectl("delete", "namespace", NS, "--wait=false", check=False)
+
+
+if __name__ == "__main__":
+    main()
