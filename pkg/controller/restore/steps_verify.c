@@ -1,0 +1,694 @@
+/* restore/steps_verify.c - an item's verify.checks and the request's
+ * post-restore `verification` checklist (see step.h for the contract).
+ *
+ * verify_step_item ("<item>/verify") runs each of item.verify.checks (sql:
+ * query + expect {equals|min|max|notEmpty}) with pkg/pg, read-only, against
+ * the restored copy's endpoint (the item's status.outputs entry), as the user
+ * in item.credentialsSecretRef {name, usernameKey (username), passwordKey
+ * (password)} on item.database (a check's sql.database overrides it). Every
+ * check runs; the message lists each one's observed value ("orders-present:
+ * observed 1204, expected >= 1"); any failure fails the step (CheckFailed).
+ *
+ * verify_step_verification ("verification") runs spec.verification.checks:
+ *   sql       against spec.verification.target when set (rdsInstance: its
+ *             current endpoint from DescribeDBInstances and its
+ *             credentialsSecretRef/database; connectionSecretRef: the
+ *             connection string stored in that Secret key), otherwise against
+ *             the first RDS item (execution order) that has an endpoint in
+ *             status.outputs - after a promote that is the promoted instance -
+ *             with that item's credentials and database;
+ *   http      libcurl request (method GET|HEAD|POST, body or bodySecretRef,
+ *             contentType) with expectStatus and expectBodyContains; the body
+ *             kept is capped at VERIFY_HTTP_MAX_BODY, each request at
+ *             VERIFY_HTTP_TIMEOUT_MS. A host ending in ".svc" is resolved
+ *             through the kubesim services.json map ONLY when the environment
+ *             variable LIFEBOAT_SERVICE_MAP names such a file: that is for the
+ *             local e2e environment, where Services are processes on
+ *             127.0.0.1; in a cluster, DNS resolves the name;
+ *   workload  a Deployment/StatefulSet/DaemonSet in the request's namespace is
+ *             ready (the controller observed its generation and every replica
+ *             is updated and ready);
+ *   rpo       spec.verification.rpo {query, maxAge} on the sql target.
+ * redis and s3Compare checks are VerificationRun checks that need exec/S3
+ * listing; this step does not run them and fails them by name (CheckFailed,
+ * "not supported here") rather than passing them unseen.
+ *
+ * Passwords and request bodies from Secrets never reach a message.
+ */
+#include "controller/restore/step.h"
+
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aws/rds.h"
+#include "pg/check.h"
+#include "util/alloc.h"
+#include "util/duration.h"
+#include "util/error.h"
+
+#define VERIFY_HTTP_MAX_BODY     (256u * 1024)  /* response bytes kept for expectBodyContains */
+#define VERIFY_HTTP_TIMEOUT_MS   10000L         /* one HTTP check, connection included */
+#define VERIFY_SERVICE_MAP_MAX   (1024u * 1024) /* bytes of the services.json map read */
+#define VERIFY_SQL_CONNECT_SEC   5
+#define VERIFY_SQL_STATEMENT_MS  30000
+#define VERIFY_MAX_CHECK_MESSAGE 400 /* bytes of one check's line in the step message */
+
+/* ---- accumulating the step message ------------------------------------------ */
+
+typedef struct verify_report {
+    char text[STEP_MAX_MESSAGE];
+    size_t len;
+    int passed, failed;
+} verify_report;
+
+static void report_add(verify_report *r, bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void report_add(verify_report *r, bool ok, const char *fmt, ...)
+{
+    char line[VERIFY_MAX_CHECK_MESSAGE];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (ok)
+        r->passed++;
+    else
+        r->failed++;
+    if (r->len >= sizeof(r->text) - 1)
+        return;
+    n = snprintf(r->text + r->len, sizeof(r->text) - r->len, "%s%s%s", r->len ? "; " : "",
+                 ok ? "" : "FAILED ", line);
+    if (n > 0)
+        r->len += (size_t)n < sizeof(r->text) - r->len ? (size_t)n : sizeof(r->text) - r->len - 1;
+}
+
+static int report_finish(step_result *out, const verify_report *r, const char *what)
+{
+    if (r->failed > 0)
+        return step_failed(out, "CheckFailed", "%d of %d %s failed: %s", r->failed,
+                           r->passed + r->failed, what, r->text);
+    return step_done(out, "%d %s passed: %s", r->passed, what, r->text);
+}
+
+/* ---- SQL -------------------------------------------------------------------- */
+
+typedef struct sql_target {
+    char *conninfo;  /* owned; holds the password: wipe before free */
+    char where[160]; /* "shop-orders-prod at 127.0.0.1:25433" - for messages */
+} sql_target;
+
+static void sql_target_dispose(sql_target *t)
+{
+    if (t->conninfo != NULL) {
+        memset(t->conninfo, 0, strlen(t->conninfo));
+        free(t->conninfo);
+    }
+    t->conninfo = NULL;
+}
+
+/* Builds a connection string from host/port and a credentialsSecretRef. */
+static int sql_target_from_creds(sql_target *t, const step_ctx *ctx, const char *host, int port,
+                                 const json_t *creds, const char *database)
+{
+    const char *name = json_string_value(json_object_get(creds, "name"));
+    const char *ukey = json_string_value(json_object_get(creds, "usernameKey"));
+    const char *pkey = json_string_value(json_object_get(creds, "passwordKey"));
+    char *user = NULL, *password = NULL, portbuf[16];
+    pg_conn_params p;
+    int rc;
+
+    if (name == NULL)
+        return lb_error_setc(LB_EINVALID, "credentialsSecretRef.name: required for SQL checks");
+    rc = step_secret_value(&user, ctx, name, ukey ? ukey : "username");
+    if (rc == 0)
+        rc = step_secret_value(&password, ctx, name, pkey ? pkey : "password");
+    if (rc == 0) {
+        snprintf(portbuf, sizeof(portbuf), "%d", port);
+        memset(&p, 0, sizeof(p));
+        p.host = host;
+        p.port = portbuf;
+        p.user = user;
+        p.password = password;
+        p.dbname = database;
+        rc = pg_conninfo_build(&t->conninfo, &p);
+    }
+    if (user != NULL) {
+        memset(user, 0, strlen(user));
+        free(user);
+    }
+    if (password != NULL) {
+        memset(password, 0, strlen(password));
+        free(password);
+    }
+    return rc;
+}
+
+/* Runs one sql check object {query, database?, expect} on target; adds a line. */
+static void run_sql_check(verify_report *r, const char *name, const json_t *sql,
+                          const sql_target *t, const char *field)
+{
+    pg_check c;
+    pg_check_options o = {.connect_timeout_sec = VERIFY_SQL_CONNECT_SEC,
+                          .statement_timeout_ms = VERIFY_SQL_STATEMENT_MS,
+                          .application_name = "lifeboat-verify"};
+    pg_check_result res;
+    char ef[256];
+
+    memset(&c, 0, sizeof(c));
+    c.name = name;
+    c.query = json_string_value(json_object_get(sql, "query"));
+    snprintf(ef, sizeof(ef), "%s.expect", field);
+    if (c.query == NULL) {
+        report_add(r, false, "%s: %s.query is required", name, field);
+        return;
+    }
+    if (pg_expect_from_json(&c.expect, json_object_get(sql, "expect"), ef) != 0) {
+        report_add(r, false, "%s: %s", name, lb_error_last());
+        return;
+    }
+    memset(&res, 0, sizeof(res));
+    pg_check_run(&res, t->conninfo, &c, &o);
+    report_add(r, res.passed, "%s", res.message ? res.message : name);
+    pg_check_result_dispose(&res);
+}
+
+/* The sql checks' conninfo for a database name differing from the target's:
+ * sql.database overrides the target's dbname by appending dbname=... (libpq
+ * takes the last value of a repeated keyword). */
+static char *with_database(const char *conninfo, const char *db)
+{
+    if (db == NULL)
+        return NULL;
+    return lb_sprintf("%s dbname='%s'", conninfo, db); /* db matches ^[A-Za-z_][A-Za-z0-9_$]*$ */
+}
+
+static void run_sql_check_db(verify_report *r, const char *name, const json_t *sql,
+                             const sql_target *t, const char *field)
+{
+    const char *db = json_string_value(json_object_get(sql, "database"));
+    char *ci = with_database(t->conninfo, db);
+    sql_target t2 = *t;
+
+    if (ci == NULL) {
+        run_sql_check(r, name, sql, t, field);
+        return;
+    }
+    t2.conninfo = ci;
+    run_sql_check(r, name, sql, &t2, field);
+    sql_target_dispose(&t2);
+}
+
+int verify_step_item(step_result *out, const step_ctx *ctx)
+{
+    const api_restore_item *it = ctx->item;
+    const json_t *checks =
+        json_object_get(json_object_get(it ? it->spec : NULL, "verify"), "checks");
+    const char *host = NULL;
+    int port = 0, rc;
+    sql_target t;
+    verify_report r;
+    size_t i;
+    const json_t *c;
+
+    if (it == NULL)
+        return step_failed(out, "InvalidSpec", "verify needs an item");
+    if (json_array_size(checks) == 0)
+        return step_done(out, "item %s has no verify.checks", it->name);
+    if (step_item_endpoint(&host, &port, ctx) != 0)
+        return step_failed(out, "NoEndpoint",
+                           "item %s has no restored endpoint in status.outputs to verify",
+                           it->name);
+    memset(&t, 0, sizeof(t));
+    memset(&r, 0, sizeof(r));
+    rc = sql_target_from_creds(&t, ctx, host, port,
+                               json_object_get(it->spec, "credentialsSecretRef"),
+                               json_string_value(json_object_get(it->spec, "database")));
+    if (rc == LB_ENOTFOUND || rc == LB_EINVALID) {
+        sql_target_dispose(&t);
+        return step_failed(out, rc == LB_ENOTFOUND ? "SecretNotFound" : "InvalidSpec",
+                           "item %s credentials: %s", it->name, lb_error_last());
+    }
+    if (rc != 0) {
+        sql_target_dispose(&t);
+        return lb_error_wrap(rc, "item %s credentials", it->name);
+    }
+    json_array_foreach(checks, i, c)
+    {
+        char field[96];
+        const char *name = json_string_value(json_object_get(c, "name"));
+        snprintf(field, sizeof(field), "spec.items[%zu].verify.checks[%zu].sql", it->index, i);
+        run_sql_check_db(&r, name ? name : "check", json_object_get(c, "sql"), &t, field);
+    }
+    sql_target_dispose(&t);
+    return report_finish(out, &r, "verify checks");
+}
+
+/* ---- HTTP ------------------------------------------------------------------ */
+
+/* Looks host[:port] up in a services.json map text ({"svc.ns.svc": "127.0.0.1:P",
+ * "svc.ns.svc:80": "127.0.0.1:P"}) and writes a CURLOPT_CONNECT_TO entry
+ * "host:port:addr:port" into out. port is the URL's port (0 when the URL has
+ * none; default_port is then used in the entry and the port-less key is
+ * looked up). Returns 0, or LB_ENOTFOUND when the map has no such service. */
+int verify_service_connect_to(char *out, size_t size, const char *map_json, const char *host,
+                              int port, int default_port)
+{
+    json_error_t jerr;
+    json_t *map = json_loads(map_json, 0, &jerr);
+    const char *target = NULL;
+    char key[512];
+    int rc = 0;
+
+    if (map == NULL || !json_is_object(map)) {
+        json_decref(map);
+        return lb_error_setc(LB_EINVALID, "service map: not a JSON object");
+    }
+    if (port > 0) {
+        snprintf(key, sizeof(key), "%s:%d", host, port);
+        target = json_string_value(json_object_get(map, key));
+    }
+    if (target == NULL && (port == 0 || port == default_port))
+        target = json_string_value(json_object_get(map, host));
+    if (target == NULL || strchr(target, ':') == NULL) {
+        rc = lb_error_setc(LB_ENOTFOUND, "service %s%s not in the service map", host,
+                           port > 0 ? ":port" : "");
+    } else {
+        snprintf(out, size, "%s:%d:%s", host, port > 0 ? port : default_port, target);
+    }
+    json_decref(map);
+    return rc;
+}
+
+/* Reads LIFEBOAT_SERVICE_MAP's file (capped). NULL when unset/unreadable. */
+static char *read_service_map(void)
+{
+    const char *path = getenv("LIFEBOAT_SERVICE_MAP");
+    FILE *f;
+    char *buf;
+    size_t n;
+
+    if (path == NULL || path[0] == '\0' || (f = fopen(path, "rb")) == NULL)
+        return NULL;
+    buf = lb_malloc(VERIFY_SERVICE_MAP_MAX + 1);
+    n = fread(buf, 1, VERIFY_SERVICE_MAP_MAX, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+typedef struct http_body {
+    char *data;
+    size_t len;
+    bool truncated;
+} http_body;
+
+static size_t http_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    http_body *b = arg;
+    size_t n = size * nmemb, room = VERIFY_HTTP_MAX_BODY - b->len;
+
+    if (n > room) {
+        b->truncated = true;
+        n = room;
+    }
+    if (n > 0) {
+        memcpy(b->data + b->len, ptr, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+    }
+    return size * nmemb; /* keep reading (and discarding) so the status is complete */
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Decides an HTTP check from what came back; pure, for tests. Writes the
+ * check's line into msg and returns true when it passed. */
+bool verify_http_eval(char *msg, size_t size, const char *name, long status, long expect_status,
+                      const char *body, const char *contains)
+{
+    if (status != expect_status) {
+        snprintf(msg, size, "%s: HTTP status %ld, expected %ld", name, status, expect_status);
+        return false;
+    }
+    if (contains != NULL && contains[0] != '\0' &&
+        (body == NULL || strstr(body, contains) == NULL)) {
+        snprintf(msg, size, "%s: HTTP %ld, body does not contain \"%.80s\"", name, status,
+                 contains);
+        return false;
+    }
+    if (contains != NULL && contains[0] != '\0')
+        snprintf(msg, size, "%s: HTTP %ld, body contains \"%.80s\"", name, status, contains);
+    else
+        snprintf(msg, size, "%s: HTTP %ld", name, status);
+    return true;
+}
+
+static void run_http_check(verify_report *r, const step_ctx *ctx, const char *name,
+                           const json_t *http)
+{
+    const char *url = json_string_value(json_object_get(http, "url"));
+    const char *method = json_string_value(json_object_get(http, "method"));
+    const char *ctype = json_string_value(json_object_get(http, "contentType"));
+    const char *contains = json_string_value(json_object_get(http, "expectBodyContains"));
+    const json_t *bref = json_object_get(http, "bodySecretRef");
+    json_int_t expect = json_is_integer(json_object_get(http, "expectStatus"))
+                            ? json_integer_value(json_object_get(http, "expectStatus"))
+                            : 200;
+    char *secret_body = NULL, *map = NULL, *host = NULL, *portstr = NULL, *scheme = NULL;
+    char connect_to[600], errbuf[CURL_ERROR_SIZE], line[VERIFY_MAX_CHECK_MESSAGE], ct[300];
+    const char *body = json_string_value(json_object_get(http, "body"));
+    struct curl_slist *resolve = NULL, *headers = NULL;
+    http_body b = {0};
+    CURLU *u = NULL;
+    CURL *h = NULL;
+    CURLcode cc;
+    long status = 0;
+
+    if (url == NULL) {
+        report_add(r, false, "%s: http.url is required", name);
+        return;
+    }
+    if (bref != NULL) {
+        const char *sname = json_string_value(json_object_get(bref, "name"));
+        const char *skey = json_string_value(json_object_get(bref, "key"));
+        if (sname == NULL || skey == NULL ||
+            step_secret_value(&secret_body, ctx, sname, skey) != 0) {
+            report_add(r, false, "%s: bodySecretRef: %s", name,
+                       sname && skey ? lb_error_last() : "name and key are required");
+            return;
+        }
+        body = secret_body;
+    }
+    u = curl_url();
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        report_add(r, false, "%s: http.url %s is not a valid URL", name, url);
+        goto done;
+    }
+    curl_url_get(u, CURLUPART_PORT, &portstr, 0);
+    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+    if (ends_with(host, ".svc") && (map = read_service_map()) != NULL) {
+        int port = portstr ? atoi(portstr) : 0;
+        int def = scheme && strcmp(scheme, "https") == 0 ? 443 : 80;
+        if (verify_service_connect_to(connect_to, sizeof(connect_to), map, host, port, def) != 0) {
+            report_add(r, false, "%s: %s (LIFEBOAT_SERVICE_MAP)", name, lb_error_last());
+            goto done;
+        }
+        resolve = curl_slist_append(NULL, connect_to);
+    }
+    b.data = lb_malloc(VERIFY_HTTP_MAX_BODY + 1);
+    b.data[0] = '\0';
+    h = curl_easy_init();
+    if (h == NULL) {
+        report_add(r, false, "%s: could not create a curl handle", name);
+        goto done;
+    }
+    errbuf[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, VERIFY_HTTP_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, VERIFY_HTTP_TIMEOUT_MS / 2);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "lifeboat-verify");
+    if (resolve != NULL)
+        curl_easy_setopt(h, CURLOPT_CONNECT_TO, resolve);
+    if (method != NULL && strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (method != NULL && strcmp(method, "POST") == 0) {
+        snprintf(ct, sizeof(ct), "Content-Type: %s", ctype ? ctype : "application/json");
+        headers = curl_slist_append(NULL, ct);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+    }
+    cc = curl_easy_perform(h);
+    if (cc != CURLE_OK) {
+        report_add(r, false, "%s: %s %s: %s", name, method ? method : "GET", url,
+                   errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        goto done;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    {
+        bool ok =
+            verify_http_eval(line, sizeof(line), name, status, (long)expect, b.data, contains);
+        report_add(r, ok, "%s%s", line, b.truncated && !ok ? " (body cut at the cap)" : "");
+    }
+done:
+    if (secret_body != NULL) {
+        memset(secret_body, 0, strlen(secret_body));
+        free(secret_body);
+    }
+    curl_slist_free_all(resolve);
+    curl_slist_free_all(headers);
+    if (h != NULL)
+        curl_easy_cleanup(h);
+    curl_free(host);
+    curl_free(portstr);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    free(map);
+    free(b.data);
+}
+
+/* ---- workloads ----------------------------------------------------------------- */
+
+/* Decides whether a workload object is ready; pure, for tests. Writes why
+ * into msg. */
+bool verify_workload_ready(char *msg, size_t size, const char *kind, const json_t *obj)
+{
+    const json_t *md = json_object_get(obj, "metadata");
+    const json_t *spec = json_object_get(obj, "spec");
+    const json_t *st = json_object_get(obj, "status");
+    const char *name = json_string_value(json_object_get(md, "name"));
+    json_int_t gen = json_integer_value(json_object_get(md, "generation"));
+    json_int_t observed = json_integer_value(json_object_get(st, "observedGeneration"));
+    json_int_t want, ready, updated;
+
+    if (name == NULL)
+        name = "?";
+    if (strcmp(kind, "DaemonSet") == 0) {
+        want = json_integer_value(json_object_get(st, "desiredNumberScheduled"));
+        ready = json_integer_value(json_object_get(st, "numberReady"));
+        updated = json_integer_value(json_object_get(st, "updatedNumberScheduled"));
+    } else {
+        const json_t *rep = json_object_get(spec, "replicas");
+        want = json_is_integer(rep) ? json_integer_value(rep) : 1;
+        ready = json_integer_value(json_object_get(st, "readyReplicas"));
+        updated = json_integer_value(json_object_get(st, "updatedReplicas"));
+    }
+    if (observed < gen) {
+        snprintf(msg, size, "%s/%s: generation %lld not yet observed (observed %lld)", kind, name,
+                 (long long)gen, (long long)observed);
+        return false;
+    }
+    if (updated < want || ready < want) {
+        snprintf(msg, size, "%s/%s: %lld of %lld ready, %lld updated", kind, name, (long long)ready,
+                 (long long)want, (long long)updated);
+        return false;
+    }
+    snprintf(msg, size, "%s/%s: %lld of %lld ready", kind, name, (long long)ready, (long long)want);
+    return true;
+}
+
+static void run_workload_check(verify_report *r, const step_ctx *ctx, const char *name,
+                               const json_t *w)
+{
+    const char *kind = json_string_value(json_object_get(w, "kind"));
+    const char *wname = json_string_value(json_object_get(w, "name"));
+    const json_t *md = json_object_get(ctx->rr, "metadata");
+    kube_ref ref = {.group = "apps", .version = "v1"};
+    char line[VERIFY_MAX_CHECK_MESSAGE];
+    json_t *obj = NULL;
+    int rc;
+
+    if (kind == NULL || wname == NULL) {
+        report_add(r, false, "%s: workload.kind and workload.name are required", name);
+        return;
+    }
+    if (strcmp(kind, "Deployment") == 0)
+        ref.resource = "deployments";
+    else if (strcmp(kind, "StatefulSet") == 0)
+        ref.resource = "statefulsets";
+    else if (strcmp(kind, "DaemonSet") == 0)
+        ref.resource = "daemonsets";
+    else {
+        report_add(r, false, "%s: workload.kind %s is not Deployment|StatefulSet|DaemonSet", name,
+                   kind);
+        return;
+    }
+    ref.namespace = json_string_value(json_object_get(md, "namespace"));
+    ref.name = wname;
+    rc = kube_get(&obj, ctx->kube, &ref);
+    if (rc != 0) {
+        report_add(r, false, "%s: %s/%s: %s", name, kind, wname,
+                   rc == LB_ENOTFOUND ? "not found" : lb_error_last());
+        return;
+    }
+    {
+        bool ok = verify_workload_ready(line, sizeof(line), kind, obj);
+        report_add(r, ok, "%s: %s", name, line);
+    }
+    json_decref(obj);
+}
+
+/* ---- the verification step ------------------------------------------------------ */
+
+/* Resolves the sql target of spec.verification. Returns 0 (t filled), or a
+ * negative code with the message set; *why names the problem for the report. */
+static int verification_target(sql_target *t, const step_ctx *ctx, const json_t *ver)
+{
+    const json_t *target = json_object_get(ver, "target");
+    const json_t *rdsi = json_object_get(target, "rdsInstance");
+    const json_t *csr = json_object_get(target, "connectionSecretRef");
+
+    memset(t, 0, sizeof(*t));
+    if (csr != NULL) {
+        const char *name = json_string_value(json_object_get(csr, "name"));
+        const char *key = json_string_value(json_object_get(csr, "key"));
+        snprintf(t->where, sizeof(t->where), "Secret %s key %s", name ? name : "?",
+                 key ? key : "?");
+        return step_secret_value(&t->conninfo, ctx, name ? name : "", key ? key : "");
+    }
+    if (rdsi != NULL) {
+        const char *id = json_string_value(json_object_get(rdsi, "dbInstanceIdentifier"));
+        rds_instance inst;
+        int rc;
+        if (ctx->aws == NULL)
+            return lb_error_setc(LB_EINVALID, "verification.target.rdsInstance needs AWS access");
+        rc = rds_describe_db_instance(&inst, ctx->aws, id ? id : "");
+        if (rc != 0)
+            return rc;
+        snprintf(t->where, sizeof(t->where), "DB instance %s", id);
+        if (inst.endpoint_address == NULL || inst.port == 0)
+            rc = lb_error_setc(LB_ENOTFOUND, "DB instance %s has no endpoint", id);
+        else
+            rc = sql_target_from_creds(t, ctx, inst.endpoint_address, inst.port,
+                                       json_object_get(rdsi, "credentialsSecretRef"),
+                                       json_string_value(json_object_get(rdsi, "database")));
+        rds_instance_dispose(&inst);
+        return rc;
+    }
+    /* the first RDS item, in execution order, with an endpoint */
+    for (size_t k = 0; k < ctx->spec->n_items; k++) {
+        const api_restore_item *it = &ctx->spec->items[ctx->spec->order[k]];
+        step_ctx ic = *ctx;
+        const char *host;
+        int port;
+        if (it->source != API_SOURCE_RDS_POINT_IN_TIME && it->source != API_SOURCE_RDS_SNAPSHOT &&
+            it->source != API_SOURCE_RDS_IN_PLACE &&
+            it->source != API_SOURCE_RDS_CLUSTER_POINT_IN_TIME)
+            continue;
+        ic.item = it;
+        if (step_item_endpoint(&host, &port, &ic) != 0)
+            continue;
+        snprintf(t->where, sizeof(t->where), "item %s at %s:%d", it->name, host, port);
+        return sql_target_from_creds(t, &ic, host, port,
+                                     json_object_get(it->spec, "credentialsSecretRef"),
+                                     json_string_value(json_object_get(it->spec, "database")));
+    }
+    lb_error_clear();
+    return lb_error_setc(LB_ENOTFOUND, "no verification.target and no RDS item with an endpoint");
+}
+
+static void run_rpo(verify_report *r, const step_ctx *ctx, const json_t *rpo, const sql_target *t)
+{
+    const char *query = json_string_value(json_object_get(rpo, "query"));
+    const char *max_age = json_string_value(json_object_get(rpo, "maxAge"));
+    pg_check_options o = {.connect_timeout_sec = VERIFY_SQL_CONNECT_SEC,
+                          .statement_timeout_ms = VERIFY_SQL_STATEMENT_MS,
+                          .application_name = "lifeboat-verify"};
+    int64_t age = 0, max_ns = 0;
+    int rc;
+
+    if (query == NULL || max_age == NULL || lb_duration_parse(&max_ns, max_age) != 0) {
+        report_add(r, false, "rpo: spec.verification.rpo needs query and a maxAge duration");
+        return;
+    }
+    rc = pg_rpo_seconds(&age, NULL, t->conninfo, query, ctx->now, &o);
+    if (rc != 0) {
+        report_add(r, false, "rpo: %s", lb_error_last());
+        return;
+    }
+    report_add(r, age * 1000000000LL <= max_ns, "rpo: newest row %llds old, maxAge %s",
+               (long long)age, max_age);
+}
+
+int verify_step_verification(step_result *out, const step_ctx *ctx)
+{
+    const json_t *ver = json_object_get(ctx->spec->json, "verification");
+    const json_t *checks = json_object_get(ver, "checks");
+    const json_t *rpo = json_object_get(ver, "rpo");
+    sql_target t;
+    int have_target = 0, target_rc = 0;
+    char target_err[LB_ERROR_MAX];
+    verify_report r;
+    size_t i;
+    const json_t *c;
+
+    if (ver == NULL)
+        return step_done(out, "no spec.verification");
+    memset(&t, 0, sizeof(t));
+    memset(&r, 0, sizeof(r));
+    target_err[0] = '\0';
+    json_array_foreach(checks, i, c)
+    {
+        const char *name = json_string_value(json_object_get(c, "name"));
+        char field[64];
+        if (name == NULL)
+            name = "check";
+        snprintf(field, sizeof(field), "spec.verification.checks[%zu].sql", i);
+        if (json_object_get(c, "sql") != NULL) {
+            if (!have_target && target_rc == 0) {
+                target_rc = verification_target(&t, ctx, ver);
+                if (target_rc == 0)
+                    have_target = 1;
+                else
+                    snprintf(target_err, sizeof(target_err), "%s", lb_error_last());
+            }
+        }
+        if (json_object_get(c, "sql") != NULL) {
+            if (have_target)
+                run_sql_check_db(&r, name, json_object_get(c, "sql"), &t, field);
+            else
+                report_add(&r, false, "%s: no SQL target: %s", name, target_err);
+        } else if (json_object_get(c, "http") != NULL) {
+            run_http_check(&r, ctx, name, json_object_get(c, "http"));
+        } else if (json_object_get(c, "workload") != NULL) {
+            run_workload_check(&r, ctx, name, json_object_get(c, "workload"));
+        } else {
+            report_add(&r, false,
+                       "%s: this check kind is not supported by the restore "
+                       "verification step (only sql, http, workload and rpo)",
+                       name);
+        }
+    }
+    if (rpo != NULL) {
+        if (!have_target && target_rc == 0) {
+            target_rc = verification_target(&t, ctx, ver);
+            if (target_rc == 0)
+                have_target = 1;
+            else
+                snprintf(target_err, sizeof(target_err), "%s", lb_error_last());
+        }
+        if (have_target)
+            run_rpo(&r, ctx, rpo, &t);
+        else
+            report_add(&r, false, "rpo: no SQL target: %s", target_err);
+    }
+    sql_target_dispose(&t);
+    if (r.passed + r.failed == 0)
+        return step_done(out, "spec.verification has no checks");
+    return report_finish(out, &r, "verification checks");
+}
