@@ -9,8 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aws/request.h"
 #include "controller/manager.h"
 #include "controller/options.h"
+#include "controller/restore/engine.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/recorder.h"
@@ -114,6 +116,21 @@ static void run_until_signal(mgr *m)
     }
 }
 
+/* An AWS client when the environment configures a region (AWS_REGION or
+ * AWS_DEFAULT_REGION), else NULL: RDS restore steps then fail saying so. */
+static int aws_from_env(aws_client **out)
+{
+    const char *region = getenv("AWS_REGION");
+    *out = NULL;
+    if (region == NULL || region[0] == '\0')
+        region = getenv("AWS_DEFAULT_REGION");
+    if (region == NULL || region[0] == '\0') {
+        LB_LOG_INFO("no AWS region configured (AWS_REGION); AWS restore steps will fail");
+        return 0;
+    }
+    return aws_client_new_from_env(out);
+}
+
 static int fail(const char *what)
 {
     LB_LOG_ERROR(what, "error", lb_error_last());
@@ -126,6 +143,8 @@ int main(int argc, char **argv)
     kube_config *cfg = NULL;
     metrics_registry *reg = NULL;
     mgr_metrics metrics;
+    engine_metrics restore_metrics;
+    aws_client *aws = NULL;
     kube_client *client = NULL;
     kube_recorder *recorder = NULL;
     mgr *manager = NULL;
@@ -157,7 +176,8 @@ int main(int argc, char **argv)
     if (opts.lease_namespace == NULL)
         opts.lease_namespace = lb_strdup(kube_config_namespace(cfg));
     if (metrics_registry_new(&reg, 0) != 0 ||
-        mgr_metrics_init(&metrics, reg, LIFEBOAT_VERSION) != 0) {
+        mgr_metrics_init(&metrics, reg, LIFEBOAT_VERSION) != 0 ||
+        engine_metrics_init(&restore_metrics, reg) != 0) {
         rc = fail("cannot register the metrics");
         goto free_config;
     }
@@ -168,12 +188,18 @@ int main(int argc, char **argv)
         rc = fail("cannot create the Kubernetes client");
         goto free_metrics;
     }
+    if (aws_from_env(&aws) != 0) {
+        rc = fail("cannot create the AWS client");
+        goto free_client;
+    }
     kube_recorder_options ro = {.component = "lifeboat-operator", .instance = identity};
     if (kube_recorder_new(&recorder, client, &ro) != 0) {
         rc = fail("cannot create the event recorder");
-        goto free_client;
+        goto free_aws;
     }
     mgr_options mo = {.client = client,
+                      .aws = aws,
+                      .restore_metrics = &restore_metrics,
                       .recorder = recorder,
                       .metrics = &metrics,
                       .namespaces = (const char *const *)opts.namespaces,
@@ -211,6 +237,8 @@ free_manager:
     mgr_free(manager);
 free_recorder:
     kube_recorder_free(recorder);
+free_aws:
+    aws_client_free(aws);
 free_client:
     kube_client_free(client);
 free_metrics:

@@ -102,7 +102,7 @@ static void record_change(const ctrl_kind *k, const ctrl_env *env, const json_t 
                     lb_error_last());
 }
 
-int ctrl_reconcile(ctrl_outcome *out, const ctrl_kind *k, const ctrl_env *env, const json_t *obj)
+int ctrl_reconcile(ctrl_result *res, const ctrl_kind *k, const ctrl_env *env, const json_t *obj)
 {
     const json_t *md = json_object_get(obj, "metadata");
     kube_ref ref = {.group = API_GROUP,
@@ -114,8 +114,12 @@ int ctrl_reconcile(ctrl_outcome *out, const ctrl_kind *k, const ctrl_env *env, c
     char before[128], after[128];
     json_t *written = NULL;
     int wrote = 0, result;
+    ctrl_outcome *out = &res->outcome;
 
-    *out = CTRL_SKIPPED;
+    res->outcome = CTRL_SKIPPED;
+    res->requeue_ms = -1;
+    if (k->run != NULL)
+        return k->run(res, env, obj);
     if (ctrl_status_current(obj))
         return 0;
     status_mark(before, sizeof(before), k, json_object_get(obj, "status"));

@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "aws/request.h"
 #include "kube/client.h"
 #include "kube/recorder.h"
 #include "util/timeutil.h"
@@ -30,12 +31,20 @@
  * input gives the same output. Returns 0 or a negative code. */
 typedef int (*ctrl_desired_fn)(json_t *status, const json_t *obj, lb_time now);
 
+struct ctrl_env;
+struct ctrl_result;
+
+/* A kind's own reconcile, for kinds that do work beyond a pure status (the
+ * restore step engine): same contract as ctrl_reconcile(). */
+typedef int (*ctrl_run_fn)(struct ctrl_result *out, const struct ctrl_env *env, const json_t *obj);
+
 typedef struct ctrl_kind {
     const char *controller; /* "restore": logs and metrics */
     const char *kind;       /* "RestoreRequest" */
     const char *resource;   /* "restorerequests" (group lifeboat.dev, v1alpha1) */
     int has_phase;          /* status.phase exists for this kind */
     ctrl_desired_fn desired;
+    ctrl_run_fn run; /* optional: replaces the desired-status reconcile */
 } ctrl_kind;
 
 /* The three kinds (restore/, verify/, backup/). */
@@ -43,9 +52,13 @@ extern const ctrl_kind ctrl_kind_restore;
 extern const ctrl_kind ctrl_kind_verify;
 extern const ctrl_kind ctrl_kind_backup;
 
+struct engine_metrics;
+
 typedef struct ctrl_env {
-    kube_client *client;     /* status writes */
-    kube_recorder *recorder; /* Events; NULL records none */
+    kube_client *client;                    /* status writes */
+    kube_recorder *recorder;                /* Events; NULL records none */
+    aws_client *aws;                        /* restore steps; NULL without AWS configuration */
+    struct engine_metrics *restore_metrics; /* NULL: none */
 } ctrl_env;
 
 typedef enum ctrl_outcome {
@@ -53,6 +66,11 @@ typedef enum ctrl_outcome {
     CTRL_UNCHANGED,   /* recomputed, nothing to write */
     CTRL_WRITTEN,     /* status written */
 } ctrl_outcome;
+
+typedef struct ctrl_result {
+    ctrl_outcome outcome;
+    int64_t requeue_ms; /* >= 0: reconcile again after this long (polling); < 0: no */
+} ctrl_result;
 
 /* Non-zero when obj's status was computed for its current generation
  * (status.observedGeneration and the Valid condition's observedGeneration
@@ -63,9 +81,11 @@ int ctrl_status_current(const json_t *obj);
 int64_t ctrl_generation(const json_t *obj);
 
 /* Reconciles one object of kind k (obj borrowed, from the cache). On 0,
- * *out says what happened. Errors are the status writer's (the caller
- * requeues with backoff); a failed Event is logged, not returned. */
-int ctrl_reconcile(ctrl_outcome *out, const ctrl_kind *k, const ctrl_env *env, const json_t *obj);
+ * *out says what happened and whether to come back later. Errors are the
+ * status writer's or a step's (the caller requeues with backoff); a failed
+ * Event is logged, not returned. Kinds with a `run` function are handed to
+ * it. */
+int ctrl_reconcile(ctrl_result *out, const ctrl_kind *k, const ctrl_env *env, const json_t *obj);
 
 /* Helpers for the kinds' desired functions. */
 

@@ -10,6 +10,7 @@
 
 #include "api/common.h"
 #include "controller/controller.h"
+#include "controller/restore/engine.h"
 #include "kube/informer.h"
 #include "kube/leader.h"
 #include "kube/workqueue.h"
@@ -18,9 +19,10 @@
 #include "util/log.h"
 #include "util/timeutil.h"
 
-#define MGR_N_KINDS       3
-#define MGR_GET_WAIT_MS   200 /* a worker re-checks stop/active at least this often */
-#define MGR_IDLE_SLEEP_MS 50
+#define MGR_N_KINDS          3
+#define MGR_GET_WAIT_MS      200 /* a worker re-checks stop/active at least this often */
+#define MGR_IDLE_SLEEP_MS    50
+#define MGR_PHASE_REFRESH_NS (5LL * 1000000000LL)
 
 typedef struct mgr_ctrl {
     mgr *m;
@@ -35,7 +37,10 @@ struct mgr {
     kube_client *client;
     kube_recorder *recorder;
     mgr_metrics *metrics;
-    char **namespaces; /* NULL entries: all namespaces */
+    aws_client *aws;
+    struct engine_metrics *restore_metrics;
+    atomic_llong phases_refreshed_ns; /* last lifeboat_restore_phase refresh */
+    char **namespaces;                /* NULL entries: all namespaces */
     size_t n_informers;
     int workers;
     int leader_elect;
@@ -56,7 +61,7 @@ struct mgr {
 
 int mgr_metrics_init(mgr_metrics *out, metrics_registry *reg, const char *version)
 {
-    static const char *const ctrl_result[] = {"controller", "result"};
+    static const char *const ctrl_res[] = {"controller", "result"};
     static const char *const ctrl[] = {"controller"};
     static const char *const verb_code[] = {"verb", "code"};
     static const char *const verb[] = {"verb"};
@@ -67,11 +72,11 @@ int mgr_metrics_init(mgr_metrics *out, metrics_registry *reg, const char *versio
     out->reg = reg;
     rc = rc
              ?: metrics_counter_new(&out->reconciles, reg, "lifeboat_reconcile_total",
-                                    "Reconciles by controller and result.", ctrl_result, 2);
+                                    "Reconciles by controller and result.", ctrl_res, 2);
     rc = rc
              ?: metrics_histogram_new(&out->durations, reg, "lifeboat_reconcile_duration_seconds",
-                                      "Reconcile durations by controller and result.", ctrl_result,
-                                      2, NULL, 0);
+                                      "Reconcile durations by controller and result.", ctrl_res, 2,
+                                      NULL, 0);
     rc = rc
              ?: metrics_gauge_new(&out->depth, reg, "lifeboat_workqueue_depth",
                                   "Keys ready in each controller's work queue.", ctrl, 1);
@@ -193,8 +198,11 @@ static void process(mgr_ctrl *c, const char *key)
 {
     mgr *m = c->m;
     json_t *obj = cache_get(c, key);
-    ctrl_env env = {.client = m->client, .recorder = m->recorder};
-    ctrl_outcome outcome = CTRL_SKIPPED;
+    ctrl_env env = {.client = m->client,
+                    .recorder = m->recorder,
+                    .aws = m->aws,
+                    .restore_metrics = m->restore_metrics};
+    ctrl_result res = {CTRL_SKIPPED, -1};
     int64_t t0 = lb_time_monotonic_ns();
     const char *result;
     double seconds;
@@ -205,7 +213,7 @@ static void process(mgr_ctrl *c, const char *key)
         wq_forget(c->queue, key);
         result = "gone";
     } else {
-        rc = ctrl_reconcile(&outcome, c->kind, &env, obj);
+        rc = ctrl_reconcile(&res, c->kind, &env, obj);
         if (rc != 0) {
             LB_LOG_WARN("reconcile failed; will retry", "controller", c->kind->controller, "object",
                         key, "attempt", LB_LOG_INT(wq_num_requeues(c->queue, key) + 1), "error",
@@ -214,8 +222,10 @@ static void process(mgr_ctrl *c, const char *key)
             result = "error";
         } else {
             wq_forget(c->queue, key);
-            result = outcome_name(outcome);
-            if (outcome != CTRL_SKIPPED)
+            if (res.requeue_ms >= 0) /* polling a long operation: come back later */
+                wq_add_after(c->queue, key, res.requeue_ms * 1000000LL);
+            result = outcome_name(res.outcome);
+            if (res.outcome != CTRL_SKIPPED)
                 LB_LOG_DEBUG("reconciled", "controller", c->kind->controller, "object", key,
                              "result", result);
         }
@@ -312,6 +322,8 @@ int mgr_new(mgr **out, const mgr_options *o)
     m->client = o->client;
     m->recorder = o->recorder;
     m->metrics = o->metrics;
+    m->aws = o->aws;
+    m->restore_metrics = o->restore_metrics;
     m->workers = o->workers;
     m->leader_elect = o->leader_elect;
     m->drain_ms = o->drain_timeout_ms > 0 ? o->drain_timeout_ms : MGR_DEFAULT_DRAIN_MS;
@@ -417,6 +429,47 @@ int mgr_ready(mgr *m)
     return !m->leader_elect || atomic_load(&m->leader_running);
 }
 
+/* lifeboat_restore_phase{phase}: RestoreRequests per phase, counted from the
+ * informer cache at most once per MGR_PHASE_REFRESH_NS (cheap for thousands
+ * of objects: one reference taken per cached object). */
+static void refresh_restore_phases(mgr *m)
+{
+    double counts[ENGINE_N_PHASES] = {0};
+    int64_t now = lb_time_monotonic_ns();
+    mgr_ctrl *c = &m->ctrls[0]; /* kinds[0] is the restore kind */
+
+    long long last = atomic_load(&m->phases_refreshed_ns);
+
+    if (m->restore_metrics == NULL || (last != 0 && now - last < MGR_PHASE_REFRESH_NS) ||
+        !atomic_compare_exchange_strong(&m->phases_refreshed_ns, &last, now))
+        return; /* not due, or another thread is refreshing */
+    for (size_t i = 0; i < m->n_informers; i++) {
+        json_t *keys = kube_informer_keys(c->informers[i]), *k;
+        size_t j;
+        json_array_foreach(keys, j, k)
+        {
+            const char *key = json_string_value(k), *slash = key ? strchr(key, '/') : NULL;
+            char ns[KUBE_INFORMER_MAX_KEY];
+            json_t *obj;
+            const char *phase;
+            if (slash == NULL || (size_t)(slash - key) >= sizeof(ns))
+                continue;
+            memcpy(ns, key, (size_t)(slash - key));
+            ns[slash - key] = '\0';
+            obj = kube_informer_get(c->informers[i], ns, slash + 1);
+            phase = api_get_str(json_object_get(obj, "status"), "phase");
+            for (size_t p = 0; phase != NULL && p < ENGINE_N_PHASES; p++)
+                if (strcmp(phase, engine_phases[p]) == 0)
+                    counts[p] += 1;
+            json_decref(obj);
+        }
+        json_decref(keys);
+    }
+    for (size_t p = 0; p < ENGINE_N_PHASES; p++)
+        metrics_gauge_set(m->restore_metrics->phase, (const char *const[]){engine_phases[p]},
+                          counts[p]);
+}
+
 void mgr_update_gauges(mgr *m)
 {
     if (m->metrics == NULL)
@@ -427,6 +480,7 @@ void mgr_update_gauges(mgr *m)
         metrics_gauge_set(m->metrics->synced, labels, all_synced(m, k) ? 1 : 0);
     }
     metrics_gauge_set(m->metrics->leader, NULL, atomic_load(&m->active) ? 1 : 0);
+    refresh_restore_phases(m);
 }
 
 static void *informer_stopper(void *arg)

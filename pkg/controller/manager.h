@@ -6,7 +6,8 @@
  * "namespace/name" keys to the kind's work queue, and `workers` threads that
  * take keys, read the object from the informer cache and run
  * ctrl_reconcile(). An error requeues the key with its exponential backoff;
- * success forgets the backoff.
+ * success forgets the backoff, and a reconcile that asks to come back later
+ * (a restore polling a cloud operation) is requeued with wq_add_after().
  *
  * Informers run on every replica, so a standby's caches are warm. Workers
  * take keys only while this replica is active: always without leader
@@ -23,6 +24,7 @@
 
 #include <stddef.h>
 
+#include "aws/request.h"
 #include "kube/client.h"
 #include "kube/recorder.h"
 #include "util/metrics.h"
@@ -56,11 +58,15 @@ int mgr_metrics_init(mgr_metrics *out, metrics_registry *reg, const char *versio
 /* A kube_metrics_fn: counts one request by verb and HTTP code (payload: mgr_metrics). */
 void mgr_metrics_kube_request(const char *verb, long http_status, double seconds, void *payload);
 
+struct engine_metrics;
+
 typedef struct mgr_options {
-    kube_client *client;           /* borrowed */
-    kube_recorder *recorder;       /* borrowed; may be NULL */
-    mgr_metrics *metrics;          /* borrowed; may be NULL */
-    const char *const *namespaces; /* NULL / 0: all namespaces */
+    kube_client *client;                    /* borrowed */
+    aws_client *aws;                        /* borrowed; NULL without AWS configuration */
+    struct engine_metrics *restore_metrics; /* borrowed; may be NULL */
+    kube_recorder *recorder;                /* borrowed; may be NULL */
+    mgr_metrics *metrics;                   /* borrowed; may be NULL */
+    const char *const *namespaces;          /* NULL / 0: all namespaces */
     size_t n_namespaces;
     int workers; /* per kind, 1..MGR_MAX_WORKERS */
     int leader_elect;
@@ -87,7 +93,8 @@ int mgr_ready(mgr *m);
 /* Non-zero while workers may take keys. Thread-safe. */
 int mgr_active(mgr *m);
 
-/* Refreshes the gauges (queue depth, leader, synced). Thread-safe. */
+/* Refreshes the gauges (queue depth, leader, synced; restore phases at most
+ * every 5 s). Thread-safe. */
 void mgr_update_gauges(mgr *m);
 
 /* The graceful stop described above. Idempotent. */

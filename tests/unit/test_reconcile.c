@@ -17,6 +17,7 @@
 #include "controller/backup/reconcile.h"
 #include "controller/controller.h"
 #include "controller/plan.h"
+#include "controller/restore/engine.h"
 #include "controller/restore/reconcile.h"
 #include "controller/verify/reconcile.h"
 #include "util/timeutil.h"
@@ -103,18 +104,26 @@ static void test_reconcile_future_restore_time_is_invalid_spec(void **state)
     json_decref(obj);
 }
 
-static void test_reconcile_not_dry_run_is_pending_and_honest(void **state)
+static void test_reconcile_not_dry_run_starts_the_run(void **state)
 {
     json_t *obj = object(RR_SPEC("false", "2026-02-18T14:30:00Z"), 2, NULL);
-    json_t *status = json_object();
+    json_t *status = json_object(), *plan_json, *steps;
     (void)state;
 
     assert_int_equal(restore_desired_status(status, obj, now_fixed()), 0);
-    assert_string_equal(api_get_str(status, "phase"), "Pending");
-    assert_string_equal(cond_field(status, "Progressing", "status"), "False");
-    assert_string_equal(cond_field(status, "Progressing", "reason"), "ControllerNotReady");
-    assert_non_null(strstr(cond_field(status, "Progressing", "message"), "not implemented"));
-    assert_true(json_array_size(json_object_get(status, "plan")) > 0);
+    assert_string_equal(api_get_str(status, "phase"), "Running");
+    assert_string_equal(cond_field(status, "Progressing", "status"), "True");
+    assert_string_equal(cond_field(status, "Approved", "status"), "False");
+    assert_string_equal(api_get_str(status, "startedAt"), "2026-03-01T00:00:00Z");
+    plan_json = json_object_get(status, "plan");
+    steps = json_object_get(status, "steps");
+    assert_true(json_array_size(plan_json) > 0);
+    assert_int_equal(json_array_size(steps), json_array_size(plan_json));
+    for (size_t i = 0; i < json_array_size(steps); i++) {
+        assert_string_equal(api_get_str(json_array_get(steps, i), "name"),
+                            api_get_str(json_array_get(plan_json, i), "name"));
+        assert_string_equal(api_get_str(json_array_get(steps, i), "phase"), "Pending");
+    }
     json_decref(status);
     json_decref(obj);
 }
@@ -175,13 +184,37 @@ static void test_reconcile_current_status_is_skipped_without_io(void **state)
     json_t *obj = object(RR_SPEC("true", "2026-02-18T14:30:00Z"), 1, NULL);
     json_t *status = json_object();
     ctrl_env env = {0}; /* no client: any request would crash */
-    ctrl_outcome out = CTRL_WRITTEN;
+    ctrl_result out = {CTRL_WRITTEN, 0};
     (void)state;
 
     assert_int_equal(restore_desired_status(status, obj, now_fixed()), 0);
     json_object_set_new(obj, "status", status);
     assert_int_equal(ctrl_reconcile(&out, &ctrl_kind_restore, &env, obj), 0);
-    assert_int_equal(out, CTRL_SKIPPED);
+    assert_int_equal(out.outcome, CTRL_SKIPPED);
+    assert_true(out.requeue_ms < 0);
+    json_decref(obj);
+}
+
+static void test_reconcile_awaiting_approval_without_annotation_is_skipped(void **state)
+{
+    json_t *obj = object(RR_SPEC("false", "2026-02-18T14:30:00Z"), 1, NULL);
+    json_t *status = json_object();
+    ctrl_env env = {0}; /* no client: any request would crash */
+    ctrl_result out = {CTRL_WRITTEN, 0};
+    (void)state;
+
+    assert_int_equal(restore_desired_status(status, obj, now_fixed()), 0);
+    json_object_set_new(status, "phase", json_string("AwaitingApproval"));
+    json_object_set_new(obj, "status", status);
+    assert_int_equal(ctrl_reconcile(&out, &ctrl_kind_restore, &env, obj), 0);
+    assert_int_equal(out.outcome, CTRL_SKIPPED);
+    /* a running restore is not settled: it needs the engine */
+    json_object_set_new(status, "phase", json_string("Running"));
+    assert_false(engine_settled(obj));
+    json_object_set_new(status, "phase", json_string("Succeeded"));
+    assert_true(engine_settled(obj));
+    json_object_set_new(json_object_get(obj, "metadata"), "generation", json_integer(2));
+    assert_false(engine_settled(obj)); /* a later spec gets its SpecChanged note first */
     json_decref(obj);
 }
 
@@ -235,11 +268,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reconcile_dry_run_publishes_planner_plan),
         cmocka_unit_test(test_reconcile_future_restore_time_is_invalid_spec),
-        cmocka_unit_test(test_reconcile_not_dry_run_is_pending_and_honest),
+        cmocka_unit_test(test_reconcile_not_dry_run_starts_the_run),
         cmocka_unit_test(test_reconcile_desired_is_idempotent),
         cmocka_unit_test(test_reconcile_invalid_generation_drops_old_plan),
         cmocka_unit_test(test_reconcile_status_current_follows_generation),
         cmocka_unit_test(test_reconcile_current_status_is_skipped_without_io),
+        cmocka_unit_test(test_reconcile_awaiting_approval_without_annotation_is_skipped),
         cmocka_unit_test(test_reconcile_verify_sets_valid_only),
         cmocka_unit_test(test_reconcile_backup_sets_valid_only),
     };

@@ -305,17 +305,25 @@ class TestDryRunAndValidation(OperatorCase):
                   if e["involvedObject"]["name"] == "future"]
         self.assertEqual([(e["type"], e["reason"]) for e in events], [("Warning", "InvalidSpec")])
 
-    def test_not_dry_run_is_pending_and_says_why(self):
+    def test_not_dry_run_executes_and_a_missing_source_fails_in_validate(self):
         doc = dry_run_example(self.ns, "real")
         doc["spec"]["dryRun"] = False
         kube.kubectl("apply", "-f", "-", input=doc)
-        obj = kube.wait_for(phase_is("rr", self.ns, "real", "Pending"), timeout=10,
-                            message="phase Pending")
-        prog = condition(obj, "Progressing")
-        self.assertEqual((prog["status"], prog["reason"]), ("False", "ControllerNotReady"))
-        self.assertIn("not implemented", prog["message"])
-        self.assertEqual([s["name"] for s in obj["status"]["plan"]], [n for n, _ in DRY_RUN_PLAN])
-        self.assertNotIn("steps", obj["status"])
+        obj = kube.wait_for(phase_is("rr", self.ns, "real", "Failed"), timeout=20,
+                            message="phase Failed")
+        st = obj["status"]
+        self.assertEqual([s["name"] for s in st["plan"]], [n for n, _ in DRY_RUN_PLAN])
+        self.assertEqual([s["name"] for s in st["steps"]], [n for n, _ in DRY_RUN_PLAN])
+        self.assertEqual(st["steps"][0]["phase"], "Failed")
+        self.assertIn("lomash-orders-prod", st["steps"][0]["message"])
+        self.assertEqual({s["phase"] for s in st["steps"][1:]}, {"Pending"})
+        self.assertIn("nothing live was changed", st["message"])
+        self.assertEqual(condition(obj, "Valid")["status"], "True")
+        self.assertEqual(condition(obj, "Ready")["status"], "False")
+        reasons = [e["reason"] for e in kube.kubectl_json("get", "events", "-n", self.ns)["items"]
+                   if e["involvedObject"]["name"] == "real"]
+        for r in ("Running", "StepStarted", "StepFailed", "Failed"):
+            self.assertIn(r, reasons)
 
     def test_spec_change_is_revalidated(self):
         kube.kubectl("apply", "-f", "-", input=dry_run_example(self.ns, "changes"))

@@ -1,13 +1,19 @@
-/* restore/reconcile.h - the RestoreRequest controller's first behaviour.
+/* restore/reconcile.h - the RestoreRequest controller.
  *
- * restore_desired_status(): parse and validate the spec; invalid -> Valid
- * False/InvalidSpec naming the fields, phase Failed, no plan, nothing else;
- * valid -> Valid True, status.plan (plan_to_json) and
+ * ctrl_kind_restore hands every reconcile to the step engine
+ * (restore/engine.h): validate and plan, publish the plan, and for a valid
+ * non-dry-run request execute it one bounded unit per reconcile, coming back
+ * after the delay a step asks for. A request the engine has nothing to do
+ * for (engine_settled()) is skipped without parsing anything.
+ *
+ * restore_desired_status() is the engine without I/O: parse and validate the
+ * spec; invalid -> Valid False/InvalidSpec naming the fields, phase Failed,
+ * no plan; valid -> Valid True, status.plan (plan_to_json) and
  *   dryRun: true  -> phase Planned, currentStep "", Progressing False/DryRun;
- *   dryRun: false -> phase Pending, Progressing False/ControllerNotReady: the
- *                    restore steps are not implemented in this build, so
- *                    nothing is executed (the step engine is the next issue).
- * status.observedGeneration is the object's generation. Pure (no I/O).
+ *   a source whose steps this build does not execute -> phase Pending,
+ *                    Progressing False/SourceNotSupported naming the items;
+ *   otherwise     -> the run starts: steps all Pending, phase Running.
+ * status.observedGeneration is the generation acted on. Pure.
  */
 #ifndef LB_CONTROLLER_RESTORE_RECONCILE_H
 #define LB_CONTROLLER_RESTORE_RECONCILE_H
@@ -15,10 +21,6 @@
 #include <jansson.h>
 
 #include "controller/controller.h"
-
-#define RESTORE_NOT_READY_MESSAGE                                                                  \
-    "the restore steps are not implemented in this build: the plan is published and nothing "      \
-    "has been executed"
 
 int restore_desired_status(json_t *status, const json_t *obj, lb_time now);
 
