@@ -59,6 +59,9 @@ kc get lifeboat -n shop
 step "kubectl get rr -n shop -o wide"
 kc get rr -n shop -o wide
 
+step "a real restore: runbook 000 Restore 1A (point-in-time, approval, rename, Secret patch, restart, cleanup)"
+"$here/restore/demo.sh"
+
 cat <<TXT
 
 The environment is still running:
