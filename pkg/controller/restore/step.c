@@ -10,9 +10,8 @@
 #include "util/alloc.h"
 #include "util/error.h"
 
-__attribute__((format(printf, 4, 0))) static int step_set(step_result *out, step_verdict v,
-                                                           const char *reason, const char *fmt,
-                                                           va_list ap)
+__attribute__((format(printf, 4, 0))) static int
+step_set(step_result *out, step_verdict v, const char *reason, const char *fmt, va_list ap)
 {
     out->verdict = v;
     snprintf(out->reason, sizeof(out->reason), "%s", reason ? reason : "");
@@ -122,6 +121,7 @@ void step_tags_of(step_tags *out, const step_ctx *ctx)
     const char *name = json_string_value(json_object_get(md, "name"));
     const char *uid = json_string_value(json_object_get(md, "uid"));
 
+    memset(out, 0, sizeof(*out));
     snprintf(out->owner, sizeof(out->owner), "RestoreRequest/%s/%s", ns ? ns : "",
              name ? name : "");
     out->uid = uid ? uid : "";

@@ -52,10 +52,10 @@
 #include "kube/client.h"
 #include "util/timeutil.h"
 
-#define STEP_MAX_MESSAGE 1024 /* status.steps[].message, bytes */
-#define STEP_MAX_REASON 64    /* CamelCase reason for conditions/events */
-#define STEP_MAX_ATTEMPTS 10  /* transient failures in a row before a step fails */
-#define STEP_POLL_MS 2000     /* default poll interval for STEP_WAIT */
+#define STEP_MAX_MESSAGE  1024 /* status.steps[].message, bytes */
+#define STEP_MAX_REASON   64   /* CamelCase reason for conditions/events */
+#define STEP_MAX_ATTEMPTS 10   /* transient failures in a row before a step fails */
+#define STEP_POLL_MS      2000 /* default poll interval for STEP_WAIT */
 
 typedef enum step_verdict {
     STEP_DONE = 0,
@@ -65,26 +65,26 @@ typedef enum step_verdict {
 
 typedef struct step_result {
     step_verdict verdict;
-    int64_t requeue_ms;              /* STEP_WAIT: poll again after this (0: at once) */
-    char reason[STEP_MAX_REASON];    /* STEP_FAILED: e.g. "InvalidRestoreFault", "CheckFailed" */
-    char message[STEP_MAX_MESSAGE];  /* human sentence for status.steps[].message */
-    json_t *output;                  /* optional, owned by the result: fields merged into this
-                                        item's status.outputs[] entry (instanceIdentifier,
-                                        clusterIdentifier, endpoint, port, snapshotIdentifier,
-                                        location); the engine takes it */
+    int64_t requeue_ms;             /* STEP_WAIT: poll again after this (0: at once) */
+    char reason[STEP_MAX_REASON];   /* STEP_FAILED: e.g. "InvalidRestoreFault", "CheckFailed" */
+    char message[STEP_MAX_MESSAGE]; /* human sentence for status.steps[].message */
+    json_t *output;                 /* optional, owned by the result: fields merged into this
+                                       item's status.outputs[] entry (instanceIdentifier,
+                                       clusterIdentifier, endpoint, port, snapshotIdentifier,
+                                       location); the engine takes it */
 } step_result;
 
 /* Everything a step may use. All borrowed for the duration of one call. */
 typedef struct step_ctx {
     kube_client *kube;
-    aws_client *aws;                /* NULL when the operator has no AWS configuration */
-    const json_t *rr;               /* the RestoreRequest (metadata.name/namespace/uid/annotations) */
-    const json_t *status;           /* its current status (steps[], outputs[]) */
-    const api_restore_spec *spec;   /* parsed, defaults applied */
-    const api_restore_item *item;   /* NULL for approval, rollout/..., verification */
-    const plan_step *step;          /* the step being run */
+    aws_client *aws;              /* NULL when the operator has no AWS configuration */
+    const json_t *rr;             /* the RestoreRequest (metadata.name/namespace/uid/annotations) */
+    const json_t *status;         /* its current status (steps[], outputs[]) */
+    const api_restore_spec *spec; /* parsed, defaults applied */
+    const api_restore_item *item; /* NULL for approval, rollout/..., verification */
+    const plan_step *step;        /* the step being run */
     lb_time now;
-    int rollback;                   /* non-zero when called to undo (step_undo_fn) */
+    int rollback; /* non-zero when called to undo (step_undo_fn) */
 } step_ctx;
 
 /* One step action. See the file comment for the contract. */
@@ -145,26 +145,26 @@ int rds_step_restore(step_result *out, const step_ctx *ctx);         /* pit/snap
 int rds_step_restore_cluster(step_result *out, const step_ctx *ctx); /* cluster PITR */
 int rds_step_create_writer(step_result *out, const step_ctx *ctx);   /* cluster writer */
 int rds_step_wait_available(step_result *out, const step_ctx *ctx);
-int rds_step_promote(step_result *out, const step_ctx *ctx);         /* promote: rename */
-int rds_step_promote_undo(step_result *out, const step_ctx *ctx);    /* rename back */
+int rds_step_promote(step_result *out, const step_ctx *ctx);              /* promote: rename */
+int rds_step_promote_undo(step_result *out, const step_ctx *ctx);         /* rename back */
 int rds_step_pre_restore_snapshot(step_result *out, const step_ctx *ctx); /* in place */
 int rds_step_wait_snapshot(step_result *out, const step_ctx *ctx);
-int rds_step_delete(step_result *out, const step_ctx *ctx);          /* in place: the original */
+int rds_step_delete(step_result *out, const step_ctx *ctx); /* in place: the original */
 int rds_step_wait_deleted(step_result *out, const step_ctx *ctx);
 int rds_step_restore_in_place(step_result *out, const step_ctx *ctx); /* under original id */
-int rds_step_cleanup(step_result *out, const step_ctx *ctx);         /* delete old, final snap */
+int rds_step_cleanup(step_result *out, const step_ctx *ctx);          /* delete old, final snap */
 
 /* --- steps_verify.c ------------------------------------------------------------ */
 int verify_step_item(step_result *out, const step_ctx *ctx);         /* "<item>/verify" */
 int verify_step_verification(step_result *out, const step_ctx *ctx); /* "verification" */
 
 /* --- steps_kube.c -------------------------------------------------------------- */
-int kube_step_migrations(step_result *out, const step_ctx *ctx);     /* Job on the copy */
+int kube_step_migrations(step_result *out, const step_ctx *ctx); /* Job on the copy */
 int kube_step_patch_secrets(step_result *out, const step_ctx *ctx);
 int kube_step_patch_secrets_undo(step_result *out, const step_ctx *ctx);
 int kube_step_scale_down(step_result *out, const step_ctx *ctx);
 int kube_step_scale_up(step_result *out, const step_ctx *ctx);
-int kube_step_rollout(step_result *out, const step_ctx *ctx);        /* "rollout/<Kind>/<name>" */
+int kube_step_rollout(step_result *out, const step_ctx *ctx); /* "rollout/<Kind>/<name>" */
 
 /* The endpoint (host, port) the item's restored database answers on, from its
  * status.outputs[] entry, for secret patches and migrations. Returns 0, or
