@@ -357,6 +357,9 @@ class RdsTest(AwsClientTestBase):
             self.assertEqual(sorted(x["id"] for x in listed["items"]),
                              sorted(x["DBSnapshotIdentifier"] for x in cli_snaps["DBSnapshots"]))
             gone = unique("lbclient-snap")
+            # The first snapshot leaves the instance backing-up for a moment; AWS (and
+            # awssim) refuse a second snapshot until it is available again.
+            self.wait_status(src, "available")
             drive("rds-create-snapshot", src, gone)
             # Deleting a snapshot that is still creating is a conflict, as on AWS.
             deadline = time.monotonic() + 60
