@@ -61,10 +61,4 @@ kc get rr -n shop -o wide
 
 step "a real restore: runbook 000 Restore 1A (point-in-time, approval, rename, Secret patch, restart, cleanup)"
 "$here/restore/demo.sh"
-
-cat <<TXT
-
-The environment is still running:
-  . $run_dir/env.sh && kubectl get rr -A      # look around
-  e2e/env.sh down                              # stop everything
-TXT
+# e2e/restore/demo.sh ends with how to look around and how to stop the environment.
