@@ -682,6 +682,20 @@ static void test_workqueue_concurrent_workers_never_share_a_key(void **state)
     free(c);
 }
 
+static void test_workqueue_wait_idle_waits_for_running_work(void **state)
+{
+    fake_clock clk;
+    wq *q = new_fake(&clk);
+    (void)state;
+    wq_add(q, "ns/a");
+    expect_key(q, "ns/a");
+    wq_shutdown(q);
+    assert_int_equal(wq_wait_idle(q, 30), LB_ETIMEOUT);
+    wq_done(q, "ns/a");
+    assert_int_equal(wq_wait_idle(q, 30), 0);
+    wq_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -708,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_workqueue_get_times_out),
         cmocka_unit_test(test_workqueue_shutdown_wakes_every_waiter),
         cmocka_unit_test(test_workqueue_shutdown_lets_running_work_finish),
+        cmocka_unit_test(test_workqueue_wait_idle_waits_for_running_work),
         cmocka_unit_test(test_workqueue_rejects_bad_keys),
         cmocka_unit_test(test_workqueue_free_releases_keys_in_every_state),
         cmocka_unit_test(test_workqueue_concurrent_workers_never_share_a_key),
