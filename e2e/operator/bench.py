@@ -65,14 +65,14 @@ def rss_kib(pid):
 
 
 def tree_rss_kib(pid):
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
+    total, pending = 0, [pid]
+    while pending:
+        p = pending.pop()
         try:
             total += rss_kib(p)
             for t in os.listdir("/proc/%d/task" % p):
                 with open("/proc/%d/task/%s/children" % (p, t)) as f:
-                    todo += [int(c) for c in f.read().split()]
+                    pending += [int(c) for c in f.read().split()]
         except OSError:
             pass
     return total

@@ -290,59 +290,55 @@ done:
     return rc;
 }
 
-int s3_head_object(s3_object_info *out, aws_client *c, const char *bucket, const char *key,
-                   const char *version_id)
+/* One request on one (possibly versioned) object: HEAD, GET or DELETE. The caller
+ * sets req's method and any body/stream fields; this adds the bucket, the key's
+ * path and ?versionId=, sends it and fills *out (may be NULL). */
+static int versioned_object_call(s3_object_info *out, aws_client *c, aws_request *req,
+                                 const char *op, const char *bucket, const char *key,
+                                 const char *version_id)
 {
-    aws_request req;
     char *path, *qs;
     int rc;
 
-    memset(out, 0, sizeof(*out));
-    rc = check_key("HeadObject", bucket, key);
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    rc = check_key(op, bucket, key);
     if (rc != 0)
         return rc;
     path = key_path(key);
     qs = version_query(version_id);
-    memset(&req, 0, sizeof(req));
-    req.service = "s3";
-    req.method = "HEAD";
-    req.bucket = bucket;
-    req.path = path;
-    req.query = qs;
-    rc = object_call(out, c, &req, "HeadObject", key);
+    req->service = "s3";
+    req->bucket = bucket;
+    req->path = path;
+    req->query = qs;
+    rc = object_call(out, c, req, op, key);
     free(path);
     free(qs);
     return rc;
+}
+
+int s3_head_object(s3_object_info *out, aws_client *c, const char *bucket, const char *key,
+                   const char *version_id)
+{
+    aws_request req;
+
+    memset(&req, 0, sizeof(req));
+    req.method = "HEAD";
+    return versioned_object_call(out, c, &req, "HeadObject", bucket, key, version_id);
 }
 
 int s3_get_object(s3_object_info *out, aws_client *c, const char *bucket, const char *key,
                   const char *version_id, const char *range, aws_write_fn fn, void *payload)
 {
     aws_request req;
-    char *path, *qs;
-    int rc;
 
-    if (out != NULL)
-        memset(out, 0, sizeof(*out));
-    rc = check_key("GetObject", bucket, key);
-    if (rc != 0)
-        return rc;
-    path = key_path(key);
-    qs = version_query(version_id);
     memset(&req, 0, sizeof(req));
-    req.service = "s3";
     req.method = "GET";
-    req.bucket = bucket;
-    req.path = path;
-    req.query = qs;
     req.write_fn = fn;
     req.write_payload = payload;
     if (range != NULL)
         aws_request_add_header(&req, "Range", range);
-    rc = object_call(out, c, &req, "GetObject", key);
-    free(path);
-    free(qs);
-    return rc;
+    return versioned_object_call(out, c, &req, "GetObject", bucket, key, version_id);
 }
 
 int s3_put_object(s3_object_info *out, aws_client *c, const char *bucket, const char *key,
@@ -480,27 +476,11 @@ int s3_delete_object(s3_object_info *out, aws_client *c, const char *bucket, con
                      const char *version_id)
 {
     aws_request req;
-    char *path, *qs;
-    int rc;
 
-    if (out != NULL)
-        memset(out, 0, sizeof(*out));
-    rc = check_key("DeleteObject", bucket, key);
-    if (rc != 0)
-        return rc;
-    path = key_path(key);
-    qs = version_query(version_id);
     memset(&req, 0, sizeof(req));
-    req.service = "s3";
     req.method = "DELETE";
-    req.bucket = bucket;
-    req.path = path;
-    req.query = qs;
     req.response_cap = S3_MAX_SMALL_RESPONSE_BYTES;
-    rc = object_call(out, c, &req, "DeleteObject", key);
-    free(path);
-    free(qs);
-    return rc;
+    return versioned_object_call(out, c, &req, "DeleteObject", bucket, key, version_id);
 }
 
 int s3_get_bucket_versioning(char **out, aws_client *c, const char *bucket)
