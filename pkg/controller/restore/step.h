@@ -154,6 +154,13 @@ int rds_step_wait_deleted(step_result *out, const step_ctx *ctx);
 int rds_step_restore_in_place(step_result *out, const step_ctx *ctx); /* under original id */
 int rds_step_cleanup(step_result *out, const step_ctx *ctx);          /* delete old, final snap */
 
+/* --- steps_discard.c ----------------------------------------------------------- */
+/* Undo of "<item>/restore" before the cutover (abort, deletion): deletes the
+ * restored copy (outputs' instanceIdentifier, else the target id) without a
+ * final snapshot when it carries this request's uid tag, and waits until it is
+ * gone; an instance without the tag is left alone (DONE, message says so). */
+int rds_step_discard_copy(step_result *out, const step_ctx *ctx);
+
 /* --- steps_verify.c ------------------------------------------------------------ */
 int verify_step_item(step_result *out, const step_ctx *ctx);         /* "<item>/verify" */
 int verify_step_verification(step_result *out, const step_ctx *ctx); /* "verification" */
