@@ -21,6 +21,7 @@ enum {
     LB_EINVALID = -6,   /* input broke a rule; the message names the field */
     LB_ETOOBIG = -7,    /* input exceeded a named size cap */
     LB_ETIMEOUT = -8,   /* a deadline passed */
+    LB_EFENCED = -9,    /* not sent: this replica no longer holds the leader Lease */
 };
 
 #define LB_ERROR_MAX 1024 /* bytes kept of one message, NUL included */
