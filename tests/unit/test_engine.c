@@ -165,6 +165,7 @@ static const engine_entry fake_entries[] = {
     {SRC, "scale-up", fake_step, NULL, 0},
     {SRC, "cleanup", fake_step, NULL, 0},
     {API_SOURCE_NONE, "rollout", fake_step, fake_step, 0},
+    {API_SOURCE_NONE, ENGINE_STOP_WRITERS, NULL, fake_undo, 0},
     {API_SOURCE_NONE, "verification", fake_step, NULL, 0},
 };
 static const engine_table fake_table = {fake_entries,
@@ -637,17 +638,12 @@ static void test_engine_cutover_failure_rolls_back_in_reverse(void **state)
     json_t *obj = rr("false", "true", "orders-restored", 1);
     lb_time now = t0();
     static const char *const want[] = {
-        "orders-db/validate",
-        "orders-db/restore",
-        "orders-db/wait-available",
-        "orders-db/verify",
-        "orders-db/promote",
-        "orders-db/patch-secrets",
-        "rollout/Deployment/api",
-        "verification",
-        "undo:orders-db/patch-secrets",
-        "undo:orders-db/promote",
-        "undo:rollout/Deployment/api",
+        "orders-db/validate",       "orders-db/restore",
+        "orders-db/wait-available", "orders-db/verify",
+        "orders-db/promote",        "orders-db/patch-secrets",
+        "rollout/Deployment/api",   "verification",
+        "undo:stop-writers",        "undo:orders-db/patch-secrets",
+        "undo:orders-db/promote",   "undo:rollout/Deployment/api",
     };
     const char *msg;
     (void)state;
@@ -666,6 +662,11 @@ static void test_engine_cutover_failure_rolls_back_in_reverse(void **state)
     assert_string_equal(api_get_str(step_rec(obj, "rollback/orders-db/promote"), "phase"),
                         "Succeeded");
     assert_string_equal(api_get_str(step_rec(obj, "verification"), "phase"), "Failed");
+    /* the writers were stopped before anything moved back, and the message names
+     * the copy that holds what they wrote meanwhile */
+    assert_string_equal(api_get_str(step_rec(obj, "rollback/stop-writers"), "phase"), "Succeeded");
+    assert_non_null(strstr(msg, "writes made during the failed cutover are on the restored copy"));
+    assert_non_null(strstr(msg, "orders-db: orders-restored"));
     json_decref(obj);
     reset();
 }

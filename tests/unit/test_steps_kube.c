@@ -589,6 +589,54 @@ static void test_rollout_fails_early_on_a_crash_looping_statefulset(void **state
     fx_stop(&f);
 }
 
+#define DEPLOY_R(ann, spec_rep, status_rep)                                                        \
+    "{\"kind\":\"Deployment\",\"metadata\":{\"name\":\"api\",\"namespace\":\"shop\","              \
+    "\"generation\":5,\"annotations\":{" ann "}},\"spec\":{\"replicas\":" spec_rep "},"            \
+    "\"status\":{\"observedGeneration\":5,\"replicas\":" status_rep                                \
+    ",\"updatedReplicas\":" status_rep ",\"availableReplicas\":" status_rep "}}"
+
+static void test_stop_writers_then_rollback_rollout_brings_replicas_back(void **state)
+{
+    const char *pairs[] = {
+        "200 OK",
+        DEPLOY_R("", "2", "2"),
+        "200 OK",
+        DEPLOY_R("\"lifeboat.dev/replicas-before\":\"2\"", "0", "2"),
+        "200 OK",
+        DEPLOY_R("\"lifeboat.dev/replicas-before\":\"2\"", "0", "0"),
+        /* rollback/rollout: the kept count comes back with the restart */
+        "200 OK",
+        DEPLOY_R("\"lifeboat.dev/replicas-before\":\"2\"", "0", "0"),
+        "200 OK",
+        DEPLOY_R("", "2", "0"),
+    };
+    fixture f;
+    (void)state;
+    fx_start(&f, pairs, 5, NULL);
+    f.step.name = "stop-writers";
+    f.ctx.item = NULL;
+    f.ctx.rollback = 1;
+    assert_int_equal(kube_step_stop_writers(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_WAIT);
+    assert_non_null(strstr(req(&f, 1), "PATCH /apis/apps/v1/namespaces/shop/deployments/api "));
+    assert_non_null(strstr(req(&f, 1), "\"lifeboat.dev/replicas-before\":\"2\""));
+    assert_non_null(strstr(req(&f, 1), "\"replicas\":0"));
+    assert_int_equal(kube_step_stop_writers(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_DONE); /* at 0: no second PATCH */
+    assert_non_null(strstr(f.out.message, "writers stopped"));
+    assert_int_equal(atomic_load(&f.e.srv.n_requests), 3);
+
+    f.step.name = "rollout/Deployment/api";
+    assert_int_equal(kube_step_rollout(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_WAIT);
+    assert_non_null(strstr(req(&f, 4), "PATCH /apis/apps/v1/namespaces/shop/deployments/api "));
+    assert_non_null(strstr(req(&f, 4), "\"lifeboat.dev/replicas-before\":null"));
+    assert_non_null(strstr(req(&f, 4), "\"replicas\":2"));
+    assert_non_null(
+        strstr(req(&f, 4), "\"kubectl.kubernetes.io/restartedAt\":\"2026-11-21T02:00:00Z\""));
+    fx_stop(&f);
+}
+
 static void test_scale_down_one_merge_patch(void **state)
 {
     const char *pairs[] = {
@@ -721,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_rollout_rollback_uses_own_start),
         cmocka_unit_test(test_crashloop_check_judges_only_new_pods),
         cmocka_unit_test(test_rollout_fails_early_on_a_crash_looping_statefulset),
+        cmocka_unit_test(test_stop_writers_then_rollback_rollout_brings_replicas_back),
         cmocka_unit_test(test_scale_down_one_merge_patch),
         cmocka_unit_test(test_migrations_creates_secret_then_job),
         cmocka_unit_test(test_migrations_failed_reports_redacted_log_tail),

@@ -45,6 +45,7 @@ static const engine_entry default_entries[] = {
     {API_SOURCE_RDS_IN_PLACE, "wait-deleted", rds_step_wait_deleted, NULL, 1},
     {API_SOURCE_RDS_IN_PLACE, "restore", rds_step_restore_in_place, NULL, 1},
     {API_SOURCE_NONE, "rollout", kube_step_rollout, kube_step_rollout, 0},
+    {API_SOURCE_NONE, ENGINE_STOP_WRITERS, NULL, kube_step_stop_writers, 0},
     {API_SOURCE_NONE, "verification", verify_step_verification, NULL, 0},
 };
 
@@ -80,6 +81,7 @@ static const struct {
     {"delete", "delete", 30 * 60},
     {"wait-deleted", "waitDeleted", 2 * 3600},
     {"rollout", "rollout", 15 * 60},
+    {ENGINE_STOP_WRITERS, "scaleDown", 10 * 60},
     {"verification", "verification", 30 * 60},
     {"cleanup", "cleanup", 2 * 3600},
 };
@@ -585,6 +587,7 @@ static size_t append_rollback(run *r, size_t failed)
     json_t *steps = steps_of(r);
     size_t n = 0, i;
     int rollout_started = 0;
+    size_t first = json_array_size(steps);
 
     for (i = failed + 1; i-- > 0;) {
         const plan_step *ps = &r->plan->steps[i];
@@ -608,6 +611,15 @@ static size_t append_rollback(run *r, size_t failed)
     }
     if (n == 0 && !rollout_started)
         return 0;
+    if (r->spec->n_rollout > 0 && json_array_size(steps) < PLAN_MAX_STEPS) {
+        /* first of all, stop the writers: nothing may write to the promoted copy
+         * while the Secrets and names move back (engine.h) */
+        json_array_insert_new(steps, first,
+                              json_pack("{s:s, s:s, s:i}", "name",
+                                        ENGINE_ROLLBACK_PREFIX ENGINE_STOP_WRITERS, "phase",
+                                        "Pending", "attempts", 0));
+        n++;
+    }
     for (i = 0; i < r->plan->n_steps; i++) {
         const plan_step *ps = &r->plan->steps[i];
         const engine_entry *e = streq(ps->action, "rollout") ? entry_of(r, ps) : NULL;
@@ -704,6 +716,19 @@ static void on_step_failed(run *r, size_t i, const char *cause)
     free(copies);
 }
 
+/* Non-zero when writers may have reached the restored copy: promote or
+ * patch-secrets had started. */
+static int writers_reached_copy(const run *r)
+{
+    for (size_t i = 0; i < r->plan->n_steps; i++) {
+        const plan_step *ps = &r->plan->steps[i];
+        if ((streq(ps->action, "promote") || streq(ps->action, "patch-secrets")) &&
+            started_phase(api_get_str(json_array_get(steps_of(r), i), "phase")))
+            return 1;
+    }
+    return 0;
+}
+
 /* The end of a rollback: every rollback/ entry finished. */
 static void finish_rollback(run *r)
 {
@@ -739,7 +764,13 @@ static void finish_rollback(run *r)
                          cause);
         finish_failed(r, "RollbackPartial", msg);
     } else {
-        msg = lb_sprintf("rolled back: %s", cause);
+        copies = outputs_summary(r->status);
+        int kept = copies[0] != '\0' && writers_reached_copy(r);
+        msg = lb_sprintf("rolled back: %s%s%s", cause,
+                         kept ? "; writes made during the failed cutover are on the restored copy, "
+                                "which is kept (not deleted): "
+                              : "",
+                         kept ? copies : "");
         set_cond(r, "Progressing", "False", "RolledBack", msg);
         set_cond(r, "Ready", "False", "RolledBack", msg);
         finish(r, "RolledBack", msg);
@@ -1147,6 +1178,16 @@ static int advance(run *r)
             if (streq(phase, "Succeeded") || streq(phase, "Failed") ||
                 streq(api_get_str(s, "name"), ENGINE_ABORT_STEP))
                 continue;
+            if (streq(api_get_str(s, "name"), ENGINE_ROLLBACK_PREFIX ENGINE_STOP_WRITERS)) {
+                static const plan_step stop = {
+                    .name = ENGINE_STOP_WRITERS,
+                    .item = "",
+                    .action = ENGINE_STOP_WRITERS,
+                    .destructive = true,
+                    .stage = PLAN_STAGE_CUTOVER,
+                    .description = "scale the spec.rollout workloads to 0 before the undo"};
+                return run_step(r, i, &stop, 1);
+            }
             pi = plan_find(r->plan, api_get_str(s, "name") + strlen(ENGINE_ROLLBACK_PREFIX));
             if (pi < 0)
                 return hold(r, "StatusInconsistent", "a rollback entry names no plan step");

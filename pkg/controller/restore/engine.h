@@ -26,13 +26,19 @@
  *  - failure rule: a prepare step failing -> phase Failed (nothing live
  *    changed; the restored copy stays and is named in outputs). A cutover
  *    step (or verification) failing with rollbackOnFailure -> "rollback/<step>"
- *    entries are appended to status.steps in the same write: the undo of every
+ *    entries are appended to status.steps in the same write: first
+ *    "rollback/stop-writers" when spec.rollout is set (kube_step_stop_writers:
+ *    the rollout workloads scaled to 0, their replicas kept in the annotation
+ *    lifeboat.dev/replicas-before, so nothing writes to the promoted copy
+ *    while names and Secrets move back), then the undo of every
  *    cutover step that had started, newest first (patch-secrets ->
  *    kube_step_patch_secrets_undo, promote -> rds_step_promote_undo,
  *    scale-down -> kube_step_scale_up), then every rollout workload restarted
- *    again (kube_step_rollout with ctx->rollback), each run like any step
- *    (persisted before it is called). All undone -> phase RolledBack with the
- *    cause; an undo that fails is recorded, the others still run, and the
+ *    again (kube_step_rollout with ctx->rollback, which also brings the
+ *    replicas back), each run like any step (persisted before it is called).
+ *    All undone -> phase RolledBack with the cause and, when writers could
+ *    reach the restored copy, which copy holds their writes (it is kept);
+ *    an undo that fails is recorded, the others still run, and the
  *    phase is Failed ("rollback incomplete"). Without rollbackOnFailure ->
  *    Failed. A cleanup step failing after a verified cutover -> Failed without
  *    rollback (the restore itself is in place; undoing it to fix a cleanup
@@ -92,6 +98,7 @@
 #define ENGINE_ABORT_ANNOTATION   "lifeboat.dev/abort"
 #define ENGINE_ABORT_STEP         "abort" /* the status.steps entry an abort adds */
 #define ENGINE_FINALIZER          "lifeboat.dev/restore-protection"
+#define ENGINE_STOP_WRITERS       "stop-writers" /* rollback/stop-writers */
 
 /* One (source, action) -> function mapping. source API_SOURCE_NONE is for
  * the request-level steps (rollout, verification). undo, when set, is what a

@@ -172,6 +172,12 @@ int kube_step_patch_secrets_undo(step_result *out, const step_ctx *ctx);
 int kube_step_scale_down(step_result *out, const step_ctx *ctx);
 int kube_step_scale_up(step_result *out, const step_ctx *ctx);
 int kube_step_rollout(step_result *out, const step_ctx *ctx); /* "rollout/<Kind>/<name>" */
+/* Rollback only ("rollback/stop-writers"): scales every spec.rollout
+ * Deployment/StatefulSet to 0 (replicas before kept in the annotation
+ * lifeboat.dev/replicas-before, in the same patch) and waits for no replicas;
+ * DaemonSets cannot be scaled and are named in the message. kube_step_rollout
+ * with ctx->rollback brings the kept count back. */
+int kube_step_stop_writers(step_result *out, const step_ctx *ctx);
 
 /* The endpoint (host, port) the item's restored database answers on, from its
  * status.outputs[] entry, for secret patches and migrations. Returns 0, or

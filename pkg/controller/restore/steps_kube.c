@@ -497,23 +497,31 @@ static int get_workload(json_t **obj, kube_ref *ref, step_result *out, const ste
     return 0;
 }
 
-int kube_step_scale_down(step_result *out, const step_ctx *ctx)
+/* Scales each of the n workloads to 0, keeping the count before in
+ * ANN_REPLICAS_BEFORE (in the same patch), DaemonSets skipped (*skipped
+ * counts them). Returns 0 with *waiting = workloads not stopped yet, 1 when
+ * out is filled (a failure), or a negative transient code. */
+static int scale_to_zero(step_result *out, size_t *waiting, size_t *skipped, char *last,
+                         size_t last_size, const step_ctx *ctx, const api_workload *list,
+                         size_t n_list)
 {
-    size_t waiting = 0;
-    char last[256] = "";
-
-    if (need_item(out, ctx))
-        return 0;
-    for (size_t i = 0; i < ctx->item->n_scale_down; i++) {
-        const api_workload *w = &ctx->item->scale_down[i];
+    *waiting = 0;
+    *skipped = 0;
+    for (size_t i = 0; i < n_list; i++) {
+        const api_workload *w = &list[i];
         kube_ref ref;
         json_t *obj = NULL;
         const char *before;
         json_int_t replicas;
-        int rc = get_workload(&obj, &ref, out, ctx, w->kind, w->name);
+        int rc;
 
+        if (strcmp(w->kind, "DaemonSet") == 0) {
+            (*skipped)++; /* has no replicas to scale */
+            continue;
+        }
+        rc = get_workload(&obj, &ref, out, ctx, w->kind, w->name);
         if (rc != 0)
-            return rc < 0 ? rc : 0;
+            return rc;
         before = json_string_value(json_object_get(
             json_object_get(json_object_get(obj, "metadata"), "annotations"), ANN_REPLICAS_BEFORE));
         replicas = int_at(obj, "spec", "replicas", 1);
@@ -536,17 +544,51 @@ int kube_step_scale_down(step_result *out, const step_ctx *ctx)
         if (int_at(obj, "status", "observedGeneration", 0) <
                 int_at(obj, "metadata", "generation", 0) ||
             int_at(obj, "status", "replicas", 0) != 0) {
-            waiting++;
-            snprintf(last, sizeof(last), "%s %s has %lld replicas", w->kind, w->name,
+            (*waiting)++;
+            snprintf(last, last_size, "%s %s has %lld replicas", w->kind, w->name,
                      (long long)int_at(obj, "status", "replicas", 0));
         }
         json_decref(obj);
     }
+    return 0;
+}
+
+int kube_step_scale_down(step_result *out, const step_ctx *ctx)
+{
+    size_t waiting = 0, skipped = 0;
+    char last[256] = "";
+    int rc;
+
+    if (need_item(out, ctx))
+        return 0;
+    rc = scale_to_zero(out, &waiting, &skipped, last, sizeof(last), ctx, ctx->item->scale_down,
+                       ctx->item->n_scale_down);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     if (waiting > 0)
         return step_wait(out, ROLLOUT_POLL_MS, "waiting for %zu workload(s) to stop: %s", waiting,
                          last);
     return step_done(out, "%zu workload(s) scaled to 0 (previous counts in annotation %s)",
                      ctx->item->n_scale_down, ANN_REPLICAS_BEFORE);
+}
+
+int kube_step_stop_writers(step_result *out, const step_ctx *ctx)
+{
+    size_t waiting = 0, skipped = 0;
+    char last[256] = "";
+    int rc = scale_to_zero(out, &waiting, &skipped, last, sizeof(last), ctx, ctx->spec->rollout,
+                           ctx->spec->n_rollout);
+
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    if (waiting > 0)
+        return step_wait(out, ROLLOUT_POLL_MS, "stopping the writers: %zu workload(s) not at 0: %s",
+                         waiting, last);
+    return step_done(out,
+                     "writers stopped: %zu spec.rollout workload(s) scaled to 0 (previous counts "
+                     "in annotation %s)%s",
+                     ctx->spec->n_rollout - skipped, ANN_REPLICAS_BEFORE,
+                     skipped > 0 ? "; DaemonSets cannot be scaled and kept running" : "");
 }
 
 int kube_step_scale_up(step_result *out, const step_ctx *ctx)
@@ -604,7 +646,7 @@ int kube_step_rollout(step_result *out, const step_ctx *ctx)
     const char *kind_at, *slash;
     char kind[32], stamp_step[600], stamp[LB_TIME_RFC3339_MAX], msg[256];
     const api_workload *w = NULL;
-    const char *have;
+    const char *have, *before;
     kube_ref ref;
     json_t *obj = NULL;
     lb_time t;
@@ -639,7 +681,30 @@ int kube_step_rollout(step_result *out, const step_ctx *ctx)
             json_object_get(json_object_get(json_object_get(obj, "spec"), "template"), "metadata"),
             "annotations"),
         ANN_RESTARTED_AT));
-    if (have == NULL || strcmp(have, stamp) != 0) {
+    /* a rollback brings back the replicas rollback/stop-writers kept */
+    before = ctx->rollback ? json_string_value(json_object_get(
+                                 json_object_get(json_object_get(obj, "metadata"), "annotations"),
+                                 ANN_REPLICAS_BEFORE))
+                           : NULL;
+    if (before != NULL) {
+        char *end = NULL;
+        long long n = strtoll(before, &end, 10);
+        json_t *patch, *res = NULL;
+        if (end == before || *end != '\0' || n < 0 || n > 1000000) {
+            json_decref(obj);
+            return step_failed(out, "InvalidAnnotation",
+                               "%s %s: annotation %s is not a replica count", w->kind, w->name,
+                               ANN_REPLICAS_BEFORE);
+        }
+        patch = json_pack("{s:{s:{s:n}}, s:{s:I, s:{s:{s:{s:s}}}}}", "metadata", "annotations",
+                          ANN_REPLICAS_BEFORE, "spec", "replicas", (json_int_t)n, "template",
+                          "metadata", "annotations", ANN_RESTARTED_AT, stamp);
+        json_decref(obj);
+        rc = patch_json(&res, ctx, &ref, KUBE_PATCH_MERGE, patch);
+        if (rc != 0)
+            return lb_error_wrap(rc, "bring %s %s back to %lld replicas", w->kind, w->name, n);
+        obj = res;
+    } else if (have == NULL || strcmp(have, stamp) != 0) {
         json_t *patch = json_pack("{s:{s:{s:{s:{s:s}}}}}", "spec", "template", "metadata",
                                   "annotations", ANN_RESTARTED_AT, stamp);
         json_t *res = NULL;
