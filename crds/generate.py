@@ -662,6 +662,10 @@ def restore_item():
         "cleanup": obj("What happens to the replaced instance.", {
             "deleteOld": b("Delete the renamed old instance.", False),
             "finalSnapshot": b("Take a final snapshot when deleting.", True),
+            "deleteAutomatedBackups": b("Also delete the automated backups (the point-in-time "
+                                        "history) of every DB instance this item deletes (the "
+                                        "old instance at cleanup, the original of an in-place "
+                                        "restore); false keeps them.", False),
             "after": duration("Wait this long after cutover", default="24h"),
         }),
     }

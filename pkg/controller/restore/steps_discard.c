@@ -1,6 +1,7 @@
 /* restore/steps_discard.c - deleting a restored copy that was never put live
  * (the undo of "<item>/restore" when a request is aborted or deleted before its
  * cutover; see step.h and the README's "Restores"). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,7 +76,7 @@ int rds_step_discard_copy(step_result *out, const step_ctx *ctx)
     /* a copy that was never live: no final snapshot (its data is the source's
      * backups, which are kept) */
     memset(&gone, 0, sizeof(gone));
-    rc = rds_delete_db_instance(&gone, ctx->aws, id, NULL);
+    rc = rds_delete_db_instance(&gone, ctx->aws, id, NULL, false); /* backups kept (issue 10.3) */
     rds_instance_dispose(&gone);
     if (rc == LB_ENOTFOUND) {
         lb_error_clear();
