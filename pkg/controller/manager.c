@@ -263,9 +263,12 @@ static void *worker_main(void *arg)
             break;
         if (rc != 0)
             continue;
-        if (!atomic_load(&m->active) || atomic_load(&m->stopping)) {
-            /* leadership lost (or stopping) after the key was taken: put it back */
+        if (!atomic_load(&m->active) || atomic_load(&m->stopping) ||
+            (m->leader != NULL && !kube_leader_holding(m->leader))) {
+            /* leadership lost (or stopping, or the Lease expired by our own clock
+             * before the election loop noticed) after the key was taken: put it back */
             wq_add(c->queue, key);
+            sleep_ms(MGR_IDLE_SLEEP_MS);
         } else {
             process(c, key);
         }

@@ -15,8 +15,21 @@
  * The return value is separate from the verdict: 0 means *out is filled; a
  * negative LB_* code (message in lb_error_last()) means a transient failure
  * (network, throttling, a 409) - the engine counts an attempt and requeues with
- * backoff, and after STEP_MAX_ATTEMPTS transient failures in a row fails the
- * step with the last message.
+ * backoff, and after STEP_MAX_ATTEMPTS transient failures of the step in all (a
+ * WAIT does not reset the count) fails the step with the last message.
+ *
+ * Deadlines. Every step but approval has one, counted from its persisted
+ * startedAt (defaults and the spec.timeouts keys: engine.h, engine_step_deadline;
+ * e.g. rollout 15m, promote 30m, waitAvailable 6h, patchSecrets 5m); a step
+ * still unfinished then is failed by the engine (DeadlineExceeded) without
+ * being called again. A WAIT's requeue_ms is cut to the time left. A step
+ * function may fail earlier when it recognises a terminal state (rollout:
+ * CrashLooping).
+ *
+ * Every AWS call and Kubernetes write a step makes is fenced on the operator
+ * still holding the leader Lease (controller/manager.h): a fenced call returns
+ * LB_EFENCED (or LB_ETIMEOUT past the reconcile bound), which a step returns as
+ * a transient failure.
  *
  * Crash safety (DESIGN.md section 5). The engine persists status.steps[i] with
  * phase Running, attempts and startedAt BEFORE it first calls a step, so:
