@@ -254,6 +254,10 @@ static void test_api_restore_rds_and_bucket_rules_in_words(void **state)
     expect_error(NULL, "{\"0\":{\"rdsPointInTime\":{\"targetDBInstanceIdentifier\":\"1orders\"}}}",
                  "spec.items[0].rdsPointInTime.targetDBInstanceIdentifier",
                  "RDS identifiers start with a letter");
+    expect_error(NULL, "{\"0\":{\"rdsPointInTime\":{\"targetDBInstanceIdentifier\":\"Orders-A\"}}}",
+                 "spec.items[0].rdsPointInTime.targetDBInstanceIdentifier",
+                 "RDS identifiers are lower case (RDS lower-cases them, so a mixed-case name "
+                 "would never be found again under its spelling)");
     expect_error(NULL, "{\"1\":{\"s3Sync\":{\"sourceBucket\":\"192.168.10.12\"}}}",
                  "spec.items[1].s3Sync.sourceBucket",
                  "bucket names must not be formatted as an IP address");
