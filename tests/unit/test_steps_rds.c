@@ -259,7 +259,7 @@ static void fake_apply(fake *f, const char *action, const char *body, int *statu
         for (int i = 0; i < FAKE_MAX; i++) { /* lagged renames land */
             in = &f->inst[i];
             if (in->used && in->lag > 0 && --in->lag == 0) {
-                snprintf(in->id, sizeof(in->id), "%s", in->pending_id);
+                memcpy(in->id, in->pending_id, sizeof(in->id));
                 in->polls_until_available = 2;
             }
         }
