@@ -21,7 +21,6 @@ import os
 import re
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from scenario import (  # noqa: E402
@@ -29,34 +28,11 @@ from scenario import (  # noqa: E402
     step_of,
     suffix, url_port, wait_restorable, writer_restore_time)
 from test_restore_1a import pitr_item, writer_ids  # noqa: E402
+from awssim_control import applied, control, request_log  # noqa: E402
 
 RR = "orders-brownout"
 ITEM = "orders-db"
 BROWNOUT_WAIT_S = 300
-
-
-def control(method, doc=None):
-    url = os.environ.get("AWSSIM_CONTROL_URL") or \
-        "http://127.0.0.1:%s/awssim/faults" % os.environ["AWSSIM_PORT"]
-    data = json.dumps(doc).encode() if doc is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
-
-
-def request_log():
-    path = os.environ.get("AWSSIM_REQUEST_LOG")
-    if not path:
-        raise AssertionError("AWSSIM_REQUEST_LOG is not set: source e2e/.run/env.sh")
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def applied(entry):
-    """The call took effect: moto answered 2xx, whatever the client was told."""
-    code = entry.get("applied_status", entry.get("status"))
-    return code is not None and 200 <= code < 300
 
 
 class Brownout(ScenarioCase):

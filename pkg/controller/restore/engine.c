@@ -294,7 +294,9 @@ static int plan_or_start(run *r)
     size_t destructive = 0;
     json_t *steps;
 
-    if (api_restore_parse(&r->spec, &errs, spec != NULL ? spec : empty, r->now) != 0) {
+    if (api_restore_parse(&r->spec, &errs, spec != NULL ? spec : empty, r->now) != 0 ||
+        api_restore_check_name(&errs, api_get_str(json_object_get(r->obj, "metadata"), "name")) !=
+            0) {
         joined = api_errors_join(&errs);
         set_invalid(r, joined[0] != '\0' ? joined : lb_error_last());
         goto done;
