@@ -63,8 +63,8 @@ static int derive_gcm_key(cipher_stage *c, const void *pass, size_t pass_len)
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned maclen = 0;
     uint32_t iter = get_be32(c->header + 12);
-    if (PKCS5_PBKDF2_HMAC(pass, (int)pass_len, c->header + 16, SALT_BYTES, (int)iter,
-                          EVP_sha256(), KEY_BYTES, c->key) != 1)
+    if (PKCS5_PBKDF2_HMAC(pass, (int)pass_len, c->header + 16, SALT_BYTES, (int)iter, EVP_sha256(),
+                          KEY_BYTES, c->key) != 1)
         return lb_error_set("encryption: key derivation failed");
     unsigned char msg[sizeof(KEY_CHECK_LABEL) - 1 + AAD_HEADER];
     memcpy(msg, KEY_CHECK_LABEL, sizeof(KEY_CHECK_LABEL) - 1);
@@ -108,8 +108,8 @@ static int gcm_frame(cipher_stage *c, size_t len, bool last)
             return lb_error_set("encryption: AES-256-GCM failed at frame %u", c->counter);
         outl += finl + CIPHER_GCM_TAG_BYTES;
     } else {
-        if (EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_SET_TAG, CIPHER_GCM_TAG_BYTES,
-                                c->in + body) != 1)
+        if (EVP_CIPHER_CTX_ctrl(c->ctx, EVP_CTRL_GCM_SET_TAG, CIPHER_GCM_TAG_BYTES, c->in + body) !=
+            1)
             return lb_error_set("decryption: setting the GCM tag failed");
         if (EVP_CipherFinal_ex(c->ctx, c->out + outl, &finl) != 1)
             return lb_error_set("decryption: frame %u failed authentication (the object is "
@@ -228,10 +228,10 @@ static int dec_start(cipher_stage *c)
         return 0;
     }
     unsigned char kiv[KEY_BYTES + CBC_IV_BYTES];
-    int ok = PKCS5_PBKDF2_HMAC((const char *)c->pass, (int)c->pass_len, c->header + 8,
-                               CBC_SALT_BYTES, CIPHER_OPENSSL_PBKDF2_ITER, EVP_sha256(),
-                               (int)sizeof(kiv), kiv) == 1 &&
-             EVP_DecryptInit_ex(c->ctx, EVP_aes_256_cbc(), NULL, kiv, kiv + KEY_BYTES) == 1;
+    int ok =
+        PKCS5_PBKDF2_HMAC((const char *)c->pass, (int)c->pass_len, c->header + 8, CBC_SALT_BYTES,
+                          CIPHER_OPENSSL_PBKDF2_ITER, EVP_sha256(), (int)sizeof(kiv), kiv) == 1 &&
+        EVP_DecryptInit_ex(c->ctx, EVP_aes_256_cbc(), NULL, kiv, kiv + KEY_BYTES) == 1;
     OPENSSL_cleanse(kiv, sizeof(kiv));
     if (!ok)
         return lb_error_set("decryption: initialising AES-256-CBC failed");
@@ -335,8 +335,7 @@ static int stage_close(void *self)
     }
     if (c->format == CIPHER_NONE) {
         if (c->nheader < 8 && c->require_encrypted)
-            return lb_error_set("decryption: the object is not encrypted (%zu bytes)",
-                                c->nheader);
+            return lb_error_set("decryption: the object is not encrypted (%zu bytes)", c->nheader);
         if (c->nheader < 8 && sink_write(c->next, c->header, c->nheader) != 0)
             return LB_ERROR;
         return sink_close(c->next);

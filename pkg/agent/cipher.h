@@ -38,18 +38,18 @@
 
 #include "agent/sink.h"
 
-#define CIPHER_GCM_MAGIC             "LBAGCM01"
-#define CIPHER_CBC_MAGIC             "Salted__"
-#define CIPHER_GCM_HEADER_BYTES      56
-#define CIPHER_GCM_TAG_BYTES         16
-#define CIPHER_GCM_DEFAULT_FRAME     (64u * 1024)
-#define CIPHER_GCM_MIN_FRAME         1024u
-#define CIPHER_GCM_MAX_FRAME         (16u * 1024 * 1024)
-#define CIPHER_GCM_DEFAULT_ITER      100000u
-#define CIPHER_GCM_MAX_ITER          10000000u
-#define CIPHER_OPENSSL_PBKDF2_ITER   10000 /* `openssl enc -pbkdf2`'s default */
-#define CIPHER_MAX_KEY_BYTES         4096  /* key material read from a Secret */
-#define CIPHER_MIN_KEY_BYTES         8
+#define CIPHER_GCM_MAGIC           "LBAGCM01"
+#define CIPHER_CBC_MAGIC           "Salted__"
+#define CIPHER_GCM_HEADER_BYTES    56
+#define CIPHER_GCM_TAG_BYTES       16
+#define CIPHER_GCM_DEFAULT_FRAME   (64u * 1024)
+#define CIPHER_GCM_MIN_FRAME       1024u
+#define CIPHER_GCM_MAX_FRAME       (16u * 1024 * 1024)
+#define CIPHER_GCM_DEFAULT_ITER    100000u
+#define CIPHER_GCM_MAX_ITER        10000000u
+#define CIPHER_OPENSSL_PBKDF2_ITER 10000 /* `openssl enc -pbkdf2`'s default */
+#define CIPHER_MAX_KEY_BYTES       4096  /* key material read from a Secret */
+#define CIPHER_MIN_KEY_BYTES       8
 
 typedef enum cipher_format {
     CIPHER_NONE = 0, /* not encrypted (no known magic) */

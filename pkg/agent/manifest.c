@@ -27,8 +27,7 @@ int manifest_parse(manifest *out, const char *text, size_t len, const char *what
         return lb_error_setc(LB_EINVALID, "manifest %s: field sha256 is missing or not a string",
                              what);
     if (!digest_is_sha256_hex(json_string_value(sha)))
-        return lb_error_setc(LB_EINVALID, "manifest %s: field sha256 must be 64 hex digits",
-                             what);
+        return lb_error_setc(LB_EINVALID, "manifest %s: field sha256 must be 64 hex digits", what);
     for (size_t i = 0; i < 64; i++) {
         char ch = json_string_value(sha)[i];
         out->sha256[i] = (char)(ch >= 'A' && ch <= 'F' ? ch - 'A' + 'a' : ch);
@@ -36,9 +35,8 @@ int manifest_parse(manifest *out, const char *text, size_t len, const char *what
     json_t *size = json_object_get(out->root, "sizeBytes");
     if (size != NULL) {
         if (!json_is_integer(size) || json_integer_value(size) < 0)
-            return lb_error_setc(LB_EINVALID,
-                                 "manifest %s: field sizeBytes must be a non-negative integer",
-                                 what);
+            return lb_error_setc(
+                LB_EINVALID, "manifest %s: field sizeBytes must be a non-negative integer", what);
         out->size_bytes = json_integer_value(size);
     }
     json_t *tables = json_object_get(out->root, "tables");
@@ -106,11 +104,11 @@ int manifest_build(char **out, const manifest_info *info)
 {
     json_t *src = json_pack("{s:s?, s:s?, s:s?}", "host", info->source_host, "database",
                             info->source_database, "serverVersion", info->server_version);
-    json_t *root = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s?, s:o, s:O?}", "sha256",
-                             info->sha256, "sizeBytes", (json_int_t)info->size_bytes,
-                             "createdAt", info->created_at, "format", info->format,
-                             "compression", info->compression, "encryption", info->encryption,
-                             "object", info->object, "source", src, "tables", info->tables);
+    json_t *root =
+        json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s?, s:o, s:O?}", "sha256", info->sha256,
+                  "sizeBytes", (json_int_t)info->size_bytes, "createdAt", info->created_at,
+                  "format", info->format, "compression", info->compression, "encryption",
+                  info->encryption, "object", info->object, "source", src, "tables", info->tables);
     if (root == NULL)
         return lb_error_set("manifest: building the document failed");
     *out = json_dumps(root, JSON_SORT_KEYS | JSON_COMPACT);

@@ -51,8 +51,8 @@ int manifest_is_manifest_key(const char *key);
 typedef struct manifest_info {
     const char *sha256;
     int64_t size_bytes;
-    const char *created_at; /* RFC 3339 */
-    const char *format;     /* "custom" | "plain" | "tar" */
+    const char *created_at;  /* RFC 3339 */
+    const char *format;      /* "custom" | "plain" | "tar" */
     const char *compression; /* "gzip" | "pg_dump" (custom format's own) | "none" */
     const char *encryption;  /* "aes-256-gcm" | "none" */
     const char *object;      /* the object's key */
