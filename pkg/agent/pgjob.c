@@ -299,7 +299,8 @@ typedef struct loader {
     pid_t pid;
     int fd; /* the child's stdin, or the decoded file with jobs > 1 */
     char *decoded_path;
-    int64_t bytes; /* decoded bytes */
+    char *script_path; /* tables[]: the data as SQL, loaded after pg_restore wrote it */
+    int64_t bytes;     /* decoded bytes */
     sink_fd fdsink;
     agent_sink next;
     sink_null null;
@@ -356,13 +357,41 @@ static int loader_start(loader *l)
         l->next = sink_null_make(&l->null);
         return 0;
     }
-    if (l->kind == CONTENT_CUSTOM && o->jobs > 1) {
+    if (l->kind == CONTENT_CUSTOM && o->jobs > 1 && (o->ntables == 0 || o->recreate_database)) {
         /* pg_restore -j reads a file, not a pipe: decode into the work dir. */
         l->decoded_path = lb_sprintf("%s/lifeboat-restore.dump", o->work_dir);
         l->fd = open(l->decoded_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (l->fd < 0)
             return lb_error_set("creating %s: %s", l->decoded_path, strerror(errno));
         l->next = sink_fd_make(&l->fdsink, l->fd, l->decoded_path);
+        return 0;
+    }
+    if (l->kind == CONTENT_CUSTOM && o->ntables > 0 && !o->recreate_database) {
+        /* Replacing some tables' rows in a live database: pg_restore writes
+         * their data as SQL into the work dir (nothing touches the database
+         * yet); close() then deletes the rows and loads it in one psql
+         * transaction, keeping the live schema (views, keys, grants). */
+        l->script_path = lb_sprintf("%s/lifeboat-tables.sql", o->work_dir);
+        char *out_arg = lb_sprintf("--file=%s", l->script_path);
+        if (pgconn_child_env(&env, o->db_url, NULL, o->secret_env) != 0) {
+            free(out_arg);
+            return LB_ERROR;
+        }
+        argv[argc++] = "pg_restore";
+        argv[argc++] = "--data-only";
+        argv[argc++] = "--no-owner";
+        argv[argc++] = "--no-acl";
+        argv[argc++] = out_arg;
+        first_alloc = argc;
+        add_table_args(argv, &argc, o);
+        argv[argc] = NULL;
+        rc = spawn(&l->pid, &l->fd, NULL, argv, env);
+        free_args(argv, first_alloc, argc);
+        free(out_arg);
+        pgconn_env_free(env);
+        if (rc != 0)
+            return rc;
+        l->next = sink_fd_make(&l->fdsink, l->fd, "pg_restore");
         return 0;
     }
     if (o->recreate_database) {
@@ -432,6 +461,64 @@ static int loader_write(void *self, const void *data, size_t len)
     return sink_write(&l->next, p, len);
 }
 
+/* "orders" -> "orders"; "sales.orders" -> "sales"."orders" (quoted). */
+static void quote_table(lb_buf *b, const char *name)
+{
+    const char *dot = strchr(name, '.');
+    for (int part = 0; part < (dot != NULL ? 2 : 1); part++) {
+        const char *p = part == 0 ? name : dot + 1;
+        const char *end = part == 0 && dot != NULL ? dot : p + strlen(p);
+        if (part == 1)
+            buf_append_str(b, ".");
+        buf_append_str(b, "\"");
+        for (; p < end; p++)
+            buf_append(b, *p == '"' ? "\"\"" : p, *p == '"' ? 2 : 1);
+        buf_append_str(b, "\"");
+    }
+}
+
+/* tables[]: DELETE the live rows and load the dump's, in one transaction. */
+static int load_tables_script(loader *l)
+{
+    const pgjob_restore_opts *o = l->o;
+    char **env = NULL;
+    lb_buf del;
+    int rc;
+    buf_init(&del, 1024 * 1024);
+    for (int i = 0; i < o->ntables; i++) {
+        buf_append_str(&del, "DELETE FROM ");
+        quote_table(&del, o->tables[i]);
+        buf_append_str(&del, ";\n");
+    }
+    if (pgconn_child_env(&env, o->db_url, NULL, o->secret_env) != 0) {
+        buf_dispose(&del);
+        return LB_ERROR;
+    }
+    char *file_arg = lb_sprintf("--file=%s", l->script_path);
+    char *argv[] = {"psql",
+                    "-X",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "--single-transaction",
+                    "--command",
+                    (char *)buf_cstr(&del),
+                    file_arg,
+                    "--dbname",
+                    l->dbname,
+                    NULL};
+    LB_LOG_INFO("replacing the rows of the restored tables", "object", l->object, "tables",
+                LB_LOG_INT(o->ntables));
+    pid_t pid;
+    rc = spawn(&pid, NULL, NULL, argv, env);
+    if (rc == 0)
+        rc = wait_child(pid, "psql");
+    free(file_arg);
+    pgconn_env_free(env);
+    buf_dispose(&del);
+    return rc;
+}
+
 /* The stream ended well: finish the load. */
 static int loader_close(void *self)
 {
@@ -445,6 +532,15 @@ static int loader_close(void *self)
     }
     if (o->verify_only)
         return 0;
+    if (l->script_path != NULL) {
+        close(l->fd);
+        l->fd = -1;
+        pid_t pid = l->pid;
+        l->pid = 0;
+        if (wait_child(pid, "pg_restore") != 0)
+            return LB_ERROR;
+        return load_tables_script(l);
+    }
     if (l->decoded_path == NULL) {
         close(l->fd);
         l->fd = -1;
@@ -744,7 +840,10 @@ done:
         unlink(download);
     if (l.decoded_path != NULL)
         unlink(l.decoded_path);
+    if (l.script_path != NULL)
+        unlink(l.script_path);
     free(l.decoded_path);
+    free(l.script_path);
     free(l.dbname);
     json_decref(counts);
     digest_tee_free(tee);

@@ -20,8 +20,12 @@
  *      with --jobs N > 1 `pg_restore -j N` from a decoded file in the work
  *      dir (pg_restore cannot run parallel from a pipe, nor in one
  *      transaction); plain SQL goes to `psql -v ON_ERROR_STOP=1
- *      --single-transaction`. A stream that fails halfway kills the loader
- *      before its stdin closes, so its transaction rolls back;
+ *      --single-transaction`. With tables[] into a live database the
+ *      tables' rows are replaced and the live schema kept (a --clean would
+ *      drop the table, and fail on any view over it): `pg_restore
+ *      --data-only --table ...` writes their data as SQL into the work dir,
+ *      then one psql transaction runs DELETE FROM each table and loads it. A stream that fails
+ * halfway kills the loader before its stdin closes, so its transaction rolls back;
  *   6. the rows of the restored tables are counted, checked against the
  *      manifest's `tables` when it has them, and a one-line JSON result
  *      ends the log.
