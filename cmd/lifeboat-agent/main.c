@@ -243,8 +243,11 @@ static int cmd_pg_restore(int argc, char **argv)
         o.manifest = PGJOB_MANIFEST_NONE;
     else
         return bad_input("--manifest must be required, optional or none");
+    /* --verify-only (the prepare Job) needs no database. */
+    bool need_url = !f.verify_only || f.db_url_file != NULL || getenv(ENV_DB_URL) != NULL;
     if (load_key(&key, &key_len, f.key_file, ENV_DECRYPTION_KEY) != 0 ||
-        pgconn_url_load(&url, f.db_url_file, ENV_DB_URL) != 0 || aws_client_new_from_env(&c) != 0) {
+        (need_url && pgconn_url_load(&url, f.db_url_file, ENV_DB_URL) != 0) ||
+        aws_client_new_from_env(&c) != 0) {
         rc = LB_EINVALID;
         result = json_pack("{s:s, s:s}", "result", "failed", "error", lb_error_last());
         goto done;

@@ -675,9 +675,14 @@ int pgjob_restore(json_t **out, aws_client *c, const pgjob_restore_opts *o)
     int64_t rows = 0;
     int rc;
 
-    rc = pgconn_dbname(&l.dbname, o->db_url);
-    if (rc != 0)
+    if (o->db_url != NULL) {
+        rc = pgconn_dbname(&l.dbname, o->db_url);
+        if (rc != 0)
+            goto done;
+    } else if (!o->verify_only) {
+        rc = lb_error_setc(LB_EINVALID, "pg-restore: the database URL is required");
         goto done;
+    }
     if (o->key != NULL) {
         key = lb_strdup(o->key);
     } else {

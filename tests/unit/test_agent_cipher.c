@@ -58,9 +58,8 @@ static void test_cipher_gcm_round_trips_every_size_and_split(void **state)
             assert_int_equal(buf_len(&ct.buf),
                              CIPHER_GCM_HEADER_BYTES + sizes[i] + frames * CIPHER_GCM_TAG_BYTES);
             assert_memory_equal(ct.buf.data, CIPHER_GCM_MAGIC, 8);
-            assert_int_equal(decrypt_buf(&pt, KEY, (unsigned char *)ct.buf.data,
-                                         buf_len(&ct.buf), steps[j]),
-                             0);
+            assert_int_equal(
+                decrypt_buf(&pt, KEY, (unsigned char *)ct.buf.data, buf_len(&ct.buf), steps[j]), 0);
             assert_int_equal(buf_len(&pt.buf), sizes[i]);
             if (sizes[i] > 0)
                 assert_memory_equal(pt.buf.data, data, sizes[i]);
@@ -94,15 +93,15 @@ static void test_cipher_gcm_wrong_key_is_named_before_any_output(void **state)
     mem_sink ct, pt;
     unsigned char *data = test_data(5000, 2);
     assert_int_equal(encrypt_buf(&ct, data, 5000, 1024, 5000), 0);
-    assert_int_equal(decrypt_buf(&pt, "not the right key", (unsigned char *)ct.buf.data,
-                                 buf_len(&ct.buf), 4096),
-                     LB_ERROR);
+    assert_int_equal(
+        decrypt_buf(&pt, "not the right key", (unsigned char *)ct.buf.data, buf_len(&ct.buf), 4096),
+        LB_ERROR);
     assert_non_null(strstr(lb_error_last(), "wrong key"));
     assert_int_equal(buf_len(&pt.buf), 0);
     buf_dispose(&pt.buf);
     /* no key at all */
-    assert_int_equal(
-        decrypt_buf(&pt, NULL, (unsigned char *)ct.buf.data, buf_len(&ct.buf), 4096), LB_ERROR);
+    assert_int_equal(decrypt_buf(&pt, NULL, (unsigned char *)ct.buf.data, buf_len(&ct.buf), 4096),
+                     LB_ERROR);
     assert_non_null(strstr(lb_error_last(), "no key was given"));
     buf_dispose(&pt.buf);
     buf_dispose(&ct.buf);
@@ -138,9 +137,14 @@ static void test_cipher_gcm_detects_truncation_anywhere(void **state)
     assert_int_equal(encrypt_buf(&ct, data, 4096, 1024, 4096), 0);
     size_t n = buf_len(&ct.buf);
     const size_t frame = 1024 + CIPHER_GCM_TAG_BYTES;
-    size_t cuts[] = {0, 5, CIPHER_GCM_HEADER_BYTES, CIPHER_GCM_HEADER_BYTES + frame,
-                     CIPHER_GCM_HEADER_BYTES + 2 * frame, CIPHER_GCM_HEADER_BYTES + 4 * frame,
-                     CIPHER_GCM_HEADER_BYTES + 4 * frame + 3, n - 1};
+    size_t cuts[] = {0,
+                     5,
+                     CIPHER_GCM_HEADER_BYTES,
+                     CIPHER_GCM_HEADER_BYTES + frame,
+                     CIPHER_GCM_HEADER_BYTES + 2 * frame,
+                     CIPHER_GCM_HEADER_BYTES + 4 * frame,
+                     CIPHER_GCM_HEADER_BYTES + 4 * frame + 3,
+                     n - 1};
     for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
         mem_sink pt;
         int rc = decrypt_buf(&pt, KEY, (unsigned char *)ct.buf.data, cuts[i], 777);

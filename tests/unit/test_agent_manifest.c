@@ -16,7 +16,8 @@ static void test_manifest_reads_the_runbook_format(void **state)
 {
     (void)state;
     manifest m;
-    const char *doc = "{\"sha256\": \"9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08\"}";
+    const char *doc =
+        "{\"sha256\": \"9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08\"}";
     assert_int_equal(manifest_parse(&m, doc, strlen(doc), "prod/pg/x.manifest.json"), 0);
     assert_string_equal(m.sha256, SHA); /* lower-cased */
     assert_int_equal(m.size_bytes, -1);

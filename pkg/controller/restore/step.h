@@ -166,6 +166,12 @@ int kube_step_scale_down(step_result *out, const step_ctx *ctx);
 int kube_step_scale_up(step_result *out, const step_ctx *ctx);
 int kube_step_rollout(step_result *out, const step_ctx *ctx); /* "rollout/<Kind>/<name>" */
 
+/* --- steps_pgdump.c ------------------------------------------------------------ */
+int pgdump_step_validate(step_result *out, const step_ctx *ctx); /* object, manifest */
+int pgdump_step_download(step_result *out, const step_ctx *ctx); /* agent --verify-only Job */
+int pgdump_step_checksum(step_result *out, const step_ctx *ctx); /* its result */
+int pgdump_step_load(step_result *out, const step_ctx *ctx);     /* agent load Job */
+
 /* The endpoint (host, port) the item's restored database answers on, from its
  * status.outputs[] entry, for secret patches and migrations. Returns 0, or
  * LB_ENOTFOUND when the item has no endpoint yet. *out_host borrowed. */
