@@ -44,7 +44,7 @@
 #define PGD_LOG_LINES    40
 #define PGD_LOG_BYTES    16384
 #define PGD_LOG_KEEP     700
-#define PGD_WORK_DIR     "/work"
+#define PGD_WORK_DIR     "/var/lib/lifeboat-agent" /* the emptyDir work volume */
 #define PGD_AWS_SECRET   "lifeboat-agent-aws"
 #define PGD_DEFAULT_IMG  "lifeboat-agent:latest"
 #define PGD_JOB_DEADLINE 21600 /* activeDeadlineSeconds: 6 h */
@@ -249,6 +249,8 @@ static json_t *agent_job(const step_ctx *ctx, const char *name, const char *key,
     const char *sa = json_string_value(json_object_get(src, "serviceAccountName"));
     if (sa != NULL)
         json_object_set_new(pod, "serviceAccountName", json_string(sa));
+    else /* the agent never talks to the API server: no token in its pod */
+        json_object_set_new(pod, "automountServiceAccountToken", json_false());
     snprintf(who, sizeof(who), "%s/%s", rr_ns(ctx), rr_name(ctx));
     const char *api = json_string_value(json_object_get(ctx->rr, "apiVersion"));
     json_t *meta =
