@@ -37,6 +37,7 @@ static void usage(FILE *out)
           "Commands:\n"
           "  pg-restore   restore a pg_dump (custom or plain, .gz, encrypted) from S3\n"
           "  pg-backup    pg_dump -Fc, encrypted, streamed into S3, then its manifest\n"
+          "  archive-restore  download, verify, decrypt and safely extract a tar archive\n"
           "\n"
           "pg-restore flags:\n"
           "  --bucket B --key K | --latest-under PREFIX\n"
@@ -51,6 +52,10 @@ static void usage(FILE *out)
           "  --bucket B --prefix P | --key K\n"
           "  --key-file PATH         encryption key (else $" ENV_ENCRYPTION_KEY ")\n"
           "  --no-encryption  --db-url-file PATH  --part-size-mib N\n"
+          "\n"
+          "archive-restore flags (a .tar.gz[.enc] into a directory, runbook 004 P3):\n"
+          "  --bucket B --key K | --latest-under PREFIX  --manifest M  --key-file PATH\n"
+          "  --target DIR            refuses absolute paths, .. and links leaving DIR\n"
           "\n"
           "Flags:\n"
           "  --help       show this help and exit\n"
@@ -76,6 +81,7 @@ enum {
     OPT_PREFIX,
     OPT_NO_ENCRYPTION,
     OPT_PART_SIZE,
+    OPT_TARGET,
 };
 
 static const struct option long_opts[] = {
@@ -94,12 +100,13 @@ static const struct option long_opts[] = {
     {"prefix", required_argument, NULL, OPT_PREFIX},
     {"no-encryption", no_argument, NULL, OPT_NO_ENCRYPTION},
     {"part-size-mib", required_argument, NULL, OPT_PART_SIZE},
+    {"target", required_argument, NULL, OPT_TARGET},
     {NULL, 0, NULL, 0},
 };
 
 typedef struct flags {
     const char *bucket, *key, *latest_under, *manifest, *manifest_key, *key_file, *db_url_file,
-        *work_dir, *prefix;
+        *work_dir, *prefix, *target;
     bool recreate, verify_only, no_encryption;
     const char *tables[PGJOB_MAX_TABLES];
     int ntables;
@@ -181,6 +188,9 @@ static int parse_flags(flags *f, int argc, char **argv)
             break;
         case OPT_NO_ENCRYPTION:
             f->no_encryption = true;
+            break;
+        case OPT_TARGET:
+            f->target = optarg;
             break;
         case OPT_PART_SIZE:
             f->part_size_mib = atol(optarg);
@@ -336,6 +346,56 @@ done:
     return finish(result, rc);
 }
 
+static int cmd_archive_restore(int argc, char **argv)
+{
+    flags f;
+    pgjob_archive_opts o = {0};
+    aws_client *c = NULL;
+    unsigned char *key = NULL;
+    size_t key_len = 0;
+    json_t *result = NULL;
+    int rc;
+
+    if (parse_flags(&f, argc, argv) != 0)
+        return bad_input(lb_error_last());
+    if ((f.key == NULL) == (f.latest_under == NULL))
+        return bad_input("exactly one of --key and --latest-under is required");
+    if (f.target == NULL)
+        return bad_input("--target (the directory to extract into) is required");
+    if (strcmp(f.manifest, "required") == 0)
+        o.manifest = PGJOB_MANIFEST_REQUIRED;
+    else if (strcmp(f.manifest, "optional") == 0)
+        o.manifest = PGJOB_MANIFEST_OPTIONAL;
+    else if (strcmp(f.manifest, "none") == 0)
+        o.manifest = PGJOB_MANIFEST_NONE;
+    else
+        return bad_input("--manifest must be required, optional or none");
+    if (load_key(&key, &key_len, f.key_file, ENV_DECRYPTION_KEY) != 0 ||
+        aws_client_new_from_env(&c) != 0) {
+        rc = LB_EINVALID;
+        result = json_pack("{s:s, s:s}", "result", "failed", "error", lb_error_last());
+        goto done;
+    }
+    o.bucket = f.bucket;
+    o.key = f.key;
+    o.latest_under = f.latest_under;
+    o.decryption_key = key;
+    o.decryption_key_len = key_len;
+    o.target = f.target;
+    o.work_dir = f.work_dir != NULL             ? f.work_dir
+                 : getenv(ENV_WORK_DIR) != NULL ? getenv(ENV_WORK_DIR)
+                                                : "/tmp";
+    rc = pgjob_archive_restore(&result, c, &o);
+    if (rc != 0)
+        LB_LOG_ERROR("archive-restore failed", "error", lb_error_last());
+    else
+        LB_LOG_INFO("archive-restore done");
+done:
+    aws_client_free(c);
+    cipher_key_free(key, key_len);
+    return finish(result, rc);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -357,6 +417,8 @@ int main(int argc, char **argv)
         return cmd_pg_restore(argc, argv);
     if (strcmp(argv[1], "pg-backup") == 0)
         return cmd_pg_backup(argc, argv);
+    if (strcmp(argv[1], "archive-restore") == 0)
+        return cmd_archive_restore(argc, argv);
     fprintf(stderr, "lifeboat-agent: unknown command '%s' (see --help)\n", argv[1]);
     return 2;
 }

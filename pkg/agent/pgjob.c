@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/archive.h"
 #include "agent/cipher.h"
 #include "agent/digest.h"
 #include "agent/gzip.h"
@@ -1060,6 +1061,137 @@ done:
     free(mtext);
     free(snapshot);
     free(dbname);
+    free(mkey);
+    free(key);
+    *out = r;
+    return rc;
+}
+
+/* ---- archive-restore ---------------------------------------------------- */
+
+int pgjob_archive_restore(json_t **out, aws_client *c, const pgjob_archive_opts *o)
+{
+    int64_t start = lb_time_monotonic_ns();
+    char *key = NULL, *mkey = NULL, *object = NULL, *download = NULL, *decoded = NULL;
+    manifest m = {.size_bytes = -1};
+    bool have_manifest = false;
+    s3_object_info info = {0};
+    cipher_stage *dec = NULL;
+    gz_stage *gz = NULL;
+    digest_tee *tee = NULL;
+    json_t *r = result_new(o->bucket, o->key);
+    int dl_fd = -1, out_fd = -1;
+    archive_stats st;
+    int rc;
+
+    if (o->key != NULL) {
+        key = lb_strdup(o->key);
+    } else {
+        rc = pgjob_latest_under(&key, c, o->bucket, o->latest_under,
+                                o->manifest == PGJOB_MANIFEST_REQUIRED);
+        if (rc != 0)
+            goto done;
+        json_object_set_new(r, "object", json_sprintf("s3://%s/%s", o->bucket, key));
+    }
+    object = lb_sprintf("s3://%s/%s", o->bucket, key);
+    rc = s3_head_object(&info, c, o->bucket, key, NULL);
+    if (rc == LB_ENOTFOUND)
+        rc = lb_error_setc(LB_ENOTFOUND, "object %s does not exist", object);
+    if (rc != 0)
+        goto done;
+    if (o->manifest != PGJOB_MANIFEST_NONE) {
+        mkey = manifest_key_for(key);
+        rc = fetch_manifest(&m, c, o->bucket, mkey);
+        if (rc == 0) {
+            have_manifest = true;
+        } else if (rc == LB_ENOTFOUND && o->manifest == PGJOB_MANIFEST_OPTIONAL) {
+            rc = 0;
+        } else {
+            if (rc == LB_ENOTFOUND)
+                lb_error_setc(LB_ENOTFOUND,
+                              "%s: its manifest s3://%s/%s does not exist (manifest: required)",
+                              object, o->bucket, mkey);
+            goto done;
+        }
+    }
+    download = lb_sprintf("%s/lifeboat-download.bin", o->work_dir);
+    decoded = lb_sprintf("%s/lifeboat-archive.tar", o->work_dir);
+    dl_fd = open(download, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    out_fd = open(decoded, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (dl_fd < 0 || out_fd < 0) {
+        rc = lb_error_set("creating files in the work dir %s: %s", o->work_dir, strerror(errno));
+        goto done;
+    }
+    sink_fd fsink, osink;
+    agent_sink file_s = sink_fd_make(&fsink, dl_fd, download);
+    agent_sink out_s = sink_fd_make(&osink, out_fd, decoded);
+    if ((rc = digest_tee_new(&tee, &file_s)) != 0)
+        goto done;
+    progress prog;
+    agent_sink ts = digest_tee_sink(tee);
+    agent_sink ps = progress_make(&prog, object, info.size, &ts);
+    rc = get_into(c, o->bucket, key, &ps);
+    if (rc == 0)
+        rc = sink_close(&ps);
+    if (rc != 0)
+        goto done;
+    json_object_set_new(r, "sha256", json_string(digest_tee_hex(tee)));
+    json_object_set_new(r, "bytes", json_integer(digest_tee_bytes(tee)));
+    if (have_manifest && strcmp(m.sha256, digest_tee_hex(tee)) != 0) {
+        rc = lb_error_set("%s: checksum mismatch: sha256 is %s, the manifest says %s; nothing "
+                          "was extracted",
+                          object, digest_tee_hex(tee), m.sha256);
+        goto done;
+    }
+    /* Decode fully (authenticated or CRC-checked) before extracting anything. */
+    if ((rc = gz_decompressor_new(&gz, true, &out_s)) != 0)
+        goto done;
+    agent_sink gs = gz_stage_sink(gz);
+    if ((rc = cipher_decryptor_new(&dec, o->decryption_key, o->decryption_key_len, false, &gs)) !=
+        0)
+        goto done;
+    agent_sink ds = cipher_stage_sink(dec);
+    if ((rc = replay_file(download, &ds)) != 0) {
+        lb_error_wrap(rc, "%s: nothing was extracted", object);
+        goto done;
+    }
+    rc = archive_extract_safe(&st, decoded, o->target);
+    if (rc != 0) {
+        lb_error_wrap(rc, "%s", object);
+        goto done;
+    }
+    LB_LOG_INFO("extracted", "object", object, "target", o->target, "files", LB_LOG_INT(st.files),
+                "bytes", LB_LOG_INT(st.bytes));
+    json_object_set_new(r, "result", json_string("succeeded"));
+    json_object_set_new(r, "files", json_integer(st.files));
+    json_object_set_new(r, "entries", json_integer(st.entries));
+    json_object_set_new(r, "extractedBytes", json_integer(st.bytes));
+    json_object_set_new(r, "verified", json_boolean(have_manifest));
+    json_object_set_new(r, "encryption",
+                        json_string(cipher_stage_format(dec) == CIPHER_GCM   ? "aes-256-gcm"
+                                    : cipher_stage_format(dec) == CIPHER_CBC ? "aes-256-cbc"
+                                                                             : "none"));
+    rc = 0;
+done:
+    if (rc != 0)
+        fail(r, rc);
+    json_object_set_new(r, "durationSeconds", json_real(seconds_since(start)));
+    if (dl_fd >= 0)
+        close(dl_fd);
+    if (out_fd >= 0)
+        close(out_fd);
+    if (download != NULL)
+        unlink(download);
+    if (decoded != NULL)
+        unlink(decoded);
+    digest_tee_free(tee);
+    cipher_stage_free(dec);
+    gz_stage_free(gz);
+    s3_object_info_dispose(&info);
+    manifest_dispose(&m);
+    free(object);
+    free(download);
+    free(decoded);
     free(mkey);
     free(key);
     *out = r;

@@ -93,6 +93,24 @@ typedef struct pgjob_backup_opts {
 /* Runs pg-backup; *out as for pgjob_restore (plus manifest). */
 int pgjob_backup(json_t **out, aws_client *c, const pgjob_backup_opts *o);
 
+typedef struct pgjob_archive_opts {
+    const char *bucket;
+    const char *key; /* or */
+    const char *latest_under;
+    pgjob_manifest_mode manifest;
+    const unsigned char *decryption_key;
+    size_t decryption_key_len;
+    const char *target;   /* an existing directory (the PVC's mount) */
+    const char *work_dir; /* download and decoded tar */
+} pgjob_archive_opts;
+
+/* archive-restore (runbook 004 P3): download to the work dir while hashed,
+ * check the manifest, decrypt and gunzip into a plain tar (so a wrong key or
+ * a damaged object fails before anything is written), then
+ * archive_extract_safe into target: an archive with an absolute path, a
+ * ".." or a link escaping the target extracts nothing. */
+int pgjob_archive_restore(json_t **out, aws_client *c, const pgjob_archive_opts *o);
+
 /* Resolves latest-under: the newest object (LastModified, then key) under
  * prefix that is not a manifest, and, when require_manifest, has one. The
  * caller frees *out. LB_ENOTFOUND naming the prefix when there is none. */
