@@ -179,3 +179,48 @@ class PgDumpRestoreTest(ScenarioCase):
         self.assertTrue(pid_before.isdisjoint(pid_after))
         dep = kube.kubectl_json("get", "deployment", "mykadoo-api", "-n", self.ns)
         self.assertEqual(dep["spec"]["replicas"], 1)
+
+
+class PgDumpCrashAndBadInputTest(PgDumpRestoreTest):
+    """kill -9 of the operator while the download Job runs: the Job is adopted, not
+    created again; an empty latestUnder fails validate naming the prefix."""
+
+    test_runbook_000_1c_custom_dump_after_approval = None
+    test_runbook_003_off_by_one_manifest_stops_before_the_drop = None
+    test_runbook_004_p1_encrypted_with_scale_down = None
+
+    def test_kill_9_while_the_download_job_runs_adopts_the_job(self):
+        import time
+        seed_shop(self.pg, "crashdb", orders=20000)
+        put(self.bucket, "crash/crashdb.dump", self.pg.dump("crashdb", "-Fc"))
+        self.db_secret("crash-target", "crashdb")
+        self.apply_rr(self.rr_manifest("crash-rr", [self.item(
+            "crash", "crash/crashdb.dump", "crash-target", manifest="none")]))
+        deadline = time.monotonic() + 60
+        jobs = []
+        while time.monotonic() < deadline and not jobs:
+            jobs = kube.kubectl_json("get", "jobs", "-n", self.ns)["items"]
+            time.sleep(0.05)
+        self.assertEqual(len(jobs), 1)
+        uid = jobs[0]["metadata"]["uid"]
+        self.operator.kill9()
+        self.operator.start()
+        obj = self.wait_phase("crash-rr", "AwaitingApproval")
+        jobs = kube.kubectl_json("get", "jobs", "-n", self.ns)["items"]
+        self.assertEqual([j["metadata"]["uid"] for j in jobs], [uid])
+        pods = kube.kubectl_json("get", "pods", "-n", self.ns, "-l",
+                                 "job-name=" + jobs[0]["metadata"]["name"])["items"]
+        self.assertEqual(len(pods), 1)
+        owner = jobs[0]["metadata"]["ownerReferences"][0]
+        self.assertEqual(owner["uid"], obj["metadata"]["uid"])
+        self.assertEqual(owner["kind"], "RestoreRequest")
+
+    def test_empty_latest_under_fails_validate(self):
+        self.db_secret("empty-target", "postgres")
+        item = self.item("empty", "x", "empty-target", manifest="required")
+        item["pgDump"]["source"] = {"bucket": self.bucket, "latestUnder": "nothing-here/"}
+        self.apply_rr(self.rr_manifest("empty-rr", [item]))
+        obj = self.wait_phase("empty-rr", "Failed")
+        msg = self.step(obj, "empty/validate")["message"]
+        self.assertIn("no complete backup under s3://%s/nothing-here/" % self.bucket, msg)
+        self.assertEqual(kube.kubectl_json("get", "jobs", "-n", self.ns)["items"], [])
