@@ -713,7 +713,6 @@ int pgjob_restore(json_t **out, aws_client *c, const pgjob_restore_opts *o)
             json_object_set_new(r, "manifest", json_sprintf("s3://%s/%s", o->bucket, mkey));
         } else if (rc == LB_ENOTFOUND && o->manifest == PGJOB_MANIFEST_OPTIONAL) {
             LB_LOG_INFO("no manifest; the sha256 is reported, not checked", "manifest", mkey);
-            rc = 0;
         } else {
             if (rc == LB_ENOTFOUND)
                 lb_error_setc(LB_ENOTFOUND,
@@ -1105,7 +1104,7 @@ int pgjob_archive_restore(json_t **out, aws_client *c, const pgjob_archive_opts 
         if (rc == 0) {
             have_manifest = true;
         } else if (rc == LB_ENOTFOUND && o->manifest == PGJOB_MANIFEST_OPTIONAL) {
-            rc = 0;
+            LB_LOG_INFO("no manifest; the sha256 is reported, not checked", "manifest", mkey);
         } else {
             if (rc == LB_ENOTFOUND)
                 lb_error_setc(LB_ENOTFOUND,
