@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include <libxml/tree.h>
 
 #include "aws/s3.h"
@@ -12,8 +14,23 @@
 #include "util/error.h"
 #include "util/log.h"
 
+/* One part in flight on its own thread while the next one fills. */
+typedef struct part_job {
+    upload_stream *u;
+    char *buf;
+    size_t len;
+    int part;
+    int rc;
+    char *etag;
+    char error[LB_ERROR_MAX];
+} part_job;
+
 struct upload_stream {
     aws_client *c;
+    char *spare; /* the other buffer: the one being sent, or free */
+    pthread_t thread;
+    bool in_flight;
+    part_job job;
     char *bucket;
     char *key;
     char *path;
@@ -42,6 +59,7 @@ int upload_stream_new(upload_stream **out, aws_client *c, const char *bucket, co
     free(enc);
     u->part_size = part_size;
     u->buf = lb_malloc(part_size);
+    u->spare = lb_malloc(part_size);
     u->etags = lb_calloc(S3_MULTIPART_MAX_PARTS, sizeof(char *));
     *out = u;
     return 0;
@@ -107,33 +125,69 @@ done:
     return rc;
 }
 
+static void *part_main(void *arg)
+{
+    part_job *j = arg;
+    upload_stream *u = j->u;
+    aws_response resp;
+    char *qs = query(u->upload_id, j->part);
+    aws_response_init(&resp);
+    j->rc = send_call(&resp, u, "PUT", qs, j->buf, j->len, "application/octet-stream");
+    const char *etag = j->rc == 0 ? aws_response_header_get(&resp, "etag") : NULL;
+    if (j->rc != 0)
+        lb_error_wrap(j->rc, "s3 UploadPart s3://%s/%s part %d", u->bucket, u->key, j->part);
+    else if (etag == NULL)
+        j->rc =
+            lb_error_set("s3 UploadPart s3://%s/%s part %d: no ETag", u->bucket, u->key, j->part);
+    else
+        j->etag = lb_strdup(etag);
+    if (j->rc != 0)
+        snprintf(j->error, sizeof(j->error), "%s", lb_error_last());
+    aws_response_dispose(&resp);
+    free(qs);
+    return NULL;
+}
+
+/* Waits for the part in flight; its error (message moved to this thread). */
+static int join_part(upload_stream *u)
+{
+    if (!u->in_flight)
+        return 0;
+    pthread_join(u->thread, NULL);
+    u->in_flight = false;
+    if (u->job.rc != 0)
+        return lb_error_setc(u->job.rc, "%s", u->job.error);
+    u->etags[u->job.part - 1] = u->job.etag;
+    u->job.etag = NULL;
+    LB_LOG_INFO("uploaded part", "object", u->key, "part", LB_LOG_INT(u->job.part), "bytes",
+                LB_LOG_INT(u->bytes));
+    return 0;
+}
+
+/* Hands the filled buffer to a thread (after the previous part finished) and
+ * continues into the other buffer. */
 static int send_part(upload_stream *u)
 {
-    aws_response resp;
-    int rc;
     if (u->upload_id == NULL && create(u) != 0)
+        return LB_ERROR;
+    if (join_part(u) != 0)
         return LB_ERROR;
     if (u->nparts >= S3_MULTIPART_MAX_PARTS)
         return lb_error_set("s3 UploadPart s3://%s/%s: more than %d parts (raise the part size)",
                             u->bucket, u->key, S3_MULTIPART_MAX_PARTS);
-    int part = u->nparts + 1;
-    char *qs = query(u->upload_id, part);
-    aws_response_init(&resp);
-    rc = send_call(&resp, u, "PUT", qs, u->buf, u->nbuf, "application/octet-stream");
-    const char *etag = rc == 0 ? aws_response_header_get(&resp, "etag") : NULL;
-    if (rc != 0)
-        lb_error_wrap(rc, "s3 UploadPart s3://%s/%s part %d", u->bucket, u->key, part);
-    else if (etag == NULL)
-        rc = lb_error_set("s3 UploadPart s3://%s/%s part %d: no ETag", u->bucket, u->key, part);
-    else
-        u->etags[u->nparts++] = lb_strdup(etag);
-    aws_response_dispose(&resp);
-    free(qs);
+    char *full = u->buf;
+    u->buf = u->spare;
+    u->spare = full;
+    memset(&u->job, 0, sizeof(u->job));
+    u->job.u = u;
+    u->job.buf = full;
+    u->job.len = u->nbuf;
+    u->job.part = ++u->nparts;
     u->nbuf = 0;
-    if (rc == 0)
-        LB_LOG_INFO("uploaded part", "object", u->key, "part", LB_LOG_INT(part), "bytes",
-                    LB_LOG_INT(u->bytes));
-    return rc;
+    if (pthread_create(&u->thread, NULL, part_main, &u->job) != 0)
+        return lb_error_set("s3 UploadPart: starting a thread failed");
+    u->in_flight = true;
+    return 0;
 }
 
 static int up_write(void *self, const void *data, size_t len)
@@ -186,6 +240,8 @@ static int up_close(void *self)
     /* The last part (S3 lets it be smaller than 5 MiB). */
     if ((u->nbuf > 0 || u->nparts == 0) && send_part(u) != 0)
         return LB_ERROR;
+    if (join_part(u) != 0)
+        return LB_ERROR;
     char *qs = query(u->upload_id, 0);
     char *body = complete_body(u);
     aws_response_init(&resp);
@@ -221,7 +277,15 @@ agent_sink upload_stream_sink(upload_stream *u)
 
 void upload_abort(upload_stream *u)
 {
-    if (u == NULL || u->upload_id == NULL)
+    if (u == NULL)
+        return;
+    if (u->in_flight) {
+        pthread_join(u->thread, NULL);
+        u->in_flight = false;
+        free(u->job.etag);
+        u->job.etag = NULL;
+    }
+    if (u->upload_id == NULL)
         return;
     aws_response resp;
     char *qs = query(u->upload_id, 0);
@@ -249,10 +313,15 @@ void upload_stream_free(upload_stream *u)
 {
     if (u == NULL)
         return;
+    if (u->in_flight) {
+        pthread_join(u->thread, NULL);
+        free(u->job.etag);
+    }
     for (int i = 0; i < u->nparts; i++)
         free(u->etags[i]);
     free(u->etags);
     free(u->buf);
+    free(u->spare);
     free(u->path);
     free(u->bucket);
     free(u->key);

@@ -1,10 +1,10 @@
 /* upload.h - a streaming S3 multipart upload as a pipeline sink.
  *
  * pg-backup does not know the size of what it uploads (pg_dump's output,
- * encrypted), and keeps no temporary file: the sink buffers one part
- * (memory: one part, whatever the size), uploads each full part as it
- * fills, and on close uploads the last part and sends
- * CompleteMultipartUpload. Until that call succeeds the object does not
+ * encrypted), and keeps no temporary file: the sink fills one part while
+ * the previous one is sent on its own thread (memory: two parts, whatever
+ * the size; the dump is not stalled by the upload), and on close sends the
+ * last part and CompleteMultipartUpload. Until that call succeeds the object does not
  * exist: a crash (kill -9) leaves only an incomplete upload, which no
  * listing shows and which the bucket's AbortIncompleteMultipartUpload
  * lifecycle rule removes. On a failure the caller calls upload_abort.
