@@ -192,6 +192,12 @@ int kube_step_rollout(step_result *out, const step_ctx *ctx); /* "rollout/<Kind>
  * with ctx->rollback brings the kept count back. */
 int kube_step_stop_writers(step_result *out, const step_ctx *ctx);
 
+/* --- steps_pgdump.c ------------------------------------------------------------ */
+int pgdump_step_validate(step_result *out, const step_ctx *ctx); /* object, manifest */
+int pgdump_step_download(step_result *out, const step_ctx *ctx); /* agent --verify-only Job */
+int pgdump_step_checksum(step_result *out, const step_ctx *ctx); /* its result */
+int pgdump_step_load(step_result *out, const step_ctx *ctx);     /* agent load Job */
+
 /* The endpoint (host, port) the item's restored database answers on, from its
  * status.outputs[] entry, for secret patches and migrations. Returns 0, or
  * LB_ENOTFOUND when the item has no endpoint yet. *out_host borrowed. */

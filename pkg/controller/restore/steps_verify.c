@@ -220,15 +220,25 @@ int verify_step_item(step_result *out, const step_ctx *ctx)
         return step_failed(out, "InvalidSpec", "verify needs an item");
     if (json_array_size(checks) == 0)
         return step_done(out, "item %s has no verify.checks", it->name);
-    if (step_item_endpoint(&host, &port, ctx) != 0)
+    memset(&t, 0, sizeof(t));
+    memset(&r, 0, sizeof(r));
+    if (it->source == API_SOURCE_PG_DUMP) {
+        /* a dump is loaded into the database of target.connectionSecretRef */
+        const json_t *csr =
+            json_object_get(json_object_get(it->source_spec, "target"), "connectionSecretRef");
+        const char *name = json_string_value(json_object_get(csr, "name"));
+        const char *key = json_string_value(json_object_get(csr, "key"));
+        snprintf(t.where, sizeof(t.where), "Secret %s key %s", name ? name : "?", key ? key : "?");
+        rc = step_secret_value(&t.conninfo, ctx, name ? name : "", key ? key : "");
+    } else if (step_item_endpoint(&host, &port, ctx) != 0) {
         return step_failed(out, "NoEndpoint",
                            "item %s has no restored endpoint in status.outputs to verify",
                            it->name);
-    memset(&t, 0, sizeof(t));
-    memset(&r, 0, sizeof(r));
-    rc = sql_target_from_creds(&t, ctx, host, port,
-                               json_object_get(it->spec, "credentialsSecretRef"),
-                               json_string_value(json_object_get(it->spec, "database")));
+    } else {
+        rc = sql_target_from_creds(&t, ctx, host, port,
+                                   json_object_get(it->spec, "credentialsSecretRef"),
+                                   json_string_value(json_object_get(it->spec, "database")));
+    }
     if (rc == LB_ENOTFOUND || rc == LB_EINVALID) {
         sql_target_dispose(&t);
         return step_failed(out, rc == LB_ENOTFOUND ? "SecretNotFound" : "InvalidSpec",
