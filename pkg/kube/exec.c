@@ -403,7 +403,7 @@ static int build_path(char **out, const kube_exec_options *o)
     int result;
 
     *out = NULL;
-    buf_init(&q, KUBE_MAX_URL_BYTES);
+    buf_init(&q, KUBE_EXEC_MAX_URL_BYTES);
     result = kube_ref_path(&path, &ref);
     if (result != 0)
         goto done;
@@ -417,8 +417,9 @@ static int build_path(char **out, const kube_exec_options *o)
         result = kube__query_add(&q, "stdout", "true");
     if (result == 0)
         result = kube__query_add(&q, "stderr", "true");
-    if (result != 0 || strlen(path) + buf_len(&q) + 2 > KUBE_MAX_URL_BYTES) {
-        result = lb_error_setc(LB_ETOOBIG, "exec: command line longer than KUBE_MAX_URL_BYTES");
+    if (result != 0 || strlen(path) + buf_len(&q) + 2 > KUBE_EXEC_MAX_URL_BYTES) {
+        result =
+            lb_error_setc(LB_ETOOBIG, "exec: command line longer than KUBE_EXEC_MAX_URL_BYTES");
         goto done;
     }
     *out = lb_sprintf("%s?%s", path, buf_cstr(&q));

@@ -21,6 +21,11 @@
  * (or IP address) of the server URL unless the kubeconfig says
  * insecure-skip-tls-verify.
  *
+ * argv travels in the URL's query, and libwebsockets 4.1 builds the request
+ * line in a 2048-byte buffer (a longer one is cut, and the server drops the
+ * connection), so the path and query are capped at KUBE_EXEC_MAX_URL_BYTES
+ * (LB_ETOOBIG); long scripts go through stdin (redis/pod.h does that).
+ *
  * Each call opens its own libwebsockets context and connection, so calls from
  * several threads do not share state. A call blocks until the command ends,
  * the deadline passes, or a cap is exceeded.
@@ -33,7 +38,9 @@
 
 #include "kube/client.h"
 
-#define KUBE_EXEC_MAX_ARGS         64           /* argv entries */
+#define KUBE_EXEC_MAX_ARGS 64 /* argv entries */
+/* path + query: libwebsockets 4.1 writes the request line into 2048 bytes */
+#define KUBE_EXEC_MAX_URL_BYTES 2000
 #define KUBE_EXEC_MAX_STATUS_BYTES (64u << 10)  /* the status channel's JSON */
 #define KUBE_EXEC_DEFAULT_OUTPUT   (1u << 20)   /* stdout/stderr kept when no cap is set */
 #define KUBE_EXEC_DEFAULT_STDIN    (1ull << 30) /* stdin bytes sent when no cap is set */

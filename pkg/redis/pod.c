@@ -18,18 +18,40 @@
 
 #define SH_MAX_ARGS 16
 
+/* Serves the script text as stdin. */
+typedef struct script_in {
+    const char *s;
+    size_t len, pos;
+} script_in;
+
+static int script_fill(size_t *n, unsigned char *buf, size_t cap, void *payload)
+{
+    script_in *in = payload;
+    size_t left = in->len - in->pos;
+    *n = left < cap ? left : cap;
+    memcpy(buf, in->s + in->pos, *n);
+    in->pos += *n;
+    return 0;
+}
+
+/* The script goes through stdin and is read with `head -c <its length>`, which ends
+ * without needing the end of stdin (v4.channel.k8s.io cannot send it), so a long
+ * script does not lengthen the exec URL (KUBE_EXEC_MAX_URL_BYTES). */
 int redis_pod_sh(kube_exec_result *out, kube_client *kube, const redis_pod *p, const char *script,
                  const char *const *args, size_t n_args, long timeout_ms)
 {
     const char *argv[SH_MAX_ARGS + 4];
+    char len[32];
     kube_exec_options o;
+    script_in in = {script, strlen(script), 0};
 
     if (n_args > SH_MAX_ARGS)
         return lb_error_setc(LB_EINVALID, "redis: more than %d script arguments", SH_MAX_ARGS);
+    snprintf(len, sizeof(len), "%zu", in.len);
     argv[0] = "sh";
     argv[1] = "-c";
-    argv[2] = script;
-    argv[3] = "lifeboat";
+    argv[2] = "s=$(head -c \"$0\") && eval \"$s\"";
+    argv[3] = len;
     for (size_t i = 0; i < n_args; i++)
         argv[4 + i] = args[i];
     memset(&o, 0, sizeof(o));
@@ -38,6 +60,9 @@ int redis_pod_sh(kube_exec_result *out, kube_client *kube, const redis_pod *p, c
     o.container = p->container;
     o.argv = argv;
     o.argc = 4 + n_args;
+    o.stdin_fn = script_fill;
+    o.stdin_payload = &in;
+    o.stdin_max_bytes = in.len;
     o.stdout_max_bytes = REDIS_POD_MAX_OUTPUT;
     o.stderr_max_bytes = REDIS_POD_MAX_OUTPUT;
     o.timeout_ms = timeout_ms > 0 ? timeout_ms : REDIS_POD_CLI_TIMEOUT_MS;

@@ -73,7 +73,7 @@ def cli(port, *args, check=True, timeout=20):
 
 def keys(port):
     """All key names, through SCAN (redis-cli --scan)."""
-    out = cli(port, "--scan", "--count", "1000")
+    out = cli(port, "--scan")
     return sorted(k for k in out.splitlines() if k)
 
 

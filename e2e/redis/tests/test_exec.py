@@ -105,6 +105,14 @@ class ExecTest(unittest.TestCase):
         p = R.run_exec("--container", "nope", self.ns, self.pod, "--", "true")
         self.assertEqual(p.returncode, EXIT_EINVALID, p.stderr)
 
+    def test_long_command_line_is_refused_clearly(self):
+        # libwebsockets 4.1 cuts request lines past 2048 bytes; the client refuses first
+        p = R.run_exec(self.ns, self.pod, "--", "echo", "x" * 3000)
+        self.assertEqual(p.returncode, EXIT_ETOOBIG, p.stderr)
+        self.assertIn(b"KUBE_EXEC_MAX_URL_BYTES", p.stderr)
+        r = R.exec_json(self.ns, self.pod, "--", "echo", "y" * 1500)
+        self.assertEqual(r["stdout"], "y" * 1500 + "\n")
+
     def test_command_not_found(self):
         r = R.exec_json(self.ns, self.pod, "--", "no-such-command-here")
         self.assertNotEqual(r["exit"], 0)

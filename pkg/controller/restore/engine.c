@@ -44,6 +44,12 @@ static const engine_entry default_entries[] = {
     {API_SOURCE_RDS_IN_PLACE, "delete", rds_step_delete, NULL, 1},
     {API_SOURCE_RDS_IN_PLACE, "wait-deleted", rds_step_wait_deleted, NULL, 1},
     {API_SOURCE_RDS_IN_PLACE, "restore", rds_step_restore_in_place, NULL, 1},
+    {API_SOURCE_REDIS_RDB, "validate", redis_step_validate, NULL, 1},
+    {API_SOURCE_REDIS_RDB, "download", redis_step_download, NULL, 1},
+    {API_SOURCE_REDIS_RDB, "checksum", redis_step_checksum, NULL, 1},
+    {API_SOURCE_REDIS_RDB, "install", redis_step_install, redis_step_install_undo, 0},
+    {API_SOURCE_REDIS_RDB, "restart", redis_step_restart, redis_step_restart_undo, 0},
+    {API_SOURCE_REDIS_RDB, "check-keys", redis_step_check_keys, NULL, 0},
     {API_SOURCE_NONE, "rollout", kube_step_rollout, kube_step_rollout, 0},
     {API_SOURCE_NONE, "verification", verify_step_verification, NULL, 0},
 };
