@@ -3,6 +3,7 @@
  *   redis_pod [--container C] [--port N] COMMAND NS POD ARGS...
  *     config NS POD                          CONFIG GET dir dbfilename appendonly ...
  *     scan   NS POD PATTERN MAXKEYS          SCAN count (bounded)
+ *     check  NS POD SPEC_JSON               the `redis` check (redis/check.h); POD unused
  *     backup NS POD BUCKET PREFIX [--allow-empty]
  *                                            the redisRDB backup (BGSAVE, LASTSAVE, stream to
  *                                            S3, manifest)
@@ -20,6 +21,7 @@
 #include "aws/request.h"
 #include "kube/client.h"
 #include "kube/config.h"
+#include "redis/check.h"
 #include "redis/pod.h"
 #include "util/error.h"
 
@@ -85,6 +87,16 @@ int main(int argc, char **argv)
         rc = redis_pod_scan_count(&count, &truncated, kube, &p, pos[3], atoll(pos[4]), 0);
         if (rc == 0)
             print(json_pack("{s:I, s:b}", "count", (json_int_t)count, "truncated", truncated));
+    } else if (strcmp(pos[0], "check") == 0 && n == 4) {
+        json_error_t jerr;
+        json_t *spec = json_loads(pos[3], 0, &jerr);
+        char msg[512];
+        int passed = 0;
+        rc = spec ? redis_check_run(&passed, msg, sizeof(msg), kube, p.namespace, spec)
+                  : lb_error_setc(LB_EINVALID, "SPEC_JSON: %s", jerr.text);
+        if (rc == 0)
+            print(json_pack("{s:b, s:s}", "passed", passed, "message", msg));
+        json_decref(spec);
     } else if (strcmp(pos[0], "backup") == 0 && n == 5) {
         redis_backup_result b;
         rc = aws_client_new_from_env(&aws);
