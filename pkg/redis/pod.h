@@ -24,11 +24,11 @@
 #define REDIS_POD_CLI_TIMEOUT_MS  30000       /* one redis-cli call */
 #define REDIS_POD_MAX_OUTPUT      (64u << 10) /* captured output of a helper script */
 #define REDIS_POD_DEFAULT_PORT    6379
-#define REDIS_SCAN_DEFAULT_MAX    10000000     /* keys a count may scan before it stops */
-#define REDIS_BACKUP_MAX_BYTES    (16ll << 30) /* an RDB streamed out of a pod */
-#define REDIS_BACKUP_CHUNK_BYTES  (8u << 20)   /* bytes read out of the pod per exec */
-#define REDIS_BACKUP_SAVE_WAIT_MS 120000       /* BGSAVE must finish within this */
-#define REDIS_MANIFEST_MAX_BYTES  (64u << 10)  /* a backup manifest read back */
+#define REDIS_SCAN_DEFAULT_MAX    10000000    /* keys a count may scan before it stops */
+#define REDIS_BACKUP_MAX_BYTES    (5ll << 30) /* an RDB streamed out of a pod: one S3 PUT */
+#define REDIS_BACKUP_CHUNK_BYTES  (8u << 20)  /* bytes read out of the pod per exec */
+#define REDIS_BACKUP_SAVE_WAIT_MS 120000      /* BGSAVE must finish within this */
+#define REDIS_MANIFEST_MAX_BYTES  (64u << 10) /* a backup manifest read back */
 
 /* Where Redis runs. Strings borrowed. */
 typedef struct redis_pod {

@@ -22,7 +22,7 @@ import kube  # noqa: E402
 
 BUILD = os.environ.get("LIFEBOAT_BUILD_DIR") or os.path.join(ROOT, "build")
 EXEC_PROGRAM = os.path.join(BUILD, "tests", "integration", "kube_exec")
-REDIS_BACKUP_PROGRAM = os.path.join(BUILD, "tests", "integration", "redis_backup")
+REDIS_POD_PROGRAM = os.path.join(BUILD, "tests", "integration", "redis_pod")
 
 # runbook 002's settings
 AOF_ARGS = ["--appendonly", "yes", "--appendfsync", "everysec", "--save", "3600 1 300 100 60 10000"]

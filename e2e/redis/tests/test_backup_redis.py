@@ -17,7 +17,7 @@ from test_restore_crash import Killer  # noqa: E402
 from test_restore_redis import (  # noqa: E402
     BACKUP_KEYS, PodWatcher, RedisCase, aws, s3_get)
 
-PROGRAM = R.REDIS_BACKUP_PROGRAM.replace("redis_backup", "redis_pod")
+PROGRAM = R.REDIS_POD_PROGRAM
 CRASH_WAIT_S = 240
 
 

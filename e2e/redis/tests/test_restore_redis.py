@@ -94,7 +94,7 @@ class RedisCase(ScenarioCase):
         R.cli(self.port, "FLUSHALL")
         for k, v in BACKUP_KEYS.items():
             R.cli(self.port, "SET", k, v)
-        p = subprocess.run([R.REDIS_BACKUP_PROGRAM.replace("redis_backup", "redis_pod"),
+        p = subprocess.run([R.REDIS_POD_PROGRAM,
                             "--port", str(self.port), "backup", self.ns, self.STS + "-0",
                             self.bucket, "redis/"], capture_output=True, text=True, timeout=180)
         self.assertEqual(p.returncode, 0, p.stderr)
