@@ -173,7 +173,7 @@ fuzz:
 		$(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_BUILD)/corpus/$$n; \
 	done
 
-bench: all
+bench: all $(IT_BINS)
 	e2e/bench.sh
 
 clean:
