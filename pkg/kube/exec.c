@@ -544,7 +544,8 @@ int kube_exec(kube_exec_result *out, kube_client *c, const kube_exec_options *op
     cc.path = path;
     cc.host = x.host;
     cc.origin = x.host;
-    cc.protocol = KUBE_EXEC_PROTO_V5 "," KUBE_EXEC_PROTO_V4;
+    cc.protocol =
+        opts->offer_v4_only ? KUBE_EXEC_PROTO_V4 : KUBE_EXEC_PROTO_V5 "," KUBE_EXEC_PROTO_V4;
     cc.ietf_version_or_minus_one = -1;
     if (tls) {
         /* The name check is ours (check_peer_name): lws compares names only, not IP SANs. */

@@ -40,7 +40,7 @@
 
 #define KUBE_EXEC_MAX_ARGS 64 /* argv entries */
 /* path + query: libwebsockets 4.1 writes the request line into 2048 bytes */
-#define KUBE_EXEC_MAX_URL_BYTES 2000
+#define KUBE_EXEC_MAX_URL_BYTES    2000
 #define KUBE_EXEC_MAX_STATUS_BYTES (64u << 10)  /* the status channel's JSON */
 #define KUBE_EXEC_DEFAULT_OUTPUT   (1u << 20)   /* stdout/stderr kept when no cap is set */
 #define KUBE_EXEC_DEFAULT_STDIN    (1ull << 30) /* stdin bytes sent when no cap is set */
@@ -73,6 +73,7 @@ typedef struct kube_exec_options {
                                 is counted and dropped, out_truncated set */
     size_t stderr_max_bytes; /* same for stderr */
     long timeout_ms;         /* the whole call (0: KUBE_EXEC_DEFAULT_TIMEOUT) */
+    int offer_v4_only;       /* offer only v4.channel.k8s.io (tests; servers without v5) */
 } kube_exec_options;
 
 typedef struct kube_exec_result {

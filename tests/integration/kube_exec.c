@@ -2,7 +2,7 @@
  * suite e2e/redis/tests (the operator's own `kubectl exec`).
  *
  *   kube_exec [--kubeconfig P] [--container C] [--stdin FILE] [--stdin-max N]
- *             [--out-max N] [--err-max N] [--timeout MS] [--sha256] NS POD -- CMD ARGS...
+ *             [--out-max N] [--err-max N] [--timeout MS] [--sha256] [--v4] NS POD -- CMD ARGS...
  *
  * Prints one JSON line: {"exit": code, "protocol": "...", "stdout": "...", "stdoutBytes": n,
  * "stdoutTruncated": b, "stdoutSha256": "hex" (with --sha256, stdout streamed through a
@@ -64,6 +64,8 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--sha256") == 0)
             sha = 1;
+        else if (strcmp(argv[i], "--v4") == 0)
+            o.offer_v4_only = 1;
         else if (i + 1 < argc && strcmp(argv[i], "--kubeconfig") == 0)
             kubeconfig = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--container") == 0)

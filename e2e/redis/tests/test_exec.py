@@ -63,6 +63,19 @@ class ExecTest(unittest.TestCase):
         self.assertEqual(back["stdoutBytes"], len(data))
         R.kexec(self.ns, self.pod, "rm", "-f", "/data/stdin-probe")
 
+    def test_v4_fallback(self):
+        """A server answering v4.channel.k8s.io: no stdin close exists, so a command fed
+        through stdin reads a known length (head -c); output and exit codes work the same."""
+        data = os.urandom(300000)
+        with tempfile.NamedTemporaryFile(delete=False) as f:
+            f.write(data)
+        self.addCleanup(os.unlink, f.name)
+        r = R.exec_json("--v4", "--stdin", f.name, self.ns, self.pod, "--", "sh", "-c",
+                        "head -c %d | sha256sum; exit 3" % len(data))
+        self.assertEqual(r["protocol"], "v4.channel.k8s.io")
+        self.assertEqual(r["stdout"].split()[0], hashlib.sha256(data).hexdigest())
+        self.assertEqual(r["exit"], 3)
+
     def test_stdin_cap(self):
         with tempfile.NamedTemporaryFile(delete=False) as f:
             f.write(b"x" * 200000)
