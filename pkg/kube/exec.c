@@ -474,12 +474,12 @@ int kube_exec(kube_exec_result *out, kube_client *c, const kube_exec_options *op
 
     memset(out, 0, sizeof(*out));
     out->exit_code = -1;
+    if (opts == NULL)
+        return lb_error_setc(LB_EINVALID, "exec: options are required");
     memset(&x, 0, sizeof(x));
     memset(&creds, 0, sizeof(creds));
-    buf_init(&x.out,
-             opts && opts->stdout_max_bytes ? opts->stdout_max_bytes : KUBE_EXEC_DEFAULT_OUTPUT);
-    buf_init(&x.err,
-             opts && opts->stderr_max_bytes ? opts->stderr_max_bytes : KUBE_EXEC_DEFAULT_OUTPUT);
+    buf_init(&x.out, opts->stdout_max_bytes ? opts->stdout_max_bytes : KUBE_EXEC_DEFAULT_OUTPUT);
+    buf_init(&x.err, opts->stderr_max_bytes ? opts->stderr_max_bytes : KUBE_EXEC_DEFAULT_OUTPUT);
     buf_init(&x.status, KUBE_EXEC_MAX_STATUS_BYTES);
     result = check_options(opts);
     if (result != 0)

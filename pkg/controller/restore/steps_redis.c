@@ -508,6 +508,7 @@ static void remove_tmp(const step_ctx *ctx, const redis_item *it)
 static int item_load(redis_item *it, step_result *out, const step_ctx *ctx, int need_key)
 {
     int rc;
+    memset(it, 0, sizeof(*it));
     if (ctx->item == NULL)
         return step_failed(out, "InvalidStep", "redisRDB step without an item"), 1;
     rc = item_names(it, out, ctx);
