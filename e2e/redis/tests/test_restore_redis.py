@@ -240,6 +240,27 @@ class AppendOnlyYes(RedisCase):
         self.assert_no_temp_files(prev_allowed=False)
 
 
+    def test_6_install_that_cannot_start_leaves_redis_as_it_was(self):
+        """The checked temp file disappears between approval and install (rollback off):
+        install fails naming it, the data and Redis's save settings are untouched."""
+        key = self.fresh_data()
+        save_before = R.cli(self.port, "CONFIG", "GET", "save").splitlines()[-1]
+        uid_before = R.pod_uid(self.ns, self.STS)
+        obj = self.apply_rr(self.rr_manifest("vanished", [self.item(key)], rollback=False))
+        self.wait_phase("vanished", "AwaitingApproval")
+        R.kexec(self.ns, self.STS + "-0", "rm", "/data/.lifeboat-%s.rdb" % obj["metadata"]["uid"])
+        self.approve("vanished")
+        obj = self.wait_phase("vanished", "Failed")
+        st = step_of(obj, "sessions/install")
+        self.assertEqual(st["phase"], "Failed", obj["status"])
+        self.assertIn("missing", st["message"])
+        self.assertEqual(len(R.keys(self.port)), 12)
+        self.assertEqual(R.pod_uid(self.ns, self.STS), uid_before)
+        self.assertEqual(R.cli(self.port, "CONFIG", "GET", "save").splitlines()[-1], save_before)
+        self.assertEqual(R.cli(self.port, "CONFIG", "GET", "auto-aof-rewrite-percentage")
+                         .splitlines()[-1], "100")
+
+
 class AppendOnlyNo(RedisCase):
     ARGS = R.RDB_ARGS
 

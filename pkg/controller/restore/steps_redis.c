@@ -28,7 +28,9 @@
  * Redis's own writes of them until the restart (CONFIG SET save "" and
  * auto-aof-rewrite-percentage 0, and waits while a save or rewrite runs), so
  * neither a scheduled save nor the save at shutdown overwrites the installed
- * file; the restart brings back the pod's configured settings.
+ * file; the restart brings back the pod's configured settings. When install
+ * stops before it replaced anything (the temp file is gone, a save is
+ * running), it sets the two settings back as they were.
  *
  * Prepare streams the object from S3 (ranged GETs, REDIS_RDB_CHUNK_BYTES at a
  * time, pulled by exec's flow control) straight into the pod; the operator
@@ -428,6 +430,11 @@ static const char INSTALL_SCRIPT[] =
     "for o in .lifeboat-prev-*; do\n"
     "  if [ -e \"$o\" ] && [ \"$o\" != \"$P\" ]; then rm -rf \"$o\"; fi\n"
     "done\n"
+    "sv=$(c CONFIG GET save | sed -n 2p); ar=$(c CONFIG GET auto-aof-rewrite-percentage | "
+    "sed -n 2p)\n"
+    "live=0\n"
+    "trap '[ $live = 1 ] || { c CONFIG SET save \"$sv\"; c CONFIG SET "
+    "auto-aof-rewrite-percentage \"$ar\"; } >/dev/null' EXIT\n"
     "c CONFIG SET save '' >/dev/null\n"
     "if [ \"$m\" = aof-base ]; then c CONFIG SET auto-aof-rewrite-percentage 0 >/dev/null; fi\n"
     "i=$(c INFO persistence | tr -d '\\r')\n"
@@ -442,6 +449,7 @@ static const char INSTALL_SCRIPT[] =
     "  fi\n"
     "  sync; mv \"$P.part\" \"$P\"\n"
     "fi\n"
+    "live=1\n"
     "if [ \"$m\" = rdb ]; then\n"
     "  if [ -f \"$T\" ]; then mv -f \"$T\" \"$F\"; fi\n"
     "else\n"
