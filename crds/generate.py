@@ -41,11 +41,13 @@ K8S_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
 # RDS DB instance / cluster identifier: a letter first, then letters, digits and single
-# hyphens, no trailing hyphen; 1-63 characters (maxLength).
-RDS_ID = r"^[a-zA-Z](-?[a-zA-Z0-9])*$"
+# hyphens, no trailing hyphen; 1-63 characters (maxLength). Lower case only: RDS stores
+# identifiers lower-cased, so "Shop-DB" would create "shop-db" and every later describe of
+# "Shop-DB" by its spelling would miss it (an orphan, then failed waits).
+RDS_ID = r"^[a-z](-?[a-z0-9])*$"
 # Snapshot identifier: the same, optionally "rds:" (automated) or a shared snapshot ARN.
 RDS_SNAPSHOT_ID = (r"^(arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:(snapshot|cluster-snapshot):)?"
-                   r"(rds:)?[a-zA-Z](-?[a-zA-Z0-9])*$")
+                   r"(rds:)?[a-z](-?[a-z0-9])*$")
 DB_INSTANCE_CLASS = r"^db\..+$"
 SUBNET_GROUP = r"^[a-zA-Z0-9 ._-]+$"
 SECURITY_GROUP = r"^sg-[0-9a-f]{8,17}$"
@@ -151,12 +153,14 @@ def k8s_name(desc):
 
 
 def rds_id(desc):
-    return s(desc + " (RDS identifier: a letter first, then letters, digits and single "
-             "hyphens, no trailing hyphen, 1-63 characters).", RDS_ID, 63, 1)
+    return s(desc + " (RDS identifier: a lower-case letter first, then lower-case letters, "
+             "digits and single hyphens, no trailing hyphen, 1-63 characters; RDS lower-cases "
+             "identifiers).", RDS_ID, 63, 1)
 
 
 def snapshot_id(desc):
-    return s(desc + " (RDS snapshot identifier, optionally 'rds:'-prefixed or an ARN).",
+    return s(desc + " (RDS snapshot identifier in lower case, optionally 'rds:'-prefixed or "
+             "an ARN).",
              RDS_SNAPSHOT_ID, 255, 1)
 
 
@@ -772,6 +776,9 @@ def restore_request_schema():
         "outputs": arr("What the restore produced.", obj("Output of one item.", {
             "item": s("Item name.", max_len=63),
             "instanceIdentifier": s("DB instance.", max_len=63),
+            "replacedInstanceIdentifier": s("The original DB instance promote renamed away "
+                                            "(<source>-old-<ts>); what cleanup deletes.",
+                                            max_len=63),
             "clusterIdentifier": s("DB cluster.", max_len=63),
             "endpoint": s("Endpoint host.", max_len=253),
             "port": i("Endpoint port.", 0, 65535),

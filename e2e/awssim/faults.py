@@ -23,7 +23,8 @@ runs, the connection is closed without an answer), 500-no-apply (500, nothing ru
 throttle (nothing runs; 400 Throttling for the query protocols, 400 ThrottlingException
 for JSON services, 503 SlowDown for S3). `action` is an operation name or an fnmatch
 pattern ("Describe*", "*"); `times` (default 1) counts the requests the fault is applied
-to, -1 for every request; `match` narrows it to requests whose params equal the values.
+to, -1 for every request; `match` narrows it to requests whose params match the values
+(fnmatch patterns: "shop-orders-prod", "shop-orders-prod-old-*").
 """
 
 import fnmatch
@@ -94,7 +95,8 @@ class Fault:
             return False
         if action is None or not fnmatch.fnmatchcase(action, self.action):
             return False
-        return all(params.get(k) == v for k, v in self.match.items())
+        return all(k in params and fnmatch.fnmatchcase(params[k], v)
+                   for k, v in self.match.items())
 
     def as_dict(self):
         return {"id": self.id, "action": self.action, "mode": self.mode, "times": self.times,

@@ -654,6 +654,23 @@ static void restore__build(api_restore_spec *s)
     s->n_rollout = restore__workloads(s->rollout, rollout);
 }
 
+int api_restore_check_name(api_errors *errs, const char *name)
+{
+    api_errors local = {0};
+    api_errors *e = errs != NULL ? errs : &local;
+    int rc;
+
+    if (name == NULL || (int)strlen(name) <= API_RESTORE_MAX_NAME)
+        return 0;
+    api_errors_add(e, "metadata.name",
+                   "at most %d characters: the rollback Secret %s<name> must be a valid "
+                   "Secret name (253 characters at most); this name has %zu",
+                   API_RESTORE_MAX_NAME, API_RESTORE_ROLLBACK_PREFIX, strlen(name));
+    rc = api_errors_fail(e, "RestoreRequest");
+    api_errors_dispose(&local);
+    return rc;
+}
+
 int api_restore_parse(api_restore_spec **out, api_errors *errs, const json_t *spec, lb_time now)
 {
     api_errors local = {0};

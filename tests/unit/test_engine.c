@@ -1232,7 +1232,10 @@ static void test_engine_default_table_covers_every_rds_source(void **state)
         engine_table_find(&engine_default_table, API_SOURCE_RDS_SNAPSHOT, "restore")->needs_aws);
     assert_false(engine_table_find(&engine_default_table, API_SOURCE_RDS_SNAPSHOT, "patch-secrets")
                      ->needs_aws);
-    assert_null(engine_table_find(&engine_default_table, API_SOURCE_PG_DUMP, "validate"));
+    assert_ptr_equal(engine_table_find(&engine_default_table, API_SOURCE_PG_DUMP, "load")->fn,
+                     pgdump_step_load);
+    assert_true(
+        engine_table_find(&engine_default_table, API_SOURCE_PG_DUMP, "validate")->needs_aws);
     assert_null(engine_table_find(&engine_default_table, API_SOURCE_SECRET_VERSION, "validate"));
 }
 

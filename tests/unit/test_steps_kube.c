@@ -314,7 +314,7 @@ static void test_rollout_check_statefulset_and_daemonset(void **state)
     "\"resourceVersion\":\"7\"},\"data\":{\"url\":\"" v "\"}}"
 #define ROLLBACK(v)                                                                                \
     "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"lifeboat-rollback-rr1\",\"namespace\":"         \
-    "\"shop\",\"resourceVersion\":\"9\"," OWNED "},\"data\":{\"app-db.url\":\"" v "\"}}"
+    "\"shop\",\"resourceVersion\":\"9\"," OWNED "},\"data\":{\"app-db_url\":\"" v "\"}}"
 
 static void test_patch_secrets_creates_rollback_before_patching(void **state)
 {
@@ -327,7 +327,7 @@ static void test_patch_secrets_creates_rollback_before_patching(void **state)
     assert_int_equal(f.out.verdict, STEP_DONE);
     assert_non_null(strstr(req(&f, 0), "GET /api/v1/namespaces/shop/secrets/app-db "));
     assert_non_null(strstr(req(&f, 2), "POST /api/v1/namespaces/shop/secrets "));
-    assert_non_null(strstr(req(&f, 2), "\"app-db.url\":\"" B64_ORIG "\""));
+    assert_non_null(strstr(req(&f, 2), "\"app-db_url\":\"" B64_ORIG "\""));
     assert_non_null(strstr(req(&f, 2), "\"uid\":\"uid-111\""));
     assert_non_null(strstr(req(&f, 2), "\"controller\":true"));
     assert_non_null(strstr(req(&f, 2), "\"app.kubernetes.io/managed-by\":\"lifeboat\""));
@@ -431,7 +431,7 @@ static void test_patch_secrets_new_key_recorded_absent_and_removed_on_undo(void 
                            "201 Created", "{}",           "200 OK",        "{}"};
     const char *undo[] = {"200 OK",
                           "{\"metadata\":{\"name\":\"lifeboat-rollback-rr1\",\"annotations\":{"
-                          "\"lifeboat.dev/absent-keys\":\"app-db.dsn\"}," OWNED "},\"data\":{}}",
+                          "\"lifeboat.dev/absent-keys\":\"app-db_dsn\"}," OWNED "},\"data\":{}}",
                           "200 OK",
                           "{\"metadata\":{\"name\":\"app-db\"},\"data\":{\"url\":\"" B64_ORIG
                           "\",\"dsn\":"
@@ -443,7 +443,7 @@ static void test_patch_secrets_new_key_recorded_absent_and_removed_on_undo(void 
     fx_start(&f, pairs, 4, TMPL_SPEC);
     assert_int_equal(kube_step_patch_secrets(&f.out, &f.ctx), 0);
     assert_int_equal(f.out.verdict, STEP_DONE);
-    assert_non_null(strstr(req(&f, 2), "\"lifeboat.dev/absent-keys\":\"app-db.dsn\""));
+    assert_non_null(strstr(req(&f, 2), "\"lifeboat.dev/absent-keys\":\"app-db_dsn\""));
     /* host=new.db port=6543 */
     assert_non_null(strstr(req(&f, 3), "{\"op\":\"add\",\"path\":\"/data/dsn\",\"value\":"
                                        "\"aG9zdD1uZXcuZGIgcG9ydD02NTQz\"}"));

@@ -259,7 +259,7 @@ static void fake_apply(fake *f, const char *action, const char *body, int *statu
         for (int i = 0; i < FAKE_MAX; i++) { /* lagged renames land */
             in = &f->inst[i];
             if (in->used && in->lag > 0 && --in->lag == 0) {
-                snprintf(in->id, sizeof(in->id), "%s", in->pending_id);
+                memcpy(in->id, in->pending_id, sizeof(in->id));
                 in->polls_until_available = 2;
             }
         }
@@ -912,6 +912,7 @@ static void check_promoted(fixture *f)
     fake_inst *o = fake_find(&f->srv, "shop-old-20261120100000");
     assert_int_equal(f->res.verdict, STEP_DONE);
     assert_string_equal(out_get(f, "instanceIdentifier"), "shop");
+    assert_string_equal(out_get(f, "replacedInstanceIdentifier"), "shop-old-20261120100000");
     assert_string_equal(out_get(f, "endpoint"), "127.0.0.1");
     assert_non_null(s);
     assert_non_null(o);
@@ -1316,6 +1317,31 @@ static void test_cleanup_delete_automated_backups_from_spec(void **state)
     assert_log(&f->srv, want, 1);
 }
 
+static void test_cleanup_deletes_what_promote_recorded(void **state)
+{
+    fixture *f = *state;
+    static const char *const want[] = {
+        "DeleteDBInstance shop-old-20261120100000 final=shop-old-20261120100000-final "
+        "automated-backups-deleted=false",
+    };
+    fake_inst *o;
+    /* The snapshot the copy came from is gone: cleanup must not need it. */
+    load(f,
+         "{\"name\": \"orders-db\", \"rdsSnapshot\": {\"dbSnapshotIdentifier\": \"snap-gone\", "
+         "\"targetDBInstanceIdentifier\": \"shop-restored\"}, \"promote\": \"rename\", "
+         "\"cleanup\": {\"deleteOld\": true, \"after\": \"1h\"}}",
+         "{\"steps\": [{\"name\": \"orders-db/promote\", \"phase\": \"Succeeded\", "
+         "\"startedAt\": \"2026-11-20T10:00:00Z\", \"finishedAt\": \"2026-11-20T10:05:00Z\"}], "
+         "\"outputs\": [{\"item\": \"orders-db\", \"instanceIdentifier\": \"shop\", "
+         "\"replacedInstanceIdentifier\": \"shop-old-20261120100000\"}]}");
+    o = fake_add(&f->srv, "shop-old-20261120100000", "available", NULL);
+    tag_set(o, "lifeboat.dev/renamed-by", UID);
+    f->ctx.now = lb_time_now();
+    assert_int_equal(run(f, rds_step_cleanup, "cleanup"), 0);
+    assert_int_equal(f->res.verdict, STEP_DONE);
+    assert_log(&f->srv, want, 1);
+}
+
 static void test_no_aws_fails_clearly(void **state)
 {
     fixture *f = *state;
@@ -1365,6 +1391,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cleanup_delete_applied_then_500_is_not_resent, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cleanup_delete_automated_backups_from_spec, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cleanup_deletes_what_promote_recorded, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_aws_fails_clearly, setup, teardown),
     };

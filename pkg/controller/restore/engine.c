@@ -44,6 +44,21 @@ static const engine_entry default_entries[] = {
     {API_SOURCE_RDS_IN_PLACE, "delete", rds_step_delete, NULL, 1},
     {API_SOURCE_RDS_IN_PLACE, "wait-deleted", rds_step_wait_deleted, NULL, 1},
     {API_SOURCE_RDS_IN_PLACE, "restore", rds_step_restore_in_place, NULL, 1},
+    {API_SOURCE_PG_DUMP, "validate", pgdump_step_validate, NULL, 1},
+    {API_SOURCE_PG_DUMP, "download", pgdump_step_download, NULL, 0},
+    {API_SOURCE_PG_DUMP, "checksum", pgdump_step_checksum, NULL, 0},
+    {API_SOURCE_PG_DUMP, "scale-down", kube_step_scale_down, kube_step_scale_up, 0},
+    {API_SOURCE_PG_DUMP, "load", pgdump_step_load, NULL, 0},
+    {API_SOURCE_PG_DUMP, "verify", verify_step_item, NULL, 0},
+    {API_SOURCE_PG_DUMP, "migrations", kube_step_migrations, NULL, 0},
+    {API_SOURCE_PG_DUMP, "scale-up", kube_step_scale_up, NULL, 0},
+    {API_SOURCE_PG_DUMP, "patch-secrets", kube_step_patch_secrets, kube_step_patch_secrets_undo, 0},
+    {API_SOURCE_REDIS_RDB, "validate", redis_step_validate, NULL, 1},
+    {API_SOURCE_REDIS_RDB, "download", redis_step_download, NULL, 1},
+    {API_SOURCE_REDIS_RDB, "checksum", redis_step_checksum, NULL, 1},
+    {API_SOURCE_REDIS_RDB, "install", redis_step_install, redis_step_install_undo, 0},
+    {API_SOURCE_REDIS_RDB, "restart", redis_step_restart, redis_step_restart_undo, 0},
+    {API_SOURCE_REDIS_RDB, "check-keys", redis_step_check_keys, NULL, 0},
     {API_SOURCE_NONE, "rollout", kube_step_rollout, kube_step_rollout, 0},
     {API_SOURCE_NONE, ENGINE_STOP_WRITERS, NULL, kube_step_stop_writers, 0},
     {API_SOURCE_NONE, "verification", verify_step_verification, NULL, 0},
@@ -350,7 +365,9 @@ static int plan_or_start(run *r)
     size_t destructive = 0;
     json_t *steps;
 
-    if (api_restore_parse(&r->spec, &errs, spec != NULL ? spec : empty, r->now) != 0) {
+    if (api_restore_parse(&r->spec, &errs, spec != NULL ? spec : empty, r->now) != 0 ||
+        api_restore_check_name(&errs, api_get_str(json_object_get(r->obj, "metadata"), "name")) !=
+            0) {
         joined = api_errors_join(&errs);
         set_invalid(r, joined[0] != '\0' ? joined : lb_error_last());
         goto done;

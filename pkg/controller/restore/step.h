@@ -150,6 +150,7 @@ int step_secret_value(char **out, const step_ctx *ctx, const char *name, const c
  *   steps_verify.c an item's verify.checks (SQL on the restored copy) and the
  *                  request's post-restore `verification` checklist
  *   steps_kube.c   migrations Job, secret patches, scale-down/up, rollout
+ *   steps_redis.c  redisRDB: into the pod through exec, installed by persistence mode
  * The engine's dispatch table (engine.c) maps (source, action) to these. */
 
 /* --- steps_rds.c --------------------------------------------------------------- */
@@ -191,6 +192,22 @@ int kube_step_rollout(step_result *out, const step_ctx *ctx); /* "rollout/<Kind>
  * DaemonSets cannot be scaled and are named in the message. kube_step_rollout
  * with ctx->rollback brings the kept count back. */
 int kube_step_stop_writers(step_result *out, const step_ctx *ctx);
+
+/* --- steps_pgdump.c ------------------------------------------------------------ */
+int pgdump_step_validate(step_result *out, const step_ctx *ctx); /* object, manifest */
+int pgdump_step_download(step_result *out, const step_ctx *ctx); /* agent --verify-only Job */
+int pgdump_step_checksum(step_result *out, const step_ctx *ctx); /* its result */
+int pgdump_step_load(step_result *out, const step_ctx *ctx);     /* agent load Job */
+
+/* --- steps_redis.c ------------------------------------------------------------- */
+int redis_step_validate(step_result *out, const step_ctx *ctx); /* object, manifest, pod, CONFIG */
+int redis_step_download(step_result *out, const step_ctx *ctx); /* S3 -> temp file in the pod */
+int redis_step_checksum(step_result *out, const step_ctx *ctx); /* sha256sum, redis-check-rdb */
+int redis_step_install(step_result *out, const step_ctx *ctx);  /* by the pod's persistence */
+int redis_step_install_undo(step_result *out, const step_ctx *ctx); /* files back + restart */
+int redis_step_restart(step_result *out, const step_ctx *ctx);
+int redis_step_restart_undo(step_result *out, const step_ctx *ctx);
+int redis_step_check_keys(step_result *out, const step_ctx *ctx); /* SCAN count, minKeys */
 
 /* The endpoint (host, port) the item's restored database answers on, from its
  * status.outputs[] entry, for secret patches and migrations. Returns 0, or

@@ -879,7 +879,9 @@ typedef struct patch_entry {
     const char *key;
     const char *tmpl; /* template or NULL */
     int replace_host;
-    char dkey[520]; /* "<secretName>.<key>" in the rollback Secret */
+    char dkey[520]; /* "<secretName>_<key>" in the rollback Secret: Secret names have no
+                       '_', so the first one splits them (with '.' "a.b"+"c" and "a"+"b.c"
+                       collided) */
     json_t *live;   /* the live Secret */
 } patch_entry;
 
@@ -929,7 +931,7 @@ static int entries_load(patch_entry **out_e, size_t *out_n, step_result *out, co
             rc = 1;
             break;
         }
-        snprintf(e[i].dkey, sizeof(e[i].dkey), "%s.%s", e[i].secret, e[i].key);
+        snprintf(e[i].dkey, sizeof(e[i].dkey), "%s_%s", e[i].secret, e[i].key);
         if (!need_live)
             continue;
         ref = secret_ref(ctx, e[i].secret);

@@ -16,7 +16,8 @@
  * target T exist (and their tags) on every call:
  *   S(original) + T, no O   phase 1: tag S lifeboat.dev/renamed-by=<uid>, rename S -> O
  *   O + T, no S             O still renaming: wait; else phase 2: rename T -> S
- *   S(ours) + O, no T       wait until S is available; done (outputs: S, endpoint, port)
+ *   S(ours) + O, no T       wait until S is available; done (outputs: S, endpoint, port,
+ *                           replacedInstanceIdentifier O - what cleanup deletes)
  * promote_undo reverses it, ending with the restored copy back under T and the
  * original back under S:
  *   S(ours), no T           rename S -> T
@@ -1170,6 +1171,7 @@ static int promote_decide(step_result *out, const step_ctx *ctx, promote_state *
         if (not_ready(out, ctx, "DB instance", p->src, &p->s))
             return 0;
         step_output_str(out, "instanceIdentifier", p->src);
+        step_output_str(out, "replacedInstanceIdentifier", p->old);
         step_output_str(out, "endpoint", or_empty(p->s.endpoint_address));
         step_output_int(out, "port", p->s.port);
         return step_done(out, "restored copy promoted: %s now answers as %s; the original is %s",
@@ -1505,11 +1507,16 @@ int rds_step_cleanup(step_result *out, const step_ctx *ctx)
                          "to delete the old instance",
                          at, (long long)it->cleanup_after_sec);
     }
-    rc = promote_source(src, sizeof(src), ctx);
-    if (rc < 0)
-        return aws_err(out, rc, "finding the promoted source");
-    if (timed_id(old, sizeof(old), ctx, "promote", src, "old", RDS_ID_MAX) != 0)
-        return step_failed(out, "StepNotStarted", "step %s/promote has no startedAt", it->name);
+    if (out_str(ctx, "replacedInstanceIdentifier") != NULL) {
+        /* what promote recorded: no snapshot lookup, which fails once the snapshot is gone */
+        snprintf(old, sizeof(old), "%s", out_str(ctx, "replacedInstanceIdentifier"));
+    } else {
+        rc = promote_source(src, sizeof(src), ctx);
+        if (rc < 0)
+            return aws_err(out, rc, "finding the promoted source");
+        if (timed_id(old, sizeof(old), ctx, "promote", src, "old", RDS_ID_MAX) != 0)
+            return step_failed(out, "StepNotStarted", "step %s/promote has no startedAt", it->name);
+    }
     derived_id(final_id, sizeof(final_id), old, "final", RDS_SNAP_ID_MAX);
     if (final)
         step_output_str(out, "snapshotIdentifier", final_id);
