@@ -704,6 +704,13 @@ def restore_item():
                required=["name"], rules=rules)
 
 
+# spec.timeouts keys: the step actions (plan.h) in camelCase, and `default` for the others.
+TIMEOUT_KEYS = ["default", "validate", "restore", "restoreCluster", "createWriter",
+                "waitAvailable", "verify", "migrations", "scaleDown", "promote",
+                "patchSecrets", "scaleUp", "preRestoreSnapshot", "waitSnapshot", "delete",
+                "waitDeleted", "rollout", "verification", "cleanup"]
+
+
 def restore_request_schema():
     spec = obj("What to restore, in which order, with which checks.", {
         "dryRun": b("Only publish status.plan (phase Planned); change nothing.", False),
@@ -725,6 +732,20 @@ def restore_request_schema():
                        workload_ref(["Deployment", "StatefulSet", "DaemonSet"],
                                     "Workload to restart."), MAX_WORKLOADS),
         "verification": verification_spec(in_restore=True),
+        "timeouts": obj("Deadlines of the steps, by action, measured from each step's start "
+                        "(defaults in the README's Restores section); a step still unfinished "
+                        "at its deadline fails (in the cutover the request rolls back).", {
+                            k: duration("Deadline of %s steps" % k) for k in TIMEOUT_KEYS}),
+        "onAbort": obj("What an abort (annotation lifeboat.dev/abort) before the cutover does "
+                       "with the copies this request made.", {
+                           "deleteCopies": b("Delete the restored copies (default: keep them, "
+                                             "named in status.outputs).", False),
+                       }),
+        "onDelete": obj("What deleting this RestoreRequest before the cutover does with the "
+                        "copies it made.", {
+                            "keepCopies": b("Keep the restored copies (default: delete them, "
+                                            "since nothing names them afterwards).", False),
+                        }),
     }, required=["items"])
     status = status_obj("Observed state: the plan and the audit timeline.", {
         "phase": s("Phase.", enum=["Pending", "Planned", "AwaitingApproval", "Running",

@@ -102,6 +102,9 @@ typedef struct api_restore_spec {
     api_workload *rollout;
     size_t n_rollout;
     bool has_verification;
+    const json_t *timeouts;   /* spec.timeouts ({camelCaseAction: duration}) or NULL */
+    bool abort_delete_copies; /* spec.onAbort.deleteCopies (default false) */
+    bool delete_keep_copies;  /* spec.onDelete.keepCopies (default false) */
     /* owned storage behind the view */
     char **strings;
     size_t n_strings;

@@ -287,7 +287,15 @@ struct aws_client {
     aws_credentials_provider *owned_credentials;
     CURLSH *share;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+    aws_fence_fn fence; /* checked before every attempt */
+    void *fence_payload;
 };
+
+void aws_client_set_fence(aws_client *c, aws_fence_fn fn, void *payload)
+{
+    c->fence = fn;
+    c->fence_payload = payload;
+}
 
 static char *dup_or_null(const char *s)
 {
@@ -829,6 +837,12 @@ int aws_client_send(aws_response *out, aws_client *c, const aws_request *req)
         attempt++;
         out->attempts = attempt;
         response_reset(out);
+        if (c->fence != NULL && (rc = c->fence(c->fence_payload, req->service)) != 0) {
+            char why[256];
+            snprintf(why, sizeof(why), "%s", lb_error_last());
+            rc = lb_error_setc(rc, "aws %s: not sent: %s", req->service, why);
+            goto done;
+        }
         if (remaining <= 0) {
             rc = lb_error_setc(LB_ETIMEOUT,
                                "aws %s %s: deadline of %ld ms passed after %d "

@@ -79,6 +79,15 @@ int aws_client_new_from_env(aws_client **out);
 /* Frees a client; NULL is accepted. The client must be idle. */
 void aws_client_free(aws_client *c);
 
+/* A fence: called before every attempt of every request with the service
+ * name; a non-zero (negative LB_*) return stops the request unsent with that
+ * code (message from the fence's lb_error_set). The operator fences on
+ * holding the leader Lease (kube/leader.h). */
+typedef int (*aws_fence_fn)(void *payload, const char *service);
+
+/* Installs (fn NULL: removes) the fence; call before other threads use c. */
+void aws_client_set_fence(aws_client *c, aws_fence_fn fn, void *payload);
+
 /* The region the client signs for; borrowed. */
 const char *aws_client_region(const aws_client *c);
 

@@ -23,6 +23,7 @@ enum {
     LB_ETIMEOUT = -8,   /* a deadline passed */
     LB_EAMBIGUOUS = -9, /* a change may or may not have been applied (5xx, connection lost
                            after sending): re-read the actual state before acting again */
+    LB_EFENCED = -10,   /* not sent: this replica no longer holds the leader Lease */
 };
 
 #define LB_ERROR_MAX 1024 /* bytes kept of one message, NUL included */
