@@ -65,6 +65,7 @@ down() {
     fi
     # both Kubernetes kinds: a run dir brought up with the other LIFEBOAT_KUBE is cleaned too
     for c in awssim controlplane kubesim; do
+        [ -x "$here/$c/service.sh" ] || continue
         "$here/$c/service.sh" down "$run_dir" || rc=1
     done
     rm -f "$run_dir/env.sh"
