@@ -72,6 +72,11 @@ RESULTS = $(BUILD)/results.txt
 GO ?= $(firstword $(wildcard /usr/local/go/bin/go) $(shell command -v go 2>/dev/null))
 CONTROLPLANE_BIN := build/controlplane/lifeboat-controlplane
 CONTROLPLANE_SRCS := $(wildcard e2e/controlplane/*.go) e2e/controlplane/go.mod e2e/controlplane/go.sum
+# /version must say v1.32.13 (kubectl's dispatcher picks its minor from it); link-time only
+CONTROLPLANE_VERSION := v1.32.13
+CONTROLPLANE_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+	-X $(p).gitVersion=$(CONTROLPLANE_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=32 \
+	-X $(p).gitTreeState=clean -X $(p).buildDate=2026-01-01T00:00:00Z)
 
 all: $(BINS)
 
@@ -129,7 +134,7 @@ $(CONTROLPLANE_BIN): $(CONTROLPLANE_SRCS)
 	@[ -x "$(GO)" ] || { echo "deps: Go is required at /usr/local/go (TESTENV.md)" >&2; exit 1; }
 	@mkdir -p $(@D)
 	@echo "deps: building the control plane (the first build takes minutes; see e2e/controlplane/README.md)"
-	@start=$$(date +%s); cd e2e/controlplane && GOFLAGS=-mod=readonly "$(GO)" build \
+	@start=$$(date +%s); cd e2e/controlplane && GOFLAGS=-mod=readonly "$(GO)" build -ldflags "$(CONTROLPLANE_LDFLAGS)" \
 		-o $(abspath $@).tmp . && mv $(abspath $@).tmp $(abspath $@) && \
 		echo "deps: control plane built in $$(( $$(date +%s) - start )) s"
 

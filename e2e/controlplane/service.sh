@@ -37,6 +37,14 @@ exports() {
   echo "export CONTROLPLANE_RUN_DIR='$RUN_DIR'"
   echo "export CONTROLPLANE_BIN='$BIN'"
   echo "export KUBE_SERVICE_MAP='$D/services.json'"
+  # the ports, so that `lifeboat-controlplane compact|kubeconfig` and `service.sh status`
+  # in a shell that sourced env.sh find this control plane
+  local v
+  for v in APISERVER ETCD ETCD_PEER KUBELET CONTROLLER_MANAGER SCHEDULER; do
+    v=LIFEBOAT_CP_${v}_PORT
+    [ -n "${!v:-}" ] && echo "export $v='${!v}'"
+  done
+  return 0
 }
 
 case "$CMD" in

@@ -193,12 +193,17 @@ class ControlPlane(unittest.TestCase):
         kube.kubectl("create", "configmap", "w1", "-n", self.ns, "--from-literal=a=1")
         lst = kube.api("GET", "/api/v1/namespaces/%s/configmaps" % self.ns).json()
         rv = lst["metadata"]["resourceVersion"]
-        events = kube.watch("/api/v1/namespaces/%s/configmaps?watch=true&resourceVersion=%s"
-                            "&allowWatchBookmarks=true&timeoutSeconds=6" % (self.ns, rv),
+        # a streaming list (WatchList): the initial ADDED events end with a BOOKMARK
+        events = kube.watch("/api/v1/namespaces/%s/configmaps?watch=true&sendInitialEvents=true"
+                            "&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
+                            "&timeoutSeconds=20" % self.ns,
                             timeout=30, until=lambda e: e["type"] == "BOOKMARK")
-        marks = [e for e in events if e["type"] == "BOOKMARK"]
-        self.assertTrue(marks, events)
-        self.assertGreaterEqual(int(marks[0]["object"]["metadata"]["resourceVersion"]), int(rv))
+        self.assertEqual(events[-1]["type"], "BOOKMARK", events)
+        mark = events[-1]["object"]["metadata"]
+        self.assertEqual(mark["annotations"].get("k8s.io/initial-events-end"), "true")
+        self.assertGreaterEqual(int(mark["resourceVersion"]), int(rv))
+        added = [e["object"]["metadata"]["name"] for e in events if e["type"] == "ADDED"]
+        self.assertIn("w1", added)
 
     def test_410_after_etcd_compaction(self):
         kube.kubectl("create", "configmap", "c1", "-n", self.ns, "--from-literal=v=0")
@@ -235,9 +240,10 @@ class OperatorRBAC(unittest.TestCase):
     def test_operator_may_do_what_it_needs(self):
         for args in (("get", "secrets", "-n", "shop"), ("patch", "secrets", "-n", "shop"),
                      ("patch", "deployments.apps", "-n", "shop"),
-                     ("create", "pods/exec", "-n", "shop"), ("get", "pods/log", "-n", "shop"),
+                     ("create", "pods", "--subresource=exec", "-n", "shop"),
+                     ("get", "pods", "--subresource=log", "-n", "shop"),
                      ("create", "jobs.batch", "-n", "shop"),
-                     ("patch", "restorerequests.lifeboat.dev/status", "-n", "shop"),
+                     ("patch", "restorerequests.lifeboat.dev", "--subresource=status", "-n", "shop"),
                      ("create", "events", "-n", "shop"),
                      ("update", "leases.coordination.k8s.io", "-n", "lifeboat-system")):
             self.assertEqual(self.can(*args), "yes", args)
@@ -245,8 +251,8 @@ class OperatorRBAC(unittest.TestCase):
     def test_operator_may_not_do_more(self):
         for args in (("list", "secrets", "--all-namespaces"), ("list", "secrets", "-n", "shop"),
                      ("watch", "secrets", "-n", "shop"), ("delete", "secrets", "-n", "shop"),
-                     ("create", "serviceaccounts/token", "-n", "shop"),
-                     ("create", "serviceaccounts/token", "-n", "lifeboat-system"),
+                     ("create", "serviceaccounts", "--subresource=token", "-n", "shop"),
+                     ("create", "serviceaccounts", "--subresource=token", "-n", "lifeboat-system"),
                      ("create", "pods", "-n", "shop"), ("delete", "pods", "-n", "shop"),
                      ("delete", "deployments.apps", "-n", "shop"),
                      ("create", "clusterrolebindings.rbac.authorization.k8s.io"),
@@ -254,7 +260,7 @@ class OperatorRBAC(unittest.TestCase):
                      ("update", "leases.coordination.k8s.io", "-n", "shop"),
                      ("delete", "restorerequests.lifeboat.dev", "-n", "shop"),
                      ("create", "restorerequests.lifeboat.dev", "-n", "shop"),
-                     ("get", "nodes"), ("create", "pods/attach", "-n", "shop")):
+                     ("get", "nodes"), ("create", "pods", "--subresource=attach", "-n", "shop")):
             self.assertEqual(self.can(*args), "no", args)
 
     def test_the_authorizer_refuses_the_serviceaccount_for_real(self):
