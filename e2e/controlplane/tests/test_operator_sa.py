@@ -110,10 +110,11 @@ class RestoreSurvivesAPIServerRestart(scenario.ScenarioCase):
         cls.create_secrets(cls.src_port)
         cls.create_service("order-service")
         cls.app_before = scenario.app_info(cls.ns, "order-service")
-        cls.T = scenario.utc_now().replace(microsecond=0)
-        time.sleep(1.2)
-        scenario.psql(cls.src_port, "SELECT 1")
+        # T between two writer rows with rows after it, so that T is restorable
+        writer = cls.start_writer(cls.src_port, interval=0.3)
+        cls.T, _ = scenario.writer_restore_time(writer, after=2, rows_after=3)
         scenario.wait_restorable(cls.T, instance=cls.src)
+        writer.stop()
 
     def test_restore_completes_across_an_apiserver_restart(self):
         item = r1a.pitr_item(self.src, self.target, scenario.rfc3339(self.T))
