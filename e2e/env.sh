@@ -68,6 +68,10 @@ down() {
         [ -x "$here/$c/service.sh" ] || continue
         "$here/$c/service.sh" down "$run_dir" || rc=1
     done
+    # the private control plane e2e/controlplane/tests starts when env.sh runs kubesim
+    if [ -d "$run_dir/cp-suite" ] && [ -x "$here/controlplane/service.sh" ]; then
+        "$here/controlplane/service.sh" down "$run_dir/cp-suite" || rc=1
+    fi
     rm -f "$run_dir/env.sh"
     return $rc
 }
