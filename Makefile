@@ -36,8 +36,9 @@ endif
 DEBIAN_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev clang-format clang-tidy \
 	cppcheck libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libwebsockets-dev \
 	libpq-dev libxml2-dev libcmocka-dev postgresql-15 postgresql-client-15 redis-server \
-	redis-tools openssl jq curl util-linux procps iproute2 tzdata git bsdextrautils time
-PKGCONFIG_MODULES := libcurl jansson yaml-0.1 libwebsockets libpq libxml-2.0 openssl
+	redis-tools openssl jq curl util-linux procps iproute2 tzdata git bsdextrautils time \
+	zlib1g-dev libarchive-dev
+PKGCONFIG_MODULES := libcurl jansson yaml-0.1 libwebsockets libpq libxml-2.0 openssl zlib libarchive
 # The machine's Python (TESTENV.md) carries moto; checked, not installed.
 MOTO_VERSION := 5.2.1
 KUBECTL_MINOR := 32
@@ -196,7 +197,7 @@ fuzz:
 		$(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_BUILD)/corpus/$$n; \
 	done
 
-bench: all
+bench: all $(IT_BINS)
 	e2e/bench.sh
 
 clean:

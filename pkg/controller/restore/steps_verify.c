@@ -29,9 +29,11 @@
  *             ready (the controller observed its generation and every replica
  *             is updated and ready);
  *   rpo       spec.verification.rpo {query, maxAge} on the sql target.
- * redis and s3Compare checks are VerificationRun checks that need exec/S3
- * listing; this step does not run them and fails them by name (CheckFailed,
- * "not supported here") rather than passing them unseen.
+ *   redis     scanCount/ping through exec in the pod (redis/check.h), in the
+ *             request's namespace.
+ * s3Compare checks need S3 listing; this step does not run them and fails
+ * them by name (CheckFailed, "not supported here") rather than passing them
+ * unseen.
  *
  * Passwords and request bodies from Secrets never reach a message.
  */
@@ -45,6 +47,7 @@
 
 #include "aws/rds.h"
 #include "pg/check.h"
+#include "redis/check.h"
 #include "util/alloc.h"
 #include "util/duration.h"
 #include "util/error.h"
@@ -220,15 +223,25 @@ int verify_step_item(step_result *out, const step_ctx *ctx)
         return step_failed(out, "InvalidSpec", "verify needs an item");
     if (json_array_size(checks) == 0)
         return step_done(out, "item %s has no verify.checks", it->name);
-    if (step_item_endpoint(&host, &port, ctx) != 0)
+    memset(&t, 0, sizeof(t));
+    memset(&r, 0, sizeof(r));
+    if (it->source == API_SOURCE_PG_DUMP) {
+        /* a dump is loaded into the database of target.connectionSecretRef */
+        const json_t *csr =
+            json_object_get(json_object_get(it->source_spec, "target"), "connectionSecretRef");
+        const char *name = json_string_value(json_object_get(csr, "name"));
+        const char *key = json_string_value(json_object_get(csr, "key"));
+        snprintf(t.where, sizeof(t.where), "Secret %s key %s", name ? name : "?", key ? key : "?");
+        rc = step_secret_value(&t.conninfo, ctx, name ? name : "", key ? key : "");
+    } else if (step_item_endpoint(&host, &port, ctx) != 0) {
         return step_failed(out, "NoEndpoint",
                            "item %s has no restored endpoint in status.outputs to verify",
                            it->name);
-    memset(&t, 0, sizeof(t));
-    memset(&r, 0, sizeof(r));
-    rc = sql_target_from_creds(&t, ctx, host, port,
-                               json_object_get(it->spec, "credentialsSecretRef"),
-                               json_string_value(json_object_get(it->spec, "database")));
+    } else {
+        rc = sql_target_from_creds(&t, ctx, host, port,
+                                   json_object_get(it->spec, "credentialsSecretRef"),
+                                   json_string_value(json_object_get(it->spec, "database")));
+    }
     if (rc == LB_ENOTFOUND || rc == LB_EINVALID) {
         sql_target_dispose(&t);
         return step_failed(out, rc == LB_ENOTFOUND ? "SecretNotFound" : "InvalidSpec",
@@ -667,10 +680,22 @@ int verify_step_verification(step_result *out, const step_ctx *ctx)
             run_http_check(&r, ctx, name, json_object_get(c, "http"));
         } else if (json_object_get(c, "workload") != NULL) {
             run_workload_check(&r, ctx, name, json_object_get(c, "workload"));
+        } else if (json_object_get(c, "redis") != NULL) {
+            char msg[VERIFY_MAX_CHECK_MESSAGE];
+            int passed = 0;
+            const char *ns = json_string_value(
+                json_object_get(json_object_get(ctx->rr, "metadata"), "namespace"));
+            if (ctx->kube == NULL)
+                report_add(&r, false, "%s: no Kubernetes client to exec into the pod", name);
+            else if (redis_check_run(&passed, msg, sizeof(msg), ctx->kube, ns,
+                                     json_object_get(c, "redis")) != 0)
+                report_add(&r, false, "%s: %s", name, lb_error_last());
+            else
+                report_add(&r, passed, "%s: %s", name, msg);
         } else {
             report_add(&r, false,
                        "%s: this check kind is not supported by the restore "
-                       "verification step (only sql, http, workload and rpo)",
+                       "verification step (only sql, http, workload, redis and rpo)",
                        name);
         }
     }

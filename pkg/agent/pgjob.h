@@ -1,0 +1,120 @@
+/* pgjob.h - lifeboat-agent's pg-restore and pg-backup.
+ *
+ * pg-restore (runbooks 000 1C, 003 section 2, 004 P1):
+ *   1. the object: --key, or the newest under --latest-under (the newest
+ *      with a manifest when the manifest is required);
+ *   2. the manifest (<base>.manifest.json, see manifest.h): `required`
+ *      fails without one, `optional` uses it when present, `none` skips it;
+ *   3. with a manifest, with --verify-only or with --jobs > 1 the object is
+ *      downloaded to --work-dir while hashed, and its sha256 (and size) are
+ *      checked BEFORE anything else: a mismatch stops here, the database
+ *      untouched. Without a manifest it streams straight from S3 into the
+ *      loader, hashed on the way (the sha256 is reported, not checked);
+ *   4. decrypt (LBAGCM01 or openssl's Salted__, see cipher.h), gunzip when
+ *      gzip, then recognise the content: "PGDMP" is a custom-format dump,
+ *      SQL text a plain dump; anything else (a wrong CBC passphrase gives
+ *      random bytes) is refused before the database is touched;
+ *   5. only then --recreate-database drops and recreates the database, and
+ *      the load runs: `pg_restore --no-owner --no-acl --clean --if-exists
+ *      --exit-on-error --single-transaction [--table ...]` reading stdin, or
+ *      with --jobs N > 1 `pg_restore -j N` from a decoded file in the work
+ *      dir (pg_restore cannot run parallel from a pipe, nor in one
+ *      transaction); plain SQL goes to `psql -v ON_ERROR_STOP=1
+ *      --single-transaction`. With tables[] into a live database the
+ *      tables' rows are replaced and the live schema kept (a --clean would
+ *      drop the table, and fail on any view over it): `pg_restore
+ *      --data-only --table ...` writes their data as SQL into the work dir,
+ *      then one psql transaction runs DELETE FROM each table and loads it. A stream that fails
+ * halfway kills the loader before its stdin closes, so its transaction rolls back;
+ *   6. the rows of the restored tables are counted, checked against the
+ *      manifest's `tables` when it has them, and a one-line JSON result
+ *      ends the log.
+ *
+ * pg-backup: a REPEATABLE READ transaction exports its snapshot, counts
+ * every table's rows in it, and `pg_dump -Fc --snapshot=<id>` dumps that
+ * same snapshot; its output (already compressed by pg_dump) is encrypted
+ * (AES-256-GCM) and hashed on its way into a streaming multipart upload,
+ * no temporary file. The manifest is written last, only after the upload
+ * completed, so a manifest exists only for a complete backup.
+ */
+#ifndef LB_AGENT_PGJOB_H
+#define LB_AGENT_PGJOB_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "aws/request.h"
+
+#define PGJOB_MAX_TABLES 256
+#define PGJOB_MAX_JOBS   32
+
+typedef enum pgjob_manifest_mode {
+    PGJOB_MANIFEST_OPTIONAL = 0,
+    PGJOB_MANIFEST_REQUIRED = 1,
+    PGJOB_MANIFEST_NONE = 2,
+} pgjob_manifest_mode;
+
+typedef struct pgjob_restore_opts {
+    const char *bucket;
+    const char *key;          /* or */
+    const char *latest_under; /* a prefix */
+    const char *manifest_key; /* NULL: derived from the key */
+    pgjob_manifest_mode manifest;
+    const unsigned char *decryption_key; /* NULL: refuse encrypted objects */
+    size_t decryption_key_len;
+    const char *db_url; /* secret; never logged */
+    bool recreate_database;
+    const char *tables[PGJOB_MAX_TABLES];
+    int ntables;
+    int jobs;             /* 0/1: one, streamed */
+    const char *work_dir; /* for downloads */
+    bool verify_only;
+    const char *const *secret_env; /* env names kept from children */
+} pgjob_restore_opts;
+
+/* Runs pg-restore. *out (always set, caller decrefs) is the JSON result
+ * ("result": "succeeded" | "failed", object, sha256, bytes, rows, tables,
+ * durationSeconds, error). Returns 0 or the failure's code. */
+int pgjob_restore(json_t **out, aws_client *c, const pgjob_restore_opts *o);
+
+typedef struct pgjob_backup_opts {
+    const char *bucket;
+    const char *key;                     /* or */
+    const char *prefix;                  /* <prefix><db>_<YYYYMMDDTHHMMSSZ>.dump */
+    const unsigned char *encryption_key; /* NULL only with allow_plaintext */
+    size_t encryption_key_len;
+    bool allow_plaintext;
+    const char *db_url;
+    size_t part_size;
+    const char *const *secret_env;
+} pgjob_backup_opts;
+
+/* Runs pg-backup; *out as for pgjob_restore (plus manifest). */
+int pgjob_backup(json_t **out, aws_client *c, const pgjob_backup_opts *o);
+
+typedef struct pgjob_archive_opts {
+    const char *bucket;
+    const char *key; /* or */
+    const char *latest_under;
+    pgjob_manifest_mode manifest;
+    const unsigned char *decryption_key;
+    size_t decryption_key_len;
+    const char *target;   /* an existing directory (the PVC's mount) */
+    const char *work_dir; /* download and decoded tar */
+} pgjob_archive_opts;
+
+/* archive-restore (runbook 004 P3): download to the work dir while hashed,
+ * check the manifest, decrypt and gunzip into a plain tar (so a wrong key or
+ * a damaged object fails before anything is written), then
+ * archive_extract_safe into target: an archive with an absolute path, a
+ * ".." or a link escaping the target extracts nothing. */
+int pgjob_archive_restore(json_t **out, aws_client *c, const pgjob_archive_opts *o);
+
+/* Resolves latest-under: the newest object (LastModified, then key) under
+ * prefix that is not a manifest, and, when require_manifest, has one. The
+ * caller frees *out. LB_ENOTFOUND naming the prefix when there is none. */
+int pgjob_latest_under(char **out, aws_client *c, const char *bucket, const char *prefix,
+                       bool require_manifest);
+
+#endif
