@@ -41,11 +41,13 @@ K8S_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
 # RDS DB instance / cluster identifier: a letter first, then letters, digits and single
-# hyphens, no trailing hyphen; 1-63 characters (maxLength).
-RDS_ID = r"^[a-zA-Z](-?[a-zA-Z0-9])*$"
+# hyphens, no trailing hyphen; 1-63 characters (maxLength). Lower case only: RDS stores
+# identifiers lower-cased, so "Shop-DB" would create "shop-db" and every later describe of
+# "Shop-DB" by its spelling would miss it (an orphan, then failed waits).
+RDS_ID = r"^[a-z](-?[a-z0-9])*$"
 # Snapshot identifier: the same, optionally "rds:" (automated) or a shared snapshot ARN.
 RDS_SNAPSHOT_ID = (r"^(arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:(snapshot|cluster-snapshot):)?"
-                   r"(rds:)?[a-zA-Z](-?[a-zA-Z0-9])*$")
+                   r"(rds:)?[a-z](-?[a-z0-9])*$")
 DB_INSTANCE_CLASS = r"^db\..+$"
 SUBNET_GROUP = r"^[a-zA-Z0-9 ._-]+$"
 SECURITY_GROUP = r"^sg-[0-9a-f]{8,17}$"
@@ -151,12 +153,14 @@ def k8s_name(desc):
 
 
 def rds_id(desc):
-    return s(desc + " (RDS identifier: a letter first, then letters, digits and single "
-             "hyphens, no trailing hyphen, 1-63 characters).", RDS_ID, 63, 1)
+    return s(desc + " (RDS identifier: a lower-case letter first, then lower-case letters, "
+             "digits and single hyphens, no trailing hyphen, 1-63 characters; RDS lower-cases "
+             "identifiers).", RDS_ID, 63, 1)
 
 
 def snapshot_id(desc):
-    return s(desc + " (RDS snapshot identifier, optionally 'rds:'-prefixed or an ARN).",
+    return s(desc + " (RDS snapshot identifier in lower case, optionally 'rds:'-prefixed or "
+             "an ARN).",
              RDS_SNAPSHOT_ID, 255, 1)
 
 
@@ -662,6 +666,10 @@ def restore_item():
         "cleanup": obj("What happens to the replaced instance.", {
             "deleteOld": b("Delete the renamed old instance.", False),
             "finalSnapshot": b("Take a final snapshot when deleting.", True),
+            "deleteAutomatedBackups": b("Also delete the automated backups (the point-in-time "
+                                        "history) of every DB instance this item deletes (the "
+                                        "old instance at cleanup, the original of an in-place "
+                                        "restore); false keeps them.", False),
             "after": duration("Wait this long after cutover", default="24h"),
         }),
     }
@@ -696,6 +704,13 @@ def restore_item():
                required=["name"], rules=rules)
 
 
+# spec.timeouts keys: the step actions (plan.h) in camelCase, and `default` for the others.
+TIMEOUT_KEYS = ["default", "validate", "restore", "restoreCluster", "createWriter",
+                "waitAvailable", "verify", "migrations", "scaleDown", "promote",
+                "patchSecrets", "scaleUp", "preRestoreSnapshot", "waitSnapshot", "delete",
+                "waitDeleted", "rollout", "verification", "cleanup"]
+
+
 def restore_request_schema():
     spec = obj("What to restore, in which order, with which checks.", {
         "dryRun": b("Only publish status.plan (phase Planned); change nothing.", False),
@@ -717,6 +732,20 @@ def restore_request_schema():
                        workload_ref(["Deployment", "StatefulSet", "DaemonSet"],
                                     "Workload to restart."), MAX_WORKLOADS),
         "verification": verification_spec(in_restore=True),
+        "timeouts": obj("Deadlines of the steps, by action, measured from each step's start "
+                        "(defaults in the README's Restores section); a step still unfinished "
+                        "at its deadline fails (in the cutover the request rolls back).", {
+                            k: duration("Deadline of %s steps" % k) for k in TIMEOUT_KEYS}),
+        "onAbort": obj("What an abort (annotation lifeboat.dev/abort) before the cutover does "
+                       "with the copies this request made.", {
+                           "deleteCopies": b("Delete the restored copies (default: keep them, "
+                                             "named in status.outputs).", False),
+                       }),
+        "onDelete": obj("What deleting this RestoreRequest before the cutover does with the "
+                        "copies it made.", {
+                            "keepCopies": b("Keep the restored copies (default: delete them, "
+                                            "since nothing names them afterwards).", False),
+                        }),
     }, required=["items"])
     status = status_obj("Observed state: the plan and the audit timeline.", {
         "phase": s("Phase.", enum=["Pending", "Planned", "AwaitingApproval", "Running",
@@ -747,6 +776,9 @@ def restore_request_schema():
         "outputs": arr("What the restore produced.", obj("Output of one item.", {
             "item": s("Item name.", max_len=63),
             "instanceIdentifier": s("DB instance.", max_len=63),
+            "replacedInstanceIdentifier": s("The original DB instance promote renamed away "
+                                            "(<source>-old-<ts>); what cleanup deletes.",
+                                            max_len=63),
             "clusterIdentifier": s("DB cluster.", max_len=63),
             "endpoint": s("Endpoint host.", max_len=253),
             "port": i("Endpoint port.", 0, 65535),

@@ -5,7 +5,10 @@ PostgreSQL 15 clusters (see pgctl.py).
 
 Usage: awssim.py --run-dir DIR [--port 4566]
 Environment: AWSSIM_PORT, AWSSIM_DELAY_SCALE (multiplies the minimum time every status
-is shown; default 1.0), AWSSIM_PG_PORT_MIN/MAX, AWSSIM_ARCHIVE_TIMEOUT (seconds).
+is shown; default 1.0), AWSSIM_PG_PORT_MIN/MAX, AWSSIM_ARCHIVE_TIMEOUT (seconds),
+AWSSIM_RENAME_LAG_S (seconds a renamed instance keeps its old name, status renaming).
+Every request is logged to RUN_DIR/awssim/requests.jsonl; faults are injected through
+/awssim/faults (faults.py).
 """
 
 import argparse
@@ -29,15 +32,20 @@ if moto.__version__ != REQUIRED_MOTO:
     sys.exit(f"awssim: moto {REQUIRED_MOTO} is required, found {moto.__version__} "
              f"({moto.__file__}); install it with pip install moto[server]=={REQUIRED_MOTO}")
 
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
+from moto.moto_server.werkzeug_app import (DomainDispatcherApplication,  # noqa: E402
+                                           create_backend_app)
 from moto.rds import models as rds_models  # noqa: E402
 from moto.rds import responses as rds_responses  # noqa: E402
 from moto.rds.exceptions import RDSClientError  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import faults  # noqa: E402
 import pgctl  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
 
 DELAY_SCALE = float(os.environ.get("AWSSIM_DELAY_SCALE", "1.0"))
+RENAME_LAG_S = float(os.environ.get("AWSSIM_RENAME_LAG_S", "0") or 0)
+CONTROL = faults.Control(None, RENAME_LAG_S)  # replaced in main() with the logging one
 # Minimum seconds each transitional status stays visible (before scaling).
 BASE_DELAYS = {
     "creating": 0.5,
@@ -52,6 +60,7 @@ LOCK = threading.RLock()  # guards every moto RDS model read or write
 LAYOUT = None
 CLUSTERS = {}  # awssim_id -> pgctl.Cluster (instance or Aurora cluster volume)
 SNAPSHOTS = {}  # snapshot awssim_id -> pgctl.BaseBackup (or None while creating)
+PENDING_RENAMES = {}  # new identifier -> old, while a lagged rename has not landed
 THREADS = []  # background jobs, joined (bounded) at shutdown
 SHUTDOWN_JOIN_S = 8  # below service.sh's TERM grace (10 s)
 
@@ -266,7 +275,16 @@ def job_delete_instance(backend, inst, c, snap):
                 SNAPSHOTS.pop(getattr(s, "awssim_id", None), None)
 
 
-def job_rename(inst):
+def job_rename(inst, backend=None, new_id=None, lag=0.0):
+    """With a lag, the old name answers `renaming` for `lag` seconds, then the name moves."""
+    if new_id is not None:
+        pgctl.STOPPING.wait(lag)
+        with LOCK:
+            old = inst.db_instance_identifier
+            PENDING_RENAMES.pop(new_id, None)
+            if backend.databases.get(old) is not inst or inst.status != "renaming":
+                return  # deleted meanwhile
+            ORIG["modify_db_instance"](backend, old, {"new_db_instance_identifier": new_id})
     t0 = time.time()
     hold("renaming", t0)
     with LOCK:
@@ -369,7 +387,7 @@ def p_create_db_instance(self, db_kwargs):
             raise fault("InvalidParameterValue",
                         "MasterUserPassword is required for engine postgres and must be at "
                         "least 8 characters")
-    if ident in self.databases:
+    if ident in self.databases or ident in PENDING_RENAMES:
         raise rds_models.DBInstanceAlreadyExists()
     db_kwargs = dict(db_kwargs)
     db_kwargs.pop("awssim_id", None)
@@ -455,7 +473,7 @@ def p_restore_from_snapshot(self, from_snapshot_id, overrides):
     if from_snapshot_id not in self.database_snapshots:
         raise rds_models.DBSnapshotNotFoundFault(from_snapshot_id)
     snap = self.database_snapshots[from_snapshot_id]
-    if target in self.databases:
+    if target in self.databases or target in PENDING_RENAMES:
         raise rds_models.DBInstanceAlreadyExists()
     aid = getattr(snap, "awssim_id", None)
     if aid is None:
@@ -484,7 +502,7 @@ def p_restore_from_snapshot(self, from_snapshot_id, overrides):
 
 def p_restore_pitr(self, source_db_identifier, target_db_identifier, overrides):
     src = _find_instance(self, source_db_identifier)
-    if target_db_identifier in self.databases:
+    if target_db_identifier in self.databases or target_db_identifier in PENDING_RENAMES:
         raise rds_models.DBInstanceAlreadyExists()
     c = real_of(src)
     if c is None:
@@ -534,7 +552,8 @@ def p_modify_db_instance(self, db_instance_identifier, db_kwargs):
         return ORIG["modify_db_instance"](self, db_instance_identifier, db_kwargs)
     _require_status(inst, ["available"], "modify")
     new_id = db_kwargs.get("new_db_instance_identifier")
-    if new_id and new_id.lower() != db_instance_identifier.lower() and new_id in self.databases:
+    if new_id and new_id.lower() != db_instance_identifier.lower() and (
+            new_id in self.databases or new_id in PENDING_RENAMES):
         raise rds_models.DBInstanceAlreadyExists()
     password = db_kwargs.get("master_user_password")
     if password is not None and len(password) < 8:
@@ -542,6 +561,14 @@ def p_modify_db_instance(self, db_instance_identifier, db_kwargs):
                     "MasterUserPassword must be at least 8 characters")
     kwargs = dict(db_kwargs)
     kwargs.pop("apply_immediately", None)
+    lag = CONTROL.rename_lag_s
+    if new_id and lag > 0:
+        kwargs.pop("new_db_instance_identifier")
+        inst = ORIG["modify_db_instance"](self, db_instance_identifier, kwargs)
+        inst.status = "renaming"
+        PENDING_RENAMES[new_id] = db_instance_identifier
+        spawn(f"rename-{new_id}", job_rename, inst, self, new_id, lag)
+        return inst
     inst = ORIG["modify_db_instance"](self, db_instance_identifier, kwargs)
     if new_id:
         inst.status = "renaming"
@@ -798,7 +825,7 @@ def shutdown_clusters():
 
 
 def main():
-    global LAYOUT
+    global LAYOUT, CONTROL
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run-dir", required=True)
     ap.add_argument("--port", type=int, default=int(os.environ.get("AWSSIM_PORT", "4566")))
@@ -816,15 +843,20 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     install_patches()
-    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
-    server.start()
+    CONTROL = faults.Control(os.path.join(LAYOUT.root, "requests.jsonl"), RENAME_LAG_S)
+    app = faults.Middleware(DomainDispatcherApplication(create_backend_app), CONTROL)
+    server = make_server(args.host, args.port, app, threaded=True)
+    server_thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    server_thread.start()
     log(f"moto {moto.__version__} serving on http://{args.host}:{args.port} "
-        f"(delay scale {DELAY_SCALE}, data under {LAYOUT.root})")
+        f"(delay scale {DELAY_SCALE}, rename lag {RENAME_LAG_S} s, data under {LAYOUT.root}, "
+        f"request log {CONTROL.log_path})")
     while not stop.wait(1.0):
         pass
     log("stopping")
     try:
-        server.stop()
+        server.shutdown()
+        server_thread.join(5)
     except Exception as e:
         log(f"stopping moto: {e}")
     shutdown_clusters()

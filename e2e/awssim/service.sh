@@ -4,7 +4,8 @@
 #           wait until it answers, print the export lines for RUN_DIR/env.sh on stdout
 #   down    stop it by PID (TERM, then KILL), stop any PostgreSQL it left, remove its files
 #   status  one line; exit 0 when up, 3 when down
-# Environment: AWSSIM_PORT (default 4566), AWSSIM_DELAY_SCALE, AWSSIM_PG_PORT_MIN/MAX.
+# Environment: AWSSIM_PORT (default 4566), AWSSIM_DELAY_SCALE, AWSSIM_PG_PORT_MIN/MAX,
+# AWSSIM_RENAME_LAG_S.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -34,6 +35,8 @@ export AWS_PAGER=''
 export AWS_CONFIG_FILE='$AWSDIR/aws-config'
 export AWS_SHARED_CREDENTIALS_FILE='$AWSDIR/aws-credentials'
 export AWSSIM_PORT='$PORT'
+export AWSSIM_REQUEST_LOG='$AWSDIR/requests.jsonl'
+export AWSSIM_CONTROL_URL='http://127.0.0.1:$PORT/awssim/faults'
 EOF
 }
 

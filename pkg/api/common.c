@@ -298,5 +298,9 @@ bool api_rds_identifier_valid(const char *id, const char **out_rule)
     for (size_t i = 0; *out_rule == NULL && i < n; i++)
         if (!isalnum((unsigned char)id[i]) && id[i] != '-')
             *out_rule = "RDS identifiers use only letters, digits and hyphens";
+    for (size_t i = 0; *out_rule == NULL && i < n; i++)
+        if (isupper((unsigned char)id[i]))
+            *out_rule = "RDS identifiers are lower case (RDS lower-cases them, so a mixed-case "
+                        "name would never be found again under its spelling)";
     return *out_rule == NULL;
 }

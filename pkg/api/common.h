@@ -92,7 +92,8 @@ bool api_bucket_name_valid(const char *name, const char **out_rule);
 
 /* True when id is a valid RDS DB instance or cluster identifier (1-63
  * characters, a letter first, then letters, digits and single hyphens, not
- * ending with a hyphen). *out_rule receives the broken rule. */
+ * ending with a hyphen, all lower case: RDS lower-cases identifiers).
+ * *out_rule receives the broken rule. */
 bool api_rds_identifier_valid(const char *id, const char **out_rule);
 
 /* Sets a condition in status.conditions (created when missing) with the

@@ -595,6 +595,10 @@ static void restore__build(api_restore_spec *s)
     s->approval_required = api_get_bool(json_object_get(s->json, "approval"), "required", true);
     s->rollback_on_failure = api_get_bool(s->json, "rollbackOnFailure", true);
     s->has_verification = json_is_object(json_object_get(s->json, "verification"));
+    s->timeouts = json_object_get(s->json, "timeouts");
+    s->abort_delete_copies =
+        api_get_bool(json_object_get(s->json, "onAbort"), "deleteCopies", false);
+    s->delete_keep_copies = api_get_bool(json_object_get(s->json, "onDelete"), "keepCopies", false);
     s->n_items = json_array_size(items);
     s->items = lb_calloc(s->n_items ? s->n_items : 1, sizeof(*s->items));
     json_array_foreach(items, i, item)
@@ -650,6 +654,23 @@ static void restore__build(api_restore_spec *s)
     s->n_rollout = restore__workloads(s->rollout, rollout);
 }
 
+int api_restore_check_name(api_errors *errs, const char *name)
+{
+    api_errors local = {0};
+    api_errors *e = errs != NULL ? errs : &local;
+    int rc;
+
+    if (name == NULL || (int)strlen(name) <= API_RESTORE_MAX_NAME)
+        return 0;
+    api_errors_add(e, "metadata.name",
+                   "at most %d characters: the rollback Secret %s<name> must be a valid "
+                   "Secret name (253 characters at most); this name has %zu",
+                   API_RESTORE_MAX_NAME, API_RESTORE_ROLLBACK_PREFIX, strlen(name));
+    rc = api_errors_fail(e, "RestoreRequest");
+    api_errors_dispose(&local);
+    return rc;
+}
+
 int api_restore_parse(api_restore_spec **out, api_errors *errs, const json_t *spec, lb_time now)
 {
     api_errors local = {0};
@@ -674,6 +695,20 @@ int api_restore_parse(api_restore_spec **out, api_errors *errs, const json_t *sp
     if (json_is_object(json_object_get(copy, "verification")))
         restore__check_verification(e, json_object_get(copy, "verification"), "spec.verification",
                                     now);
+    if (json_is_object(json_object_get(copy, "timeouts"))) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(json_object_get(copy, "timeouts"), key, v)
+        {
+            int64_t sec = 0;
+            char *p = api_path_field("spec.timeouts", key);
+            if (!api_errors_has_path(e, p) && json_is_string(v) &&
+                api_duration_parse(&sec, json_string_value(v)) == 0 && sec <= 0)
+                api_errors_add(e, p, "a deadline must be longer than 0s");
+            free(p);
+            restore__check_duration(e, "spec.timeouts", json_object_get(copy, "timeouts"), key);
+        }
+    }
     if (e->len + e->dropped != before) {
         rc = api_errors_fail(e, "RestoreRequest spec");
         goto done;

@@ -102,6 +102,9 @@ typedef struct api_restore_spec {
     api_workload *rollout;
     size_t n_rollout;
     bool has_verification;
+    const json_t *timeouts;   /* spec.timeouts ({camelCaseAction: duration}) or NULL */
+    bool abort_delete_copies; /* spec.onAbort.deleteCopies (default false) */
+    bool delete_keep_copies;  /* spec.onDelete.keepCopies (default false) */
     /* owned storage behind the view */
     char **strings;
     size_t n_strings;
@@ -115,6 +118,19 @@ typedef struct api_restore_spec {
  * api_restore_free()), or LB_EINVALID with lb_error set to the joined message
  * ("invalid RestoreRequest spec: <path>: <rule>; ..."); *out is then NULL. */
 int api_restore_parse(api_restore_spec **out, api_errors *errs, const json_t *spec, lb_time now);
+
+/* The Secret that keeps a request's original Secret values for rollback is
+ * API_RESTORE_ROLLBACK_PREFIX + metadata.name; a Secret name has at most 253
+ * characters, so a RestoreRequest name may have at most API_RESTORE_MAX_NAME. */
+#define API_RESTORE_ROLLBACK_PREFIX "lifeboat-rollback-"
+#define API_RESTORE_MAX_NAME        (253 - (int)(sizeof(API_RESTORE_ROLLBACK_PREFIX) - 1))
+
+/* Checks a RestoreRequest's metadata.name against the names derived from it
+ * (at most API_RESTORE_MAX_NAME characters), so that a name the cutover could
+ * not use is refused before anything runs. Returns 0, or LB_EINVALID with the
+ * error added to errs (path "metadata.name"; errs may be NULL) and lb_error
+ * set. */
+int api_restore_check_name(api_errors *errs, const char *name);
 
 void api_restore_free(api_restore_spec *s);
 

@@ -211,6 +211,14 @@ int aws_error_code(const char *aws_code, long status)
     return LB_ERROR;
 }
 
+bool aws_error_not_applied(const char *aws_code, long status)
+{
+    if (is_one_of(aws_code, throttling_codes) || status == 429)
+        return true;
+    return aws_code != NULL && (strcmp(aws_code, "RequestTimeout") == 0 ||
+                                strcmp(aws_code, "RequestTimeoutException") == 0);
+}
+
 bool aws_error_retryable(const char *aws_code, long status)
 {
     if (is_one_of(aws_code, throttling_codes))

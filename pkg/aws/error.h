@@ -40,4 +40,10 @@ int aws_error_code(const char *aws_code, long status);
  * RequestTimeout, and transport failures (status 0). */
 bool aws_error_retryable(const char *aws_code, long status);
 
+/* True when an error answer proves the request was not applied, so that even
+ * a mutating call may be sent again: throttling codes, 429 and RequestTimeout
+ * (the body was not read). A 5xx (InternalFailure, ServiceUnavailable, ...)
+ * proves nothing. */
+bool aws_error_not_applied(const char *aws_code, long status);
+
 #endif

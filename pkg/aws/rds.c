@@ -488,11 +488,12 @@ int rds_modify_db_instance_rename(rds_instance *out, aws_client *c, const char *
 }
 
 int rds_delete_db_instance(rds_instance *out, aws_client *c, const char *id,
-                           const char *final_snapshot_id)
+                           const char *final_snapshot_id, bool delete_automated_backups)
 {
     aws_query *form = aws_query_new();
     memset(out, 0, sizeof(*out));
     aws_query_add(form, "DBInstanceIdentifier", id);
+    aws_query_add(form, "DeleteAutomatedBackups", delete_automated_backups ? "true" : "false");
     if (final_snapshot_id != NULL) {
         aws_query_add(form, "FinalDBSnapshotIdentifier", final_snapshot_id);
         aws_query_add(form, "SkipFinalSnapshot", "false");

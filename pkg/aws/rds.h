@@ -119,9 +119,11 @@ int rds_restore_db_instance_to_point_in_time(rds_instance *out, aws_client *c,
 int rds_modify_db_instance_rename(rds_instance *out, aws_client *c, const char *id,
                                   const char *new_id);
 
-/* Deletes an instance; with final_snapshot_id NULL, SkipFinalSnapshot=true. */
+/* Deletes an instance; with final_snapshot_id NULL, SkipFinalSnapshot=true.
+ * DeleteAutomatedBackups is always sent, as delete_automated_backups says
+ * (AWS's own default is true: it erases the instance's point-in-time history). */
 int rds_delete_db_instance(rds_instance *out, aws_client *c, const char *id,
-                           const char *final_snapshot_id);
+                           const char *final_snapshot_id, bool delete_automated_backups);
 
 int rds_add_tags_to_resource(aws_client *c, const char *arn, const rds_tag *tags, size_t ntags);
 

@@ -287,7 +287,15 @@ struct aws_client {
     aws_credentials_provider *owned_credentials;
     CURLSH *share;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+    aws_fence_fn fence; /* checked before every attempt */
+    void *fence_payload;
 };
+
+void aws_client_set_fence(aws_client *c, aws_fence_fn fn, void *payload)
+{
+    c->fence = fn;
+    c->fence_payload = payload;
+}
 
 static char *dup_or_null(const char *s)
 {
@@ -499,6 +507,7 @@ typedef struct transfer {
     const char *upload; /* buffered PUT body */
     size_t upload_len;
     size_t upload_pos;
+    long request_size; /* bytes of the request curl wrote; 0: never sent */
 } transfer;
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *payload)
@@ -695,11 +704,89 @@ static CURLcode perform_once(aws_client *c, const aws_request *req, const char *
 
     cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &t->resp->status);
+    curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &t->request_size);
     curl_easy_cleanup(h);
     t->h = NULL;
     curl_slist_free_all(hdrs);
     curl_slist_free_all(connect_to);
     return cc;
+}
+
+/* The value of `key` in a form-encoded body ("a=1&Action=X&b=2"), into buf. */
+static bool form_value(char *buf, size_t len, const char *body, size_t body_len, const char *key)
+{
+    size_t klen = strlen(key);
+    size_t i = 0;
+    while (i < body_len) {
+        size_t end = i;
+        while (end < body_len && body[end] != '&')
+            end++;
+        if (end - i > klen && strncmp(body + i, key, klen) == 0 && body[i + klen] == '=') {
+            size_t n = end - i - klen - 1;
+            if (n >= len)
+                n = len - 1;
+            memcpy(buf, body + i + klen + 1, n);
+            buf[n] = '\0';
+            return true;
+        }
+        i = end + 1;
+    }
+    return false;
+}
+
+void aws_request_operation(char *buf, size_t len, const aws_request *req)
+{
+    const char *method = req->method ? req->method : "GET";
+    assert(len > 0);
+    buf[0] = '\0';
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (strcasecmp(req->headers[i].name, "X-Amz-Target") == 0) {
+            const char *dot = strrchr(req->headers[i].value, '.');
+            snprintf(buf, len, "%s", dot ? dot + 1 : req->headers[i].value);
+            return;
+        }
+    }
+    if (req->body != NULL && req->content_type != NULL &&
+        strncmp(req->content_type, "application/x-www-form-urlencoded", 33) == 0 &&
+        form_value(buf, len, req->body, req->body_len, "Action"))
+        return;
+    if (req->query != NULL && form_value(buf, len, req->query, strlen(req->query), "Action"))
+        return;
+    snprintf(buf, len, "%s", method);
+}
+
+static bool is_read_operation(const char *op)
+{
+    static const char *const prefixes[] = {"Describe", "List", "Get", "BatchGet", "Download", NULL};
+    for (size_t i = 0; prefixes[i] != NULL; i++)
+        if (strncmp(op, prefixes[i], strlen(prefixes[i])) == 0)
+            return true;
+    return false;
+}
+
+bool aws_request_resend_safe(const aws_request *req)
+{
+    const char *method = req->method ? req->method : "GET";
+    char op[128];
+
+    if (req->resend == AWS_RESEND_SAFE)
+        return true;
+    if (req->resend == AWS_RESEND_NEVER)
+        return false;
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        return true;
+    if (strcmp(req->service, "s3") == 0) {
+        if (strcmp(method, "PUT") == 0 || strcmp(method, "DELETE") == 0)
+            return true;
+        return req->query != NULL && strcmp(req->query, "delete=") == 0;
+    }
+    if (strcmp(req->service, "sts") == 0)
+        return true;
+    aws_request_operation(op, sizeof(op), req);
+    /* Setting or removing the same tags again has no further effect. */
+    if (strcmp(op, "AddTagsToResource") == 0 || strcmp(op, "RemoveTagsFromResource") == 0)
+        return true;
+    return is_read_operation(op);
 }
 
 void aws__random_bytes(unsigned char *buf, size_t n)
@@ -718,8 +805,12 @@ int aws_client_send(aws_response *out, aws_client *c, const aws_request *req)
     int attempt = 0;
     int rc = LB_ERROR;
     int can_retry;
+    bool resend_safe;
+    char op[128];
 
     assert(req->service != NULL);
+    resend_safe = aws_request_resend_safe(req);
+    aws_request_operation(op, sizeof(op), req);
     response_reset(out);
     out->attempts = 0;
     if ((req->body != NULL || req->read_fn != NULL) && req->content_type == NULL)
@@ -746,6 +837,12 @@ int aws_client_send(aws_response *out, aws_client *c, const aws_request *req)
         attempt++;
         out->attempts = attempt;
         response_reset(out);
+        if (c->fence != NULL && (rc = c->fence(c->fence_payload, req->service)) != 0) {
+            char why[256];
+            snprintf(why, sizeof(why), "%s", lb_error_last());
+            rc = lb_error_setc(rc, "aws %s: not sent: %s", req->service, why);
+            goto done;
+        }
         if (remaining <= 0) {
             rc = lb_error_setc(LB_ETIMEOUT,
                                "aws %s %s: deadline of %ld ms passed after %d "
@@ -797,6 +894,16 @@ int aws_client_send(aws_response *out, aws_client *c, const aws_request *req)
             rc = lb_error_set("aws %s: transfer aborted by the caller's callback", req->service);
             goto done;
         }
+        if (cc != CURLE_OK && !resend_safe && t.request_size > 0) {
+            /* The request went out; whether it took effect is unknown. */
+            rc = lb_error_setc(LB_EAMBIGUOUS,
+                               "aws %s %s: %s after the request was sent; it may have been "
+                               "applied, so it is not sent again",
+                               req->service, op, curl_easy_strerror(cc));
+            LB_LOG_INFO("aws ambiguous failure, not re-sent", "service", req->service, "operation",
+                        op, "error", curl_easy_strerror(cc));
+            goto done;
+        }
         if (cc != CURLE_OK) {
             int timed_out = cc == CURLE_OPERATION_TIMEDOUT;
             if (!can_retry || (timed_out && now_ms() >= deadline)) {
@@ -814,7 +921,19 @@ int aws_client_send(aws_response *out, aws_client *c, const aws_request *req)
                             out->body_len);
             rc = aws_error_code(out->aws_code, out->status);
             lb_error_setc(rc, "%s: %s", out->aws_code, out->aws_message);
+            if (!resend_safe && out->status >= 500 &&
+                !aws_error_not_applied(out->aws_code, out->status)) {
+                rc = lb_error_setc(LB_EAMBIGUOUS,
+                                   "%s: %s (HTTP %ld to %s; it may have been applied, so it is "
+                                   "not sent again)",
+                                   out->aws_code, out->aws_message, out->status, op);
+                LB_LOG_INFO("aws ambiguous failure, not re-sent", "service", req->service,
+                            "operation", op, "code", out->aws_code);
+                goto done;
+            }
             if (!can_retry || !aws_error_retryable(out->aws_code, out->status))
+                goto done;
+            if (!resend_safe && !aws_error_not_applied(out->aws_code, out->status))
                 goto done;
             LB_LOG_DEBUG("aws retry", "service", req->service, "code", out->aws_code, "status",
                          LB_LOG_INT(out->status), "attempt", LB_LOG_INT(attempt));

@@ -11,7 +11,12 @@
  * AWS_S3_FORCE_PATH_STYLE=true.
  *
  * Throttling, 5xx and transport errors are retried with capped exponential
- * backoff and full jitter inside a per-request deadline (aws/error.h).
+ * backoff and full jitter inside a per-request deadline (aws/error.h) - but
+ * a mutating call is never re-sent after a failure that may have followed its
+ * effect (a 5xx, a connection dropped or timed out after the request was
+ * sent): that ends the call with LB_EAMBIGUOUS so that the caller re-reads
+ * the actual state. Failures that prove nothing was applied (throttling
+ * answers, a connection that was never made) are retried for every call.
  * An aws_client is safe to share between threads; each call uses its own
  * curl handle and shares connections through a curl share object.
  */
@@ -74,6 +79,15 @@ int aws_client_new_from_env(aws_client **out);
 /* Frees a client; NULL is accepted. The client must be idle. */
 void aws_client_free(aws_client *c);
 
+/* A fence: called before every attempt of every request with the service
+ * name; a non-zero (negative LB_*) return stops the request unsent with that
+ * code (message from the fence's lb_error_set). The operator fences on
+ * holding the leader Lease (kube/leader.h). */
+typedef int (*aws_fence_fn)(void *payload, const char *service);
+
+/* Installs (fn NULL: removes) the fence; call before other threads use c. */
+void aws_client_set_fence(aws_client *c, aws_fence_fn fn, void *payload);
+
 /* The region the client signs for; borrowed. */
 const char *aws_client_region(const aws_client *c);
 
@@ -87,6 +101,13 @@ typedef int (*aws_rewind_fn)(void *payload);
 /* Streamed 2xx response body: called with each chunk; return 0 to go on,
  * anything else aborts the transfer. */
 typedef int (*aws_write_fn)(const char *data, size_t len, void *payload);
+
+/* Whether a request may be sent a second time after an ambiguous failure. */
+typedef enum aws_resend {
+    AWS_RESEND_AUTO = 0, /* decided from the operation (aws_request_resend_safe) */
+    AWS_RESEND_SAFE,     /* the caller vouches that a second copy has no further effect */
+    AWS_RESEND_NEVER,    /* never re-sent after an ambiguous failure */
+} aws_resend;
 
 typedef struct aws_header {
     const char *name;
@@ -113,7 +134,22 @@ typedef struct aws_request {
     void *write_payload;
     size_t response_cap;   /* 0: AWS_MAX_RESPONSE_BYTES */
     bool unsigned_request; /* STS AssumeRoleWithWebIdentity */
+    aws_resend resend;     /* AWS_RESEND_AUTO unless the caller knows better */
 } aws_request;
+
+/* Whether `req` may be re-sent after an ambiguous failure. With
+ * AWS_RESEND_AUTO: reads (GET, HEAD; Query actions and JSON targets named
+ * Describe*, List*, Get*, BatchGet*, Download*; every STS call) are safe; S3
+ * PUT and DELETE by key and POST ?delete= are safe in effect (the same bytes
+ * under the same key; on a versioned bucket a second identical version or
+ * delete marker may appear); RDS AddTagsToResource/RemoveTagsFromResource
+ * are safe (the same tags again); every other call (RDS Create/Restore/
+ * Modify/Delete, Secrets Manager Put/Update, S3 multipart POSTs) is not. */
+bool aws_request_resend_safe(const aws_request *req);
+
+/* The operation name of `req` for messages: the Query `Action`, the JSON
+ * target's operation, or "<METHOD>" for S3; written into `buf` (truncated). */
+void aws_request_operation(char *buf, size_t len, const aws_request *req);
 
 /* Adds a header to a request; asserts the fixed header table has room. */
 void aws_request_add_header(aws_request *req, const char *name, const char *value);
@@ -142,11 +178,14 @@ void aws_response_dispose(aws_response *r);
 /* A response header's value (case-insensitive name); borrowed, NULL if absent. */
 const char *aws_response_header_get(const aws_response *r, const char *name);
 
-/* Sends `req`, retrying throttling, 5xx and transport errors. Fills `out`
- * (which the caller initialised) with the last response. Returns 0 on 2xx;
- * otherwise the code aws_error_code() maps the AWS error to, with the
+/* Sends `req`, retrying throttling, 5xx and transport errors (5xx and
+ * transport errors after sending only when aws_request_resend_safe()). Fills
+ * `out` (which the caller initialised) with the last response. Returns 0 on
+ * 2xx; otherwise the code aws_error_code() maps the AWS error to, with the
  * thread's message set to "<AwsCode>: <AWS message>" (LB_ETIMEOUT when the
- * deadline passed, LB_ETOOBIG when a body exceeded its cap). */
+ * deadline passed, LB_ETOOBIG when a body exceeded its cap, LB_EAMBIGUOUS
+ * when a call that is not safe to re-send failed in a way that may have
+ * followed its effect - out->aws_code keeps the 5xx code, if any). */
 int aws_client_send(aws_response *out, aws_client *c, const aws_request *req);
 
 /* ---- canonical query strings ---- */

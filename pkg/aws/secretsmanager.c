@@ -77,6 +77,10 @@ static int sm_call(json_t **out, aws_client *c, const char *op, json_t *input,
     req.body_len = strlen(body);
     req.response_cap = SM_MAX_RESPONSE_BYTES;
     aws_request_add_header(&req, "X-Amz-Target", target);
+    /* PutSecretValue carries a ClientRequestToken: AWS treats a second copy with the
+     * same token and value as the same version, so it is safe to re-send. */
+    if (strcmp(op, "PutSecretValue") == 0)
+        req.resend = AWS_RESEND_SAFE;
     rc = aws_client_send(&resp, c, &req);
     if (rc != 0) {
         lb_error_wrap(rc, "secretsmanager %s %s", op, secret_id);

@@ -24,6 +24,10 @@
 #define MGR_IDLE_SLEEP_MS    50
 #define MGR_PHASE_REFRESH_NS (5LL * 1000000000LL)
 
+/* The deadline of the reconcile running on this worker thread (monotonic ns;
+ * 0: none), enforced by the fence on every side effect. */
+static _Thread_local int64_t tl_reconcile_deadline_ns;
+
 typedef struct mgr_ctrl {
     mgr *m;
     const ctrl_kind *kind;
@@ -213,7 +217,9 @@ static void process(mgr_ctrl *c, const char *key)
         wq_forget(c->queue, key);
         result = "gone";
     } else {
+        tl_reconcile_deadline_ns = t0 + (int64_t)MGR_MAX_RECONCILE_MS * 1000000LL;
         rc = ctrl_reconcile(&res, c->kind, &env, obj);
+        tl_reconcile_deadline_ns = 0;
         if (rc != 0) {
             LB_LOG_WARN("reconcile failed; will retry", "controller", c->kind->controller, "object",
                         key, "attempt", LB_LOG_INT(wq_num_requeues(c->queue, key) + 1), "error",
@@ -257,9 +263,12 @@ static void *worker_main(void *arg)
             break;
         if (rc != 0)
             continue;
-        if (!atomic_load(&m->active) || atomic_load(&m->stopping)) {
-            /* leadership lost (or stopping) after the key was taken: put it back */
+        if (!atomic_load(&m->active) || atomic_load(&m->stopping) ||
+            (m->leader != NULL && !kube_leader_holding(m->leader))) {
+            /* leadership lost (or stopping, or the Lease expired by our own clock
+             * before the election loop noticed) after the key was taken: put it back */
             wq_add(c->queue, key);
+            sleep_ms(MGR_IDLE_SLEEP_MS);
         } else {
             process(c, key);
         }
@@ -270,6 +279,37 @@ static void *worker_main(void *arg)
 }
 
 /* ---- leader election -------------------------------------------------------------- */
+
+/* The fence of every side effect (kube writes, AWS calls): this replica holds
+ * the Lease by its own clock, and the current reconcile is within its bound. */
+static int fence_check(mgr *m)
+{
+    int64_t deadline = tl_reconcile_deadline_ns;
+    if (deadline != 0 && lb_time_monotonic_ns() > deadline)
+        return lb_error_setc(LB_ETIMEOUT,
+                             "this reconcile has run longer than %d ms; the rest waits for the "
+                             "next reconcile",
+                             MGR_MAX_RECONCILE_MS);
+    if (m->leader != NULL && !kube_leader_holding(m->leader))
+        return lb_error_setc(LB_EFENCED,
+                             "this replica no longer holds the leader Lease (lost, expired by "
+                             "its own clock, or released)");
+    return 0;
+}
+
+static int fence_kube(void *payload, const char *method, const char *what)
+{
+    (void)method;
+    if (strstr(what, "/apis/coordination.k8s.io/") != NULL)
+        return 0; /* the Lease itself: that is how leadership is kept */
+    return fence_check(payload);
+}
+
+static int fence_aws(void *payload, const char *service)
+{
+    (void)service;
+    return fence_check(payload);
+}
 
 static void on_started_leading(void *payload)
 {
@@ -343,6 +383,10 @@ int mgr_new(mgr **out, const mgr_options *o)
         if (result != 0)
             goto done;
     }
+
+    kube_client_set_fence(o->client, fence_kube, m);
+    if (o->aws != NULL)
+        aws_client_set_fence(o->aws, fence_aws, m);
 
     for (size_t k = 0; k < MGR_N_KINDS; k++) {
         mgr_ctrl *c = &m->ctrls[k];
@@ -550,6 +594,9 @@ void mgr_free(mgr *m)
     if (m == NULL)
         return;
     mgr_stop(m);
+    kube_client_set_fence(m->client, NULL, NULL);
+    if (m->aws != NULL)
+        aws_client_set_fence(m->aws, NULL, NULL);
     for (size_t k = 0; k < MGR_N_KINDS; k++) {
         mgr_ctrl *c = &m->ctrls[k];
         for (size_t i = 0; i < m->n_informers && c->informers != NULL; i++)

@@ -12,8 +12,13 @@
  * Informers run on every replica, so a standby's caches are warm. Workers
  * take keys only while this replica is active: always without leader
  * election, and only while holding the Lease with it. Losing the Lease stops
- * all work at once (a key taken after that is put back); reconciles already
- * running finish.
+ * all work at once (a key taken after that is put back). A reconcile already
+ * running is fenced: the kube client (every write but the Lease's own) and the
+ * AWS client (every call) ask kube_leader_holding() before each attempt, so
+ * after the Lease is lost - or has expired by this replica's own clock, as
+ * after a SIGSTOP - it cannot act or write status any more (LB_EFENCED); and
+ * a reconcile that has run MGR_MAX_RECONCILE_MS is refused further side
+ * effects (LB_ETIMEOUT) and retried.
  *
  * mgr_stop() is the graceful SIGTERM path: stop taking work, let running
  * reconciles finish (at most drain_timeout_ms), stop the workers, release the
@@ -59,6 +64,10 @@ int mgr_metrics_init(mgr_metrics *out, metrics_registry *reg, const char *versio
 void mgr_metrics_kube_request(const char *verb, long http_status, double seconds, void *payload);
 
 struct engine_metrics;
+
+/* The longest a single reconcile may keep acting: past it, every further
+ * side effect of that reconcile is refused (LB_ETIMEOUT) and it is retried. */
+#define MGR_MAX_RECONCILE_MS 60000
 
 typedef struct mgr_options {
     kube_client *client;                    /* borrowed */

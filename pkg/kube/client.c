@@ -33,6 +33,8 @@ struct kube_client {
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
     atomic_ulong requests;
     atomic_ulong connections;
+    kube_fence_fn fence; /* checked before every attempt of a mutating request */
+    void *fence_payload;
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -519,6 +521,15 @@ static int do_request(char **out, size_t *out_len, kube_client *c, const request
         double t0 = kube__now();
         long wait;
 
+        if (c->fence != NULL && strcmp(rq->method, "GET") != 0) {
+            result = c->fence(c->fence_payload, rq->method, what);
+            if (result != 0) {
+                char why[256];
+                snprintf(why, sizeof(why), "%s", lb_error_last());
+                result = lb_error_setc(result, "%s: not sent: %s", what, why);
+                break;
+            }
+        }
         result = kube_config_credentials(&creds, c->cfg);
         if (result != 0)
             break;
@@ -774,4 +785,10 @@ int kube_get_text(char **out, size_t *out_len, kube_client *c, const kube_ref *r
 {
     request rq = {"GET", "GET", ref, query, NULL, 0, NULL, KUBE_MAX_LOG_BYTES, 0};
     return do_request(out, out_len, c, &rq);
+}
+
+void kube_client_set_fence(kube_client *c, kube_fence_fn fn, void *payload)
+{
+    c->fence = fn;
+    c->fence_payload = payload;
 }

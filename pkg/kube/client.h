@@ -81,6 +81,16 @@ typedef struct kube_client_stats {
 /* Counters since kube_client_new(); connections well below requests shows reuse. */
 void kube_client_stats_get(kube_client_stats *out, kube_client *c);
 
+/* A fence on writes: called before every attempt of every request that is not
+ * a GET, with the method and "<VERB> <path>"; a non-zero (negative LB_*)
+ * return stops the request unsent with that code (message from the fence's
+ * lb_error_set). The operator fences on holding the leader Lease
+ * (kube/leader.h), exempting the Lease itself. */
+typedef int (*kube_fence_fn)(void *payload, const char *method, const char *what);
+
+/* Installs (fn NULL: removes) the fence; call before other threads use c. */
+void kube_client_set_fence(kube_client *c, kube_fence_fn fn, void *payload);
+
 /* The config the client was made with (borrowed). */
 kube_config *kube_client_config(kube_client *c);
 

@@ -1,6 +1,7 @@
 /* leader.c - Lease get/create/update with optimistic concurrency. */
 #include "kube/leader.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@ struct kube_leader {
     char observed_renew[64];
     int64_t observed_at;
     int have_observed;
+    /* the fence: we may act until this instant (our clock, ns); 0 = not leading */
+    atomic_llong valid_until;
 };
 
 static int64_t real_clock(void *payload)
@@ -124,6 +127,7 @@ int kube_leader_try(kube_leader *l, int *is_leader)
         if (result == 0) {
             *is_leader = 1;
             snprintf(l->observed_holder, sizeof(l->observed_holder), "%s", l->identity);
+            atomic_store(&l->valid_until, now + (int64_t)l->renew_s * NS_PER_S);
         }
         goto done;
     }
@@ -151,7 +155,8 @@ int kube_leader_try(kube_leader *l, int *is_leader)
     }
     if (holder[0] != '\0' && strcmp(holder, l->identity) != 0 &&
         now < l->observed_at + (int64_t)duration * NS_PER_S) {
-        result = 0; /* someone else holds a live lease */
+        atomic_store(&l->valid_until, 0); /* someone else leads: stop acting at once */
+        result = 0;                       /* someone else holds a live lease */
         goto done;
     }
     if (strcmp(holder, l->identity) != 0) {
@@ -172,6 +177,9 @@ int kube_leader_try(kube_leader *l, int *is_leader)
         snprintf(l->observed_holder, sizeof(l->observed_holder), "%s", l->identity);
         snprintf(l->observed_renew, sizeof(l->observed_renew), "%s", now_s);
         l->observed_at = now;
+        /* `now` was read before the GET: a competitor cannot take over before
+         * now + leaseDuration by its clock; we stop at now + renewDeadline */
+        atomic_store(&l->valid_until, now + (int64_t)l->renew_s * NS_PER_S);
     }
 done:
     json_decref(lease);
@@ -200,6 +208,7 @@ int kube_leader_release(kube_leader *l)
     json_object_set_new(body, "spec",
                         lease_spec("", 1, now_s, now_s,
                                    json_integer_value(json_object_get(spec, "leaseTransitions"))));
+    atomic_store(&l->valid_until, 0); /* no more acting, whether the release lands or not */
     result = kube_replace(NULL, l->c, &ref, body);
     if (result == 0)
         l->observed_holder[0] = '\0';
@@ -239,6 +248,7 @@ int kube_leader_run(kube_leader *l, const atomic_int *stop, kube_leader_fn on_st
         } else if (leading && (rc == 0 || now - last_renew >= (int64_t)l->renew_s * NS_PER_S)) {
             /* someone else holds it, or no renewal within the deadline: stop working */
             leading = 0;
+            atomic_store(&l->valid_until, 0);
             if (on_stopped != NULL)
                 on_stopped(payload);
         }
@@ -250,4 +260,10 @@ int kube_leader_run(kube_leader *l, const atomic_int *stop, kube_leader_fn on_st
         return kube_leader_release(l);
     }
     return 0;
+}
+
+int kube_leader_holding(kube_leader *l)
+{
+    int64_t until = atomic_load(&l->valid_until);
+    return until != 0 && l->clock(l->clock_payload) < until;
 }

@@ -59,6 +59,14 @@ int kube_leader_release(kube_leader *l);
 /* The holder seen in the last attempt ("" when none); borrowed. */
 const char *kube_leader_holder(const kube_leader *l);
 
+/* The fence (thread-safe): non-zero while this replica may act as leader,
+ * judged by its own clock: its last successful acquire or renew started less
+ * than renewDeadline ago, and no later attempt saw another live holder, and
+ * the Lease was not released. A replica paused past that (SIGSTOP, a long GC
+ * stall of the node) finds this 0 when it resumes, before its loop has even
+ * tried to renew. Check it before every side effect and status write. */
+int kube_leader_holding(kube_leader *l);
+
 typedef void (*kube_leader_fn)(void *payload);
 
 /* Runs until *stop becomes non-zero (checked at least every 100 ms), calling

@@ -83,6 +83,10 @@ const char *lb_error_name(int code)
         return "LB_ETOOBIG";
     case LB_ETIMEOUT:
         return "LB_ETIMEOUT";
+    case LB_EAMBIGUOUS:
+        return "LB_EAMBIGUOUS";
+    case LB_EFENCED:
+        return "LB_EFENCED";
     default:
         return "LB_EUNKNOWN";
     }

@@ -21,6 +21,9 @@ enum {
     LB_EINVALID = -6,   /* input broke a rule; the message names the field */
     LB_ETOOBIG = -7,    /* input exceeded a named size cap */
     LB_ETIMEOUT = -8,   /* a deadline passed */
+    LB_EAMBIGUOUS = -9, /* a change may or may not have been applied (5xx, connection lost
+                           after sending): re-read the actual state before acting again */
+    LB_EFENCED = -10,   /* not sent: this replica no longer holds the leader Lease */
 };
 
 #define LB_ERROR_MAX 1024 /* bytes kept of one message, NUL included */

@@ -755,8 +755,8 @@ static int cmd_rds(aws_client *c, const char *cmd, int argc, char **argv)
     if (strcmp(cmd, "rds-rename") == 0 && argc >= 2)
         return instance_result(rds_modify_db_instance_rename(&inst, c, argv[0], argv[1]), &inst);
     if (strcmp(cmd, "rds-delete") == 0 && argc >= 1)
-        return instance_result(rds_delete_db_instance(&inst, c, argv[0], argc > 1 ? argv[1] : NULL),
-                               &inst);
+        return instance_result(
+            rds_delete_db_instance(&inst, c, argv[0], argc > 1 ? argv[1] : NULL, false), &inst);
     if (strcmp(cmd, "rds-tag") == 0 && argc >= 3) {
         rds_tag t = {argv[1], argv[2]};
         rc = rds_add_tags_to_resource(c, argv[0], &t, 1);

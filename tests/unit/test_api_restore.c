@@ -254,6 +254,10 @@ static void test_api_restore_rds_and_bucket_rules_in_words(void **state)
     expect_error(NULL, "{\"0\":{\"rdsPointInTime\":{\"targetDBInstanceIdentifier\":\"1orders\"}}}",
                  "spec.items[0].rdsPointInTime.targetDBInstanceIdentifier",
                  "RDS identifiers start with a letter");
+    expect_error(NULL, "{\"0\":{\"rdsPointInTime\":{\"targetDBInstanceIdentifier\":\"Orders-A\"}}}",
+                 "spec.items[0].rdsPointInTime.targetDBInstanceIdentifier",
+                 "RDS identifiers are lower case (RDS lower-cases them, so a mixed-case name "
+                 "would never be found again under its spelling)");
     expect_error(NULL, "{\"1\":{\"s3Sync\":{\"sourceBucket\":\"192.168.10.12\"}}}",
                  "spec.items[1].s3Sync.sourceBucket",
                  "bucket names must not be formatted as an IP address");
@@ -263,6 +267,26 @@ static void test_api_restore_rds_and_bucket_rules_in_words(void **state)
     expect_error(NULL, "{\"1\":{\"s3Sync\":{\"targetBucket\":\"Media\"}}}",
                  "spec.items[1].s3Sync.targetBucket",
                  "bucket names use only a-z, 0-9, '-' and '.'");
+}
+
+static void test_api_restore_name_leaves_room_for_the_rollback_secret(void **state)
+{
+    char name[300];
+    api_errors e = {0};
+    (void)state;
+    memset(name, 'a', sizeof(name));
+    name[API_RESTORE_MAX_NAME] = '\0';
+    assert_int_equal(API_RESTORE_MAX_NAME, 235);
+    assert_int_equal(api_restore_check_name(&e, name), 0); /* lifeboat-rollback-<235> = 253 */
+    assert_int_equal(e.len, 0);
+    name[API_RESTORE_MAX_NAME] = 'a';
+    name[API_RESTORE_MAX_NAME + 1] = '\0';
+    assert_int_equal(api_restore_check_name(&e, name), LB_EINVALID);
+    assert_true(api_errors_has_path(&e, "metadata.name"));
+    assert_non_null(strstr(lb_error_last(), "metadata.name: at most 235 characters"));
+    assert_non_null(strstr(lb_error_last(), "lifeboat-rollback-"));
+    api_errors_dispose(&e);
+    assert_int_equal(api_restore_check_name(NULL, name), LB_EINVALID);
 }
 
 static void test_api_restore_names_unique_and_depends_on_existing(void **state)
@@ -431,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_api_restore_types_enums_and_bounds),
         cmocka_unit_test(test_api_restore_too_many_items),
         cmocka_unit_test(test_api_restore_rds_and_bucket_rules_in_words),
+        cmocka_unit_test(test_api_restore_name_leaves_room_for_the_rollback_secret),
         cmocka_unit_test(test_api_restore_names_unique_and_depends_on_existing),
         cmocka_unit_test(test_api_restore_depends_on_cycle_is_named),
         cmocka_unit_test(test_api_restore_collects_all_errors),

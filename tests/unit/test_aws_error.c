@@ -132,6 +132,16 @@ static void test_aws_error_retryable(void **state)
     assert_true(aws_error_retryable("TransportError", 0));
     assert_false(aws_error_retryable("DBInstanceNotFound", 404));
     assert_false(aws_error_retryable("AccessDenied", 403));
+    /* Only answers that prove nothing was applied let a mutating call be re-sent. */
+    assert_true(aws_error_not_applied("Throttling", 400));
+    assert_true(aws_error_not_applied("ThrottlingException", 400));
+    assert_true(aws_error_not_applied("SlowDown", 503));
+    assert_true(aws_error_not_applied("Http429", 429));
+    assert_true(aws_error_not_applied("RequestTimeout", 400));
+    assert_false(aws_error_not_applied("InternalFailure", 500));
+    assert_false(aws_error_not_applied("ServiceUnavailable", 503));
+    assert_false(aws_error_not_applied("Http502", 502));
+    assert_false(aws_error_not_applied("TransportError", 0));
     assert_false(aws_error_retryable("InvalidParameterValue", 400));
 }
 

@@ -1,6 +1,7 @@
 /* test_aws_httpd.h - a scripted one-thread HTTP/1.1 server for pkg/aws unit
  * tests: it records each request it receives (head and body) and answers
- * with the next scripted response ("Connection: close" each time). Included
+ * with the next scripted response ("Connection: close" each time; status 0
+ * closes the connection without any answer). Included
  * by tests/unit/test_aws*.c only. */
 #ifndef TEST_AWS_HTTPD_H
 #define TEST_AWS_HTTPD_H
@@ -111,6 +112,11 @@ static inline void httpd_serve_one(httpd *s, int cfd)
         r = s->script[s->nscript - 1];
     s->served++;
     pthread_mutex_unlock(&s->lock);
+    if (r.status == 0) { /* a connection dropped after the request arrived */
+        shutdown(cfd, SHUT_RDWR);
+        close(cfd);
+        return;
+    }
     is_head = s->nrequests > 0 && strncmp(s->requests[s->nrequests - 1], "HEAD ", 5) == 0;
     snprintf(head, sizeof(head),
              "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n", r.status,

@@ -248,15 +248,17 @@ static void test_rds_rename_delete_and_snapshot_requests(void **state)
                         "Action=ModifyDBInstance&ApplyImmediately=true&"
                         "DBInstanceIdentifier=shop-restored&NewDBInstanceIdentifier=shop&"
                         "Version=2014-10-31");
-    assert_int_equal(rds_delete_db_instance(&i, f->c, "old", "old-final"), 0);
+    assert_int_equal(rds_delete_db_instance(&i, f->c, "old", "old-final", false), 0);
     rds_instance_dispose(&i);
     assert_string_equal(httpd_req_body(&f->srv, 1),
                         "Action=DeleteDBInstance&DBInstanceIdentifier=old&"
+                        "DeleteAutomatedBackups=false&"
                         "FinalDBSnapshotIdentifier=old-final&SkipFinalSnapshot=false&"
                         "Version=2014-10-31");
-    assert_int_equal(rds_delete_db_instance(&i, f->c, "old", NULL), 0);
+    assert_int_equal(rds_delete_db_instance(&i, f->c, "old", NULL, true), 0);
     rds_instance_dispose(&i);
     assert_non_null(strstr(httpd_req_body(&f->srv, 2), "SkipFinalSnapshot=true"));
+    assert_non_null(strstr(httpd_req_body(&f->srv, 2), "DeleteAutomatedBackups=true"));
     assert_int_equal(rds_create_db_snapshot(&s, f->c, "shop", "s", NULL, 0), LB_ECONFLICT);
     assert_non_null(strstr(lb_error_last(), "DBSnapshotAlreadyExists: Cannot create"));
 }

@@ -611,6 +611,200 @@ static void test_aws_deadline_stops_retries(void **state)
     case_stop(&t);
 }
 
+/* ---- mutating calls are never blindly re-sent ---- */
+
+#define FORM        "application/x-www-form-urlencoded; charset=utf-8"
+#define MODIFY_BODY "Action=ModifyDBInstance&DBInstanceIdentifier=a&NewDBInstanceIdentifier=b"
+#define DESCRIBE    "Action=DescribeDBInstances&DBInstanceIdentifier=a"
+#define INTERNAL_FAILURE                                                                           \
+    "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code>"                      \
+    "<Message>boom</Message></Error></ErrorResponse>"
+
+static aws_request form_request(const char *body)
+{
+    aws_request req = {.service = "rds",
+                       .method = "POST",
+                       .content_type = FORM,
+                       .body = body,
+                       .body_len = strlen(body)};
+    return req;
+}
+
+static void test_aws_mutating_500_is_ambiguous_and_not_resent(void **state)
+{
+    signed_case t;
+    aws_request req = form_request(MODIFY_BODY);
+    aws_response resp;
+    (void)state;
+    retry_client(&t, 5, 10000, 1);
+    httpd_script(&t.srv, 500, NULL, INTERNAL_FAILURE);
+    httpd_script(&t.srv, 200, NULL, "<ok/>");
+    aws_response_init(&resp);
+    assert_int_equal(aws_client_send(&resp, t.client, &req), LB_EAMBIGUOUS);
+    assert_int_equal(resp.attempts, 1);
+    assert_int_equal(t.srv.served, 1);
+    assert_string_equal(resp.aws_code, "InternalFailure");
+    assert_non_null(strstr(lb_error_last(), "ModifyDBInstance"));
+    assert_non_null(strstr(lb_error_last(), "may have been applied"));
+    aws_response_dispose(&resp);
+    case_stop(&t);
+}
+
+static void test_aws_mutating_dropped_connection_is_ambiguous(void **state)
+{
+    signed_case t;
+    aws_request req = form_request(MODIFY_BODY);
+    aws_response resp;
+    (void)state;
+    retry_client(&t, 5, 10000, 1);
+    httpd_script(&t.srv, 0, NULL, NULL); /* applied, then the connection dropped */
+    httpd_script(&t.srv, 200, NULL, "<ok/>");
+    aws_response_init(&resp);
+    assert_int_equal(aws_client_send(&resp, t.client, &req), LB_EAMBIGUOUS);
+    assert_int_equal(resp.attempts, 1);
+    assert_int_equal(t.srv.served, 1);
+    assert_non_null(strstr(lb_error_last(), "after the request was sent"));
+    aws_response_dispose(&resp);
+    case_stop(&t);
+}
+
+static void test_aws_mutating_throttled_is_retried(void **state)
+{
+    signed_case t;
+    aws_request req = form_request(MODIFY_BODY);
+    aws_response resp;
+    (void)state;
+    retry_client(&t, 5, 10000, 1);
+    httpd_script(&t.srv, 400, NULL,
+                 "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+                 "<Message>Rate exceeded</Message></Error></ErrorResponse>");
+    httpd_script(&t.srv, 200, NULL, "<ok/>");
+    aws_response_init(&resp);
+    assert_int_equal(aws_client_send(&resp, t.client, &req), 0);
+    assert_int_equal(resp.attempts, 2);
+    assert_int_equal(t.srv.served, 2);
+    aws_response_dispose(&resp);
+    case_stop(&t);
+}
+
+static void test_aws_mutating_connection_refused_is_retried(void **state)
+{
+    aws_client_options o;
+    aws_client *c = NULL;
+    aws_credentials_provider *creds = NULL;
+    aws_request req = form_request(MODIFY_BODY);
+    aws_response resp;
+    httpd srv;
+    char url[64];
+    int port;
+    (void)state;
+    /* A port that was just listening and is now closed: connections are refused. */
+    httpd_start(&srv);
+    port = srv.port;
+    httpd_stop(&srv);
+    assert_int_equal(aws_credentials_provider_new_static(&creds, "AKID", "SECRET", NULL), 0);
+    memset(&o, 0, sizeof(o));
+    o.region = "us-east-1";
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    o.endpoint_url = url;
+    o.credentials = creds;
+    o.max_attempts = 3;
+    o.timeout_ms = 10000;
+    o.backoff_base_ms = 1;
+    o.backoff_cap_ms = 4;
+    assert_int_equal(aws_client_new(&c, &o), 0);
+    aws_response_init(&resp);
+    int rc = aws_client_send(&resp, c, &req);
+    assert_int_not_equal(rc, 0);
+    assert_int_not_equal(rc, LB_EAMBIGUOUS); /* never sent: known not applied */
+    assert_int_equal(resp.attempts, 3);
+    aws_response_dispose(&resp);
+    aws_client_free(c);
+    aws_credentials_provider_free(creds);
+}
+
+static void test_aws_reads_are_retried_after_500_and_drops(void **state)
+{
+    signed_case t;
+    aws_request req = form_request(DESCRIBE);
+    aws_response resp;
+    (void)state;
+    retry_client(&t, 5, 10000, 1);
+    httpd_script(&t.srv, 500, NULL, INTERNAL_FAILURE);
+    httpd_script(&t.srv, 0, NULL, NULL);
+    httpd_script(&t.srv, 200, NULL, "<ok/>");
+    aws_response_init(&resp);
+    assert_int_equal(aws_client_send(&resp, t.client, &req), 0);
+    assert_int_equal(resp.attempts, 3);
+    assert_string_equal(resp.body, "<ok/>");
+    aws_response_dispose(&resp);
+    case_stop(&t);
+}
+
+static void test_aws_resend_safe_classification(void **state)
+{
+    aws_request r;
+    char op[64];
+    (void)state;
+
+    r = form_request(MODIFY_BODY);
+    assert_false(aws_request_resend_safe(&r));
+    aws_request_operation(op, sizeof(op), &r);
+    assert_string_equal(op, "ModifyDBInstance");
+    r = form_request("DBInstanceIdentifier=a&Action=RestoreDBInstanceToPointInTime&Version=1");
+    assert_false(aws_request_resend_safe(&r));
+    aws_request_operation(op, sizeof(op), &r);
+    assert_string_equal(op, "RestoreDBInstanceToPointInTime");
+    r = form_request("Action=DeleteDBInstance&DBInstanceIdentifier=a");
+    assert_false(aws_request_resend_safe(&r));
+    r = form_request(DESCRIBE);
+    assert_true(aws_request_resend_safe(&r));
+    r = form_request("Action=ListTagsForResource&ResourceName=arn");
+    assert_true(aws_request_resend_safe(&r));
+    r = form_request("Action=AddTagsToResource&ResourceName=arn");
+    assert_true(aws_request_resend_safe(&r));
+    r = form_request("Action=CreateDBSnapshot&DBInstanceIdentifier=a");
+    assert_false(aws_request_resend_safe(&r));
+    r = form_request(MODIFY_BODY);
+    r.resend = AWS_RESEND_SAFE;
+    assert_true(aws_request_resend_safe(&r));
+    r = form_request(DESCRIBE);
+    r.resend = AWS_RESEND_NEVER;
+    assert_false(aws_request_resend_safe(&r));
+    r = form_request("Action=AssumeRole&RoleArn=x");
+    r.service = "sts";
+    assert_true(aws_request_resend_safe(&r));
+
+    memset(&r, 0, sizeof(r));
+    r.service = "secretsmanager";
+    r.method = "POST";
+    aws_request_add_header(&r, "X-Amz-Target", "secretsmanager.GetSecretValue");
+    assert_true(aws_request_resend_safe(&r));
+    memset(&r, 0, sizeof(r));
+    r.service = "secretsmanager";
+    r.method = "POST";
+    aws_request_add_header(&r, "X-Amz-Target", "secretsmanager.UpdateSecretVersionStage");
+    assert_false(aws_request_resend_safe(&r));
+    aws_request_operation(op, sizeof(op), &r);
+    assert_string_equal(op, "UpdateSecretVersionStage");
+
+    memset(&r, 0, sizeof(r));
+    r.service = "s3";
+    r.method = "PUT";
+    assert_true(aws_request_resend_safe(&r));
+    r.method = "DELETE";
+    assert_true(aws_request_resend_safe(&r));
+    r.method = "HEAD";
+    assert_true(aws_request_resend_safe(&r));
+    r.method = "POST";
+    r.query = "delete=";
+    assert_true(aws_request_resend_safe(&r));
+    r.query = "uploads=";
+    assert_false(aws_request_resend_safe(&r));
+    r.query = "uploadId=abc";
+    assert_false(aws_request_resend_safe(&r));
+}
+
 static void test_aws_response_cap_is_enforced(void **state)
 {
     signed_case t;
@@ -721,6 +915,12 @@ int main(void)
         cmocka_unit_test(test_aws_throttling_gives_up_after_max_attempts),
         cmocka_unit_test(test_aws_not_found_is_not_retried_and_keeps_message),
         cmocka_unit_test(test_aws_deadline_stops_retries),
+        cmocka_unit_test(test_aws_mutating_500_is_ambiguous_and_not_resent),
+        cmocka_unit_test(test_aws_mutating_dropped_connection_is_ambiguous),
+        cmocka_unit_test(test_aws_mutating_throttled_is_retried),
+        cmocka_unit_test(test_aws_mutating_connection_refused_is_retried),
+        cmocka_unit_test(test_aws_reads_are_retried_after_500_and_drops),
+        cmocka_unit_test(test_aws_resend_safe_classification),
         cmocka_unit_test(test_aws_response_cap_is_enforced),
         cmocka_unit_test(test_aws_streamed_response_goes_to_callback),
         cmocka_unit_test(test_aws_client_shared_between_threads),

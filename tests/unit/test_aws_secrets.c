@@ -144,6 +144,36 @@ static void test_sm_put_secret_value_sends_token_and_value(void **state)
     free(vid);
 }
 
+static void test_sm_put_is_resent_with_its_token_stage_move_is_not(void **state)
+{
+    fixture *f = *state;
+    aws_client *c = NULL;
+    aws_credentials_provider *p = NULL;
+    char *vid = NULL;
+    json_t *a, *b;
+    const char *err = "{\"__type\":\"InternalServiceError\",\"message\":\"boom\"}";
+    httpd_client(&c, &p, &f->srv, 3);
+    /* PutSecretValue: the same ClientRequestToken makes a second copy the same version */
+    httpd_script(&f->srv, 500, NULL, err);
+    httpd_script(&f->srv, 200, NULL, "{\"ARN\":\"a\",\"Name\":\"shop\",\"VersionId\":\"new-v\"}");
+    assert_int_equal(sm_put_secret_value(&vid, c, "shop", "s3cr3t", NULL, 0), 0);
+    a = req_json(f, 0);
+    b = req_json(f, 1);
+    assert_string_equal(json_string_value(json_object_get(a, "ClientRequestToken")),
+                        json_string_value(json_object_get(b, "ClientRequestToken")));
+    json_decref(a);
+    json_decref(b);
+    free(vid);
+    /* UpdateSecretVersionStage after a 500: not sent again */
+    httpd_script(&f->srv, 500, NULL, err);
+    httpd_script(&f->srv, 200, NULL, "{}");
+    assert_int_equal(sm_update_secret_version_stage(c, "shop", "AWSCURRENT", "v1", "v2"),
+                     LB_EAMBIGUOUS);
+    assert_int_equal(f->srv.served, 3);
+    aws_client_free(c);
+    aws_credentials_provider_free(p);
+}
+
 static void test_sm_list_versions_pages_with_next_token(void **state)
 {
     fixture *f = *state;
@@ -264,6 +294,7 @@ int main(void)
         T(test_sm_get_by_version_id),
         T(test_sm_missing_secret_is_not_found),
         T(test_sm_put_secret_value_sends_token_and_value),
+        T(test_sm_put_is_resent_with_its_token_stage_move_is_not),
         T(test_sm_list_versions_pages_with_next_token),
         T(test_sm_update_version_stage_request),
         T(test_sts_get_caller_identity),

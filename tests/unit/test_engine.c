@@ -43,6 +43,7 @@ typedef struct script {
     int waits;          /* then this many calls return WAIT */
     int fail;           /* then every call fails */
     const char *reason; /* of the failure */
+    int late_transient; /* after the waits, this many calls return -1 */
 } script;
 
 static script scripts[MAX_SCRIPT];
@@ -122,6 +123,10 @@ static int fake(step_result *out, const step_ctx *ctx, int undo)
         s->waits--;
         return step_wait(out, 5000, "waiting for %s", ctx->step->name);
     }
+    if (s != NULL && s->late_transient > 0) {
+        s->late_transient--;
+        return lb_error_set("throttled talking to %s", ctx->step->name);
+    }
     if (s != NULL && s->fail)
         return step_failed(out, s->reason, "%s cannot succeed", ctx->step->name);
     /* idempotent: the effect is made once; a repeat finds it in place */
@@ -150,7 +155,7 @@ static int fake_undo(step_result *out, const step_ctx *ctx)
 #define SRC API_SOURCE_RDS_POINT_IN_TIME
 static const engine_entry fake_entries[] = {
     {SRC, "validate", fake_step, NULL, 0},
-    {SRC, "restore", fake_step, NULL, 0},
+    {SRC, "restore", fake_step, fake_undo, 0},
     {SRC, "wait-available", fake_step, NULL, 0},
     {SRC, "verify", fake_step, NULL, 0},
     {SRC, "migrations", fake_step, NULL, 0},
@@ -160,6 +165,7 @@ static const engine_entry fake_entries[] = {
     {SRC, "scale-up", fake_step, NULL, 0},
     {SRC, "cleanup", fake_step, NULL, 0},
     {API_SOURCE_NONE, "rollout", fake_step, fake_step, 0},
+    {API_SOURCE_NONE, ENGINE_STOP_WRITERS, NULL, fake_undo, 0},
     {API_SOURCE_NONE, "verification", fake_step, NULL, 0},
 };
 static const engine_table fake_table = {fake_entries,
@@ -210,6 +216,11 @@ static engine_out once(json_t *obj, lb_time *now, int persist)
         json_decref(status);
     now->sec += 1;
     return out;
+}
+
+static int streq_safe(const char *a, const char *b)
+{
+    return a != NULL && b != NULL && strcmp(a, b) == 0;
 }
 
 static const char *phase(const json_t *obj)
@@ -398,18 +409,142 @@ static void test_engine_transient_failures_retry_then_fail(void **state)
     reset();
 }
 
-static void test_engine_wait_resets_the_transient_count(void **state)
+static void test_engine_wait_does_not_reset_the_transient_count(void **state)
 {
     json_t *obj = rr("false", "true", "orders-restored", 1);
     lb_time now = t0();
     (void)state;
     reset();
-    /* 9 transient failures, a WAIT, then 9 more would fail a step counting all 18 */
-    add_script("orders-db/wait-available", STEP_MAX_ATTEMPTS - 1, 0, 0, NULL);
-    for (int i = 0; i < 200 && calls_of("orders-db/wait-available") < STEP_MAX_ATTEMPTS; i++)
+    /* 5 transient failures, 3 WAITs, 5 more transient failures: the 10th fails the
+     * step, whatever the WAITs in between (a poll that alternates would never end) */
+    add_script("orders-db/wait-available", 5, 3, 0, NULL);
+    script_of("orders-db/wait-available")->late_transient = 100;
+    for (int i = 0; i < 200 && !terminal(obj); i++) {
         once(obj, &now, 1);
-    assert_string_equal(api_get_str(step_rec(obj, "orders-db/wait-available"), "phase"),
-                        "Succeeded");
+        if (calls_of("orders-db/wait-available") == 6) /* after the first WAIT */
+            assert_int_equal(api_get_int(step_rec(obj, "orders-db/wait-available"), "attempts", 0),
+                             6);
+    }
+    assert_int_equal(calls_of("orders-db/wait-available"), STEP_MAX_ATTEMPTS + 3);
+    assert_string_equal(api_get_str(step_rec(obj, "orders-db/wait-available"), "phase"), "Failed");
+    assert_non_null(strstr(api_get_str(step_rec(obj, "orders-db/wait-available"), "message"),
+                           "RetriesExhausted"));
+    assert_string_equal(phase(obj), "Failed");
+    json_decref(obj);
+    reset();
+}
+
+static void set_timeouts(json_t *obj, json_t *timeouts)
+{
+    json_object_set_new(json_object_get(obj, "spec"), "timeouts", timeouts);
+}
+
+static void test_engine_step_deadline_defaults_and_overrides(void **state)
+{
+    json_t *obj = rr("false", "true", "orders-restored", 1);
+    api_restore_spec *spec = NULL;
+    const char *field = NULL;
+    int64_t sec = 0;
+    (void)state;
+
+    set_timeouts(obj, json_pack("{s:s, s:s}", "rollout", "90s", "default", "2h"));
+    assert_int_equal(api_restore_parse(&spec, NULL, json_object_get(obj, "spec"), t0()), 0);
+    assert_int_equal(engine_step_deadline(&sec, &field, spec, NULL, "rollout"), 0);
+    assert_int_equal(sec, 90);
+    assert_string_equal(field, "rollout");
+    assert_int_equal(engine_step_deadline(&sec, &field, spec, NULL, "wait-available"), 0);
+    assert_int_equal(sec, 6 * 3600);
+    assert_null(field);
+    assert_int_equal(engine_step_deadline(&sec, &field, spec, NULL, "download"), 0);
+    assert_int_equal(sec, 2 * 3600); /* an action without its own key: spec.timeouts.default */
+    assert_string_equal(field, "default");
+    assert_int_equal(engine_step_deadline(&sec, NULL, spec, &spec->items[0], "cleanup"), 0);
+    assert_int_equal(sec, 2 * 3600); /* no cleanup.after */
+    api_restore_free(spec);
+    json_object_set_new(json_array_get(json_object_get(json_object_get(obj, "spec"), "items"), 0),
+                        "cleanup", json_pack("{s:b, s:s}", "deleteOld", 1, "after", "1h"));
+    assert_int_equal(api_restore_parse(&spec, NULL, json_object_get(obj, "spec"), t0()), 0);
+    assert_int_equal(engine_step_deadline(&sec, NULL, spec, &spec->items[0], "cleanup"), 0);
+    assert_int_equal(sec, 2 * 3600 + 3600); /* counted after cleanup.after */
+    assert_int_equal(engine_step_deadline(&sec, NULL, spec, NULL, "approval"), LB_ENOTFOUND);
+    assert_int_equal(engine_step_deadline(&sec, NULL, NULL, NULL, "patch-secrets"), 0);
+    assert_int_equal(sec, 5 * 60);
+    api_restore_free(spec);
+
+    /* a zero or malformed deadline is refused, naming the field */
+    set_timeouts(obj, json_pack("{s:s}", "promote", "0s"));
+    assert_int_equal(api_restore_parse(&spec, NULL, json_object_get(obj, "spec"), t0()),
+                     LB_EINVALID);
+    assert_non_null(strstr(lb_error_last(), "spec.timeouts.promote"));
+    set_timeouts(obj, json_pack("{s:s}", "promote", "soon"));
+    assert_int_equal(api_restore_parse(&spec, NULL, json_object_get(obj, "spec"), t0()),
+                     LB_EINVALID);
+    assert_non_null(strstr(lb_error_last(), "spec.timeouts.promote"));
+    set_timeouts(obj, json_pack("{s:s}", "sometimes", "5m"));
+    assert_int_equal(api_restore_parse(&spec, NULL, json_object_get(obj, "spec"), t0()),
+                     LB_EINVALID);
+    assert_non_null(strstr(lb_error_last(), "spec.timeouts"));
+    json_decref(obj);
+}
+
+static void test_engine_rollout_past_its_deadline_rolls_back(void **state)
+{
+    json_t *obj = rr("false", "true", "orders-restored", 1);
+    lb_time now = t0();
+    const json_t *s;
+    int clamped = 0;
+    (void)state;
+    reset();
+    set_timeouts(obj, json_pack("{s:s}", "rollout", "30s"));
+    add_script("rollout/Deployment/api", 0, 100000, 0, NULL); /* never becomes ready */
+
+    for (int i = 0; i < 400 && !terminal(obj); i++) {
+        engine_out out = once(obj, &now, 1);
+        s = step_rec(obj, "rollout/Deployment/api");
+        if (streq_safe(api_get_str(s, "phase"), "Running") && out.requeue_ms > 0 &&
+            out.requeue_ms < 5000)
+            clamped++; /* the last poll is brought forward to the deadline */
+    }
+    assert_string_equal(phase(obj), "RolledBack");
+    s = step_rec(obj, "rollout/Deployment/api");
+    assert_string_equal(api_get_str(s, "phase"), "Failed");
+    assert_non_null(strstr(api_get_str(s, "message"), "DeadlineExceeded"));
+    assert_non_null(strstr(api_get_str(s, "message"), "spec.timeouts.rollout"));
+    assert_non_null(strstr(api_get_str(s, "message"), "waiting for rollout/Deployment/api"));
+    /* called about once a second for 30 s, not forever */
+    assert_true(calls_of("rollout/Deployment/api") >= 25 &&
+                calls_of("rollout/Deployment/api") <= 31);
+    assert_true(clamped >= 1);
+    /* the cutover was undone: secrets, rename, then the workloads restarted again */
+    assert_int_equal(calls_of("undo:orders-db/patch-secrets"), 1);
+    assert_int_equal(calls_of("undo:orders-db/promote"), 1);
+    assert_non_null(step_rec(obj, "rollback/rollout/Deployment/api"));
+    assert_null(step_rec(obj, "rollback/verification"));
+    assert_int_equal(calls_of("verification"), 0);
+    json_decref(obj);
+    reset();
+}
+
+static void test_engine_wait_requeue_is_cut_to_the_deadline(void **state)
+{
+    json_t *obj = rr("false", "true", "orders-restored", 1);
+    lb_time now = t0();
+    engine_out out;
+    (void)state;
+    reset();
+    set_timeouts(obj, json_pack("{s:s}", "validate", "3s"));
+    add_script("orders-db/validate", 0, 100, 0, NULL);
+    once(obj, &now, 1);       /* start */
+    once(obj, &now, 1);       /* validate Running at t0+1 */
+    out = once(obj, &now, 1); /* t0+2: WAIT 5000 ms, deadline at t0+4 */
+    assert_int_equal(out.requeue_ms, 2000);
+    out = once(obj, &now, 1); /* t0+3: 1 s left */
+    assert_int_equal(out.requeue_ms, 1000);
+    once(obj, &now, 1); /* t0+4: past it, failed uncalled */
+    assert_int_equal(calls_of("orders-db/validate"), 2);
+    assert_string_equal(phase(obj), "Failed");
+    assert_non_null(
+        strstr(api_get_str(step_rec(obj, "orders-db/validate"), "message"), "DeadlineExceeded"));
     json_decref(obj);
     reset();
 }
@@ -503,17 +638,12 @@ static void test_engine_cutover_failure_rolls_back_in_reverse(void **state)
     json_t *obj = rr("false", "true", "orders-restored", 1);
     lb_time now = t0();
     static const char *const want[] = {
-        "orders-db/validate",
-        "orders-db/restore",
-        "orders-db/wait-available",
-        "orders-db/verify",
-        "orders-db/promote",
-        "orders-db/patch-secrets",
-        "rollout/Deployment/api",
-        "verification",
-        "undo:orders-db/patch-secrets",
-        "undo:orders-db/promote",
-        "undo:rollout/Deployment/api",
+        "orders-db/validate",       "orders-db/restore",
+        "orders-db/wait-available", "orders-db/verify",
+        "orders-db/promote",        "orders-db/patch-secrets",
+        "rollout/Deployment/api",   "verification",
+        "undo:stop-writers",        "undo:orders-db/patch-secrets",
+        "undo:orders-db/promote",   "undo:rollout/Deployment/api",
     };
     const char *msg;
     (void)state;
@@ -532,6 +662,11 @@ static void test_engine_cutover_failure_rolls_back_in_reverse(void **state)
     assert_string_equal(api_get_str(step_rec(obj, "rollback/orders-db/promote"), "phase"),
                         "Succeeded");
     assert_string_equal(api_get_str(step_rec(obj, "verification"), "phase"), "Failed");
+    /* the writers were stopped before anything moved back, and the message names
+     * the copy that holds what they wrote meanwhile */
+    assert_string_equal(api_get_str(step_rec(obj, "rollback/stop-writers"), "phase"), "Succeeded");
+    assert_non_null(strstr(msg, "writes made during the failed cutover are on the restored copy"));
+    assert_non_null(strstr(msg, "orders-db: orders-restored"));
     json_decref(obj);
     reset();
 }
@@ -689,6 +824,221 @@ static void test_engine_memo_reapplies_after_a_conflict(void **state)
     reset();
 }
 
+static void test_engine_memo_is_not_reapplied_over_another_writers_progress(void **state)
+{
+    json_t *obj = rr("false", "true", "orders-restored", 1);
+    lb_time now = t0();
+    json_t *a, *b;
+    engine_memo memo;
+    engine_out out;
+    (void)state;
+    reset();
+    add_script("orders-db/validate", 0, 3, 0, NULL);
+
+    once(obj, &now, 1);
+    once(obj, &now, 1); /* validate Running */
+    memset(&memo, 0, sizeof(memo));
+    a = json_deep_copy(json_object_get(obj, "status"));
+    assert_int_equal(engine_step(a, &out, &fake_env, obj, now, &memo), 0);
+    assert_true(out.called); /* WAIT */
+    /* meanwhile another replica polled and wrote (same step, same attempts, a new
+     * message): our 409 re-read must not lay our stale result over it */
+    once(obj, &now, 1);
+    b = json_deep_copy(json_object_get(obj, "status"));
+    json_object_set_new((json_t *)step_rec(obj, "orders-db/validate"), "message",
+                        json_string("written by the new leader"));
+    json_decref(b);
+    b = json_deep_copy(json_object_get(obj, "status"));
+    assert_int_equal(engine_step(b, &out, &fake_env, obj, now, &memo), 0);
+    assert_false(out.called);
+    assert_true(json_equal(b, json_object_get(obj, "status")));
+    assert_int_equal(out.requeue_ms, 0);
+    engine_memo_dispose(&memo);
+    json_decref(a);
+    json_decref(b);
+    json_decref(obj);
+    reset();
+}
+
+/* Reconciles until step `name` has been called `calls` times. */
+static void run_until_called(json_t *obj, lb_time *now, const char *name, size_t calls)
+{
+    for (int i = 0; i < 200 && calls_of(name) < calls; i++) {
+        once(obj, now, 1);
+        if (phase(obj) != NULL && strcmp(phase(obj), "AwaitingApproval") == 0)
+            annotate(obj, ENGINE_APPROVE_ANNOTATION, "carol");
+    }
+    assert_int_equal(calls_of(name), calls);
+}
+
+static size_t undo_calls(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < n_calls; i++)
+        n += strncmp(call_log[i], "undo:", 5) == 0;
+    return n;
+}
+
+static void test_engine_abort_in_prepare_fails_and_keeps_copies(void **state)
+{
+    json_t *obj = rr("true", "true", "orders-restored", 1);
+    lb_time now = t0();
+    const json_t *ab;
+    (void)state;
+    reset();
+    add_script("orders-db/wait-available", 0, 1000, 0, NULL);
+    run_until_called(obj, &now, "orders-db/wait-available", 2);
+    annotate(obj, ENGINE_ABORT_ANNOTATION, "wrong restore time");
+    assert_false(engine_settled(obj));
+    drive(obj, &now);
+
+    assert_string_equal(phase(obj), "Failed");
+    assert_int_equal(calls_of("orders-db/wait-available"), 2); /* not called again */
+    assert_int_equal(undo_calls(), 0);                         /* default: copies kept */
+    assert_string_equal(api_get_str(step_rec(obj, "orders-db/wait-available"), "phase"), "Failed");
+    assert_non_null(
+        strstr(api_get_str(step_rec(obj, "orders-db/wait-available"), "message"), "Aborted"));
+    ab = step_rec(obj, ENGINE_ABORT_STEP);
+    assert_non_null(ab);
+    assert_string_equal(api_get_str(ab, "phase"), "Succeeded");
+    assert_non_null(strstr(api_get_str(ab, "message"), "wrong restore time"));
+    assert_non_null(api_get_str(ab, "startedAt"));
+    {
+        const char *m = api_get_str(json_object_get(obj, "status"), "message");
+        assert_non_null(strstr(m, "nothing live was changed"));
+        assert_non_null(strstr(m, "kept (orders-db: orders-restored)"));
+    }
+    assert_string_equal(cond(obj, "Ready", "reason"), "Aborted");
+    assert_int_equal(calls_of("orders-db/promote") + calls_of("orders-db/patch-secrets"), 0);
+    json_decref(obj);
+    reset();
+}
+
+static void test_engine_abort_in_prepare_deletes_copies_when_asked(void **state)
+{
+    json_t *obj = rr("true", "true", "orders-restored", 1);
+    lb_time now = t0();
+    (void)state;
+    reset();
+    json_object_set_new(json_object_get(obj, "spec"), "onAbort",
+                        json_pack("{s:b}", "deleteCopies", 1));
+    add_script("orders-db/wait-available", 0, 1000, 0, NULL);
+    run_until_called(obj, &now, "orders-db/wait-available", 1);
+    annotate(obj, ENGINE_ABORT_ANNOTATION, "not needed");
+    drive(obj, &now);
+    assert_string_equal(phase(obj), "Failed");
+    assert_int_equal(calls_of("undo:orders-db/restore"), 1);
+    assert_int_equal(undo_calls(), 1);
+    assert_string_equal(api_get_str(step_rec(obj, "rollback/orders-db/restore"), "phase"),
+                        "Succeeded");
+    assert_non_null(strstr(api_get_str(json_object_get(obj, "status"), "message"),
+                           "restored copies were deleted"));
+    json_decref(obj);
+    reset();
+}
+
+static void test_engine_deleted_in_prepare_deletes_copies_unless_kept(void **state)
+{
+    (void)state;
+    for (int keep = 0; keep <= 1; keep++) {
+        json_t *obj = rr("true", "true", "orders-restored", 1);
+        lb_time now = t0();
+        reset();
+        if (keep)
+            json_object_set_new(json_object_get(obj, "spec"), "onDelete",
+                                json_pack("{s:b}", "keepCopies", 1));
+        run_until_called(obj, &now, "orders-db/verify", 1);
+        json_object_set_new(json_object_get(obj, "metadata"), "deletionTimestamp",
+                            json_string("2026-03-01T00:01:00Z"));
+        assert_false(engine_settled(obj));
+        drive(obj, &now);
+        assert_string_equal(phase(obj), "Failed");
+        assert_int_equal(calls_of("undo:orders-db/restore"), keep ? 0 : 1);
+        assert_non_null(
+            strstr(api_get_str(step_rec(obj, ENGINE_ABORT_STEP), "message"), "being deleted"));
+        json_decref(obj);
+    }
+    reset();
+}
+
+static void test_engine_abort_in_cutover_rolls_back(void **state)
+{
+    json_t *obj = rr("true", "false", "orders-restored", 1); /* even without rollbackOnFailure */
+    lb_time now = t0();
+    (void)state;
+    reset();
+    add_script("rollout/Deployment/api", 0, 1000, 0, NULL);
+    run_until_called(obj, &now, "rollout/Deployment/api", 1);
+    annotate(obj, ENGINE_ABORT_ANNOTATION, "errors in the gateway");
+    drive(obj, &now);
+    assert_string_equal(phase(obj), "RolledBack");
+    assert_int_equal(calls_of("rollout/Deployment/api"), 1);
+    assert_int_equal(calls_of("undo:orders-db/patch-secrets"), 1);
+    assert_int_equal(calls_of("undo:orders-db/promote"), 1);
+    assert_int_equal(calls_of("undo:orders-db/restore"), 0); /* the copy holds the writes */
+    assert_string_equal(api_get_str(step_rec(obj, "rollback/rollout/Deployment/api"), "phase"),
+                        "Succeeded");
+    assert_non_null(
+        strstr(api_get_str(json_object_get(obj, "status"), "message"), "errors in the gateway"));
+    assert_int_equal(calls_of("verification"), 0);
+    json_decref(obj);
+    reset();
+}
+
+static void test_engine_abort_while_awaiting_approval_and_during_rollback(void **state)
+{
+    json_t *obj = rr("true", "true", "orders-restored", 1);
+    lb_time now = t0();
+    json_t *before;
+    (void)state;
+    reset();
+    drive(obj, &now);
+    assert_string_equal(phase(obj), "AwaitingApproval");
+    assert_true(engine_settled(obj));
+    annotate(obj, ENGINE_ABORT_ANNOTATION, "changed my mind");
+    assert_false(engine_settled(obj));
+    drive(obj, &now);
+    assert_string_equal(phase(obj), "Failed");
+    assert_string_equal(api_get_str(step_rec(obj, "approval"), "phase"), "Failed");
+    assert_int_equal(calls_of("orders-db/promote"), 0);
+    /* terminal, and the annotation (or approval) afterwards changes nothing */
+    before = json_deep_copy(json_object_get(obj, "status"));
+    annotate(obj, ENGINE_APPROVE_ANNOTATION, "carol");
+    once(obj, &now, 1);
+    assert_true(json_equal(before, json_object_get(obj, "status")));
+    json_decref(before);
+    json_decref(obj);
+
+    /* an abort during a rollback: the rollback finishes as it would have */
+    obj = rr("false", "true", "orders-restored", 1);
+    reset();
+    add_script("verification", 0, 0, 1, "CheckFailed");
+    run_until_called(obj, &now, "verification", 1);
+    annotate(obj, ENGINE_ABORT_ANNOTATION, "late");
+    drive(obj, &now);
+    assert_string_equal(phase(obj), "RolledBack");
+    assert_null(step_rec(obj, ENGINE_ABORT_STEP));
+    assert_int_equal(calls_of("undo:orders-db/promote"), 1);
+    json_decref(obj);
+    reset();
+}
+
+static void test_engine_settled_keeps_a_finalizer_in_view(void **state)
+{
+    json_t *obj = rr("false", "true", "orders-restored", 1);
+    lb_time now = t0();
+    (void)state;
+    reset();
+    drive(obj, &now);
+    assert_string_equal(phase(obj), "Succeeded");
+    assert_true(engine_settled(obj));
+    json_object_set_new(json_object_get(obj, "metadata"), "finalizers",
+                        json_pack("[s]", ENGINE_FINALIZER));
+    assert_false(engine_settled(obj)); /* the reconcile must remove it */
+    json_decref(obj);
+    reset();
+}
+
 /* Runs a whole restore, losing the status write of reconcile number `crash`
  * (the process died after the step acted, before its status was persisted). */
 static void run_with_crash_at(json_t *obj, int crash, lb_time *now)
@@ -831,7 +1181,11 @@ int main(void)
         cmocka_unit_test(test_engine_pending_step_is_persisted_before_it_runs),
         cmocka_unit_test(test_engine_wait_requeues_after_the_steps_delay),
         cmocka_unit_test(test_engine_transient_failures_retry_then_fail),
-        cmocka_unit_test(test_engine_wait_resets_the_transient_count),
+        cmocka_unit_test(test_engine_wait_does_not_reset_the_transient_count),
+        cmocka_unit_test(test_engine_step_deadline_defaults_and_overrides),
+        cmocka_unit_test(test_engine_rollout_past_its_deadline_rolls_back),
+        cmocka_unit_test(test_engine_wait_requeue_is_cut_to_the_deadline),
+        cmocka_unit_test(test_engine_memo_is_not_reapplied_over_another_writers_progress),
         cmocka_unit_test(test_engine_approval_gate_blocks_destructive_steps),
         cmocka_unit_test(test_engine_destructive_step_never_runs_without_recorded_approval),
         cmocka_unit_test(test_engine_prepare_failure_fails_and_keeps_the_copy),
@@ -843,6 +1197,12 @@ int main(void)
         cmocka_unit_test(test_engine_spec_change_without_kept_spec_holds),
         cmocka_unit_test(test_engine_memo_reapplies_after_a_conflict),
         cmocka_unit_test(test_engine_crash_at_every_point_makes_each_effect_once),
+        cmocka_unit_test(test_engine_abort_in_prepare_fails_and_keeps_copies),
+        cmocka_unit_test(test_engine_abort_in_prepare_deletes_copies_when_asked),
+        cmocka_unit_test(test_engine_deleted_in_prepare_deletes_copies_unless_kept),
+        cmocka_unit_test(test_engine_abort_in_cutover_rolls_back),
+        cmocka_unit_test(test_engine_abort_while_awaiting_approval_and_during_rollback),
+        cmocka_unit_test(test_engine_settled_keeps_a_finalizer_in_view),
         cmocka_unit_test(test_engine_dry_run_and_invalid_keep_todays_behaviour),
         cmocka_unit_test(test_engine_aws_step_without_aws_fails_uncalled),
         cmocka_unit_test(test_engine_default_table_covers_every_rds_source),

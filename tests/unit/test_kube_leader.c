@@ -153,6 +153,84 @@ static void test_leader_lost_race_and_release(void **state)
     free(mine);
 }
 
+static void test_leader_holding_is_judged_on_our_clock(void **state)
+{
+    char *r404 = resp("404 Not Found", "", "{\"kind\":\"Status\",\"code\":404}");
+    char *r201 = resp("201 Created", "", LEASE("pod-a", "2026-01-01T00:00:00.000000Z", "0"));
+    char *mine = resp("200 OK", "", LEASE("pod-a", "2026-01-01T00:00:00.000000Z", "0"));
+    char *theirs = resp("200 OK", "", LEASE("pod-b", "2026-01-01T00:00:30.000000Z", "1"));
+    scripted sc[] = {{.raw = r404}, {.raw = r201}, {.raw = mine}, {.raw = mine}, {.raw = theirs}};
+    env e;
+    clk c;
+    kube_leader *l;
+    int leader = -1;
+    (void)state;
+    env_start(&e, sc, 5);
+    l = new_leader(&e, &c);
+    assert_false(kube_leader_holding(l)); /* never acquired */
+    assert_int_equal(kube_leader_try(l, &leader), 0);
+    assert_int_equal(leader, 1);
+    assert_true(kube_leader_holding(l));
+    /* no renewal: valid until renewDeadline (10 s) after the attempt began, by our clock
+     * (a replica paused by SIGSTOP finds this expired before its loop runs again) */
+    c.now += 10 * S - 1;
+    assert_true(kube_leader_holding(l));
+    c.now += 1;
+    assert_false(kube_leader_holding(l));
+    /* renewed: valid again */
+    assert_int_equal(kube_leader_try(l, &leader), 0);
+    assert_int_equal(leader, 1);
+    assert_true(kube_leader_holding(l));
+    /* another replica holds a live lease: stop at once, whatever our window said */
+    c.now += 1 * S;
+    assert_int_equal(kube_leader_try(l, &leader), 0);
+    assert_int_equal(leader, 0);
+    assert_false(kube_leader_holding(l));
+    kube_leader_free(l);
+    env_stop(&e);
+    free(r404);
+    free(r201);
+    free(mine);
+    free(theirs);
+}
+
+static int fence_calls;
+static int deny_writes(void *payload, const char *method, const char *what)
+{
+    (void)payload;
+    (void)method;
+    fence_calls++;
+    if (strstr(what, "/leases") != NULL)
+        return 0;
+    return lb_error_setc(LB_EFENCED, "not the leader");
+}
+
+static void test_client_fence_stops_writes_unsent(void **state)
+{
+    char *got = resp("200 OK", "", "{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"}}");
+    scripted sc[] = {{.raw = got}};
+    kube_ref cm = {.version = "v1", .resource = "configmaps", .namespace = "sys", .name = "x"};
+    json_t *out = NULL, *body = json_pack("{s:{s:s}}", "metadata", "name", "x");
+    env e;
+    (void)state;
+    env_start(&e, sc, 1);
+    kube_client_set_fence(e.c, deny_writes, NULL);
+    fence_calls = 0;
+    assert_int_equal(kube_replace(&out, e.c, &cm, body), LB_EFENCED);
+    assert_non_null(strstr(lb_error_last(), "not sent: not the leader"));
+    assert_int_equal(kube_patch(&out, e.c, &cm, KUBE_PATCH_MERGE, "{}", 2, NULL), LB_EFENCED);
+    assert_int_equal(kube_delete(&out, e.c, &cm, NULL), LB_EFENCED);
+    assert_int_equal(atomic_load(&e.srv.n_requests), 0); /* nothing reached the server */
+    assert_int_equal(fence_calls, 3);
+    assert_int_equal(kube_get(&out, e.c, &cm), 0); /* reads are not fenced */
+    assert_int_equal(fence_calls, 3);
+    json_decref(out);
+    json_decref(body);
+    kube_client_set_fence(e.c, NULL, NULL);
+    env_stop(&e);
+    free(got);
+}
+
 static void test_leader_options_are_checked(void **state)
 {
     kube_leader_options bad_dur = {"sys", "lifeboat", "pod-a", 10, 10, 2, NULL, NULL};
@@ -173,6 +251,8 @@ int main(void)
         cmocka_unit_test(test_leader_takes_over_only_after_the_lease_expires_on_our_clock),
         cmocka_unit_test(test_leader_renewal_of_a_changing_record_is_respected),
         cmocka_unit_test(test_leader_lost_race_and_release),
+        cmocka_unit_test(test_leader_holding_is_judged_on_our_clock),
+        cmocka_unit_test(test_client_fence_stops_writes_unsent),
         cmocka_unit_test(test_leader_options_are_checked),
     };
     return cmocka_run_group_tests_name("kube_leader", tests, NULL, NULL);

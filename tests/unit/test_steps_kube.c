@@ -21,6 +21,7 @@ int steps_kube__replace_host(char **out, const char *value, const char *host, in
 int steps_kube__render_template(char **out, const char *tmpl, const char *host, int port,
                                 const json_t *data, const char *secret_name);
 int steps_kube__rollout_check(const json_t *obj, const char *kind, char *msg, size_t size);
+int steps_kube__crashloop_check(const json_t *pods, lb_time since, char *msg, size_t size);
 
 #define RR_JSON                                                                                    \
     "{\"apiVersion\":\"lifeboat.dev/v1alpha1\",\"kind\":\"RestoreRequest\",\"metadata\":{"         \
@@ -313,7 +314,7 @@ static void test_rollout_check_statefulset_and_daemonset(void **state)
     "\"resourceVersion\":\"7\"},\"data\":{\"url\":\"" v "\"}}"
 #define ROLLBACK(v)                                                                                \
     "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"lifeboat-rollback-rr1\",\"namespace\":"         \
-    "\"shop\",\"resourceVersion\":\"9\"," OWNED "},\"data\":{\"app-db.url\":\"" v "\"}}"
+    "\"shop\",\"resourceVersion\":\"9\"," OWNED "},\"data\":{\"app-db_url\":\"" v "\"}}"
 
 static void test_patch_secrets_creates_rollback_before_patching(void **state)
 {
@@ -326,7 +327,7 @@ static void test_patch_secrets_creates_rollback_before_patching(void **state)
     assert_int_equal(f.out.verdict, STEP_DONE);
     assert_non_null(strstr(req(&f, 0), "GET /api/v1/namespaces/shop/secrets/app-db "));
     assert_non_null(strstr(req(&f, 2), "POST /api/v1/namespaces/shop/secrets "));
-    assert_non_null(strstr(req(&f, 2), "\"app-db.url\":\"" B64_ORIG "\""));
+    assert_non_null(strstr(req(&f, 2), "\"app-db_url\":\"" B64_ORIG "\""));
     assert_non_null(strstr(req(&f, 2), "\"uid\":\"uid-111\""));
     assert_non_null(strstr(req(&f, 2), "\"controller\":true"));
     assert_non_null(strstr(req(&f, 2), "\"app.kubernetes.io/managed-by\":\"lifeboat\""));
@@ -430,7 +431,7 @@ static void test_patch_secrets_new_key_recorded_absent_and_removed_on_undo(void 
                            "201 Created", "{}",           "200 OK",        "{}"};
     const char *undo[] = {"200 OK",
                           "{\"metadata\":{\"name\":\"lifeboat-rollback-rr1\",\"annotations\":{"
-                          "\"lifeboat.dev/absent-keys\":\"app-db.dsn\"}," OWNED "},\"data\":{}}",
+                          "\"lifeboat.dev/absent-keys\":\"app-db_dsn\"}," OWNED "},\"data\":{}}",
                           "200 OK",
                           "{\"metadata\":{\"name\":\"app-db\"},\"data\":{\"url\":\"" B64_ORIG
                           "\",\"dsn\":"
@@ -442,7 +443,7 @@ static void test_patch_secrets_new_key_recorded_absent_and_removed_on_undo(void 
     fx_start(&f, pairs, 4, TMPL_SPEC);
     assert_int_equal(kube_step_patch_secrets(&f.out, &f.ctx), 0);
     assert_int_equal(f.out.verdict, STEP_DONE);
-    assert_non_null(strstr(req(&f, 2), "\"lifeboat.dev/absent-keys\":\"app-db.dsn\""));
+    assert_non_null(strstr(req(&f, 2), "\"lifeboat.dev/absent-keys\":\"app-db_dsn\""));
     /* host=new.db port=6543 */
     assert_non_null(strstr(req(&f, 3), "{\"op\":\"add\",\"path\":\"/data/dsn\",\"value\":"
                                        "\"aG9zdD1uZXcuZGIgcG9ydD02NTQz\"}"));
@@ -513,6 +514,126 @@ static void test_rollout_rollback_uses_own_start(void **state)
     assert_int_equal(f.out.verdict, STEP_WAIT);
     assert_non_null(
         strstr(req(&f, 1), "\"kubectl.kubernetes.io/restartedAt\":\"2026-11-21T02:00:00Z\""));
+    fx_stop(&f);
+}
+
+#define POD(name, created, reason, restarts)                                                       \
+    "{\"metadata\":{\"name\":\"" name "\",\"creationTimestamp\":\"" created "\"},"                 \
+    "\"status\":{\"containerStatuses\":[{\"name\":\"app\",\"restartCount\":" restarts              \
+    ",\"state\":{\"waiting\":{\"reason\":\"" reason "\"}}}]}}"
+
+static void test_crashloop_check_judges_only_new_pods(void **state)
+{
+    lb_time since;
+    char msg[256];
+    json_t *pods;
+    (void)state;
+    assert_int_equal(lb_time_parse_rfc3339(&since, "2026-11-21T01:02:03Z"), 0);
+    /* an old pod that crash-looped before this rollout is not ours to judge */
+    pods = json_loads("{\"items\":[" POD("db-0", "2026-11-20T00:00:00Z", "CrashLoopBackOff",
+                                         "40") "," POD("db-1", "2026-11-21T01:02:05Z",
+                                                       "ContainerCreating", "0") "]}",
+                      0, NULL);
+    assert_non_null(pods);
+    assert_int_equal(steps_kube__crashloop_check(pods, since, msg, sizeof(msg)), 0);
+    json_decref(pods);
+    pods = json_loads(
+        "{\"items\":[" POD("db-1", "2026-11-21T01:02:05Z", "CrashLoopBackOff", "1") "]}", 0, NULL);
+    assert_int_equal(steps_kube__crashloop_check(pods, since, msg, sizeof(msg)), 1);
+    assert_non_null(strstr(msg, "db-1"));
+    assert_non_null(strstr(msg, "CrashLoopBackOff"));
+    json_decref(pods);
+    /* restarting without the back-off reason yet: 3 restarts is a loop */
+    pods = json_loads("{\"items\":[" POD("db-1", "2026-11-21T01:02:05Z", "", "3") "]}", 0, NULL);
+    assert_int_equal(steps_kube__crashloop_check(pods, since, msg, sizeof(msg)), 1);
+    json_decref(pods);
+    pods = json_loads("{\"items\":[" POD("db-1", "2026-11-21T01:02:05Z", "", "2") "]}", 0, NULL);
+    assert_int_equal(steps_kube__crashloop_check(pods, since, msg, sizeof(msg)), 0);
+    json_decref(pods);
+}
+
+#define STS_ROLLING                                                                                \
+    "{\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"db\",\"namespace\":\"shop\","              \
+    "\"generation\":2},\"spec\":{\"replicas\":2,\"selector\":{\"matchLabels\":{\"app\":"           \
+    "\"db\"}},\"template\":{\"metadata\":{\"annotations\":{\"kubectl.kubernetes.io/"               \
+    "restartedAt\":\"2026-11-21T01:02:03Z\"}}}},\"status\":{\"observedGeneration\":2,"             \
+    "\"readyReplicas\":1,\"updatedReplicas\":0}}"
+
+static void test_rollout_fails_early_on_a_crash_looping_statefulset(void **state)
+{
+    const char *pairs[] = {
+        "200 OK",
+        STS_ROLLING,
+        "200 OK",
+        "{\"kind\":\"PodList\",\"items\":[" POD("db-1", "2026-11-21T01:02:09Z", "CrashLoopBackOff",
+                                                "2") "]}",
+    };
+    fixture f;
+    (void)state;
+    fx_start(&f, pairs, 2, NULL);
+    f.rollout[0].kind = "StatefulSet";
+    f.rollout[0].name = "db";
+    f.step.name = "rollout/StatefulSet/db";
+    f.ctx.item = NULL;
+    json_array_append_new(json_object_get(f.status, "steps"),
+                          json_pack("{s:s, s:s}", "name", "rollout/StatefulSet/db", "startedAt",
+                                    "2026-11-21T01:02:03Z"));
+    assert_int_equal(kube_step_rollout(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_FAILED);
+    assert_string_equal(f.out.reason, "CrashLooping");
+    assert_non_null(strstr(f.out.message, "StatefulSet db"));
+    assert_non_null(strstr(f.out.message, "db-1"));
+    assert_non_null(strstr(req(&f, 1), "GET /api/v1/namespaces/shop/pods?"));
+    assert_non_null(strstr(req(&f, 1), "labelSelector=app%3Ddb"));
+    assert_int_equal(atomic_load(&f.e.srv.n_requests), 2); /* annotated already: no PATCH */
+    fx_stop(&f);
+}
+
+#define DEPLOY_R(ann, spec_rep, status_rep)                                                        \
+    "{\"kind\":\"Deployment\",\"metadata\":{\"name\":\"api\",\"namespace\":\"shop\","              \
+    "\"generation\":5,\"annotations\":{" ann "}},\"spec\":{\"replicas\":" spec_rep "},"            \
+    "\"status\":{\"observedGeneration\":5,\"replicas\":" status_rep                                \
+    ",\"updatedReplicas\":" status_rep ",\"availableReplicas\":" status_rep "}}"
+
+static void test_stop_writers_then_rollback_rollout_brings_replicas_back(void **state)
+{
+    const char *pairs[] = {
+        "200 OK",
+        DEPLOY_R("", "2", "2"),
+        "200 OK",
+        DEPLOY_R("\"lifeboat.dev/replicas-before\":\"2\"", "0", "2"),
+        "200 OK",
+        DEPLOY_R("\"lifeboat.dev/replicas-before\":\"2\"", "0", "0"),
+        /* rollback/rollout: the kept count comes back with the restart */
+        "200 OK",
+        DEPLOY_R("\"lifeboat.dev/replicas-before\":\"2\"", "0", "0"),
+        "200 OK",
+        DEPLOY_R("", "2", "0"),
+    };
+    fixture f;
+    (void)state;
+    fx_start(&f, pairs, 5, NULL);
+    f.step.name = "stop-writers";
+    f.ctx.item = NULL;
+    f.ctx.rollback = 1;
+    assert_int_equal(kube_step_stop_writers(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_WAIT);
+    assert_non_null(strstr(req(&f, 1), "PATCH /apis/apps/v1/namespaces/shop/deployments/api "));
+    assert_non_null(strstr(req(&f, 1), "\"lifeboat.dev/replicas-before\":\"2\""));
+    assert_non_null(strstr(req(&f, 1), "\"replicas\":0"));
+    assert_int_equal(kube_step_stop_writers(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_DONE); /* at 0: no second PATCH */
+    assert_non_null(strstr(f.out.message, "writers stopped"));
+    assert_int_equal(atomic_load(&f.e.srv.n_requests), 3);
+
+    f.step.name = "rollout/Deployment/api";
+    assert_int_equal(kube_step_rollout(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_WAIT);
+    assert_non_null(strstr(req(&f, 4), "PATCH /apis/apps/v1/namespaces/shop/deployments/api "));
+    assert_non_null(strstr(req(&f, 4), "\"lifeboat.dev/replicas-before\":null"));
+    assert_non_null(strstr(req(&f, 4), "\"replicas\":2"));
+    assert_non_null(
+        strstr(req(&f, 4), "\"kubectl.kubernetes.io/restartedAt\":\"2026-11-21T02:00:00Z\""));
     fx_stop(&f);
 }
 
@@ -646,6 +767,9 @@ int main(void)
         cmocka_unit_test(test_patch_secrets_new_key_recorded_absent_and_removed_on_undo),
         cmocka_unit_test(test_rollout_restarts_at_persisted_start),
         cmocka_unit_test(test_rollout_rollback_uses_own_start),
+        cmocka_unit_test(test_crashloop_check_judges_only_new_pods),
+        cmocka_unit_test(test_rollout_fails_early_on_a_crash_looping_statefulset),
+        cmocka_unit_test(test_stop_writers_then_rollback_rollout_brings_replicas_back),
         cmocka_unit_test(test_scale_down_one_merge_patch),
         cmocka_unit_test(test_migrations_creates_secret_then_job),
         cmocka_unit_test(test_migrations_failed_reports_redacted_log_tail),

@@ -41,6 +41,8 @@ typedef struct fake_inst {
     char id[64], status[32], arn[128];
     int port;
     int polls_until_available; /* describes that still show the transitional status */
+    char pending_id[64];       /* a lagged rename's new identifier */
+    int lag;                   /* DescribeDBInstances calls before it lands */
     fake_tag tags[FAKE_TAGS];
     int ntags;
 } fake_inst;
@@ -60,8 +62,10 @@ typedef struct fake {
     int nlog;
     int calls;               /* every request */
     const char *fail_action; /* answer this action with fail_status/fail_code once */
-    int fail_status;
+    int fail_status;         /* 0: close the connection without an answer */
     const char *fail_code;
+    int fail_apply; /* apply the failed call first (AWS applied it, then the 5xx/drop) */
+    int rename_lag; /* renames keep the old name (status renaming) for this many describes */
     char last_form[REQ_MAX]; /* body of the last mutating request */
 } fake;
 
@@ -214,23 +218,51 @@ static void error_xml(char *out, size_t size, const char *code, const char *msg)
              code, msg);
 }
 
-/* Answers one request: fills status and body. */
+static int name_pending(const fake *f, const char *id)
+{
+    for (int i = 0; i < FAKE_MAX; i++)
+        if (f->inst[i].used && f->inst[i].lag > 0 && strcmp(f->inst[i].pending_id, id) == 0)
+            return 1;
+    return 0;
+}
+
+static void fake_apply(fake *f, const char *action, const char *body, int *status, char *out,
+                       size_t size);
+
+/* Answers one request: fills status (0: drop the connection) and body. */
 static void fake_handle(fake *f, const char *body, int *status, char *out, size_t size)
 {
-    char action[64], id[128], v[256], x[2048];
-    fake_inst *in;
-    size_t n = 0;
+    char action[64];
 
     form_get(body, "Action", action, sizeof(action));
     *status = 200;
     f->calls++;
     if (f->fail_action != NULL && strcmp(action, f->fail_action) == 0) {
         f->fail_action = NULL;
+        if (f->fail_apply)
+            fake_apply(f, action, body, status, out, size);
         *status = f->fail_status;
         error_xml(out, size, f->fail_code, "scripted failure: the window is [a, b]");
         return;
     }
+    fake_apply(f, action, body, status, out, size);
+}
+
+static void fake_apply(fake *f, const char *action, const char *body, int *status, char *out,
+                       size_t size)
+{
+    char id[128], v[256], x[2048];
+    fake_inst *in;
+    size_t n = 0;
+
     if (strcmp(action, "DescribeDBInstances") == 0) {
+        for (int i = 0; i < FAKE_MAX; i++) { /* lagged renames land */
+            in = &f->inst[i];
+            if (in->used && in->lag > 0 && --in->lag == 0) {
+                memcpy(in->id, in->pending_id, sizeof(in->id));
+                in->polls_until_available = 2;
+            }
+        }
         int have = form_get(body, "DBInstanceIdentifier", id, sizeof(id));
         n = (size_t)snprintf(out, size,
                              "<DescribeDBInstancesResponse><DescribeDBInstancesResult>"
@@ -326,14 +358,25 @@ static void fake_handle(fake *f, const char *body, int *status, char *out, size_
         form_get(body, "NewDBInstanceIdentifier", nid, sizeof(nid));
         fake_log(f, "ModifyDBInstance %s -> %s", id, nid);
         in = fake_find(f, id);
-        if (in == NULL || fake_find(f, nid) != NULL) {
+        if (in == NULL || fake_find(f, nid) != NULL || name_pending(f, nid)) {
             *status = 400;
             error_xml(out, size, in ? "DBInstanceAlreadyExists" : "DBInstanceNotFound", "no");
             return;
         }
-        snprintf(in->id, sizeof(in->id), "%s", nid);
+        if (strcmp(in->status, "available") != 0) {
+            *status = 400;
+            error_xml(out, size, "InvalidDBInstanceState", "not available");
+            return;
+        }
         snprintf(in->status, sizeof(in->status), "renaming");
-        in->polls_until_available = 2;
+        if (f->rename_lag > 0) {
+            snprintf(in->pending_id, sizeof(in->pending_id), "%s", nid);
+            in->lag = f->rename_lag;
+            in->polls_until_available = 0;
+        } else {
+            snprintf(in->id, sizeof(in->id), "%s", nid);
+            in->polls_until_available = 2;
+        }
         inst_xml(x, sizeof(x), in);
         snprintf(out, size,
                  "<ModifyDBInstanceResponse><ModifyDBInstanceResult>%s"
@@ -356,12 +399,15 @@ static void fake_handle(fake *f, const char *body, int *status, char *out, size_
         return;
     }
     if (strcmp(action, "DeleteDBInstance") == 0) {
-        char fin[128];
+        char fin[128], autob[16];
         form_get(body, "DBInstanceIdentifier", id, sizeof(id));
+        if (!form_get(body, "DeleteAutomatedBackups", autob, sizeof(autob)))
+            snprintf(autob, sizeof(autob), "unset");
         if (form_get(body, "FinalDBSnapshotIdentifier", fin, sizeof(fin)))
-            fake_log(f, "DeleteDBInstance %s final=%s", id, fin);
+            fake_log(f, "DeleteDBInstance %s final=%s automated-backups-deleted=%s", id, fin,
+                     autob);
         else
-            fake_log(f, "DeleteDBInstance %s skip-final", id);
+            fake_log(f, "DeleteDBInstance %s skip-final automated-backups-deleted=%s", id, autob);
         in = fake_find(f, id);
         if (in == NULL) {
             *status = 404;
@@ -415,6 +461,13 @@ static void fake_serve_one(fake *f, int cfd)
     pthread_mutex_lock(&f->lock);
     fake_handle(f, end ? end + 4 : "", &status, resp, REQ_MAX);
     pthread_mutex_unlock(&f->lock);
+    if (status == 0) { /* the call may have been applied; no answer */
+        shutdown(cfd, SHUT_RDWR);
+        close(cfd);
+        free(req);
+        free(resp);
+        return;
+    }
     snprintf(head, sizeof(head),
              "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", status,
              strlen(resp));
@@ -859,6 +912,7 @@ static void check_promoted(fixture *f)
     fake_inst *o = fake_find(&f->srv, "shop-old-20261120100000");
     assert_int_equal(f->res.verdict, STEP_DONE);
     assert_string_equal(out_get(f, "instanceIdentifier"), "shop");
+    assert_string_equal(out_get(f, "replacedInstanceIdentifier"), "shop-old-20261120100000");
     assert_string_equal(out_get(f, "endpoint"), "127.0.0.1");
     assert_non_null(s);
     assert_non_null(o);
@@ -955,7 +1009,8 @@ static void test_cleanup_waits_for_after(void **state)
 {
     fixture *f = *state;
     static const char *const want[] = {
-        "DeleteDBInstance shop-old-20261120100000 final=shop-old-20261120100000-final",
+        "DeleteDBInstance shop-old-20261120100000 final=shop-old-20261120100000-final "
+        "automated-backups-deleted=false",
     };
     fake_inst *o;
     lb_time done;
@@ -1014,7 +1069,7 @@ static void test_in_place_sequence(void **state)
     fixture *f = *state;
     static const char *const want[] = {
         "CreateDBSnapshot shop-pre-restore-20261120090000 of shop",
-        "DeleteDBInstance shop skip-final",
+        "DeleteDBInstance shop skip-final automated-backups-deleted=false",
         "RestoreDBInstanceFromDBSnapshot shop",
     };
     fake_inst *orig;
@@ -1061,6 +1116,232 @@ static void test_in_place_sequence(void **state)
     assert_log(&f->srv, want, 3);
 }
 
+/* ---- ambiguous failures, rename lag, terminal statuses, automated backups ---------- */
+
+/* Like run_until_settled, but a transient failure (a negative rc, which the engine
+ * counts and retries) is allowed; returns how many there were. */
+static int run_until_settled_transient(fixture *f, step_fn fn, const char *action, int max)
+{
+    int transient = 0;
+    for (int i = 0; i < max; i++) {
+        int rc = run(f, fn, action);
+        if (rc != 0) {
+            transient++;
+            continue;
+        }
+        if (f->res.verdict != STEP_WAIT)
+            return transient;
+    }
+    fail_msg("%s not settled after %d calls: %s", action, max, f->res.message);
+    return transient;
+}
+
+/* The next `action` is applied by the fake, then answered with status (0: the
+ * connection is dropped). */
+static void scripted_failure(fixture *f, const char *action, int status)
+{
+    f->srv.fail_action = action;
+    f->srv.fail_apply = 1;
+    f->srv.fail_status = status;
+    f->srv.fail_code = "InternalFailure";
+}
+
+static void test_restore_applied_then_500_is_adopted_not_resent(void **state)
+{
+    fixture *f = *state;
+    static const char *const want[] = {"RestoreDBInstanceToPointInTime shop-restored"};
+    load(f, PIT_ITEM "}", NULL);
+    fake_add(&f->srv, "shop", "available", NULL);
+    scripted_failure(f, "RestoreDBInstanceToPointInTime", 500);
+    assert_int_equal(run(f, rds_step_restore, "restore"), LB_EAMBIGUOUS);
+    assert_int_not_equal(f->res.verdict, STEP_FAILED);
+    assert_non_null(strstr(lb_error_last(), "may have been applied"));
+    assert_int_equal(run(f, rds_step_restore, "restore"), 0);
+    assert_int_equal(f->res.verdict, STEP_DONE);
+    assert_non_null(strstr(f->res.message, "adopted"));
+    assert_log(&f->srv, want, 1);
+}
+
+static void test_restore_applied_then_dropped_is_adopted_not_resent(void **state)
+{
+    fixture *f = *state;
+    static const char *const want[] = {"RestoreDBInstanceToPointInTime shop-restored"};
+    load(f, PIT_ITEM "}", NULL);
+    fake_add(&f->srv, "shop", "available", NULL);
+    scripted_failure(f, "RestoreDBInstanceToPointInTime", 0);
+    assert_int_equal(run(f, rds_step_restore, "restore"), LB_EAMBIGUOUS);
+    assert_int_equal(run(f, rds_step_restore, "restore"), 0);
+    assert_int_equal(f->res.verdict, STEP_DONE);
+    assert_log(&f->srv, want, 1);
+}
+
+static void test_promote_rename_applied_then_500_is_not_resent(void **state)
+{
+    fixture *f = *state;
+    static const char *const want[] = {
+        "AddTagsToResource shop lifeboat.dev/renamed-by=UID",
+        "ModifyDBInstance shop -> shop-old-20261120100000",
+        "ModifyDBInstance shop-restored -> shop",
+    };
+    load(f, PROMOTE_ITEM, PROMOTE_STATUS);
+    fake_add(&f->srv, "shop", "available", NULL);
+    fake_add(&f->srv, "shop-restored", "available", UID);
+    scripted_failure(f, "ModifyDBInstance", 500);
+    assert_int_equal(run_until_settled_transient(f, rds_step_promote, "promote", 12), 1);
+    check_promoted(f);
+    assert_log(&f->srv, want, 3);
+}
+
+static void test_promote_second_rename_dropped_is_adopted(void **state)
+{
+    fixture *f = *state;
+    static const char *const want[] = {
+        "AddTagsToResource shop lifeboat.dev/renamed-by=UID",
+        "ModifyDBInstance shop -> shop-old-20261120100000",
+        "ModifyDBInstance shop-restored -> shop",
+    };
+    fake_inst *o;
+    load(f, PROMOTE_ITEM, PROMOTE_STATUS);
+    fake_add(&f->srv, "shop", "available", NULL);
+    fake_add(&f->srv, "shop-restored", "available", UID);
+    assert_int_equal(run(f, rds_step_promote, "promote"), 0); /* phase 1 */
+    assert_int_equal(f->res.verdict, STEP_WAIT);
+    o = fake_find(&f->srv, "shop-old-20261120100000");
+    assert_non_null(o);
+    assert_string_equal(o->status, "renaming");
+    /* phase 2 starts while the old instance is still renaming: its name is free */
+    scripted_failure(f, "ModifyDBInstance", 0);
+    assert_int_equal(run(f, rds_step_promote, "promote"), LB_EAMBIGUOUS);
+    assert_int_equal(run_until_settled_transient(f, rds_step_promote, "promote", 12), 0);
+    check_promoted(f);
+    assert_log(&f->srv, want, 3);
+}
+
+static void test_promote_and_undo_wait_through_rename_lag(void **state)
+{
+    fixture *f = *state;
+    static const char *const want[] = {
+        "AddTagsToResource shop lifeboat.dev/renamed-by=UID",
+        "ModifyDBInstance shop -> shop-old-20261120100000",
+        "ModifyDBInstance shop-restored -> shop",
+        "ModifyDBInstance shop -> shop-restored",
+        "ModifyDBInstance shop-old-20261120100000 -> shop",
+    };
+    fake_inst *orig;
+    load(f, PROMOTE_ITEM, PROMOTE_STATUS);
+    orig = fake_add(&f->srv, "shop", "available", NULL);
+    fake_add(&f->srv, "shop-restored", "available", UID);
+    f->srv.rename_lag = 4; /* each rename keeps the old name for 4 describes */
+    run_until_settled(f, rds_step_promote, "promote", 30);
+    check_promoted(f);
+    f->ctx.rollback = 1;
+    run_until_settled(f, rds_step_promote_undo, "promote", 30);
+    assert_int_equal(f->res.verdict, STEP_DONE);
+    assert_log(&f->srv, want, 5);
+    assert_ptr_equal(fake_find(&f->srv, "shop"), orig);
+    assert_non_null(fake_find(&f->srv, "shop-restored"));
+}
+
+static void test_terminal_status_fails_at_once(void **state)
+{
+    fixture *f = *state;
+    fake_inst *t;
+    load(f, PROMOTE_ITEM, PROMOTE_STATUS);
+    fake_add(&f->srv, "shop", "available", NULL);
+    t = fake_add(&f->srv, "shop-restored", "incompatible-restore", UID);
+    assert_int_equal(run(f, rds_step_promote, "promote"), 0);
+    assert_int_equal(f->res.verdict, STEP_FAILED);
+    assert_string_equal(f->res.reason, "InstanceNotAvailable");
+    assert_non_null(strstr(f->res.message, "incompatible-restore"));
+    assert_int_equal(f->srv.nlog, 0);
+    snprintf(t->status, sizeof(t->status), "storage-full");
+    assert_int_equal(run(f, rds_step_wait_available, "wait-available"), 0);
+    assert_int_equal(f->res.verdict, STEP_FAILED);
+    assert_non_null(strstr(f->res.message, "storage-full"));
+}
+
+static void test_promote_conflict_is_read_twice(void **state)
+{
+    fixture *f = *state;
+    load(f, PROMOTE_ITEM, PROMOTE_STATUS);
+    fake_add(&f->srv, "shop", "available", UID);
+    fake_add(&f->srv, "shop-restored", "available", UID);
+    assert_int_equal(run(f, rds_step_promote, "promote"), 0);
+    assert_int_equal(f->res.verdict, STEP_FAILED);
+    assert_string_equal(f->res.reason, "PromoteConflict");
+    /* two looks, each 3 describes + 2 tag reads */
+    assert_int_equal(f->srv.calls, 10);
+    assert_int_equal(f->srv.nlog, 0);
+}
+
+#define CLEANUP_DONE_STATUS                                                                        \
+    "{\"steps\": [{\"name\": \"orders-db/promote\", \"phase\": \"Succeeded\", "                    \
+    "\"startedAt\": \"2026-11-20T10:00:00Z\", \"finishedAt\": \"2026-11-20T10:05:00Z\"}]}"
+
+static void test_cleanup_delete_applied_then_500_is_not_resent(void **state)
+{
+    fixture *f = *state;
+    static const char *const want[] = {
+        "DeleteDBInstance shop-old-20261120100000 final=shop-old-20261120100000-final "
+        "automated-backups-deleted=false",
+    };
+    fake_inst *o;
+    load(f, PROMOTE_ITEM, CLEANUP_DONE_STATUS);
+    o = fake_add(&f->srv, "shop-old-20261120100000", "available", NULL);
+    tag_set(o, "lifeboat.dev/renamed-by", UID);
+    f->ctx.now = lb_time_now();
+    scripted_failure(f, "DeleteDBInstance", 500);
+    assert_int_equal(run(f, rds_step_cleanup, "cleanup"), LB_EAMBIGUOUS);
+    assert_int_equal(run(f, rds_step_cleanup, "cleanup"), 0);
+    assert_int_equal(f->res.verdict, STEP_DONE);
+    assert_non_null(strstr(f->res.message, "is deleting"));
+    assert_log(&f->srv, want, 1);
+}
+
+static void test_cleanup_delete_automated_backups_from_spec(void **state)
+{
+    fixture *f = *state;
+    static const char *const want[] = {
+        "DeleteDBInstance shop-old-20261120100000 skip-final automated-backups-deleted=true",
+    };
+    fake_inst *o;
+    load(f,
+         PIT_ITEM ", \"promote\": \"rename\", \"cleanup\": {\"deleteOld\": true, \"after\": "
+                  "\"1h\", \"finalSnapshot\": false, \"deleteAutomatedBackups\": true}}",
+         CLEANUP_DONE_STATUS);
+    o = fake_add(&f->srv, "shop-old-20261120100000", "available", NULL);
+    tag_set(o, "lifeboat.dev/renamed-by", UID);
+    f->ctx.now = lb_time_now();
+    assert_int_equal(run(f, rds_step_cleanup, "cleanup"), 0);
+    assert_int_equal(f->res.verdict, STEP_DONE);
+    assert_log(&f->srv, want, 1);
+}
+
+static void test_cleanup_deletes_what_promote_recorded(void **state)
+{
+    fixture *f = *state;
+    static const char *const want[] = {
+        "DeleteDBInstance shop-old-20261120100000 final=shop-old-20261120100000-final "
+        "automated-backups-deleted=false",
+    };
+    fake_inst *o;
+    /* The snapshot the copy came from is gone: cleanup must not need it. */
+    load(f,
+         "{\"name\": \"orders-db\", \"rdsSnapshot\": {\"dbSnapshotIdentifier\": \"snap-gone\", "
+         "\"targetDBInstanceIdentifier\": \"shop-restored\"}, \"promote\": \"rename\", "
+         "\"cleanup\": {\"deleteOld\": true, \"after\": \"1h\"}}",
+         "{\"steps\": [{\"name\": \"orders-db/promote\", \"phase\": \"Succeeded\", "
+         "\"startedAt\": \"2026-11-20T10:00:00Z\", \"finishedAt\": \"2026-11-20T10:05:00Z\"}], "
+         "\"outputs\": [{\"item\": \"orders-db\", \"instanceIdentifier\": \"shop\", "
+         "\"replacedInstanceIdentifier\": \"shop-old-20261120100000\"}]}");
+    o = fake_add(&f->srv, "shop-old-20261120100000", "available", NULL);
+    tag_set(o, "lifeboat.dev/renamed-by", UID);
+    f->ctx.now = lb_time_now();
+    assert_int_equal(run(f, rds_step_cleanup, "cleanup"), 0);
+    assert_int_equal(f->res.verdict, STEP_DONE);
+    assert_log(&f->srv, want, 1);
+}
+
 static void test_no_aws_fails_clearly(void **state)
 {
     fixture *f = *state;
@@ -1095,6 +1376,24 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cleanup_waits_for_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cleanup_refuses_untagged_old, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_place_sequence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_applied_then_500_is_adopted_not_resent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_restore_applied_then_dropped_is_adopted_not_resent,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_promote_rename_applied_then_500_is_not_resent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_promote_second_rename_dropped_is_adopted, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_promote_and_undo_wait_through_rename_lag, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_terminal_status_fails_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_promote_conflict_is_read_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cleanup_delete_applied_then_500_is_not_resent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cleanup_delete_automated_backups_from_spec, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cleanup_deletes_what_promote_recorded, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_no_aws_fails_clearly, setup, teardown),
     };
     return cmocka_run_group_tests_name("steps_rds", tests, NULL, NULL);

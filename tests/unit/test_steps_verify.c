@@ -259,6 +259,14 @@ static void test_verification_unsupported_kind_fails_by_name(void **state)
 {
     step_result res;
     (void)state;
+    assert_int_equal(run_verification(&res,
+                                      "{\"checks\": [{\"name\": \"media\", \"s3Compare\": "
+                                      "{\"bucketA\": \"media\", \"bucketB\": \"media-r\"}}]}"),
+                     0);
+    assert_int_equal(res.verdict, STEP_FAILED);
+    assert_string_equal(res.reason, "CheckFailed");
+    assert_non_null(strstr(res.message, "media"));
+    /* a redis check runs through exec: without a cluster it fails by name, never passes */
     assert_int_equal(run_verification(&res, "{\"checks\": [{\"name\": \"redis-up\", \"redis\": "
                                             "{\"pod\": \"redis-0\", \"ping\": true}}]}"),
                      0);

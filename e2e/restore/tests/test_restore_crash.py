@@ -1,7 +1,8 @@
 """Crash safety (issue 6 Acceptance, "kill -9 after each step in turn").
 
 The 1A request (point in time T, verify, approval, rename, Secret patch, rollout,
-cleanup with a final snapshot after 1s) runs while the test watches status.steps through
+cleanup with a final snapshot after 1s) runs, with awssim's renames lagging RENAME_LAG_S
+(the old name answers `renaming` before the new one appears, as on RDS), while the test watches status.steps through
 the API and kill -9s the operator every time a step is seen to start or to finish (each
 (step, phase) transition once), then starts it again. It approves at AwaitingApproval.
 At the end: exactly one restored instance, one rename pair, one final snapshot, one
@@ -24,10 +25,12 @@ from scenario import (  # noqa: E402
     writer_restore_time)
 import kube  # noqa: E402
 from test_restore_1a import PLAN, pitr_item, writer_ids  # noqa: E402
+from awssim_control import control  # noqa: E402
 
 CRASH_WAIT_S = 240
 MAX_KILLS = 80            # bound: a restore that never settles ends the test
 RR = "orders-pitr-crash"
+RENAME_LAG_S = 5          # issue 10: renames take time, as on RDS (old name `renaming` 5 s)
 
 
 class Killer(threading.Thread):
@@ -99,7 +102,15 @@ class Killer(threading.Thread):
 
 class CrashAfterEveryStep(ScenarioCase):
     @classmethod
+    def tearDownClass(cls):
+        try:
+            control("DELETE")
+        finally:
+            super().tearDownClass()
+
+    @classmethod
     def scenario(cls):
+        control("POST", {"rename_lag_s": RENAME_LAG_S})
         cls.src = "orders-crash-" + suffix()
         cls.target = cls.src + "-restored"
         cls.src_port = cls.seed_instance(cls.src)

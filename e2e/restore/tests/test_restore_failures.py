@@ -238,7 +238,10 @@ class RollbackAfterSecretPatch(ScenarioCase):
         self.assertEqual(app_get(self.ns, "order-service", "/health")[0], 200)
         self.assertEqual(psql(self.port, "SELECT v FROM ledger_marker"), "1")
         dep = kube.kubectl_json("get", "deployment", "order-service", "-n", self.ns)
-        self.assertEqual(dep["metadata"]["generation"], 3, "restart, then restart again")
+        # restart; scaled to 0 before the undo (rollback/stop-writers); back to its
+        # replicas and restarted again in one patch
+        self.assertEqual(dep["metadata"]["generation"], 4, "restart, stop, restart again")
+        self.assertEqual(dep["spec"]["replicas"], 1)
         ledger = app_info(self.ns, "ledger-service")
         self.assertEqual(url_port(ledger["value"]), ("127.0.0.1", self.port))
         # the previous value was kept in the rollback Secret owned by the request

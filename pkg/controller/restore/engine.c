@@ -32,9 +32,9 @@
 
 static const engine_entry default_entries[] = {
     RDS_COMMON_STEPS(API_SOURCE_RDS_POINT_IN_TIME),
-    {API_SOURCE_RDS_POINT_IN_TIME, "restore", rds_step_restore, NULL, 1},
+    {API_SOURCE_RDS_POINT_IN_TIME, "restore", rds_step_restore, rds_step_discard_copy, 1},
     RDS_COMMON_STEPS(API_SOURCE_RDS_SNAPSHOT),
-    {API_SOURCE_RDS_SNAPSHOT, "restore", rds_step_restore, NULL, 1},
+    {API_SOURCE_RDS_SNAPSHOT, "restore", rds_step_restore, rds_step_discard_copy, 1},
     RDS_COMMON_STEPS(API_SOURCE_RDS_CLUSTER_POINT_IN_TIME),
     {API_SOURCE_RDS_CLUSTER_POINT_IN_TIME, "restore-cluster", rds_step_restore_cluster, NULL, 1},
     {API_SOURCE_RDS_CLUSTER_POINT_IN_TIME, "create-writer", rds_step_create_writer, NULL, 1},
@@ -53,7 +53,14 @@ static const engine_entry default_entries[] = {
     {API_SOURCE_PG_DUMP, "migrations", kube_step_migrations, NULL, 0},
     {API_SOURCE_PG_DUMP, "scale-up", kube_step_scale_up, NULL, 0},
     {API_SOURCE_PG_DUMP, "patch-secrets", kube_step_patch_secrets, kube_step_patch_secrets_undo, 0},
+    {API_SOURCE_REDIS_RDB, "validate", redis_step_validate, NULL, 1},
+    {API_SOURCE_REDIS_RDB, "download", redis_step_download, NULL, 1},
+    {API_SOURCE_REDIS_RDB, "checksum", redis_step_checksum, NULL, 1},
+    {API_SOURCE_REDIS_RDB, "install", redis_step_install, redis_step_install_undo, 0},
+    {API_SOURCE_REDIS_RDB, "restart", redis_step_restart, redis_step_restart_undo, 0},
+    {API_SOURCE_REDIS_RDB, "check-keys", redis_step_check_keys, NULL, 0},
     {API_SOURCE_NONE, "rollout", kube_step_rollout, kube_step_rollout, 0},
+    {API_SOURCE_NONE, ENGINE_STOP_WRITERS, NULL, kube_step_stop_writers, 0},
     {API_SOURCE_NONE, "verification", verify_step_verification, NULL, 0},
 };
 
@@ -66,6 +73,61 @@ const engine_entry *engine_table_find(const engine_table *t, api_source source, 
         if (t->entries[i].source == source && strcmp(t->entries[i].action, action) == 0)
             return &t->entries[i];
     return NULL;
+}
+
+/* Default deadlines (seconds from a step's startedAt), by action; see engine.h. */
+static const struct {
+    const char *action, *key;
+    int64_t sec;
+} default_deadlines[] = {
+    {"validate", "validate", 10 * 60},
+    {"restore", "restore", 30 * 60},
+    {"restore-cluster", "restoreCluster", 30 * 60},
+    {"create-writer", "createWriter", 30 * 60},
+    {"wait-available", "waitAvailable", 6 * 3600},
+    {"verify", "verify", 30 * 60},
+    {"migrations", "migrations", 2 * 3600},
+    {"scale-down", "scaleDown", 10 * 60},
+    {"promote", "promote", 30 * 60},
+    {"patch-secrets", "patchSecrets", 5 * 60},
+    {"scale-up", "scaleUp", 15 * 60},
+    {"pre-restore-snapshot", "preRestoreSnapshot", 30 * 60},
+    {"wait-snapshot", "waitSnapshot", 6 * 3600},
+    {"delete", "delete", 30 * 60},
+    {"wait-deleted", "waitDeleted", 2 * 3600},
+    {"rollout", "rollout", 15 * 60},
+    {ENGINE_STOP_WRITERS, "scaleDown", 10 * 60},
+    {"verification", "verification", 30 * 60},
+    {"cleanup", "cleanup", 2 * 3600},
+};
+
+int engine_step_deadline(int64_t *out_sec, const char **out_field, const api_restore_spec *spec,
+                         const api_restore_item *item, const char *action)
+{
+    const char *key = "default";
+    int64_t sec = ENGINE_DEFAULT_DEADLINE_S, given = 0;
+    const char *v;
+
+    *out_sec = 0;
+    if (out_field != NULL)
+        *out_field = NULL;
+    if (strcmp(action, "approval") == 0)
+        return LB_ENOTFOUND; /* a person decides; no deadline */
+    for (size_t i = 0; i < sizeof(default_deadlines) / sizeof(default_deadlines[0]); i++)
+        if (strcmp(default_deadlines[i].action, action) == 0) {
+            key = default_deadlines[i].key;
+            sec = default_deadlines[i].sec;
+        }
+    v = spec != NULL ? api_get_str(spec->timeouts, key) : NULL;
+    if (v != NULL && api_duration_parse(&given, v) == 0 && given > 0) {
+        sec = given;
+        if (out_field != NULL)
+            *out_field = key;
+    }
+    if (strcmp(action, "cleanup") == 0 && item != NULL && item->cleanup_after_sec > 0)
+        sec += item->cleanup_after_sec; /* cleanup first waits cleanup.after on purpose */
+    *out_sec = sec;
+    return 0;
 }
 
 const char *const engine_phases[ENGINE_N_PHASES] = {"Pending", "Planned",   "AwaitingApproval",
@@ -303,7 +365,9 @@ static int plan_or_start(run *r)
     size_t destructive = 0;
     json_t *steps;
 
-    if (api_restore_parse(&r->spec, &errs, spec != NULL ? spec : empty, r->now) != 0) {
+    if (api_restore_parse(&r->spec, &errs, spec != NULL ? spec : empty, r->now) != 0 ||
+        api_restore_check_name(&errs, api_get_str(json_object_get(r->obj, "metadata"), "name")) !=
+            0) {
         joined = api_errors_join(&errs);
         set_invalid(r, joined[0] != '\0' ? joined : lb_error_last());
         goto done;
@@ -437,6 +501,8 @@ static int steps_match_plan(const run *r)
         return 0;
     for (size_t i = 0; i < n; i++) {
         const char *name = api_get_str(json_array_get(steps, i), "name");
+        if (i == r->plan->n_steps && streq(name, ENGINE_ABORT_STEP))
+            continue;
         if (i < r->plan->n_steps ? !streq(name, r->plan->steps[i].name)
                                  : name == NULL || strncmp(name, ENGINE_ROLLBACK_PREFIX,
                                                            strlen(ENGINE_ROLLBACK_PREFIX)) != 0)
@@ -467,12 +533,78 @@ static int started_phase(const char *phase)
     return streq(phase, "Running") || streq(phase, "Succeeded") || streq(phase, "Failed");
 }
 
+/* The "abort" entry of status.steps, or NULL. */
+static const json_t *abort_entry(const run *r)
+{
+    const json_t *s = json_array_get(steps_of(r), r->plan->n_steps);
+    return streq(api_get_str(s, "name"), ENGINE_ABORT_STEP) ? s : NULL;
+}
+
+/* Non-zero when a cutover step has started (something live may have changed). */
+static int cutover_started(const run *r)
+{
+    for (size_t i = 0; i < r->plan->n_steps; i++)
+        if (r->plan->steps[i].stage == PLAN_STAGE_CUTOVER &&
+            started_phase(api_get_str(json_array_get(steps_of(r), i), "phase")))
+            return 1;
+    return 0;
+}
+
+/* Why the run must stop, into buf: the abort annotation's reason or the
+ * deletion. Returns 0 when nothing asks it to. */
+static int stop_requested(const run *r, char *buf, size_t size)
+{
+    const char *why = annotation(r->obj, ENGINE_ABORT_ANNOTATION);
+    const char *del = api_get_str(json_object_get(r->obj, "metadata"), "deletionTimestamp");
+    if (why != NULL && why[0] != '\0') {
+        snprintf(buf, size, "%s=%.*s", ENGINE_ABORT_ANNOTATION, 256, why);
+        return 1;
+    }
+    if (del != NULL && del[0] != '\0') {
+        snprintf(buf, size, "the RestoreRequest is being deleted (deletionTimestamp %.64s)", del);
+        return 1;
+    }
+    return 0;
+}
+
+static int being_deleted(const run *r)
+{
+    const char *del = api_get_str(json_object_get(r->obj, "metadata"), "deletionTimestamp");
+    return del != NULL && del[0] != '\0';
+}
+
+/* Appends "rollback/<item>/restore"-style entries: the undo of every started
+ * prepare step that has one (deleting the restored copies), newest first. */
+static size_t append_discard(run *r)
+{
+    json_t *steps = steps_of(r);
+    size_t n = 0;
+    for (size_t i = r->plan->n_steps; i-- > 0;) {
+        const plan_step *ps = &r->plan->steps[i];
+        const engine_entry *e;
+        char *name;
+        if (ps->stage != PLAN_STAGE_PREPARE ||
+            !started_phase(api_get_str(json_array_get(steps, i), "phase")))
+            continue;
+        e = entry_of(r, ps);
+        if (e == NULL || e->undo == NULL || json_array_size(steps) >= PLAN_MAX_STEPS)
+            continue;
+        name = lb_sprintf(ENGINE_ROLLBACK_PREFIX "%s", ps->name);
+        json_array_append_new(
+            steps, json_pack("{s:s, s:s, s:i}", "name", name, "phase", "Pending", "attempts", 0));
+        free(name);
+        n++;
+    }
+    return n;
+}
+
 /* Appends the rollback entries for a failure of plan step `failed`; returns how many. */
 static size_t append_rollback(run *r, size_t failed)
 {
     json_t *steps = steps_of(r);
     size_t n = 0, i;
     int rollout_started = 0;
+    size_t first = json_array_size(steps);
 
     for (i = failed + 1; i-- > 0;) {
         const plan_step *ps = &r->plan->steps[i];
@@ -496,6 +628,15 @@ static size_t append_rollback(run *r, size_t failed)
     }
     if (n == 0 && !rollout_started)
         return 0;
+    if (r->spec->n_rollout > 0 && json_array_size(steps) < PLAN_MAX_STEPS) {
+        /* first of all, stop the writers: nothing may write to the promoted copy
+         * while the Secrets and names move back (engine.h) */
+        json_array_insert_new(steps, first,
+                              json_pack("{s:s, s:s, s:i}", "name",
+                                        ENGINE_ROLLBACK_PREFIX ENGINE_STOP_WRITERS, "phase",
+                                        "Pending", "attempts", 0));
+        n++;
+    }
     for (i = 0; i < r->plan->n_steps; i++) {
         const plan_step *ps = &r->plan->steps[i];
         const engine_entry *e = streq(ps->action, "rollout") ? entry_of(r, ps) : NULL;
@@ -537,6 +678,10 @@ static char *irreversible(const run *r)
 static char *failure_cause(const run *r)
 {
     json_t *steps = steps_of(r);
+    const json_t *ab = abort_entry(r);
+    if (ab != NULL)
+        return lb_sprintf("aborted: %s",
+                          api_get_str(ab, "message") ? api_get_str(ab, "message") : "");
     for (size_t i = 0; i < r->plan->n_steps; i++) {
         json_t *s = json_array_get(steps, i);
         if (streq(api_get_str(s, "phase"), "Failed"))
@@ -588,11 +733,24 @@ static void on_step_failed(run *r, size_t i, const char *cause)
     free(copies);
 }
 
+/* Non-zero when writers may have reached the restored copy: promote or
+ * patch-secrets had started. */
+static int writers_reached_copy(const run *r)
+{
+    for (size_t i = 0; i < r->plan->n_steps; i++) {
+        const plan_step *ps = &r->plan->steps[i];
+        if ((streq(ps->action, "promote") || streq(ps->action, "patch-secrets")) &&
+            started_phase(api_get_str(json_array_get(steps_of(r), i), "phase")))
+            return 1;
+    }
+    return 0;
+}
+
 /* The end of a rollback: every rollback/ entry finished. */
 static void finish_rollback(run *r)
 {
     json_t *steps = steps_of(r);
-    char *cause = failure_cause(r), *lost = irreversible(r), *msg = NULL;
+    char *cause = failure_cause(r), *lost = irreversible(r), *msg = NULL, *copies = NULL;
     lb_buf failed;
     size_t i;
     json_t *s;
@@ -603,7 +761,18 @@ static void finish_rollback(run *r)
         if (i >= r->plan->n_steps && streq(api_get_str(s, "phase"), "Failed"))
             buf_printf(&failed, "%s%s", failed.len > 0 ? ", " : "", api_get_str(s, "name"));
     }
-    if (failed.len > 0) {
+    if (abort_entry(r) != NULL && !cutover_started(r)) {
+        /* an abort before the cutover: the only entries deleted restored copies */
+        copies = outputs_summary(r->status);
+        if (failed.len > 0)
+            msg = lb_sprintf("%s; nothing live was changed; deleting the restored copies failed "
+                             "(%.*s), they are kept (%s)",
+                             cause, (int)failed.len, failed.data, copies);
+        else
+            msg = lb_sprintf("%s; nothing live was changed; the restored copies were deleted (%s)",
+                             cause, copies);
+        finish_failed(r, "Aborted", msg);
+    } else if (failed.len > 0) {
         msg = lb_sprintf("rollback incomplete: %.*s failed; cause: %s", (int)failed.len,
                          failed.data, cause);
         finish_failed(r, "RollbackFailed", msg);
@@ -612,7 +781,13 @@ static void finish_rollback(run *r)
                          cause);
         finish_failed(r, "RollbackPartial", msg);
     } else {
-        msg = lb_sprintf("rolled back: %s", cause);
+        copies = outputs_summary(r->status);
+        int kept = copies[0] != '\0' && writers_reached_copy(r);
+        msg = lb_sprintf("rolled back: %s%s%s", cause,
+                         kept ? "; writes made during the failed cutover are on the restored copy, "
+                                "which is kept (not deleted): "
+                              : "",
+                         kept ? copies : "");
         set_cond(r, "Progressing", "False", "RolledBack", msg);
         set_cond(r, "Ready", "False", "RolledBack", msg);
         finish(r, "RolledBack", msg);
@@ -621,6 +796,80 @@ static void finish_rollback(run *r)
     free(cause);
     free(lost);
     free(msg);
+    free(copies);
+}
+
+/* Stops the run for `why` (stop_requested) before its next step call. */
+static void abort_run(run *r, const char *why)
+{
+    json_t *steps = steps_of(r), *s = NULL;
+    size_t i, n;
+    char *msg = NULL, *copies = NULL;
+    int cutover = cutover_started(r), discard;
+
+    for (i = 0; i < r->plan->n_steps; i++) {
+        s = json_array_get(steps, i);
+        if (!streq(api_get_str(s, "phase"), "Succeeded"))
+            break;
+    }
+    if (i == r->plan->n_steps)
+        return; /* every step is done: too late to abort, the run finishes */
+    if (streq(api_get_str(s, "phase"), "Running")) {
+        char *m = lb_sprintf("Aborted: stopped before its next call (%s)", why);
+        json_object_set_new(s, "phase", json_string("Failed"));
+        set_time(s, "finishedAt", r->now);
+        json_object_set_new(s, "message", json_string(m));
+        free(m);
+    }
+    {
+        json_t *ab = json_pack("{s:s, s:s, s:i, s:s}", "name", ENGINE_ABORT_STEP, "phase",
+                               "Succeeded", "attempts", 1, "message", why);
+        set_time(ab, "startedAt", r->now);
+        set_time(ab, "finishedAt", r->now);
+        json_array_insert_new(steps, r->plan->n_steps, ab);
+    }
+    ctrl_set_str(r->status, "currentStep", ENGINE_ABORT_STEP);
+    add_event(r->out, "Warning", "Aborted", "restore aborted before step %s: %s",
+              r->plan->steps[i].name, why);
+    snprintf(r->out->failure_reason, sizeof(r->out->failure_reason), "Aborted");
+
+    if (r->plan->steps[i].stage == PLAN_STAGE_CLEANUP) {
+        msg = lb_sprintf("aborted during cleanup (%s); the restore itself is in place and was not "
+                         "rolled back",
+                         why);
+        finish_failed(r, "Aborted", msg);
+    } else if (cutover) {
+        if (append_rollback(r, i) == 0) {
+            msg =
+                lb_sprintf("aborted (%s); nothing live had been changed that needed undoing", why);
+            set_cond(r, "Progressing", "False", "RolledBack", msg);
+            set_cond(r, "Ready", "False", "RolledBack", msg);
+            finish(r, "RolledBack", msg);
+        } else {
+            msg = lb_sprintf("rolling back: aborted (%s)", why);
+            ctrl_set_str(r->status, "message", msg);
+            set_cond(r, "Progressing", "True", "RollingBack", msg);
+            set_phase(r, "Running", msg);
+            r->out->requeue_ms = 0;
+        }
+    } else {
+        discard = being_deleted(r) ? !r->spec->delete_keep_copies : r->spec->abort_delete_copies;
+        n = discard ? append_discard(r) : 0;
+        if (n == 0) {
+            copies = outputs_summary(r->status);
+            msg = lb_sprintf("aborted (%s) before the cutover; nothing live was changed%s%s%s", why,
+                             copies[0] != '\0' ? "; the restored copies are kept (" : "", copies,
+                             copies[0] != '\0' ? ")" : "");
+            finish_failed(r, "Aborted", msg);
+        } else {
+            msg = lb_sprintf("aborted (%s) before the cutover: deleting the restored copies", why);
+            ctrl_set_str(r->status, "message", msg);
+            set_cond(r, "Progressing", "True", "Aborting", msg);
+            r->out->requeue_ms = 0;
+        }
+    }
+    free(msg);
+    free(copies);
 }
 
 static void finish_succeeded(run *r)
@@ -702,11 +951,53 @@ static void run_approval(run *r, json_t *s, const plan_step *ps)
     free(msg);
 }
 
+static void fail_step(run *r, size_t idx, json_t *s, const plan_step *ps, const char *reason,
+                      const char *message, int rollback);
+
+/* The memo applies only to the very step record it was computed on: another
+ * writer's progress (a new message, attempt or phase) makes it stale. */
 static int memo_matches(const engine_memo *m, const json_t *s)
 {
     return streq(m->step, api_get_str(s, "name")) &&
            streq(m->started_at, api_get_str(s, "startedAt")) &&
-           m->attempts == api_get_int(s, "attempts", 0);
+           m->attempts == api_get_int(s, "attempts", 0) && m->record != NULL &&
+           json_equal(m->record, s);
+}
+
+/* Milliseconds until step record s (plan step ps) reaches its deadline: 0 when
+ * passed, -1 when it has none (approval) or no start time. */
+static int64_t deadline_left_ms(const run *r, const json_t *s, const plan_step *ps)
+{
+    int64_t sec;
+    lb_time start;
+    const char *at = api_get_str(s, "startedAt");
+    int64_t end_ms, now_ms;
+
+    if (engine_step_deadline(&sec, NULL, r->spec, item_of(r, ps), ps->action) != 0 || at == NULL ||
+        lb_time_parse_rfc3339(&start, at) != 0)
+        return -1;
+    end_ms = (start.sec + sec) * 1000;
+    now_ms = r->now.sec * 1000 + r->now.nsec / 1000000;
+    return now_ms >= end_ms ? 0 : end_ms - now_ms;
+}
+
+/* Fails step record s when its deadline has passed; returns 1 then. */
+static int deadline_check(run *r, size_t idx, json_t *s, const plan_step *ps, int rollback)
+{
+    int64_t sec;
+    const char *field = NULL, *last = api_get_str(s, "message");
+    char *m;
+
+    if (deadline_left_ms(r, s, ps) != 0 ||
+        engine_step_deadline(&sec, &field, r->spec, item_of(r, ps), ps->action) != 0)
+        return 0;
+    m = lb_sprintf("not finished within %llds of its start (%s%s)%s%s", (long long)sec,
+                   field != NULL ? "spec.timeouts." : "default deadline",
+                   field != NULL ? field : "", last != NULL && last[0] != '\0' ? "; last: " : "",
+                   last != NULL ? last : "");
+    fail_step(r, idx, s, ps, "DeadlineExceeded", m, rollback);
+    free(m);
+    return 1;
 }
 
 /* Marks step record s (plan step ps) Failed and applies the failure rule. */
@@ -774,6 +1065,8 @@ static int run_step(run *r, size_t idx, const plan_step *ps, int rollback)
                   rollback);
         return 0;
     }
+    if (deadline_check(r, idx, s, ps, rollback))
+        return 0;
     if (r->memo == NULL) {
         r->out->requeue_ms = 0; /* pure: the step runs in a real reconcile */
         return 0;
@@ -803,6 +1096,8 @@ static int run_step(run *r, size_t idx, const plan_step *ps, int rollback)
                  : fn(&res, &ctx);
         r->memo->used = 1;
         r->out->called = 1;
+        json_decref(r->memo->record);
+        r->memo->record = json_deep_copy(s);
         snprintf(r->memo->step, sizeof(r->memo->step), "%s", name);
         snprintf(r->memo->started_at, sizeof(r->memo->started_at), "%s",
                  api_get_str(s, "startedAt") ? api_get_str(s, "startedAt") : "");
@@ -846,11 +1141,15 @@ static int run_step(run *r, size_t idx, const plan_step *ps, int rollback)
         add_event(r->out, "Normal", "StepSucceeded", "step %s succeeded: %s", name, res.message);
         r->out->requeue_ms = 0;
         break;
-    case STEP_WAIT:
+    case STEP_WAIT: {
+        int64_t left = deadline_left_ms(r, s, ps);
+        /* attempts counts transient failures of this step in all: a WAIT keeps it */
         json_object_set_new(s, "message", json_string(res.message));
-        json_object_set_new(s, "attempts", json_integer(1)); /* transient count is "in a row" */
         r->out->requeue_ms = res.requeue_ms < 0 ? 0 : res.requeue_ms;
+        if (left >= 0 && r->out->requeue_ms > left)
+            r->out->requeue_ms = left; /* come back when the deadline passes */
         break;
+    }
     case STEP_FAILED:
     default:
         fail_step(r, idx, s, ps, res.reason[0] != '\0' ? res.reason : "StepFailed", res.message,
@@ -877,20 +1176,42 @@ static int advance(run *r)
     for (i = 0; i < r->plan->n_steps; i++)
         if (streq(api_get_str(json_array_get(steps, i), "phase"), "Failed"))
             rollback_mode = 1;
+    if (abort_entry(r) != NULL)
+        rollback_mode = 1;
+    if (!rollback_mode) {
+        char why[512];
+        if (stop_requested(r, why, sizeof(why))) {
+            abort_run(r, why);
+            if (r->out->n_events > 0)
+                return 0; /* else every step was done: finish below */
+        }
+    }
     if (rollback_mode) {
         for (i = r->plan->n_steps; i < n; i++) {
             const char *phase;
             int pi;
             s = json_array_get(steps, i);
             phase = api_get_str(s, "phase");
-            if (streq(phase, "Succeeded") || streq(phase, "Failed"))
+            if (streq(phase, "Succeeded") || streq(phase, "Failed") ||
+                streq(api_get_str(s, "name"), ENGINE_ABORT_STEP))
                 continue;
+            if (streq(api_get_str(s, "name"), ENGINE_ROLLBACK_PREFIX ENGINE_STOP_WRITERS)) {
+                static const plan_step stop = {
+                    .name = ENGINE_STOP_WRITERS,
+                    .item = "",
+                    .action = ENGINE_STOP_WRITERS,
+                    .destructive = true,
+                    .stage = PLAN_STAGE_CUTOVER,
+                    .description = "scale the spec.rollout workloads to 0 before the undo"};
+                return run_step(r, i, &stop, 1);
+            }
             pi = plan_find(r->plan, api_get_str(s, "name") + strlen(ENGINE_ROLLBACK_PREFIX));
             if (pi < 0)
                 return hold(r, "StatusInconsistent", "a rollback entry names no plan step");
             return run_step(r, i, &r->plan->steps[pi], 1);
         }
-        if (n == r->plan->n_steps) { /* failed, and no rollback was written: finish it */
+        if (n == r->plan->n_steps && abort_entry(r) == NULL) {
+            /* failed, and no rollback was written: finish it */
             for (i = 0; i < r->plan->n_steps; i++)
                 if (streq(api_get_str(json_array_get(steps, i), "phase"), "Failed")) {
                     char *cause = failure_cause(r);
@@ -954,8 +1275,23 @@ void engine_memo_dispose(engine_memo *memo)
 {
     if (memo == NULL)
         return;
+    json_decref(memo->record);
+    memo->record = NULL;
     json_decref(memo->result.output);
     memo->result.output = NULL;
+}
+
+/* Non-zero when obj's metadata.finalizers holds ours. */
+static int has_finalizer(const json_t *obj)
+{
+    const json_t *f;
+    size_t i;
+    json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "finalizers"), i, f)
+    {
+        if (streq(json_string_value(f), ENGINE_FINALIZER))
+            return 1;
+    }
+    return 0;
 }
 
 int engine_settled(const json_t *obj)
@@ -964,7 +1300,14 @@ int engine_settled(const json_t *obj)
     const char *phase = api_get_str(status, "phase");
     int64_t gen = ctrl_generation(obj);
     const json_t *changed;
+    const char *abort_why = annotation(obj, ENGINE_ABORT_ANNOTATION);
+    const char *del = api_get_str(json_object_get(obj, "metadata"), "deletionTimestamp");
 
+    if (has_finalizer(obj) && (is_terminal(phase) || !run_started(status)))
+        return 0; /* the finalizer must go */
+    if (run_started(status) && !is_terminal(phase) &&
+        ((abort_why != NULL && abort_why[0] != '\0') || (del != NULL && del[0] != '\0')))
+        return 0; /* an abort or a deletion to act on */
     if (!json_is_object(status))
         return 0;
     if (!run_started(status))
@@ -1041,6 +1384,43 @@ done:
     return rc;
 }
 
+/* Adds (add) or removes our finalizer with a merge patch carrying the
+ * resourceVersion read (a concurrent change answers 409 and the reconcile is
+ * retried). *cur is replaced by the patched object. */
+static int patch_finalizer(json_t **cur, const engine_env *env, const kube_ref *ref, int add)
+{
+    const json_t *md = json_object_get(*cur, "metadata"), *f;
+    const char *rv = api_get_str(md, "resourceVersion");
+    json_t *list = json_array(), *patch = NULL, *answer = NULL;
+    char *body = NULL;
+    size_t i;
+    int rc;
+
+    json_array_foreach(json_object_get(md, "finalizers"), i, f)
+    {
+        if (!streq(json_string_value(f), ENGINE_FINALIZER))
+            json_array_append(list, (json_t *)f);
+    }
+    if (add)
+        json_array_append_new(list, json_string(ENGINE_FINALIZER));
+    patch = json_pack("{s:{s:o}}", "metadata", "finalizers", list);
+    if (rv != NULL)
+        json_object_set_new(json_object_get(patch, "metadata"), "resourceVersion", json_string(rv));
+    body = json_dumps(patch, JSON_COMPACT);
+    rc = kube_patch(&answer, env->kube, ref, KUBE_PATCH_MERGE, body, strlen(body), NULL);
+    if (rc == 0) {
+        json_decref(*cur);
+        *cur = answer;
+        answer = NULL;
+    } else if (rc == LB_ENOTFOUND && !add) {
+        rc = 0; /* gone already */
+    }
+    json_decref(patch);
+    json_decref(answer);
+    free(body);
+    return rc;
+}
+
 int engine_reconcile(engine_out *out, int *out_written, const engine_env *env, const json_t *obj,
                      lb_time now)
 {
@@ -1077,10 +1457,28 @@ int engine_reconcile(engine_out *out, int *out_written, const engine_env *env, c
         rc = keep_spec(&cur, env, &ref);
         if (rc != 0)
             goto done;
+        /* before the first step function: deleting the request now waits for
+         * the run to roll back or finish (engine.h, "Abort and deletion") */
+        if (!has_finalizer(cur) &&
+            api_get_str(json_object_get(cur, "metadata"), "deletionTimestamp") == NULL) {
+            rc = patch_finalizer(&cur, env, &ref, 1);
+            if (rc != 0)
+                goto done;
+        }
     }
     rc = kube_status_update(&written, out_written, env->kube, &ref, cur, apply_engine, &call, 0);
     if (rc != 0)
         goto done;
+    {
+        json_t **fin = &written;
+        const json_t *wst = json_object_get(*fin, "status");
+        if (*fin != NULL && has_finalizer(*fin) &&
+            (is_terminal(api_get_str(wst, "phase")) || !run_started(wst))) {
+            rc = patch_finalizer(fin, env, &ref, 0);
+            if (rc != 0)
+                goto done;
+        }
+    }
     if (*out_written) {
         for (size_t i = 0; i < out->n_events; i++) {
             const engine_event *e = &out->events[i];

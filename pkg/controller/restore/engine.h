@@ -17,7 +17,8 @@
  *    once: DONE -> Succeeded (+ outputs), WAIT -> requeue after requeue_ms,
  *    FAILED -> Failed and the failure rule, transient (negative return) ->
  *    attempts + 1 and a jittered backoff; STEP_MAX_ATTEMPTS transient failures
- *    in a row fail the step (reason RetriesExhausted). A WAIT resets the count.
+ *    of the step in all fail it (reason RetriesExhausted; a WAIT does not reset
+ *    the count); a step past its deadline fails (DeadlineExceeded, below).
  *  - "approval": phase AwaitingApproval (Approved False) until the annotation
  *    lifeboat.dev/approve=<who> is on the object; then status.approval,
  *    Approved True. A destructive step is never called while approval is
@@ -25,19 +26,40 @@
  *  - failure rule: a prepare step failing -> phase Failed (nothing live
  *    changed; the restored copy stays and is named in outputs). A cutover
  *    step (or verification) failing with rollbackOnFailure -> "rollback/<step>"
- *    entries are appended to status.steps in the same write: the undo of every
+ *    entries are appended to status.steps in the same write: first
+ *    "rollback/stop-writers" when spec.rollout is set (kube_step_stop_writers:
+ *    the rollout workloads scaled to 0, their replicas kept in the annotation
+ *    lifeboat.dev/replicas-before, so nothing writes to the promoted copy
+ *    while names and Secrets move back), then the undo of every
  *    cutover step that had started, newest first (patch-secrets ->
  *    kube_step_patch_secrets_undo, promote -> rds_step_promote_undo,
  *    scale-down -> kube_step_scale_up), then every rollout workload restarted
- *    again (kube_step_rollout with ctx->rollback), each run like any step
- *    (persisted before it is called). All undone -> phase RolledBack with the
- *    cause; an undo that fails is recorded, the others still run, and the
+ *    again (kube_step_rollout with ctx->rollback, which also brings the
+ *    replicas back), each run like any step (persisted before it is called).
+ *    All undone -> phase RolledBack with the cause and, when writers could
+ *    reach the restored copy, which copy holds their writes (it is kept);
+ *    an undo that fails is recorded, the others still run, and the
  *    phase is Failed ("rollback incomplete"). Without rollbackOnFailure ->
  *    Failed. A cleanup step failing after a verified cutover -> Failed without
  *    rollback (the restore itself is in place; undoing it to fix a cleanup
  *    would be worse).
  *  - all Succeeded -> phase Succeeded, completedAt, durationSeconds, Ready
  *    True, Verified True when a verify or verification step ran.
+ *
+ * Abort and deletion. The annotation lifeboat.dev/abort=<reason>, or a
+ * deletionTimestamp (the finalizer lifeboat.dev/restore-protection keeps the
+ * object until the run is terminal), stops the run before its next step
+ * call: the step that was Running is marked Failed (reason Aborted) and an
+ * "abort" entry is appended to status.steps (after the plan's, before any
+ * rollback/ entries), with an Event. Then:
+ *  - before any cutover step started: phase Failed, nothing live changed; the
+ *    restored copies are deleted through "rollback/<item>/restore" entries
+ *    (rds_step_discard_copy) when spec.onAbort.deleteCopies (abort) or unless
+ *    spec.onDelete.keepCopies (deletion); else kept and named in outputs;
+ *  - in the cutover: rollback as for a failure (whatever rollbackOnFailure
+ *    says: an abort is an explicit request to undo), phase RolledBack;
+ *  - in cleanup (the cutover verified): phase Failed, the restore stays.
+ * An abort during a rollback changes nothing (the rollback finishes).
  *
  * Spec changes during a run: a restore that has started keeps executing the
  * spec it started with, never a half-old half-new one. That spec is kept in
@@ -73,6 +95,10 @@
 #define ENGINE_RETRY_BASE_MS      1000 /* transient failure backoff: base .. cap */
 #define ENGINE_RETRY_CAP_MS       60000
 #define ENGINE_ROLLBACK_PREFIX    "rollback/"
+#define ENGINE_ABORT_ANNOTATION   "lifeboat.dev/abort"
+#define ENGINE_ABORT_STEP         "abort" /* the status.steps entry an abort adds */
+#define ENGINE_FINALIZER          "lifeboat.dev/restore-protection"
+#define ENGINE_STOP_WRITERS       "stop-writers" /* rollback/stop-writers */
 
 /* One (source, action) -> function mapping. source API_SOURCE_NONE is for
  * the request-level steps (rollout, verification). undo, when set, is what a
@@ -95,6 +121,27 @@ extern const engine_table engine_default_table;
 
 /* The entry for (source, action), or NULL. */
 const engine_entry *engine_table_find(const engine_table *t, api_source source, const char *action);
+
+/* Step deadlines. Every step but "approval" has one, counted from its
+ * persisted startedAt (so a restart of the operator does not extend it). When
+ * a Running step is found past it, the step fails with reason
+ * DeadlineExceeded without being called again, and the failure rule applies
+ * (in the cutover: rollback). A rollback entry has the deadline of the step it
+ * undoes. Defaults (spec.timeouts.<key> overrides):
+ *
+ *   validate 10m, restore 30m, restoreCluster 30m, createWriter 30m,
+ *   waitAvailable 6h, verify 30m, migrations 2h, scaleDown 10m, promote 30m,
+ *   patchSecrets 5m, scaleUp 15m, preRestoreSnapshot 30m, waitSnapshot 6h,
+ *   delete 30m, waitDeleted 2h, rollout 15m, verification 30m,
+ *   cleanup 2h (counted after the item's cleanup.after), any other action
+ *   ENGINE_DEFAULT_DEADLINE_S (spec.timeouts.default).
+ *
+ * The deadline in seconds of a step of `action` (item may be NULL) into
+ * *out_sec; *out_field (may be NULL) = the spec.timeouts key used, NULL for a
+ * default. Returns 0, or LB_ENOTFOUND for "approval" (no deadline). */
+#define ENGINE_DEFAULT_DEADLINE_S (60 * 60)
+int engine_step_deadline(int64_t *out_sec, const char **out_field, const api_restore_spec *spec,
+                         const api_restore_item *item, const char *action);
 
 typedef struct engine_metrics {
     metrics_metric *duration; /* lifeboat_restore_duration_seconds{phase} (histogram) */
@@ -133,6 +180,7 @@ typedef struct engine_memo {
     int rc;
     char error[STEP_MAX_MESSAGE]; /* lb_error_last() of a transient failure */
     step_result result;           /* result.output owned by the memo */
+    json_t *record;               /* a copy of the step record the call was made on */
 } engine_memo;
 
 typedef struct engine_out {

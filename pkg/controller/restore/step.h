@@ -15,8 +15,21 @@
  * The return value is separate from the verdict: 0 means *out is filled; a
  * negative LB_* code (message in lb_error_last()) means a transient failure
  * (network, throttling, a 409) - the engine counts an attempt and requeues with
- * backoff, and after STEP_MAX_ATTEMPTS transient failures in a row fails the
- * step with the last message.
+ * backoff, and after STEP_MAX_ATTEMPTS transient failures of the step in all (a
+ * WAIT does not reset the count) fails the step with the last message.
+ *
+ * Deadlines. Every step but approval has one, counted from its persisted
+ * startedAt (defaults and the spec.timeouts keys: engine.h, engine_step_deadline;
+ * e.g. rollout 15m, promote 30m, waitAvailable 6h, patchSecrets 5m); a step
+ * still unfinished then is failed by the engine (DeadlineExceeded) without
+ * being called again. A WAIT's requeue_ms is cut to the time left. A step
+ * function may fail earlier when it recognises a terminal state (rollout:
+ * CrashLooping).
+ *
+ * Every AWS call and Kubernetes write a step makes is fenced on the operator
+ * still holding the leader Lease (controller/manager.h): a fenced call returns
+ * LB_EFENCED (or LB_ETIMEOUT past the reconcile bound), which a step returns as
+ * a transient failure.
  *
  * Crash safety (DESIGN.md section 5). The engine persists status.steps[i] with
  * phase Running, attempts and startedAt BEFORE it first calls a step, so:
@@ -137,6 +150,7 @@ int step_secret_value(char **out, const step_ctx *ctx, const char *name, const c
  *   steps_verify.c an item's verify.checks (SQL on the restored copy) and the
  *                  request's post-restore `verification` checklist
  *   steps_kube.c   migrations Job, secret patches, scale-down/up, rollout
+ *   steps_redis.c  redisRDB: into the pod through exec, installed by persistence mode
  * The engine's dispatch table (engine.c) maps (source, action) to these. */
 
 /* --- steps_rds.c --------------------------------------------------------------- */
@@ -154,6 +168,13 @@ int rds_step_wait_deleted(step_result *out, const step_ctx *ctx);
 int rds_step_restore_in_place(step_result *out, const step_ctx *ctx); /* under original id */
 int rds_step_cleanup(step_result *out, const step_ctx *ctx);          /* delete old, final snap */
 
+/* --- steps_discard.c ----------------------------------------------------------- */
+/* Undo of "<item>/restore" before the cutover (abort, deletion): deletes the
+ * restored copy (outputs' instanceIdentifier, else the target id) without a
+ * final snapshot when it carries this request's uid tag, and waits until it is
+ * gone; an instance without the tag is left alone (DONE, message says so). */
+int rds_step_discard_copy(step_result *out, const step_ctx *ctx);
+
 /* --- steps_verify.c ------------------------------------------------------------ */
 int verify_step_item(step_result *out, const step_ctx *ctx);         /* "<item>/verify" */
 int verify_step_verification(step_result *out, const step_ctx *ctx); /* "verification" */
@@ -165,12 +186,28 @@ int kube_step_patch_secrets_undo(step_result *out, const step_ctx *ctx);
 int kube_step_scale_down(step_result *out, const step_ctx *ctx);
 int kube_step_scale_up(step_result *out, const step_ctx *ctx);
 int kube_step_rollout(step_result *out, const step_ctx *ctx); /* "rollout/<Kind>/<name>" */
+/* Rollback only ("rollback/stop-writers"): scales every spec.rollout
+ * Deployment/StatefulSet to 0 (replicas before kept in the annotation
+ * lifeboat.dev/replicas-before, in the same patch) and waits for no replicas;
+ * DaemonSets cannot be scaled and are named in the message. kube_step_rollout
+ * with ctx->rollback brings the kept count back. */
+int kube_step_stop_writers(step_result *out, const step_ctx *ctx);
 
 /* --- steps_pgdump.c ------------------------------------------------------------ */
 int pgdump_step_validate(step_result *out, const step_ctx *ctx); /* object, manifest */
 int pgdump_step_download(step_result *out, const step_ctx *ctx); /* agent --verify-only Job */
 int pgdump_step_checksum(step_result *out, const step_ctx *ctx); /* its result */
 int pgdump_step_load(step_result *out, const step_ctx *ctx);     /* agent load Job */
+
+/* --- steps_redis.c ------------------------------------------------------------- */
+int redis_step_validate(step_result *out, const step_ctx *ctx); /* object, manifest, pod, CONFIG */
+int redis_step_download(step_result *out, const step_ctx *ctx); /* S3 -> temp file in the pod */
+int redis_step_checksum(step_result *out, const step_ctx *ctx); /* sha256sum, redis-check-rdb */
+int redis_step_install(step_result *out, const step_ctx *ctx);  /* by the pod's persistence */
+int redis_step_install_undo(step_result *out, const step_ctx *ctx); /* files back + restart */
+int redis_step_restart(step_result *out, const step_ctx *ctx);
+int redis_step_restart_undo(step_result *out, const step_ctx *ctx);
+int redis_step_check_keys(step_result *out, const step_ctx *ctx); /* SCAN count, minKeys */
 
 /* The endpoint (host, port) the item's restored database answers on, from its
  * status.outputs[] entry, for secret patches and migrations. Returns 0, or

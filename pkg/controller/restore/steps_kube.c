@@ -34,16 +34,18 @@
 #include "util/error.h"
 #include "util/log.h"
 
-#define KUBE_NAME_MAX         63         /* a DNS label: Job names feed the job-name label */
-#define KUBE_NAME_HASHED_KEEP 54         /* characters kept before "-<8 hex>" in a long name */
-#define SECRET_VALUE_MAX      (1u << 20) /* one Secret is at most 1 MiB */
-#define MIGRATIONS_LOG_LINES  20         /* tail of the failed pod's log in the message */
-#define MIGRATIONS_LOG_BYTES  4096       /* limitBytes of that log read */
-#define MIGRATIONS_LOG_KEEP   600        /* bytes of the tail that go into the message */
-#define MIGRATIONS_SCRUB_MIN  3          /* shortest password scrubbed from that tail */
-#define MIGRATIONS_CONTAINER  "migrations"
-#define MIGRATIONS_URL_KEY    "url"
-#define ROLLOUT_POLL_MS       1000
+#define KUBE_NAME_MAX          63         /* a DNS label: Job names feed the job-name label */
+#define KUBE_NAME_HASHED_KEEP  54         /* characters kept before "-<8 hex>" in a long name */
+#define SECRET_VALUE_MAX       (1u << 20) /* one Secret is at most 1 MiB */
+#define MIGRATIONS_LOG_LINES   20         /* tail of the failed pod's log in the message */
+#define MIGRATIONS_LOG_BYTES   4096       /* limitBytes of that log read */
+#define MIGRATIONS_LOG_KEEP    600        /* bytes of the tail that go into the message */
+#define MIGRATIONS_SCRUB_MIN   3          /* shortest password scrubbed from that tail */
+#define MIGRATIONS_CONTAINER   "migrations"
+#define MIGRATIONS_URL_KEY     "url"
+#define ROLLOUT_POLL_MS        1000
+#define ROLLOUT_CRASH_RESTARTS 3   /* restarts of a new pod's container judged a crash loop */
+#define ROLLOUT_MAX_PODS       500 /* pods listed per workload for the crash-loop check */
 
 #define ANN_REPLICAS_BEFORE "lifeboat.dev/replicas-before"
 #define ANN_RESTARTED_AT    "kubectl.kubernetes.io/restartedAt"
@@ -57,6 +59,7 @@ int steps_kube__replace_host(char **out, const char *value, const char *host, in
 int steps_kube__render_template(char **out, const char *tmpl, const char *host, int port,
                                 const json_t *data, const char *secret_name);
 int steps_kube__rollout_check(const json_t *obj, const char *kind, char *msg, size_t size);
+int steps_kube__crashloop_check(const json_t *pods, lb_time since, char *msg, size_t size);
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -302,7 +305,9 @@ int steps_kube__rollout_check(const json_t *obj, const char *kind, char *msg, si
         json_int_t current = int_at(obj, "status", "replicas", 0);
         json_int_t available = int_at(obj, "status", "availableReplicas", 0);
 
-        if (reason != NULL && strcmp(reason, "ProgressDeadlineExceeded") == 0) {
+        const char *pst = json_string_value(json_object_get(p, "status"));
+        if ((reason != NULL && strcmp(reason, "ProgressDeadlineExceeded") == 0) ||
+            (pst != NULL && strcmp(pst, "False") == 0)) {
             snprintf(msg, size, "Deployment %s exceeded its progress deadline", name);
             return -1;
         }
@@ -389,6 +394,87 @@ int steps_kube__rollout_check(const json_t *obj, const char *kind, char *msg, si
     return -1;
 }
 
+/* 1 when a pod of the PodList `pods` created at or after `since` has a
+ * container in CrashLoopBackOff or restarted ROLLOUT_CRASH_RESTARTS times (msg
+ * names the pod, container and why), else 0. Older pods (the previous
+ * template's) are not judged: their restarts predate this rollout. */
+int steps_kube__crashloop_check(const json_t *pods, lb_time since, char *msg, size_t size)
+{
+    const json_t *pod;
+    size_t i;
+
+    json_array_foreach(json_object_get(pods, "items"), i, pod)
+    {
+        const char *created = md_str(pod, "creationTimestamp");
+        const json_t *st = json_object_get(pod, "status"), *cs;
+        lb_time t;
+        size_t j;
+
+        if (created == NULL || lb_time_parse_rfc3339(&t, created) != 0 || t.sec < since.sec)
+            continue;
+        json_array_foreach(json_object_get(st, "containerStatuses"), j, cs)
+        {
+            const char *cname = json_string_value(json_object_get(cs, "name"));
+            const char *why = json_string_value(json_object_get(
+                json_object_get(json_object_get(cs, "state"), "waiting"), "reason"));
+            json_int_t restarts = json_integer_value(json_object_get(cs, "restartCount"));
+            if ((why != NULL && strcmp(why, "CrashLoopBackOff") == 0) ||
+                restarts >= ROLLOUT_CRASH_RESTARTS) {
+                snprintf(msg, size,
+                         "pod %s of the new template is crash-looping: container %s %s, "
+                         "%lld restarts",
+                         md_str(pod, "name") ? md_str(pod, "name") : "?", cname ? cname : "?",
+                         why ? why : "restarting", (long long)restarts);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* "k=v,k2=v2" of spec.selector.matchLabels into a new string, or NULL when
+ * the workload has none. */
+static char *match_labels_selector(const json_t *obj)
+{
+    const json_t *ml =
+        json_object_get(json_object_get(json_object_get(obj, "spec"), "selector"), "matchLabels");
+    const char *k;
+    json_t *v;
+    lb_buf b;
+
+    if (!json_is_object(ml) || json_object_size(ml) == 0)
+        return NULL;
+    buf_init(&b, 4096);
+    json_object_foreach((json_t *)ml, k, v)
+    {
+        if (json_is_string(v))
+            buf_printf(&b, "%s%s=%s", b.len > 0 ? "," : "", k, json_string_value(v));
+    }
+    return buf_detach(&b, NULL);
+}
+
+/* Lists the workload's pods and judges them (steps_kube__crashloop_check):
+ * 1 crash-looping (msg says which), 0 not, negative on a transient error. */
+static int workload_crashlooping(const step_ctx *ctx, const json_t *obj, lb_time since, char *msg,
+                                 size_t size)
+{
+    kube_ref pods = {.version = "v1", .resource = "pods", .namespace = rr_ns(ctx)};
+    char *sel = match_labels_selector(obj);
+    kube_list_options lo = {.label_selector = sel, .limit = ROLLOUT_MAX_PODS};
+    json_t *list = NULL;
+    int rc;
+
+    if (sel == NULL)
+        return 0;
+    rc = kube_list(&list, ctx->kube, &pods, &lo);
+    free(sel);
+    if (rc != 0)
+        return lb_error_wrap(rc, "list the pods of %s", md_str(obj, "name"));
+    rc = steps_kube__crashloop_check(list, since, msg, size);
+    json_decref(list);
+    return rc;
+}
+
 /* GETs a workload; a missing one fails the step (a spec naming it cannot succeed). */
 static int get_workload(json_t **obj, kube_ref *ref, step_result *out, const step_ctx *ctx,
                         const char *kind, const char *name)
@@ -411,23 +497,31 @@ static int get_workload(json_t **obj, kube_ref *ref, step_result *out, const ste
     return 0;
 }
 
-int kube_step_scale_down(step_result *out, const step_ctx *ctx)
+/* Scales each of the n workloads to 0, keeping the count before in
+ * ANN_REPLICAS_BEFORE (in the same patch), DaemonSets skipped (*skipped
+ * counts them). Returns 0 with *waiting = workloads not stopped yet, 1 when
+ * out is filled (a failure), or a negative transient code. */
+static int scale_to_zero(step_result *out, size_t *waiting, size_t *skipped, char *last,
+                         size_t last_size, const step_ctx *ctx, const api_workload *list,
+                         size_t n_list)
 {
-    size_t waiting = 0;
-    char last[256] = "";
-
-    if (need_item(out, ctx))
-        return 0;
-    for (size_t i = 0; i < ctx->item->n_scale_down; i++) {
-        const api_workload *w = &ctx->item->scale_down[i];
+    *waiting = 0;
+    *skipped = 0;
+    for (size_t i = 0; i < n_list; i++) {
+        const api_workload *w = &list[i];
         kube_ref ref;
         json_t *obj = NULL;
         const char *before;
         json_int_t replicas;
-        int rc = get_workload(&obj, &ref, out, ctx, w->kind, w->name);
+        int rc;
 
+        if (strcmp(w->kind, "DaemonSet") == 0) {
+            (*skipped)++; /* has no replicas to scale */
+            continue;
+        }
+        rc = get_workload(&obj, &ref, out, ctx, w->kind, w->name);
         if (rc != 0)
-            return rc < 0 ? rc : 0;
+            return rc;
         before = json_string_value(json_object_get(
             json_object_get(json_object_get(obj, "metadata"), "annotations"), ANN_REPLICAS_BEFORE));
         replicas = int_at(obj, "spec", "replicas", 1);
@@ -450,17 +544,51 @@ int kube_step_scale_down(step_result *out, const step_ctx *ctx)
         if (int_at(obj, "status", "observedGeneration", 0) <
                 int_at(obj, "metadata", "generation", 0) ||
             int_at(obj, "status", "replicas", 0) != 0) {
-            waiting++;
-            snprintf(last, sizeof(last), "%s %s has %lld replicas", w->kind, w->name,
+            (*waiting)++;
+            snprintf(last, last_size, "%s %s has %lld replicas", w->kind, w->name,
                      (long long)int_at(obj, "status", "replicas", 0));
         }
         json_decref(obj);
     }
+    return 0;
+}
+
+int kube_step_scale_down(step_result *out, const step_ctx *ctx)
+{
+    size_t waiting = 0, skipped = 0;
+    char last[256] = "";
+    int rc;
+
+    if (need_item(out, ctx))
+        return 0;
+    rc = scale_to_zero(out, &waiting, &skipped, last, sizeof(last), ctx, ctx->item->scale_down,
+                       ctx->item->n_scale_down);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     if (waiting > 0)
         return step_wait(out, ROLLOUT_POLL_MS, "waiting for %zu workload(s) to stop: %s", waiting,
                          last);
     return step_done(out, "%zu workload(s) scaled to 0 (previous counts in annotation %s)",
                      ctx->item->n_scale_down, ANN_REPLICAS_BEFORE);
+}
+
+int kube_step_stop_writers(step_result *out, const step_ctx *ctx)
+{
+    size_t waiting = 0, skipped = 0;
+    char last[256] = "";
+    int rc = scale_to_zero(out, &waiting, &skipped, last, sizeof(last), ctx, ctx->spec->rollout,
+                           ctx->spec->n_rollout);
+
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    if (waiting > 0)
+        return step_wait(out, ROLLOUT_POLL_MS, "stopping the writers: %zu workload(s) not at 0: %s",
+                         waiting, last);
+    return step_done(out,
+                     "writers stopped: %zu spec.rollout workload(s) scaled to 0 (previous counts "
+                     "in annotation %s)%s",
+                     ctx->spec->n_rollout - skipped, ANN_REPLICAS_BEFORE,
+                     skipped > 0 ? "; DaemonSets cannot be scaled and kept running" : "");
 }
 
 int kube_step_scale_up(step_result *out, const step_ctx *ctx)
@@ -518,7 +646,7 @@ int kube_step_rollout(step_result *out, const step_ctx *ctx)
     const char *kind_at, *slash;
     char kind[32], stamp_step[600], stamp[LB_TIME_RFC3339_MAX], msg[256];
     const api_workload *w = NULL;
-    const char *have;
+    const char *have, *before;
     kube_ref ref;
     json_t *obj = NULL;
     lb_time t;
@@ -553,7 +681,30 @@ int kube_step_rollout(step_result *out, const step_ctx *ctx)
             json_object_get(json_object_get(json_object_get(obj, "spec"), "template"), "metadata"),
             "annotations"),
         ANN_RESTARTED_AT));
-    if (have == NULL || strcmp(have, stamp) != 0) {
+    /* a rollback brings back the replicas rollback/stop-writers kept */
+    before = ctx->rollback ? json_string_value(json_object_get(
+                                 json_object_get(json_object_get(obj, "metadata"), "annotations"),
+                                 ANN_REPLICAS_BEFORE))
+                           : NULL;
+    if (before != NULL) {
+        char *end = NULL;
+        long long n = strtoll(before, &end, 10);
+        json_t *patch, *res = NULL;
+        if (end == before || *end != '\0' || n < 0 || n > 1000000) {
+            json_decref(obj);
+            return step_failed(out, "InvalidAnnotation",
+                               "%s %s: annotation %s is not a replica count", w->kind, w->name,
+                               ANN_REPLICAS_BEFORE);
+        }
+        patch = json_pack("{s:{s:{s:n}}, s:{s:I, s:{s:{s:{s:s}}}}}", "metadata", "annotations",
+                          ANN_REPLICAS_BEFORE, "spec", "replicas", (json_int_t)n, "template",
+                          "metadata", "annotations", ANN_RESTARTED_AT, stamp);
+        json_decref(obj);
+        rc = patch_json(&res, ctx, &ref, KUBE_PATCH_MERGE, patch);
+        if (rc != 0)
+            return lb_error_wrap(rc, "bring %s %s back to %lld replicas", w->kind, w->name, n);
+        obj = res;
+    } else if (have == NULL || strcmp(have, stamp) != 0) {
         json_t *patch = json_pack("{s:{s:{s:{s:{s:s}}}}}", "spec", "template", "metadata",
                                   "annotations", ANN_RESTARTED_AT, stamp);
         json_t *res = NULL;
@@ -564,11 +715,21 @@ int kube_step_rollout(step_result *out, const step_ctx *ctx)
         obj = res;
     }
     rc = steps_kube__rollout_check(obj, w->kind, msg, sizeof(msg));
+    if (rc == 0) {
+        /* still rolling: fail early when the new pods crash-loop (the deadline
+         * catches whatever this does not recognise) */
+        char crash[400];
+        int cl = workload_crashlooping(ctx, obj, t, crash, sizeof(crash));
+        json_decref(obj);
+        if (cl < 0)
+            return cl;
+        if (cl > 0)
+            return step_failed(out, "CrashLooping", "%s %s: %s", w->kind, w->name, crash);
+        return step_wait(out, ROLLOUT_POLL_MS, "restarted at %s; %s", stamp, msg);
+    }
     json_decref(obj);
     if (rc < 0)
         return step_failed(out, "RolloutFailed", "%s", msg);
-    if (rc == 0)
-        return step_wait(out, ROLLOUT_POLL_MS, "restarted at %s; %s", stamp, msg);
     return step_done(out, "%s (restartedAt %s)", msg, stamp);
 }
 
@@ -718,7 +879,9 @@ typedef struct patch_entry {
     const char *key;
     const char *tmpl; /* template or NULL */
     int replace_host;
-    char dkey[520]; /* "<secretName>.<key>" in the rollback Secret */
+    char dkey[520]; /* "<secretName>_<key>" in the rollback Secret: Secret names have no
+                       '_', so the first one splits them (with '.' "a.b"+"c" and "a"+"b.c"
+                       collided) */
     json_t *live;   /* the live Secret */
 } patch_entry;
 
@@ -768,7 +931,7 @@ static int entries_load(patch_entry **out_e, size_t *out_n, step_result *out, co
             rc = 1;
             break;
         }
-        snprintf(e[i].dkey, sizeof(e[i].dkey), "%s.%s", e[i].secret, e[i].key);
+        snprintf(e[i].dkey, sizeof(e[i].dkey), "%s_%s", e[i].secret, e[i].key);
         if (!need_live)
             continue;
         ref = secret_ref(ctx, e[i].secret);

@@ -16,7 +16,8 @@
  * target T exist (and their tags) on every call:
  *   S(original) + T, no O   phase 1: tag S lifeboat.dev/renamed-by=<uid>, rename S -> O
  *   O + T, no S             O still renaming: wait; else phase 2: rename T -> S
- *   S(ours) + O, no T       wait until S is available; done (outputs: S, endpoint, port)
+ *   S(ours) + O, no T       wait until S is available; done (outputs: S, endpoint, port,
+ *                           replacedInstanceIdentifier O - what cleanup deletes)
  * promote_undo reverses it, ending with the restored copy back under T and the
  * original back under S:
  *   S(ours), no T           rename S -> T
@@ -38,7 +39,26 @@
  * code and the message "<Code>: <AWS message> (<what was being done>)";
  * throttling, timeouts, transport errors, 5xx and busy-state errors
  * (InvalidDBInstanceState...) are returned as negative codes for the engine to
- * retry.
+ * retry. pkg/aws never re-sends a mutating call after an ambiguous failure (a
+ * 5xx or a connection lost after sending: LB_EAMBIGUOUS); the step returns it
+ * as transient and its next call starts, like every call, by reading the actual
+ * state, so a restore, snapshot, rename or delete that AWS applied is adopted
+ * (the target exists with our uid tag, the old name is gone or renaming, the
+ * instance is deleting) instead of being sent again.
+ *
+ * Renames take time on RDS: the old name answers `renaming` (then `modifying`
+ * or `rebooting`) before the new one appears. promote and its undo wait while
+ * an instance they are about to rename, or one that is moving, is in such a
+ * status; the second rename starts as soon as the first has landed (the old
+ * name is listed under its new identifier, whatever its status). A state that
+ * looks like a conflict (both names present, the restored copy missing) is read
+ * again once, RDS_REREAD_MS later, before the step fails. Terminal statuses
+ * (failed, incompatible-*, storage-full, restore-error, ...) fail the step at
+ * once, naming the status.
+ *
+ * Deletes send DeleteAutomatedBackups=false unless the item's
+ * cleanup.deleteAutomatedBackups is true: AWS's default would erase the
+ * point-in-time history of the very database being recovered.
  *
  * Polling: STEP_WAIT requeues after a quarter of the time the step has been
  * running, between RDS_POLL_MIN_MS and STEP_POLL_MS, so fast operations (awssim
@@ -56,15 +76,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "aws/rds.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/log.h"
 
 #define RDS_POLL_MIN_MS        250   /* fastest STEP_WAIT poll */
 #define RDS_ARCHIVE_LAG_SEC    300   /* InvalidRestoreFault for a time this recent: retry */
 #define RDS_MAX_WINDOW_LAG_SEC 86400 /* a window end older than this is taken as final */
 #define RDS_WINDOW_RETRY_MS    5000  /* retry of a restore time RDS does not accept yet */
+#define RDS_REREAD_MS          500   /* pause before the one re-read of a conflicting state */
 #define RDS_ID_MAX             63    /* DB instance / cluster identifier length */
 #define RDS_SNAP_ID_MAX        255   /* DB snapshot identifier length */
 #define TAG_OWNER              "lifeboat.dev/owner"
@@ -173,7 +196,7 @@ static int aws_err(step_result *out, int rc, const char *doing)
     const char *msg = lb_error_last();
     const char *p;
 
-    if (rc == LB_ETHROTTLED || rc == LB_ETIMEOUT)
+    if (rc == LB_ETHROTTLED || rc == LB_ETIMEOUT || rc == LB_EAMBIGUOUS)
         return lb_error_wrap(rc, "%s", doing);
     p = aws_code_of(code, sizeof(code), msg);
     if (p == NULL || aws_code_transient(code))
@@ -263,7 +286,9 @@ static bool status_terminal(const char *status)
         "incompatible-network",
         "incompatible-option-group",
         "storage-full",
+        "restore-error",
         "inaccessible-encryption-credentials",
+        "inaccessible-encryption-credentials-recoverable",
         "deleting",
         "deleted",
         "stopped",
@@ -273,6 +298,27 @@ static bool status_terminal(const char *status)
         if (strcmp(status, bad[i]) == 0)
             return true;
     return false;
+}
+
+/* Statuses of an instance whose identifier is moving or that is briefly
+ * unavailable after a change: wait, do not act on it. */
+static bool status_settling(const char *status)
+{
+    static const char *const busy[] = {"renaming",   "modifying",
+                                       "rebooting",  "resetting-master-credentials",
+                                       "backing-up", "configuring-enhanced-monitoring",
+                                       "upgrading"};
+    for (size_t i = 0; status != NULL && i < sizeof(busy) / sizeof(busy[0]); i++)
+        if (strcmp(status, busy[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Whether the item asks that deletes also remove automated backups. */
+static bool delete_automated_backups(const step_ctx *ctx)
+{
+    return json_is_true(
+        json_object_get(json_object_get(ctx->item->spec, "cleanup"), "deleteAutomatedBackups"));
 }
 
 /* "<base>-<suffix>" cut to max bytes by shortening base (no trailing '-'). */
@@ -1088,120 +1134,171 @@ static int rename_instance(step_result *out, const step_ctx *ctx, const char *fr
     return step_wait(out, poll_ms(ctx), "%s (%s)", msg, why);
 }
 
-int rds_step_promote(step_result *out, const step_ctx *ctx)
+/* Fails the step when instance `id` (`what`) is in a terminal status; 1 when
+ * a verdict was written. */
+static int terminal(step_result *out, const char *what, const char *id, const rds_instance *i)
 {
-    promote_state p;
-    int ok, rc;
-
-    if (need_aws(out, ctx))
+    if (!status_terminal(i->status))
         return 0;
-    rc = promote_read(&p, &ok, out, ctx);
-    if (rc != 0 || !ok)
-        goto done;
-    if (p.has_s && p.s_ours) {
-        /* phase 2 done: the restored copy answers under the source name */
-        if (p.has_t) {
-            rc = step_failed(out, "PromoteConflict",
-                             "DB instance %s (ours) and %s both exist; expected the target to "
-                             "have been renamed",
-                             p.src, p.tgt);
-        } else if (!status_is(p.s.status, "available")) {
-            rc = step_wait(out, poll_ms(ctx), "DB instance %s is %s", p.src, or_empty(p.s.status));
-        } else {
-            step_output_str(out, "instanceIdentifier", p.src);
-            step_output_str(out, "endpoint", or_empty(p.s.endpoint_address));
-            step_output_int(out, "port", p.s.port);
-            rc = step_done(out,
-                           "restored copy promoted: %s now answers as %s; the original is "
-                           "%s",
-                           p.tgt, p.src, p.old);
-        }
-    } else if (!p.has_t) {
-        rc = step_failed(
+    step_failed(out, "InstanceNotAvailable", "%s %s is %s; it will not become available", what, id,
+                i->status);
+    return 1;
+}
+
+/* Waits while instance `id` is not available; 1 when a verdict was written. */
+static int not_ready(step_result *out, const step_ctx *ctx, const char *what, const char *id,
+                     const rds_instance *i)
+{
+    if (terminal(out, what, id, i))
+        return 1;
+    if (status_is(i->status, "available"))
+        return 0;
+    step_wait(out, poll_ms(ctx), "%s %s is %s%s", what, id, or_empty(i->status),
+              status_settling(i->status) ? " (waiting for it to settle)" : "");
+    return 1;
+}
+
+/* One decision of the forward promote from a state read by promote_read. */
+static int promote_decide(step_result *out, const step_ctx *ctx, promote_state *p)
+{
+    if (p->has_s && p->s_ours) {
+        /* phase 2 landed: the restored copy answers under the source name */
+        if (p->has_t)
+            return step_failed(out, "PromoteConflict",
+                               "DB instance %s (ours) and %s both exist; expected the target to "
+                               "have been renamed",
+                               p->src, p->tgt);
+        if (not_ready(out, ctx, "DB instance", p->src, &p->s))
+            return 0;
+        step_output_str(out, "instanceIdentifier", p->src);
+        step_output_str(out, "replacedInstanceIdentifier", p->old);
+        step_output_str(out, "endpoint", or_empty(p->s.endpoint_address));
+        step_output_int(out, "port", p->s.port);
+        return step_done(out, "restored copy promoted: %s now answers as %s; the original is %s",
+                         p->tgt, p->src, p->old);
+    }
+    if (!p->has_t)
+        return step_failed(
             out, "TargetNotFound", "restored DB instance %s not found (source %s %s, old %s %s)",
-            p.tgt, p.src, p.has_s ? "exists" : "absent", p.old, p.has_o ? "exists" : "absent");
-    } else if (p.has_s && p.has_o) {
-        rc = step_failed(out, "PromoteConflict",
-                         "DB instances %s and %s both exist; refusing to rename over either", p.src,
-                         p.old);
-    } else if (p.has_s) {
-        /* phase 1: move the original out of the way, tagged so undo/cleanup know it */
+            p->tgt, p->src, p->has_s ? "exists" : "absent", p->old, p->has_o ? "exists" : "absent");
+    if (terminal(out, "restored DB instance", p->tgt, &p->t))
+        return 0;
+    if (p->has_s && p->has_o)
+        return step_failed(out, "PromoteConflict",
+                           "DB instances %s and %s both exist; refusing to rename over either",
+                           p->src, p->old);
+    if (p->has_s) {
+        /* phase 1: move the original out of the way, tagged so undo/cleanup know it.
+         * While it is renaming (our earlier rename, still under its old name) wait. */
         step_tags t;
         rds_tag tag;
-        if (!status_is(p.t.status, "available")) {
-            rc = step_wait(out, poll_ms(ctx), "restored DB instance %s is %s", p.tgt,
-                           or_empty(p.t.status));
-            goto done;
-        }
+        int rc;
+        if (not_ready(out, ctx, "DB instance", p->src, &p->s) ||
+            not_ready(out, ctx, "restored DB instance", p->tgt, &p->t))
+            return 0;
         step_tags_of(&t, ctx);
         tag = (rds_tag){TAG_RENAMED_BY, t.uid};
-        rc = rds_add_tags_to_resource(ctx->aws, p.s.arn, &tag, 1);
-        if (rc != 0) {
-            rc = aws_err(out, rc, "tagging the source before renaming it");
-            goto done;
-        }
-        rc = rename_instance(out, ctx, p.src, p.old, "phase 1 of 2");
-    } else if (p.has_o) {
-        if (!status_is(p.o.status, "available")) {
-            rc = step_wait(out, poll_ms(ctx), "DB instance %s is %s", p.old, or_empty(p.o.status));
-            goto done;
-        }
-        rc = rename_instance(out, ctx, p.tgt, p.src, "phase 2 of 2");
-    } else {
-        rc = step_failed(out, "SourceNotFound",
-                         "neither DB instance %s nor %s exists; nothing to promote over", p.src,
-                         p.old);
+        rc = rds_add_tags_to_resource(ctx->aws, p->s.arn, &tag, 1);
+        if (rc != 0)
+            return aws_err(out, rc, "tagging the source before renaming it");
+        return rename_instance(out, ctx, p->src, p->old, "phase 1 of 2");
     }
-done:
-    promote_state_dispose(&p);
-    return rc;
+    if (p->has_o) {
+        /* phase 1 landed (the source name is free, whatever the old one's status):
+         * start phase 2 as soon as the restored copy can be renamed. */
+        if (not_ready(out, ctx, "restored DB instance", p->tgt, &p->t))
+            return 0;
+        return rename_instance(out, ctx, p->tgt, p->src, "phase 2 of 2");
+    }
+    return step_failed(out, "SourceNotFound",
+                       "neither DB instance %s nor %s exists; nothing to promote over", p->src,
+                       p->old);
+}
+
+/* One decision of the undo of promote. */
+static int promote_undo_decide(step_result *out, const step_ctx *ctx, promote_state *p)
+{
+    if (p->has_s && p->s_ours) {
+        if (p->has_t)
+            return step_failed(out, "PromoteConflict", "cannot rename %s back to %s: %s exists",
+                               p->src, p->tgt, p->tgt);
+        if (not_ready(out, ctx, "DB instance", p->src, &p->s))
+            return 0;
+        return rename_instance(out, ctx, p->src, p->tgt, "undo 1 of 2");
+    }
+    if (!p->has_s && p->has_o) {
+        /* undo 1 landed (or phase 2 never ran): the source name is free */
+        if (not_ready(out, ctx, "DB instance", p->old, &p->o))
+            return 0;
+        return rename_instance(out, ctx, p->old, p->src, "undo 2 of 2");
+    }
+    if (p->has_s && !p->has_o) {
+        if (not_ready(out, ctx, "DB instance", p->src, &p->s))
+            return 0;
+        step_output_str(out, "instanceIdentifier", p->tgt);
+        if (p->has_t && p->t.endpoint_address != NULL) {
+            step_output_str(out, "endpoint", p->t.endpoint_address);
+            step_output_int(out, "port", p->t.port);
+        }
+        return step_done(out, "DB instance %s is the original again; the restored copy is %s",
+                         p->src, p->has_t ? p->tgt : "gone");
+    }
+    if (p->has_s && p->has_o)
+        return step_failed(out, "PromoteConflict",
+                           "DB instances %s and %s both exist; refusing to rename over either",
+                           p->src, p->old);
+    return step_failed(out, "SourceNotFound", "neither DB instance %s nor %s exists", p->src,
+                       p->old);
+}
+
+/* Verdicts that may come from reading the three names in separate calls while
+ * a rename lands between them: worth one more look. */
+static bool promote_conflict(const step_result *out)
+{
+    return out->verdict == STEP_FAILED && (strcmp(out->reason, "PromoteConflict") == 0 ||
+                                           strcmp(out->reason, "TargetNotFound") == 0 ||
+                                           strcmp(out->reason, "SourceNotFound") == 0);
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+static int promote_run(step_result *out, const step_ctx *ctx, bool undo)
+{
+    for (int pass = 0;; pass++) {
+        promote_state p;
+        int ok = 0, rc;
+
+        rc = promote_read(&p, &ok, out, ctx);
+        if (rc == 0 && ok)
+            rc = undo ? promote_undo_decide(out, ctx, &p) : promote_decide(out, ctx, &p);
+        promote_state_dispose(&p);
+        if (rc != 0 || pass > 0 || !promote_conflict(out))
+            return rc;
+        LB_LOG_INFO("promote: state looks conflicting, reading it again", "step",
+                    ctx->step ? ctx->step->name : "?", "reason", out->reason);
+        json_decref(out->output);
+        memset(out, 0, sizeof(*out));
+        pause_ms(RDS_REREAD_MS);
+    }
+}
+
+int rds_step_promote(step_result *out, const step_ctx *ctx)
+{
+    if (need_aws(out, ctx))
+        return 0;
+    return promote_run(out, ctx, false);
 }
 
 int rds_step_promote_undo(step_result *out, const step_ctx *ctx)
 {
-    promote_state p;
-    int ok, rc;
-
     if (need_aws(out, ctx))
         return 0;
-    rc = promote_read(&p, &ok, out, ctx);
-    if (rc != 0 || !ok)
-        goto done;
-    if (p.has_s && p.s_ours) {
-        if (p.has_t)
-            rc = step_failed(out, "PromoteConflict", "cannot rename %s back to %s: %s exists",
-                             p.src, p.tgt, p.tgt);
-        else
-            rc = rename_instance(out, ctx, p.src, p.tgt, "undo 1 of 2");
-    } else if (!p.has_s && p.has_o) {
-        if (!status_is(p.o.status, "available")) {
-            rc = step_wait(out, poll_ms(ctx), "DB instance %s is %s", p.old, or_empty(p.o.status));
-            goto done;
-        }
-        rc = rename_instance(out, ctx, p.old, p.src, "undo 2 of 2");
-    } else if (p.has_s && !p.has_o) {
-        if (!status_is(p.s.status, "available")) {
-            rc = step_wait(out, poll_ms(ctx), "DB instance %s is %s", p.src, or_empty(p.s.status));
-        } else {
-            step_output_str(out, "instanceIdentifier", p.tgt);
-            if (p.has_t && p.t.endpoint_address != NULL) {
-                step_output_str(out, "endpoint", p.t.endpoint_address);
-                step_output_int(out, "port", p.t.port);
-            }
-            rc = step_done(out, "DB instance %s is the original again; the restored copy is %s",
-                           p.src, p.has_t ? p.tgt : "gone");
-        }
-    } else if (p.has_s && p.has_o) {
-        rc = step_failed(out, "PromoteConflict",
-                         "DB instances %s and %s both exist; refusing to rename over either", p.src,
-                         p.old);
-    } else {
-        rc = step_failed(out, "SourceNotFound", "neither DB instance %s nor %s exists", p.src,
-                         p.old);
-    }
-done:
-    promote_state_dispose(&p);
-    return rc;
+    return promote_run(out, ctx, true);
 }
 
 /* ---- in place: pre-restore snapshot, delete --------------------------------- */
@@ -1322,7 +1419,7 @@ int rds_step_delete(step_result *out, const step_ctx *ctx)
         return 0;
     }
     rds_snapshot_dispose(&snap);
-    rc = rds_delete_db_instance(&del, ctx->aws, id, NULL);
+    rc = rds_delete_db_instance(&del, ctx->aws, id, NULL, delete_automated_backups(ctx));
     if (rc != 0)
         return aws_err(out, rc, "deleting the instance");
     rds_instance_dispose(&del);
@@ -1410,11 +1507,16 @@ int rds_step_cleanup(step_result *out, const step_ctx *ctx)
                          "to delete the old instance",
                          at, (long long)it->cleanup_after_sec);
     }
-    rc = promote_source(src, sizeof(src), ctx);
-    if (rc < 0)
-        return aws_err(out, rc, "finding the promoted source");
-    if (timed_id(old, sizeof(old), ctx, "promote", src, "old", RDS_ID_MAX) != 0)
-        return step_failed(out, "StepNotStarted", "step %s/promote has no startedAt", it->name);
+    if (out_str(ctx, "replacedInstanceIdentifier") != NULL) {
+        /* what promote recorded: no snapshot lookup, which fails once the snapshot is gone */
+        snprintf(old, sizeof(old), "%s", out_str(ctx, "replacedInstanceIdentifier"));
+    } else {
+        rc = promote_source(src, sizeof(src), ctx);
+        if (rc < 0)
+            return aws_err(out, rc, "finding the promoted source");
+        if (timed_id(old, sizeof(old), ctx, "promote", src, "old", RDS_ID_MAX) != 0)
+            return step_failed(out, "StepNotStarted", "step %s/promote has no startedAt", it->name);
+    }
     derived_id(final_id, sizeof(final_id), old, "final", RDS_SNAP_ID_MAX);
     if (final)
         step_output_str(out, "snapshotIdentifier", final_id);
@@ -1442,7 +1544,8 @@ int rds_step_cleanup(step_result *out, const step_ctx *ctx)
                            "DB instance %s is not tagged %s=%s; it was not deleted", old,
                            TAG_RENAMED_BY, t.uid);
     }
-    rc = rds_delete_db_instance(&del, ctx->aws, old, final ? final_id : NULL);
+    rc = rds_delete_db_instance(&del, ctx->aws, old, final ? final_id : NULL,
+                                delete_automated_backups(ctx));
     if (rc != 0)
         return aws_err(out, rc, "deleting the old instance");
     rds_instance_dispose(&del);

@@ -29,9 +29,11 @@
  *             ready (the controller observed its generation and every replica
  *             is updated and ready);
  *   rpo       spec.verification.rpo {query, maxAge} on the sql target.
- * redis and s3Compare checks are VerificationRun checks that need exec/S3
- * listing; this step does not run them and fails them by name (CheckFailed,
- * "not supported here") rather than passing them unseen.
+ *   redis     scanCount/ping through exec in the pod (redis/check.h), in the
+ *             request's namespace.
+ * s3Compare checks need S3 listing; this step does not run them and fails
+ * them by name (CheckFailed, "not supported here") rather than passing them
+ * unseen.
  *
  * Passwords and request bodies from Secrets never reach a message.
  */
@@ -45,6 +47,7 @@
 
 #include "aws/rds.h"
 #include "pg/check.h"
+#include "redis/check.h"
 #include "util/alloc.h"
 #include "util/duration.h"
 #include "util/error.h"
@@ -677,10 +680,22 @@ int verify_step_verification(step_result *out, const step_ctx *ctx)
             run_http_check(&r, ctx, name, json_object_get(c, "http"));
         } else if (json_object_get(c, "workload") != NULL) {
             run_workload_check(&r, ctx, name, json_object_get(c, "workload"));
+        } else if (json_object_get(c, "redis") != NULL) {
+            char msg[VERIFY_MAX_CHECK_MESSAGE];
+            int passed = 0;
+            const char *ns = json_string_value(
+                json_object_get(json_object_get(ctx->rr, "metadata"), "namespace"));
+            if (ctx->kube == NULL)
+                report_add(&r, false, "%s: no Kubernetes client to exec into the pod", name);
+            else if (redis_check_run(&passed, msg, sizeof(msg), ctx->kube, ns,
+                                     json_object_get(c, "redis")) != 0)
+                report_add(&r, false, "%s: %s", name, lb_error_last());
+            else
+                report_add(&r, passed, "%s: %s", name, msg);
         } else {
             report_add(&r, false,
                        "%s: this check kind is not supported by the restore "
-                       "verification step (only sql, http, workload and rpo)",
+                       "verification step (only sql, http, workload, redis and rpo)",
                        name);
         }
     }
