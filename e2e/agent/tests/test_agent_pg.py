@@ -301,3 +301,54 @@ class AgentPgTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AgentKillDuringLoadTest(unittest.TestCase):
+    """kill -9 of the agent while pg_restore loads from its pipe: the load was one
+    transaction, so the live database keeps exactly its rows."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgCluster()
+        cls.addClassCleanup(cls.pg.destroy)
+        cls.pg.start()
+        cls.bucket = new_bucket()
+
+    def test_kill_9_mid_load_leaves_the_database_as_it_was(self):
+        self.pg.createdb("live")
+        self.pg.script("CREATE TABLE blobs (id int PRIMARY KEY, data text); "
+                       "ALTER TABLE blobs OWNER TO app; INSERT INTO blobs SELECT g, "
+                       "(SELECT string_agg(md5(random()::text || g || i), '') FROM "
+                       "generate_series(1, 40) i) FROM generate_series(1, 30000) g;", "live")
+        url = self.pg.url("live")
+        rc, res, err = agent("pg-backup", ["--bucket", self.bucket, "--key", "live.dump"], url,
+                             key=KEY)
+        self.assertEqual(rc, 0, err)
+        self.pg.script("DELETE FROM blobs WHERE id > 100", "live")
+        work = tempfile.mkdtemp(prefix="lbagkill")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", work]))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "LIFEBOAT_"))}
+        env.update(LIFEBOAT_DB_URL=url, LIFEBOAT_DECRYPTION_KEY=KEY, LIFEBOAT_WORK_DIR=work)
+        log = open(os.path.join(work, "restore.log"), "w+")
+        p = subprocess.Popen([AGENT, "pg-restore", "--bucket", self.bucket, "--key", "live.dump",
+                              "--manifest", "none"], stdout=log, stderr=log, env=env)
+        # Kill once pg_restore is connected and copying rows into "live".
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.pg.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = 'live' AND "
+                "application_name = 'pg_restore' AND query LIKE 'COPY%'", "postgres") == "0":
+            time.sleep(0.02)
+        self.assertIsNone(p.poll(), "the restore finished before it could be killed")
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        log.seek(0)
+        text = log.read()
+        self.assertIn("loading", text)
+        self.assertNotIn("pg-restore done", text)
+        # pg_restore sees the pipe end and fails; its transaction rolls back.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.pg.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = 'live' AND "
+                "application_name = 'pg_restore'", "postgres") != "0":
+            time.sleep(0.1)
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM blobs", "live"), "100")
