@@ -794,6 +794,11 @@ def restore_request_schema():
             "port": i("Endpoint port.", 0, 65535),
             "snapshotIdentifier": s("Snapshot taken or used.", max_len=255),
             "location": s("Other location (s3://..., secret version).", max_len=2048),
+            "versionId": s("secretVersion: the Secrets Manager version made current.",
+                           max_len=64),
+            "previousVersionId": s("secretVersion: the version that held AWSCURRENT before "
+                                   "(AWSPREVIOUS after the cutover; the undo moves it back).",
+                                   max_len=64),
         }, required=["item"]), 128),
         "startedAt": timestamp("Start"),
         "completedAt": timestamp("End"),
