@@ -164,13 +164,13 @@ class KubeSteps(unittest.TestCase):
         self.assertNotIn("pw!", last)
         self.assertEqual(secret_value(self.ns, "app-db", "url"), NEW_URL)
         rb = get(self.ns, "secret", "lifeboat-rollback-rr-kube")
-        self.assertEqual(base64.b64decode(rb["data"]["app-db.url"]).decode(), OLD_URL)
+        self.assertEqual(base64.b64decode(rb["data"]["app-db_url"]).decode(), OLD_URL)
         self.assertEqual([r["uid"] for r in rb["metadata"]["ownerReferences"]], [self.uid])
         # again: nothing to change, the original stays the first one
         last = self.step("orders-db/patch-secrets", "--endpoint", "new.db:6543")
         self.assertIn("0 changed", last)
         rb = get(self.ns, "secret", "lifeboat-rollback-rr-kube")
-        self.assertEqual(base64.b64decode(rb["data"]["app-db.url"]).decode(), OLD_URL)
+        self.assertEqual(base64.b64decode(rb["data"]["app-db_url"]).decode(), OLD_URL)
 
         # the rollout restarts the process, which reads the patched Secret
         last = self.step("rollout/Deployment/echo", "--started-at", "2026-11-21T01:02:03Z")
