@@ -155,3 +155,83 @@ class S3ObjectsRestore(ScenarioCase):
         self.assertEqual(cli_get(b, p + "new"), (None, None))
         for k, v in before.items():
             self.assertEqual(cli_get(b, p + k)[0], v, k)
+
+
+class S3ObjectsCrash(ScenarioCase):
+    """kill -9 of the operator in the middle of the pointInTime cutover: the new operator
+    resumes, and every key is copied exactly once (awssim's request log)."""
+    KEYS = 500
+
+    @classmethod
+    def scenario(cls):
+        from concurrent.futures import ThreadPoolExecutor
+        cls.bucket = "shop-media-" + suffix()
+        c = s3()
+        c.create_bucket(Bucket=cls.bucket)
+        c.put_bucket_versioning(Bucket=cls.bucket,
+                                VersioningConfiguration={"Status": "Enabled"})
+        cls.prefix = "media/"
+        keys = ["%simg-%04d" % (cls.prefix, i) for i in range(cls.KEYS)]
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda k: put(cls.bucket, k, "good " + k), keys))
+        time.sleep(1.2)
+        cls.T = utc_now()
+        time.sleep(1.2)
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda k: put(cls.bucket, k, "bad " + k), keys))
+        cls.keys = keys
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            c = s3()
+            while True:
+                out = c.list_object_versions(Bucket=cls.bucket)
+                ids = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                       for v in out.get("Versions", []) + out.get("DeleteMarkers", [])]
+                if not ids:
+                    break
+                c.delete_objects(Bucket=cls.bucket, Delete={"Objects": ids[:1000],
+                                                            "Quiet": True})
+            c.delete_bucket(Bucket=cls.bucket)
+        except Exception:  # noqa: BLE001
+            pass
+        super().tearDownClass()
+
+    def test_kill9_mid_cutover_copies_each_key_once(self):
+        b = self.bucket
+        since = time.time()
+        name = "media-pit"
+        self.apply_rr(self.rr_manifest(name, [{"name": "media", "s3Objects": {
+            "bucket": b, "mode": "pointInTime", "prefix": self.prefix,
+            "pointInTime": rfc3339(self.T)}}], approval=False))
+
+        def copies():
+            return [e for e in mutating(b, since) if e["action"] in ("CopyObject", "PutObject")]
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            n = len(copies())
+            if 20 <= n < self.KEYS:
+                break
+            if n >= self.KEYS:
+                self.fail("the cutover finished before the kill could land; raise KEYS")
+            time.sleep(0.05)
+        self.operator.kill9()
+        killed_at = len(copies())
+        self.assertGreater(killed_at, 0, "killed before the cutover copied anything")
+        self.assertLess(killed_at, self.KEYS)
+        sys.stderr.write("# killed after %d of %d copies\n" % (killed_at, self.KEYS))
+        self.operator.start()
+        obj = self.wait_phase(name, "Succeeded", timeout=240)
+        st = step_of(obj, "media/apply")
+        self.assertEqual(st.get("phase"), "Succeeded", self.describe_rr(obj))
+        done = copies()
+        per_key = {}
+        for e in done:
+            per_key[e["params"].get("Key")] = per_key.get(e["params"].get("Key"), 0) + 1
+        self.assertEqual(len(per_key), self.KEYS)
+        self.assertEqual(max(per_key.values()), 1,
+                         "a key was copied twice: %s" % [k for k, v in per_key.items() if v > 1])
+        for k in self.keys[:: max(1, self.KEYS // 25)] + [self.keys[-1]]:
+            self.assertEqual(cli_get(b, k)[0], "good " + k)
