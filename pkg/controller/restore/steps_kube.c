@@ -60,6 +60,7 @@ int steps_kube__render_template(char **out, const char *tmpl, const char *host, 
                                 const json_t *data, const char *secret_name);
 int steps_kube__rollout_check(const json_t *obj, const char *kind, char *msg, size_t size);
 int steps_kube__crashloop_check(const json_t *pods, lb_time since, char *msg, size_t size);
+int steps_kube__json_field(char **out, const char *value, const char *key);
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -1123,7 +1124,7 @@ static int sm_value(char **out_v, step_result *out, const step_ctx *ctx)
 /* The top-level field `key` of the JSON object in `value` into *out: a string
  * as it is, any other JSON value in compact form. LB_EINVALID when value is
  * not a JSON object or lacks the field; the message never quotes the value. */
-static int json_field(char **out, const char *value, const char *key)
+int steps_kube__json_field(char **out, const char *value, const char *key)
 {
     json_error_t jerr;
     json_t *doc = json_loads(value, JSON_REJECT_DUPLICATES, &jerr);
@@ -1212,7 +1213,7 @@ int kube_step_patch_secrets(step_result *out, const step_ctx *ctx)
                     goto done;
             }
             if (e[i].json_key != NULL)
-                rc = json_field(&newv, smv, e[i].json_key);
+                rc = steps_kube__json_field(&newv, smv, e[i].json_key);
             else
                 newv = lb_strdup(smv);
         } else {
