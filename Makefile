@@ -65,7 +65,19 @@ IT_BINS := $(IT_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 RESULTS = $(BUILD)/results.txt
 
-.PHONY: all deps test unit e2e demo lint fuzz bench clean
+.PHONY: all deps test unit e2e demo lint fuzz bench clean controlplane
+
+# The real Kubernetes control plane for the e2e suites (e2e/controlplane/README.md):
+# one Go binary built from pinned modules through the Go module proxy. Rebuilt only when
+# its sources change; Go's build cache (~/.cache/go-build) makes a rebuild quick.
+GO ?= $(firstword $(wildcard /usr/local/go/bin/go) $(shell command -v go 2>/dev/null))
+CONTROLPLANE_BIN := build/controlplane/lifeboat-controlplane
+CONTROLPLANE_SRCS := $(wildcard e2e/controlplane/*.go) e2e/controlplane/go.mod e2e/controlplane/go.sum
+# /version must say v1.32.13 (kubectl's dispatcher picks its minor from it); link-time only
+CONTROLPLANE_VERSION := v1.32.13
+CONTROLPLANE_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+	-X $(p).gitVersion=$(CONTROLPLANE_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=32 \
+	-X $(p).gitTreeState=clean -X $(p).buildDate=2026-01-01T00:00:00Z)
 
 all: $(BINS)
 
@@ -114,7 +126,18 @@ deps:
 		|| { echo "deps: python3 needs PyYAML, jsonpatch and jsonschema (TESTENV.md)" >&2; exit 1; }
 	@command -v aws >/dev/null || { echo "deps: the aws CLI is required (TESTENV.md)" >&2; exit 1; }
 	@command -v kubectl >/dev/null || { echo "deps: kubectl 1.$(KUBECTL_MINOR) is required (TESTENV.md)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory controlplane
 	@echo "deps: ok"
+
+controlplane: $(CONTROLPLANE_BIN)
+
+$(CONTROLPLANE_BIN): $(CONTROLPLANE_SRCS)
+	@[ -x "$(GO)" ] || { echo "deps: Go is required at /usr/local/go (TESTENV.md)" >&2; exit 1; }
+	@mkdir -p $(@D)
+	@echo "deps: building the control plane (the first build takes minutes; see e2e/controlplane/README.md)"
+	@start=$$(date +%s); cd e2e/controlplane && GOFLAGS=-mod=readonly "$(GO)" build -ldflags "$(CONTROLPLANE_LDFLAGS)" \
+		-o $(abspath $@).tmp . && mv $(abspath $@).tmp $(abspath $@) && \
+		echo "deps: control plane built in $$(( $$(date +%s) - start )) s"
 
 # ---- tests --------------------------------------------------------------------------
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # e2e/env.sh up|down|status|seed - the local test environment.
 #
-# up      starts every component (kubesim, then awssim) and writes RUN_DIR/env.sh
+# up      starts every component (the Kubernetes, then awssim) and writes RUN_DIR/env.sh
 #         with the exports a shell or a test needs (KUBECONFIG, AWS_ENDPOINT_URL, ...).
 # down    stops every process the components started, by PID, and removes leftovers.
 # status  one line per component; exits 0 only when all are up.
 # seed    loads the runbooks' datasets (a "production" RDS instance shop-orders-prod)
 #         into a running environment.
 #
+# The Kubernetes is $LIFEBOAT_KUBE: kubesim (the emulator, the default until every suite
+# passes on the real one) or controlplane (the real kube-apiserver, etcd, controllers
+# and the process kubelet of e2e/controlplane, built by make deps).
 # RUN_DIR is $LIFEBOAT_RUN_DIR or e2e/.run. Each component's e2e/<name>/service.sh
 # implements up|down|status RUN_DIR; up prints its exports on stdout. Every command is
 # safe to run twice.
@@ -16,7 +19,15 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 run_dir=${LIFEBOAT_RUN_DIR:-$here/.run}
-components=(kubesim awssim)
+kube=${LIFEBOAT_KUBE:-kubesim}
+case "$kube" in
+kubesim | controlplane) ;;
+*)
+    echo "env.sh: LIFEBOAT_KUBE=$kube: must be kubesim or controlplane" >&2
+    exit 2
+    ;;
+esac
+components=("$kube" awssim)
 
 up() {
     mkdir -p "$run_dir"
@@ -41,7 +52,7 @@ up() {
 }
 
 down() {
-    local rc=0 i pid
+    local rc=0 c pid
     # the operator make demo started, if any
     if [ -s "$run_dir/operator.pid" ]; then
         pid=$(cat "$run_dir/operator.pid")
@@ -52,9 +63,15 @@ down() {
         kill -KILL "$pid" 2>/dev/null || true
         rm -f "$run_dir/operator.pid"
     fi
-    for ((i = ${#components[@]} - 1; i >= 0; i--)); do
-        "$here/${components[i]}/service.sh" down "$run_dir" || rc=1
+    # both Kubernetes kinds: a run dir brought up with the other LIFEBOAT_KUBE is cleaned too
+    for c in awssim controlplane kubesim; do
+        [ -x "$here/$c/service.sh" ] || continue
+        "$here/$c/service.sh" down "$run_dir" || rc=1
     done
+    # the private control plane e2e/controlplane/tests starts when env.sh runs kubesim
+    if [ -d "$run_dir/cp-suite" ] && [ -x "$here/controlplane/service.sh" ]; then
+        "$here/controlplane/service.sh" down "$run_dir/cp-suite" || rc=1
+    fi
     rm -f "$run_dir/env.sh"
     return $rc
 }

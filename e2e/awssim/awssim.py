@@ -276,9 +276,13 @@ def job_delete_instance(backend, inst, c, snap):
 
 
 def job_rename(inst, backend=None, new_id=None, lag=0.0):
-    """With a lag, the old name answers `renaming` for `lag` seconds, then the name moves."""
+    """With a lag, the old name answers `renaming` for the lag, then the name moves."""
+    t_start = time.time()
     if new_id is not None:
-        pgctl.STOPPING.wait(lag)
+        # Lands once it has waited the lag in force now: lowering rename_lag_s at run
+        # time (or DELETE /awssim/faults) releases renames in flight.
+        while time.time() - t_start < CONTROL.rename_lag_s and not pgctl.STOPPING.is_set():
+            pgctl.STOPPING.wait(0.05)
         with LOCK:
             old = inst.db_instance_identifier
             PENDING_RENAMES.pop(new_id, None)

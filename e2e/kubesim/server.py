@@ -356,6 +356,19 @@ def builtin_defaults(rt, obj, old=None):
         spec.setdefault("parallelism", 1)
         spec.setdefault("completions", 1)
         spec.setdefault("backoffLimit", 6)
+        if old is None and not spec.get("manualSelector"):
+            # as the API server: the selector is the Job's uid, the template carries it
+            # (so `kubectl logs job/X` picks this Job's pod, not any of the namespace)
+            md = obj.setdefault("metadata", {})
+            uid = md.setdefault("uid", str(uuid.uuid4()))
+            ids = {"batch.kubernetes.io/controller-uid": uid, "controller-uid": uid,
+                   "batch.kubernetes.io/job-name": md.get("name", ""), "job-name": md.get("name", "")}
+            spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+            tmpl = spec.get("template")
+            if isinstance(tmpl, dict):
+                tmd = tmpl.setdefault("metadata", {})
+                if isinstance(tmd, dict):
+                    tmd["labels"] = dict(tmd.get("labels") or {}, **ids)
     if gr == ("", "pods") and isinstance(spec, dict):
         spec.setdefault("restartPolicy", "Always")
         if old is None:
@@ -542,7 +555,7 @@ def do_create(rt, version, ns, body, req, warnings):
     admit(rt, version, obj, None, req, warnings)
     if rt.gr == ("apiextensions.k8s.io", "customresourcedefinitions"):
         crd_status(obj)
-    md["uid"] = str(uuid.uuid4())
+    md["uid"] = md.get("uid") or str(uuid.uuid4())   # a Job's is set by its defaults
     md["creationTimestamp"] = now_ts()
     md["generation"] = 1
     with st.lock:

@@ -168,6 +168,17 @@ static const engine_entry fake_entries[] = {
     {API_SOURCE_NONE, ENGINE_STOP_WRITERS, NULL, fake_undo, 0},
     {API_SOURCE_NONE, "verification", fake_step, NULL, 0},
 };
+#define INP API_SOURCE_RDS_IN_PLACE
+static const engine_entry fake_inplace_entries[] = {
+    {INP, "validate", fake_step, NULL, 0},       {INP, "pre-restore-snapshot", fake_step, NULL, 0},
+    {INP, "wait-snapshot", fake_step, NULL, 0},  {INP, "delete", fake_step, NULL, 0},
+    {INP, "wait-deleted", fake_step, NULL, 0},   {INP, "restore", fake_step, NULL, 0},
+    {INP, "wait-available", fake_step, NULL, 0}, {INP, "patch-secrets", fake_step, fake_undo, 0},
+};
+static const engine_table fake_inplace_table = {
+    fake_inplace_entries, sizeof(fake_inplace_entries) / sizeof(fake_inplace_entries[0])};
+static const engine_env fake_inplace_env = {.table = &fake_inplace_table};
+
 static const engine_table fake_table = {fake_entries,
                                         sizeof(fake_entries) / sizeof(fake_entries[0])};
 static const engine_env fake_env = {.table = &fake_table};
@@ -1023,6 +1034,60 @@ static void test_engine_abort_while_awaiting_approval_and_during_rollback(void *
     reset();
 }
 
+static void test_engine_deleted_after_an_irreversible_step_finishes_the_restore(void **state)
+{
+    json_t *obj =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:i, s:{}}, s:{s:{s:b}, s:[{s:s, s:{s:s, s:b}, "
+                  "s:[{s:s, s:s, s:s}]}]}}",
+                  "apiVersion", "lifeboat.dev/v1alpha1", "kind", "RestoreRequest", "metadata",
+                  "name", "r", "namespace", "ns", "uid", "uid-1", "generation", 1, "annotations",
+                  "spec", "approval", "required", 0, "items", "name", "orders-db", "rdsInPlace",
+                  "dbInstanceIdentifier", "orders-prod", "latest", 1, "secretPatches", "secretName",
+                  "s", "key", "URL", "template", "postgres://$(ENDPOINT):$(PORT)/x");
+    lb_time now = t0();
+    (void)state;
+    reset();
+    assert_non_null(obj);
+    add_script("orders-db/wait-deleted", 0, 2, 0, NULL);
+    /* reconcile until the delete has run and its wait is in progress */
+    for (int i = 0; i < 100 && calls_of("orders-db/wait-deleted") < 1; i++) {
+        json_t *st = json_object_get(obj, "status");
+        json_t *status = json_is_object(st) ? json_deep_copy(st) : json_object();
+        engine_memo memo;
+        engine_out out;
+        memset(&memo, 0, sizeof(memo));
+        assert_int_equal(engine_step(status, &out, &fake_inplace_env, obj, now, &memo), 0);
+        engine_memo_dispose(&memo);
+        json_object_set_new(obj, "status", status);
+        now.sec++;
+    }
+    assert_int_equal(calls_of("orders-db/delete"), 1);
+    json_object_set_new(json_object_get(obj, "metadata"), "deletionTimestamp",
+                        json_string("2026-03-01T00:05:00Z"));
+    annotate(obj, ENGINE_ABORT_ANNOTATION, "too late");
+    for (int i = 0; i < 100 && !terminal(obj); i++) {
+        json_t *status = json_deep_copy(json_object_get(obj, "status"));
+        engine_memo memo;
+        engine_out out;
+        memset(&memo, 0, sizeof(memo));
+        assert_int_equal(engine_step(status, &out, &fake_inplace_env, obj, now, &memo), 0);
+        engine_memo_dispose(&memo);
+        json_object_set_new(obj, "status", status);
+        now.sec++;
+        if (i == 0) { /* the request says why it does not stop yet */
+            assert_string_equal(cond(obj, "Progressing", "reason"), "FinishingIrreversible");
+            assert_non_null(strstr(cond(obj, "Progressing", "message"), "orders-db/delete"));
+        }
+    }
+    /* the database is not left deleted: the restore ran to its end */
+    assert_string_equal(phase(obj), "Succeeded");
+    assert_int_equal(calls_of("orders-db/restore"), 1);
+    assert_int_equal(calls_of("orders-db/patch-secrets"), 1);
+    assert_null(step_rec(obj, ENGINE_ABORT_STEP));
+    json_decref(obj);
+    reset();
+}
+
 static void test_engine_settled_keeps_a_finalizer_in_view(void **state)
 {
     json_t *obj = rr("false", "true", "orders-restored", 1);
@@ -1209,6 +1274,7 @@ int main(void)
         cmocka_unit_test(test_engine_deleted_in_prepare_deletes_copies_unless_kept),
         cmocka_unit_test(test_engine_abort_in_cutover_rolls_back),
         cmocka_unit_test(test_engine_abort_while_awaiting_approval_and_during_rollback),
+        cmocka_unit_test(test_engine_deleted_after_an_irreversible_step_finishes_the_restore),
         cmocka_unit_test(test_engine_settled_keeps_a_finalizer_in_view),
         cmocka_unit_test(test_engine_dry_run_and_invalid_keep_todays_behaviour),
         cmocka_unit_test(test_engine_aws_step_without_aws_fails_uncalled),

@@ -367,6 +367,29 @@ class WorkloadTest(unittest.TestCase):
         self.assertEqual(ps[0]["metadata"]["labels"]["batch.kubernetes.io/job-name"], "hello")
         self.assertEqual(ps[0]["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"], 0)
 
+    def test_job_selector_is_defaulted_and_logs_pick_the_jobs_pod(self):
+        # issue 9 item 6: spec.selector and the template's controller-uid/job-name labels
+        # are defaulted as the API server does, so logs job/X never picks another pod
+        ns = self.ns
+        self.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "aaa-decoy"},
+                    "spec": {"containers": [{"name": "main", "image": "none",
+                                             "command": ["sh", "-c", "echo decoy; exec sleep 1000"]}]}})
+        self.apply({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "sel"},
+                    "spec": {"template": {"spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "main", "image": "none",
+                                        "command": ["sh", "-c", "echo from-the-job"]}]}}}})
+        j = kubectl_json("get", "job", "sel", "-n", ns)
+        uid = j["metadata"]["uid"]
+        self.assertEqual(j["spec"]["selector"],
+                         {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
+        labels = j["spec"]["template"]["metadata"]["labels"]
+        self.assertEqual((labels["batch.kubernetes.io/controller-uid"], labels["controller-uid"],
+                          labels["batch.kubernetes.io/job-name"], labels["job-name"]),
+                         (uid, uid, "sel", "sel"))
+        kubectl("wait", "--for=condition=Complete", "job/sel", "-n", ns, "--timeout=30s")
+        self.assertEqual(kubectl("logs", "job/sel", "-n", ns).stdout, "from-the-job\n")
+
     def test_indexed_job_runs_each_index_after_its_init_container(self):
         ns = self.ns
         self.apply({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "idx"},

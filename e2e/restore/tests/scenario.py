@@ -90,8 +90,9 @@ def run_dir():
 
 
 def require_env():
-    missing = [k for k in ("KUBECONFIG", "AWS_ENDPOINT_URL", "KUBESIM_RUN_DIR")
-               if not os.environ.get(k)]
+    missing = [k for k in ("KUBECONFIG", "AWS_ENDPOINT_URL") if not os.environ.get(k)]
+    if not os.environ.get("KUBE_SERVICE_MAP") and not os.environ.get("KUBESIM_RUN_DIR"):
+        missing.append("KUBE_SERVICE_MAP or KUBESIM_RUN_DIR")
     if missing:
         raise AssertionError("environment not set (%s): run e2e/env.sh up and source "
                              "RUN_DIR/env.sh" % ", ".join(missing))
@@ -401,6 +402,18 @@ def writer_restore_time(writer, after=2, rows_after=3, timeout=30):
 
 
 # ----------------------------------------------------------------------- the operator
+def service_map_path():
+    """The Service name -> 127.0.0.1:<port> map: $KUBE_SERVICE_MAP (the real control
+    plane's process kubelet, or kubesim's) else kubesim's services.json."""
+    return os.environ.get("KUBE_SERVICE_MAP") or os.path.join(
+        os.environ["KUBESIM_RUN_DIR"], "kubesim", "services.json")
+
+
+def operator_kubeconfig():
+    """$LIFEBOAT_OPERATOR_KUBECONFIG (e.g. deploy/'s ServiceAccount token) else $KUBECONFIG."""
+    return os.environ.get("LIFEBOAT_OPERATOR_KUBECONFIG") or os.environ["KUBECONFIG"]
+
+
 class Operator:
     """One bin/lifeboat-operator process for one namespace, log appended to one file."""
 
@@ -419,13 +432,12 @@ class Operator:
         for k in list(env):
             if k.startswith("LIFEBOAT_") and k not in ("LIFEBOAT_RUN_DIR", "LIFEBOAT_BIN_DIR"):
                 del env[k]
-        env["LIFEBOAT_SERVICE_MAP"] = os.path.join(os.environ["KUBESIM_RUN_DIR"], "kubesim",
-                                                   "services.json")
+        env["LIFEBOAT_SERVICE_MAP"] = service_map_path()
         log = open(self.log_path, "ab")
         log.write(("--- start %d at %s\n" % (self.starts + 1, rfc3339(utc_now()))).encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [OPERATOR_BIN, "--kubeconfig", os.environ["KUBECONFIG"], "--namespaces", self.ns,
+            [OPERATOR_BIN, "--kubeconfig", operator_kubeconfig(), "--namespaces", self.ns,
              "--metrics-addr", "127.0.0.1:%d" % self.metrics_port,
              "--health-addr", "127.0.0.1:%d" % self.health_port,
              "--log-format", "json", "--log-level", "debug"],
@@ -559,7 +571,7 @@ def deployment_manifest(ns, name, secret="shop-secrets", key="ORDER_DATABASE_URL
 
 def service_address(ns, name):
     """127.0.0.1:<port> of the Service's first ready pod (kubesim's services.json)."""
-    path = os.path.join(os.environ["KUBESIM_RUN_DIR"], "kubesim", "services.json")
+    path = service_map_path()
     try:
         with open(path) as f:
             return json.load(f).get("%s.%s.svc" % (name, ns))

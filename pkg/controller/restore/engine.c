@@ -1190,9 +1190,21 @@ static int advance(run *r)
     if (!rollback_mode) {
         char why[512];
         if (stop_requested(r, why, sizeof(why))) {
-            abort_run(r, why);
-            if (r->out->n_events > 0)
-                return 0; /* else every step was done: finish below */
+            char *lost = irreversible(r);
+            if (lost != NULL) {
+                /* e.g. the in-place delete ran: stopping now would leave no database;
+                 * the restore finishes first, then the request lets go */
+                char *m = lb_sprintf("%s: not aborted, because %s cannot be undone; the restore "
+                                     "runs to its end first",
+                                     why, lost);
+                set_cond(r, "Progressing", "True", "FinishingIrreversible", m);
+                free(m);
+                free(lost);
+            } else {
+                abort_run(r, why);
+                if (r->out->n_events > 0)
+                    return 0; /* else every step was done: finish below */
+            }
         }
     }
     if (rollback_mode) {

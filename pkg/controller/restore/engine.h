@@ -59,7 +59,10 @@
  *  - in the cutover: rollback as for a failure (whatever rollbackOnFailure
  *    says: an abort is an explicit request to undo), phase RolledBack;
  *  - in cleanup (the cutover verified): phase Failed, the restore stays.
- * An abort during a rollback changes nothing (the rollback finishes).
+ * An abort during a rollback changes nothing (the rollback finishes). Once a
+ * cutover step without an undo has run (the in-place delete), an abort or a
+ * deletion does not stop the run: Progressing/FinishingIrreversible says so and
+ * the restore runs to its end (else the database would stay deleted).
  *
  * Spec changes during a run: a restore that has started keeps executing the
  * spec it started with, never a half-old half-new one. That spec is kept in
