@@ -620,7 +620,14 @@ def restore_item():
                                             "there with the restored endpoint."),
                            "template": s("New value; $(ENDPOINT), $(PORT) and $(secret:KEY) "
                                          "are substituted.", max_len=4096, min_len=1),
+                           "jsonKey": s("secretVersion items: write this top-level field of "
+                                        "the JSON secret value instead of the whole value.",
+                                        r"^[-._a-zA-Z0-9]+$", 253, 1),
                        }, required=["secretName", "key"], rules=[
+                           ("!has(self.jsonKey) || !((has(self.replaceHost) && self.replaceHost)"
+                            " || has(self.template))",
+                            "secretPatches: jsonKey cannot be combined with replaceHost or "
+                            "template"),
                            ("!(has(self.replaceHost) && self.replaceHost && has(self.template))",
                             "secretPatches: replaceHost and template cannot both be set"),
                        ])
@@ -695,6 +702,9 @@ def restore_item():
          "self.secretPatches.all(p, (has(p.replaceHost) && p.replaceHost) || has(p.template))",
          "items[].secretPatches[]: replaceHost: true or template is required for database "
          "sources"),
+        ("!has(self.secretPatches) || has(self.secretVersion) || "
+         "self.secretPatches.all(p, !has(p.jsonKey))",
+         "items[].secretPatches[].jsonKey: only for secretVersion items"),
         ("!(has(self.verify) || has(self.migrations)) || has(self.pgDump) || "
          "(has(self.credentialsSecretRef) && has(self.database))",
          "items[]: verify and migrations on an RDS source need credentialsSecretRef and "
@@ -707,7 +717,7 @@ def restore_item():
 # spec.timeouts keys: the step actions (plan.h) in camelCase, and `default` for the others.
 TIMEOUT_KEYS = ["default", "validate", "restore", "restoreCluster", "createWriter",
                 "waitAvailable", "verify", "migrations", "scaleDown", "promote",
-                "patchSecrets", "scaleUp", "preRestoreSnapshot", "waitSnapshot", "delete",
+                "patchSecrets", "makeCurrent", "scaleUp", "preRestoreSnapshot", "waitSnapshot", "delete",
                 "waitDeleted", "rollout", "verification", "cleanup"]
 
 
@@ -784,6 +794,11 @@ def restore_request_schema():
             "port": i("Endpoint port.", 0, 65535),
             "snapshotIdentifier": s("Snapshot taken or used.", max_len=255),
             "location": s("Other location (s3://..., secret version).", max_len=2048),
+            "versionId": s("secretVersion: the Secrets Manager version made current.",
+                           max_len=64),
+            "previousVersionId": s("secretVersion: the version that held AWSCURRENT before "
+                                   "(AWSPREVIOUS after the cutover; the undo moves it back).",
+                                   max_len=64),
         }, required=["item"]), 128),
         "startedAt": timestamp("Start"),
         "completedAt": timestamp("End"),

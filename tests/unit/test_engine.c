@@ -1236,7 +1236,14 @@ static void test_engine_default_table_covers_every_rds_source(void **state)
                      pgdump_step_load);
     assert_true(
         engine_table_find(&engine_default_table, API_SOURCE_PG_DUMP, "validate")->needs_aws);
-    assert_null(engine_table_find(&engine_default_table, API_SOURCE_SECRET_VERSION, "validate"));
+    assert_ptr_equal(
+        engine_table_find(&engine_default_table, API_SOURCE_SECRET_VERSION, "make-current")->undo,
+        secret_step_make_current_undo);
+    assert_true(
+        engine_table_find(&engine_default_table, API_SOURCE_SECRET_VERSION, "validate")->needs_aws);
+    assert_ptr_equal(engine_table_find(&engine_default_table, API_SOURCE_S3_OBJECTS, "apply")->fn,
+                     s3obj_step_apply);
+    assert_null(engine_table_find(&engine_default_table, API_SOURCE_S3_SYNC, "validate"));
 }
 
 int main(void)

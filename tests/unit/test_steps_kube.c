@@ -18,6 +18,7 @@
 /* package-private helpers of steps_kube.c */
 void steps_kube__object_name(char *out, size_t size, const char *full);
 int steps_kube__replace_host(char **out, const char *value, const char *host, int port);
+int steps_kube__json_field(char **out, const char *value, const char *key);
 int steps_kube__render_template(char **out, const char *tmpl, const char *host, int port,
                                 const json_t *data, const char *secret_name);
 int steps_kube__rollout_check(const json_t *obj, const char *kind, char *msg, size_t size);
@@ -750,10 +751,33 @@ static void test_migrations_refuses_foreign_job(void **state)
     fx_stop(&f);
 }
 
+/* secretPatches[].jsonKey: a string field as is, another JSON value compact; errors
+ * name the key and never quote the value. */
+static void test_json_field_of_a_secret_value(void **state)
+{
+    char *got = NULL;
+    (void)state;
+    assert_int_equal(
+        steps_kube__json_field(&got, "{\"signingKey\":\"s3cr3t\",\"n\":5}", "signingKey"), 0);
+    assert_string_equal(got, "s3cr3t");
+    free(got);
+    assert_int_equal(steps_kube__json_field(&got, "{\"signingKey\":\"s3cr3t\",\"n\":5}", "n"), 0);
+    assert_string_equal(got, "5");
+    free(got);
+    assert_int_equal(steps_kube__json_field(&got, "{\"signingKey\":\"s3cr3t\"}", "other"),
+                     LB_EINVALID);
+    assert_null(got);
+    assert_non_null(strstr(lb_error_last(), "other"));
+    assert_null(strstr(lb_error_last(), "s3cr3t"));
+    assert_int_equal(steps_kube__json_field(&got, "plain-s3cr3t", "signingKey"), LB_EINVALID);
+    assert_null(strstr(lb_error_last(), "s3cr3t"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replace_host_table),
+        cmocka_unit_test(test_json_field_of_a_secret_value),
         cmocka_unit_test(test_template_substitutes_and_refuses_unknown),
         cmocka_unit_test(test_object_name_truncates_with_hash),
         cmocka_unit_test(test_rollout_check_deployment_snapshots),

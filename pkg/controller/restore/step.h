@@ -151,6 +151,8 @@ int step_secret_value(char **out, const step_ctx *ctx, const char *name, const c
  *                  request's post-restore `verification` checklist
  *   steps_kube.c   migrations Job, secret patches, scale-down/up, rollout
  *   steps_redis.c  redisRDB: into the pod through exec, installed by persistence mode
+ *   steps_secrets.c secretVersion: AWSCURRENT moved to a previous version
+ *   steps_s3.c     s3Objects: undelete, version, pointInTime by server-side copies
  * The engine's dispatch table (engine.c) maps (source, action) to these. */
 
 /* --- steps_rds.c --------------------------------------------------------------- */
@@ -208,6 +210,16 @@ int redis_step_install_undo(step_result *out, const step_ctx *ctx); /* files bac
 int redis_step_restart(step_result *out, const step_ctx *ctx);
 int redis_step_restart_undo(step_result *out, const step_ctx *ctx);
 int redis_step_check_keys(step_result *out, const step_ctx *ctx); /* SCAN count, minKeys */
+
+/* --- steps_secrets.c ----------------------------------------------------------- */
+int secret_step_validate(step_result *out, const step_ctx *ctx);          /* version exists; ids */
+int secret_step_make_current(step_result *out, const step_ctx *ctx);      /* move AWSCURRENT */
+int secret_step_make_current_undo(step_result *out, const step_ctx *ctx); /* move it back */
+
+/* --- steps_s3.c ---------------------------------------------------------------- */
+int s3obj_step_validate(step_result *out, const step_ctx *ctx); /* versions listed */
+int s3obj_step_diff(step_result *out, const step_ctx *ctx);     /* changes: counts, keys */
+int s3obj_step_apply(step_result *out, const step_ctx *ctx);    /* copies, marker removals */
 
 /* The endpoint (host, port) the item's restored database answers on, from its
  * status.outputs[] entry, for secret patches and migrations. Returns 0, or

@@ -60,6 +60,7 @@ int steps_kube__render_template(char **out, const char *tmpl, const char *host, 
                                 const json_t *data, const char *secret_name);
 int steps_kube__rollout_check(const json_t *obj, const char *kind, char *msg, size_t size);
 int steps_kube__crashloop_check(const json_t *pods, lb_time since, char *msg, size_t size);
+int steps_kube__json_field(char **out, const char *value, const char *key);
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -877,7 +878,8 @@ int steps_kube__render_template(char **out, const char *tmpl, const char *host, 
 typedef struct patch_entry {
     const char *secret; /* secretName */
     const char *key;
-    const char *tmpl; /* template or NULL */
+    const char *tmpl;     /* template or NULL */
+    const char *json_key; /* jsonKey (secretVersion) or NULL */
     int replace_host;
     char dkey[520]; /* "<secretName>_<key>" in the rollback Secret: Secret names have no
                        '_', so the first one splits them (with '.' "a.b"+"c" and "a"+"b.c"
@@ -922,6 +924,7 @@ static int entries_load(patch_entry **out_e, size_t *out_n, step_result *out, co
         e[i].secret = json_string_value(json_object_get(p, "secretName"));
         e[i].key = json_string_value(json_object_get(p, "key"));
         e[i].tmpl = json_string_value(json_object_get(p, "template"));
+        e[i].json_key = json_string_value(json_object_get(p, "jsonKey"));
         e[i].replace_host = json_is_true(json_object_get(p, "replaceHost"));
         if (e[i].secret == NULL || e[i].key == NULL) {
             step_failed(out, "InvalidSpec",
@@ -1118,6 +1121,38 @@ static int sm_value(char **out_v, step_result *out, const step_ctx *ctx)
     return 0;
 }
 
+/* The top-level field `key` of the JSON object in `value` into *out: a string
+ * as it is, any other JSON value in compact form. LB_EINVALID when value is
+ * not a JSON object or lacks the field; the message never quotes the value. */
+int steps_kube__json_field(char **out, const char *value, const char *key)
+{
+    json_error_t jerr;
+    json_t *doc = json_loads(value, JSON_REJECT_DUPLICATES, &jerr);
+    const json_t *f;
+    int rc = 0;
+
+    *out = NULL;
+    if (!json_is_object(doc)) {
+        rc = lb_error_setc(LB_EINVALID, "jsonKey %s: the secret value is not a JSON object", key);
+        goto done;
+    }
+    f = json_object_get(doc, key);
+    if (f == NULL) {
+        rc = lb_error_setc(LB_EINVALID, "jsonKey %s: the secret value has no such field", key);
+        goto done;
+    }
+    if (json_is_string(f))
+        *out = lb_strdup(json_string_value(f));
+    else
+        *out = json_dumps(f, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (*out == NULL)
+        rc = lb_error_setc(LB_EINVALID, "jsonKey %s: field cannot be written", key);
+done:
+    /* jansson does not wipe; drop our reference promptly */
+    json_decref(doc);
+    return rc;
+}
+
 int kube_step_patch_secrets(step_result *out, const step_ctx *ctx)
 {
     patch_entry *e = NULL;
@@ -1177,7 +1212,10 @@ int kube_step_patch_secrets(step_result *out, const step_ctx *ctx)
                 if (rc != 0)
                     goto done;
             }
-            newv = lb_strdup(smv);
+            if (e[i].json_key != NULL)
+                rc = steps_kube__json_field(&newv, smv, e[i].json_key);
+            else
+                newv = lb_strdup(smv);
         } else {
             rc = 1;
             step_failed(out, "InvalidSpec",
