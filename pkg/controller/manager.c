@@ -206,7 +206,7 @@ static void process(mgr_ctrl *c, const char *key)
                     .recorder = m->recorder,
                     .aws = m->aws,
                     .restore_metrics = m->restore_metrics};
-    ctrl_result res = {CTRL_SKIPPED, -1, ""};
+    ctrl_result res = {.outcome = CTRL_SKIPPED, .requeue_ms = -1};
     int64_t t0 = lb_time_monotonic_ns();
     const char *result;
     double seconds;
