@@ -87,6 +87,19 @@ int backup_audit(json_t **out, kube_client *kube, aws_client *aws, const char *n
                        .pod = json_string_value(json_object_get(rp, "pod")),
                        .container = json_string_value(json_object_get(rp, "container"))};
         redis_config cfg = {0};
+        {
+            kube_ref pref = {.group = "", .version = "v1", .resource = "pods", .namespace = p.namespace,
+                             .name = p.pod};
+            json_t *pod = NULL;
+            int prc = kube_get(&pod, kube, &pref);
+            if (prc == 0)
+                p.port = redis_pod_port_of(pod, p.container);
+            json_decref(pod);
+            if (prc != 0 && prc != LB_ENOTFOUND) {
+                rc = prc;
+                goto done;
+            }
+        }
         rc = redis_pod_config(&cfg, kube, &p);
         if (rc == LB_ENOTFOUND || rc == LB_ERROR) {
             json_array_append_new(list, json_sprintf("redis %s: cannot read CONFIG: %s", p.pod,

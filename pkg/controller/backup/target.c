@@ -277,6 +277,17 @@ static int run_redis(backup_target_result *out, const backup_target_ctx *ctx)
                    .pod = json_string_value(json_object_get(t, "pod")),
                    .container = json_string_value(json_object_get(t, "container"))};
     redis_backup_result r = {0};
+    {
+        kube_ref pref = {.group = "", .version = "v1", .resource = "pods", .namespace = p.namespace,
+                         .name = p.pod};
+        json_t *pod = NULL;
+        int prc = kube_get(&pod, ctx->kube, &pref);
+        if (prc == 0)
+            p.port = redis_pod_port_of(pod, p.container);
+        json_decref(pod);
+        if (prc != 0 && prc != LB_ENOTFOUND)
+            return prc;
+    }
     int rc = redis_pod_backup(&r, ctx->kube, ctx->aws, &p, bucket, prefix ? prefix : "", 1);
     if (rc == LB_ENOTFOUND || rc == LB_ERROR || rc == LB_EINVALID)
         return verdict(out, BACKUP_TARGET_FAILED, "BackupFailed", "%s", lb_error_last());
