@@ -306,6 +306,148 @@ static int run_redis(backup_target_result *out, const backup_target_ctx *ctx)
     return 0;
 }
 
+/* ---- s3Copy ------------------------------------------------------------------- */
+
+#define S3COPY_MAX_KEYS 100000 /* keys compared per call (a larger bucket: fails, named) */
+#define S3COPY_BATCH    200    /* server-side copies per call; then WAIT and continue */
+
+typedef struct s3entry {
+    char *key;
+    long long size;
+    char *etag;
+} s3entry;
+
+typedef struct s3set {
+    s3entry *items;
+    size_t n, cap;
+    int overflow;
+} s3set;
+
+static int s3set_add(const s3_object *o, void *payload)
+{
+    s3set *s = payload;
+    if (s->n >= S3COPY_MAX_KEYS) {
+        s->overflow = 1;
+        return 1;
+    }
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 256;
+        s->items = lb_realloc(s->items, s->cap * sizeof(*s->items));
+    }
+    s->items[s->n].key = lb_strdup(o->key);
+    s->items[s->n].size = o->size;
+    s->items[s->n].etag = lb_strdup(o->etag ? o->etag : "");
+    s->n++;
+    return 0;
+}
+
+static void s3set_dispose(s3set *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->items[i].key);
+        free(s->items[i].etag);
+    }
+    free(s->items);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const s3entry *)a)->key, ((const s3entry *)b)->key);
+}
+
+/* Same object: equal size and, when both ETags are plain MD5s (no multipart
+ * "-N" suffix), equal ETags. */
+static int same_object(const s3entry *a, const s3entry *b)
+{
+    if (a->size != b->size)
+        return 0;
+    if (strchr(a->etag, '-') != NULL || strchr(b->etag, '-') != NULL)
+        return 1;
+    return strcmp(a->etag, b->etag) == 0;
+}
+
+static int run_s3copy(backup_target_result *out, const backup_target_ctx *ctx)
+{
+    const json_t *t = ctx->target->spec;
+    const char *src = json_string_value(json_object_get(t, "sourceBucket"));
+    const char *dst = json_string_value(json_object_get(t, "destinationBucket"));
+    const char *prefix = json_string_value(json_object_get(t, "prefix"));
+    s3set a = {0}, b = {0};
+    s3_list_options lo = {.prefix = prefix};
+    size_t copied = 0, pending = 0;
+    long long bytes = 0;
+    int rc;
+
+    rc = s3_list_objects_v2(NULL, ctx->aws, src, &lo, s3set_add, &a);
+    if (rc == 0 || rc == 1)
+        rc = s3_list_objects_v2(NULL, ctx->aws, dst, &lo, s3set_add, &b);
+    if (rc == 1 || a.overflow || b.overflow) {
+        rc = 0;
+        verdict(out, BACKUP_TARGET_FAILED, "TooManyObjects",
+                "more than %d objects under s3://%s/%s: not supported by this build",
+                S3COPY_MAX_KEYS, src, prefix ? prefix : "");
+        goto done;
+    }
+    if (rc == LB_ENOTFOUND) {
+        rc = 0;
+        verdict(out, BACKUP_TARGET_FAILED, "BucketNotFound", "%s", lb_error_last());
+        goto done;
+    }
+    if (rc != 0)
+        goto done;
+    qsort(a.items, a.n, sizeof(*a.items), cmp_entry);
+    qsort(b.items, b.n, sizeof(*b.items), cmp_entry);
+    for (size_t i = 0; i < a.n; i++) {
+        const s3entry *have = bsearch(&a.items[i], b.items, b.n, sizeof(*b.items), cmp_entry);
+        bytes += a.items[i].size;
+        if (have != NULL && same_object(&a.items[i], have))
+            continue;
+        if (copied >= S3COPY_BATCH) {
+            pending++;
+            continue;
+        }
+        s3_object_info oi = {0};
+        rc = s3_copy_object_ex(&oi, NULL, ctx->aws, dst, a.items[i].key, src, a.items[i].key,
+                               NULL, NULL);
+        if (rc == 0 && strchr(a.items[i].etag, '-') == NULL && oi.etag != NULL &&
+            strcmp(oi.etag, a.items[i].etag) != 0) {
+            verdict(out, BACKUP_TARGET_FAILED, "ChecksumMismatch",
+                    "s3://%s/%s: the copy's ETag %s differs from the source's %s", dst,
+                    a.items[i].key, oi.etag, a.items[i].etag);
+            s3_object_info_dispose(&oi);
+            goto done;
+        }
+        s3_object_info_dispose(&oi);
+        if (rc != 0)
+            goto done;
+        copied++;
+    }
+    if (pending > 0) {
+        verdict(out, BACKUP_TARGET_WAIT, "", "copied %zu objects to s3://%s; %zu to go", copied,
+                dst, pending);
+        out->requeue_ms = 0;
+        goto done;
+    }
+    if (copied > 0) { /* verify the whole set once more on the next call */
+        verdict(out, BACKUP_TARGET_WAIT, "", "copied %zu objects to s3://%s; verifying", copied,
+                dst);
+        out->requeue_ms = 0;
+        goto done;
+    }
+    snprintf(out->id, sizeof(out->id), "s3://%s/%s", dst, prefix ? prefix : "");
+    snprintf(out->location, sizeof(out->location), "s3://%s/%s", dst, prefix ? prefix : "");
+    lb_time_format(out->time, sizeof(out->time), ctx->now, 0);
+    out->size_bytes = bytes;
+    out->count = (int64_t)a.n;
+    verdict(out, BACKUP_TARGET_DONE, "",
+            "s3://%s/%s: all %zu objects (%lld bytes) of s3://%s present with equal size and ETag",
+            dst, prefix ? prefix : "", a.n, bytes, src);
+done:
+    s3set_dispose(&a);
+    s3set_dispose(&b);
+    return rc;
+}
+
 int backup_target_run(backup_target_result *out, const backup_target_ctx *ctx)
 {
     memset(out, 0, sizeof(*out));
@@ -325,7 +467,7 @@ int backup_target_run(backup_target_result *out, const backup_target_ctx *ctx)
     case API_BACKUP_REDIS_RDB:
         return run_redis(out, ctx);
     case API_BACKUP_S3_COPY:
-        break;
+        return run_s3copy(out, ctx);
     }
     return verdict(out, BACKUP_TARGET_FAILED, "NotSupported",
                    "%s targets are not implemented in this build",

@@ -18,7 +18,11 @@
  *    manifest), keys from INFO keyspace. It takes one bounded call (BGSAVE
  *    waits at most REDIS_BACKUP_SAVE_WAIT_MS); its key holds the time of the
  *    call, so a crash during that call can leave one extra RDB object;
- *  - s3Copy: not in this build (FAILED, NotSupported).
+ *  - s3Copy: lists source and destination under the prefix, copies server-side
+ *    at most S3COPY_BATCH missing or different keys per call (WAIT), and is DONE
+ *    when every source key is in the destination with equal size and (single-part
+ *    objects) equal ETag; nothing is deleted in the destination. One AWS client:
+ *    sourceRegion/destinationRegion are not used by this build.
  *
  * Secrets (database URLs, keys) reach the agent as secretKeyRef env only.
  */
