@@ -53,11 +53,11 @@ json_t *agentjob_build(const agentjob_spec *s, json_t *cmd, json_t *env)
         if (val != NULL && val[0] != '\0')
             json_array_append_new(env, json_pack("{s:s, s:s}", "name", *e, "value", val));
     }
-    json_t *container = json_pack(
-        "{s:s, s:s, s:o, s:o, s:[{s:{s:s, s:b}}], s:[{s:s, s:s}]}", "name", AGENTJOB_CONTAINER,
-        "image", image != NULL ? image : AGENTJOB_DEFAULT_IMAGE, "command", cmd, "env", env,
-        "envFrom", "secretRef", "name", AGENTJOB_AWS_SECRET, "optional", 1, "volumeMounts", "name",
-        "work", "mountPath", AGENTJOB_WORK_DIR);
+    json_t *container =
+        json_pack("{s:s, s:s, s:o, s:o, s:[{s:{s:s, s:b}}], s:[{s:s, s:s}]}", "name",
+                  AGENTJOB_CONTAINER, "image", image != NULL ? image : AGENTJOB_DEFAULT_IMAGE,
+                  "command", cmd, "env", env, "envFrom", "secretRef", "name", AGENTJOB_AWS_SECRET,
+                  "optional", 1, "volumeMounts", "name", "work", "mountPath", AGENTJOB_WORK_DIR);
     json_t *pod = json_pack("{s:s, s:[o], s:[{s:s, s:{}}]}", "restartPolicy", "Never", "containers",
                             container, "volumes", "name", "work", "emptyDir");
     if (s->service_account != NULL)
@@ -72,8 +72,8 @@ json_t *agentjob_build(const agentjob_spec *s, json_t *cmd, json_t *env)
         s->owner_name, "uid", s->owner_uid, "controller", 1, "blockOwnerDeletion", 1);
     return json_pack("{s:s, s:s, s:o, s:{s:i, s:i, s:{s:{s:{s:s}}, s:o}}}", "apiVersion",
                      "batch/v1", "kind", "Job", "metadata", meta, "spec", "backoffLimit", 0,
-                     "activeDeadlineSeconds", AGENTJOB_DEADLINE_S, "template", "metadata",
-                     "labels", LABEL_MANAGED_BY, "lifeboat", "spec", pod);
+                     "activeDeadlineSeconds", AGENTJOB_DEADLINE_S, "template", "metadata", "labels",
+                     LABEL_MANAGED_BY, "lifeboat", "spec", pod);
 }
 
 static int owned(const json_t *obj, const char *uid)

@@ -24,21 +24,21 @@
 
 #include "kube/client.h"
 
-#define AGENTJOB_CONTAINER "agent"
-#define AGENTJOB_WORK_DIR  "/var/lib/lifeboat-agent" /* the emptyDir work volume */
-#define AGENTJOB_AWS_SECRET "lifeboat-agent-aws"
+#define AGENTJOB_CONTAINER     "agent"
+#define AGENTJOB_WORK_DIR      "/var/lib/lifeboat-agent" /* the emptyDir work volume */
+#define AGENTJOB_AWS_SECRET    "lifeboat-agent-aws"
 #define AGENTJOB_DEFAULT_IMAGE "lifeboat-agent:latest" /* $LIFEBOAT_AGENT_IMAGE overrides */
-#define AGENTJOB_DEADLINE_S 21600                      /* activeDeadlineSeconds: 6 h */
-#define AGENTJOB_MAX_MESSAGE 1024
+#define AGENTJOB_DEADLINE_S    21600                   /* activeDeadlineSeconds: 6 h */
+#define AGENTJOB_MAX_MESSAGE   1024
 
 typedef struct agentjob_spec {
-    const char *name;            /* the Job's name (<= 63 bytes) */
-    const char *ns;              /* namespace of the Job and its owner */
-    const char *owner_api;       /* owner's apiVersion */
-    const char *owner_kind;      /* "RestoreRequest", "BackupPolicy" */
+    const char *name;       /* the Job's name (<= 63 bytes) */
+    const char *ns;         /* namespace of the Job and its owner */
+    const char *owner_api;  /* owner's apiVersion */
+    const char *owner_kind; /* "RestoreRequest", "BackupPolicy" */
     const char *owner_name;
     const char *owner_uid;
-    const char *annotation;      /* annotation key naming the owner, e.g. lifeboat.dev/restore-request */
+    const char *annotation; /* annotation key naming the owner, e.g. lifeboat.dev/restore-request */
     const char *service_account; /* NULL: no API token mounted */
 } agentjob_spec;
 

@@ -120,8 +120,8 @@ static void test_backup_judge_rules(void **state)
 
 static void test_backup_retention_keep_last(void **state)
 {
-    backup_copy c[] = {{100, true, false}, {400, true, false}, {200, true, false},
-                       {300, true, false}};
+    backup_copy c[] = {
+        {100, true, false}, {400, true, false}, {200, true, false}, {300, true, false}};
     bool del[4];
     (void)state;
     assert_int_equal(backup_retention_select(del, c, 4, 2, -1, 1000), 2);
@@ -145,8 +145,8 @@ static void test_backup_retention_never_the_last_good_one(void **state)
 
 static void test_backup_retention_both_rules_and_keep(void **state)
 {
-    backup_copy c[] = {{100, true, false}, {900, true, false}, {950, true, false},
-                       {50, true, true}};
+    backup_copy c[] = {
+        {100, true, false}, {900, true, false}, {950, true, false}, {50, true, true}};
     bool del[4];
     (void)state;
     /* keepLast 1 and maxAge 200 s at t=1000: 900 is beyond keepLast but young -> kept;

@@ -1,10 +1,17 @@
 """BackupPolicy rdsSnapshot targets on demand (issue 16): one snapshot per backup-now token,
 tagged as the policy's; keepLast 2 deletes only this policy's oldest (a manual snapshot and
-another policy's snapshot of the same instance survive); ConfigDrift for RDS backup
-retention and S3 versioning. Oracles: the aws CLI against awssim."""
+another policy's snapshot of the same instance survive); ConfigDrift listing the three
+audited settings (RDS backup retention, S3 versioning, Redis appendonly in a real
+redis-server 7 pod). Oracles: the aws CLI against awssim, redis-cli."""
 import json
+import os
+import sys
 
 from bplib import BackupCase, aws, cond, history, snapshots_of, suffix_name
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "redis", "tests"))
+import redisenv as R  # noqa: E402
 
 
 class RdsBackupNowTest(BackupCase):
@@ -12,6 +19,7 @@ class RdsBackupNowTest(BackupCase):
     def scenario(cls):
         cls.inst = suffix_name("bk-orders")
         cls.seed_instance(cls.inst, orders=50)
+        cls.redis_port = R.create_redis(cls.ns, "cache", R.AOF_ARGS)
         cls.bucket = suffix_name("bk-media")
         aws("s3api", "create-bucket", "--bucket", cls.bucket)
         aws("s3api", "put-bucket-versioning", "--bucket", cls.bucket,
@@ -32,7 +40,8 @@ class RdsBackupNowTest(BackupCase):
                 self.name, [{"name": "orders-snap",
                              "rdsSnapshot": {"dbInstanceIdentifier": self.inst}}],
                 retention={"keepLast": 2},
-                audit={"rdsBackupRetentionDays": self.retention, "s3Versioning": [self.bucket]}))
+                audit={"rdsBackupRetentionDays": self.retention, "s3Versioning": [self.bucket],
+                       "redisPersistence": {"pod": "cache-0", "appendonly": "yes"}}))
         self.uid = self.obj["metadata"]["uid"]
 
     def ours(self):
@@ -90,20 +99,23 @@ class RdsBackupNowTest(BackupCase):
             "--apply-immediately")
         aws("s3api", "put-bucket-versioning", "--bucket", self.bucket,
             "--versioning-configuration", "Status=Suspended")
+        R.cli(self.redis_port, "CONFIG", "SET", "appendonly", "no")
         self.backup_now(self.name, "deploy-5")   # the audit runs after every run
         obj = self.wait_bp(self.name, lambda o: (cond(o, "ConfigDrift") or {}).get("status")
-                           == "True" and len(o["status"].get("drift", [])) >= 2,
-                           "ConfigDrift True with two differences")
+                           == "True" and len(o["status"].get("drift", [])) == 3,
+                           "ConfigDrift True with three differences")
         msg = cond(obj, "ConfigDrift")["message"]
         self.assertIn("rds %s: BackupRetentionPeriod is" % self.inst, msg)
         self.assertIn("expected %d" % self.retention, msg)
         self.assertIn("s3 %s: versioning is Suspended, expected Enabled" % self.bucket, msg)
+        self.assertIn("redis cache-0: appendonly is no, expected yes", msg)
         self.assertEqual(json.loads(json.dumps(obj["status"]["drift"])), obj["status"]["drift"])
         # Putting the settings back clears it (on the next audit, after the next run).
         aws("rds", "modify-db-instance", "--db-instance-identifier", self.inst,
             "--backup-retention-period", str(self.retention), "--apply-immediately")
         aws("s3api", "put-bucket-versioning", "--bucket", self.bucket,
             "--versioning-configuration", "Status=Enabled")
+        R.cli(self.redis_port, "CONFIG", "SET", "appendonly", "yes")
         self.backup_now(self.name, "deploy-6")
         self.wait_bp(self.name, lambda o: (cond(o, "ConfigDrift") or {}).get("status") == "False",
                      "ConfigDrift False")

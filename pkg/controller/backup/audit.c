@@ -21,8 +21,9 @@ static int audit_rds(json_t *out, aws_client *aws, const char *id, json_int_t wa
     if (rc != 0)
         return rc;
     if (in.backup_retention_period != want)
-        json_array_append_new(out, json_sprintf("rds %s: BackupRetentionPeriod is %d, expected %lld",
-                                                id, in.backup_retention_period, (long long)want));
+        json_array_append_new(out,
+                              json_sprintf("rds %s: BackupRetentionPeriod is %d, expected %lld", id,
+                                           in.backup_retention_period, (long long)want));
     rds_instance_dispose(&in);
     return 0;
 }
@@ -53,8 +54,8 @@ int backup_audit(json_t **out, kube_client *kube, aws_client *aws, const char *n
                 if (spec->targets[i].kind != API_BACKUP_RDS_SNAPSHOT)
                     continue;
                 rc = audit_rds(list, aws,
-                               json_string_value(json_object_get(spec->targets[i].spec,
-                                                                 "dbInstanceIdentifier")),
+                               json_string_value(
+                                   json_object_get(spec->targets[i].spec, "dbInstanceIdentifier")),
                                json_integer_value(days));
                 if (rc != 0)
                     goto done;
@@ -68,7 +69,8 @@ int backup_audit(json_t **out, kube_client *kube, aws_client *aws, const char *n
             break;
         rc = s3_get_bucket_versioning(&state, aws, json_string_value(v));
         if (rc == LB_ENOTFOUND) {
-            json_array_append_new(list, json_sprintf("s3 %s: bucket not found", json_string_value(v)));
+            json_array_append_new(list,
+                                  json_sprintf("s3 %s: bucket not found", json_string_value(v)));
             rc = 0;
             continue;
         }
@@ -88,7 +90,10 @@ int backup_audit(json_t **out, kube_client *kube, aws_client *aws, const char *n
                        .container = json_string_value(json_object_get(rp, "container"))};
         redis_config cfg = {0};
         {
-            kube_ref pref = {.group = "", .version = "v1", .resource = "pods", .namespace = p.namespace,
+            kube_ref pref = {.group = "",
+                             .version = "v1",
+                             .resource = "pods",
+                             .namespace = p.namespace,
                              .name = p.pod};
             json_t *pod = NULL;
             int prc = kube_get(&pod, kube, &pref);
@@ -102,15 +107,15 @@ int backup_audit(json_t **out, kube_client *kube, aws_client *aws, const char *n
         }
         rc = redis_pod_config(&cfg, kube, &p);
         if (rc == LB_ENOTFOUND || rc == LB_ERROR) {
-            json_array_append_new(list, json_sprintf("redis %s: cannot read CONFIG: %s", p.pod,
-                                                     lb_error_last()));
+            json_array_append_new(
+                list, json_sprintf("redis %s: cannot read CONFIG: %s", p.pod, lb_error_last()));
             rc = 0;
         } else if (rc != 0) {
             goto done;
         } else if (cfg.appendonly == NULL || strcmp(cfg.appendonly, want) != 0) {
-            json_array_append_new(list, json_sprintf("redis %s: appendonly is %s, expected %s",
-                                                     p.pod, cfg.appendonly ? cfg.appendonly : "?",
-                                                     want));
+            json_array_append_new(list,
+                                  json_sprintf("redis %s: appendonly is %s, expected %s", p.pod,
+                                               cfg.appendonly ? cfg.appendonly : "?", want));
         }
         redis_config_dispose(&cfg);
     }

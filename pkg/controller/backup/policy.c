@@ -63,8 +63,10 @@ backup_verdict backup_judge(char *why, size_t size, const backup_measure *cur,
                  (long long)good->count);
         return BACKUP_SUSPICIOUS;
     }
-    if (cur->count >= 0 && good->count > 0 && cur->count * 100 < good->count * BACKUP_SHRINK_PERCENT) {
-        snprintf(why, size, "the backup holds %lld rows/keys, less than %d%% of the last good one's %lld",
+    if (cur->count >= 0 && good->count > 0 &&
+        cur->count * 100 < good->count * BACKUP_SHRINK_PERCENT) {
+        snprintf(why, size,
+                 "the backup holds %lld rows/keys, less than %d%% of the last good one's %lld",
                  (long long)cur->count, BACKUP_SHRINK_PERCENT, (long long)good->count);
         return BACKUP_SUSPICIOUS;
     }

@@ -12,8 +12,8 @@
 #include "util/cron.h"
 #include "util/tz.h"
 
-#define BACKUP_SHRINK_PERCENT   50     /* smaller than this % of the last good one: suspicious */
-#define BACKUP_MAX_TICK_STEPS   200000 /* cron_next steps when catching up after an outage */
+#define BACKUP_SHRINK_PERCENT 50     /* smaller than this % of the last good one: suspicious */
+#define BACKUP_MAX_TICK_STEPS 200000 /* cron_next steps when catching up after an outage */
 
 /* The schedule at time now, given the last tick acted on (or the policy's
  * creation when none) in `base`: *out_due = the newest tick t with

@@ -182,8 +182,8 @@ static void start_run(brun *r, const char *trigger, int64_t tick, const char *to
     set_time(run, "startedAt", r->now);
     json_object_set_new(run, "stamp", json_string(stamp));
     for (size_t i = 0; i < r->spec->n_targets; i++)
-        json_array_append_new(targets, json_pack("{s:s, s:s}", "name", r->spec->targets[i].name,
-                                                 "phase", "Pending"));
+        json_array_append_new(
+            targets, json_pack("{s:s, s:s}", "name", r->spec->targets[i].name, "phase", "Pending"));
     json_object_set_new(run, "targets", targets);
     json_object_set_new(r->st, "run", run);
     event(r, "Normal", "BackupStarted", "backup run started (%s%s%s)", trigger,
@@ -238,8 +238,8 @@ static int maybe_start(brun *r)
     set_time(r->st, "lastScheduleTime", (lb_time){due, 0});
     if (json_is_integer(dl) && r->now.sec - due > json_integer_value(dl)) {
         char when[LB_TIME_RFC3339_MAX];
-        json_t *h = json_pack("{s:s, s:s, s:s}", "phase", "Skipped", "trigger", "schedule",
-                              "message", "");
+        json_t *h =
+            json_pack("{s:s, s:s, s:s}", "phase", "Skipped", "trigger", "schedule", "message", "");
         lb_time_format(when, sizeof(when), (lb_time){due, 0}, 0);
         json_object_set_new(h, "message",
                             json_sprintf("tick %s found %llds late, past startingDeadlineSeconds "
@@ -248,7 +248,8 @@ static int maybe_start(brun *r)
                                          (long long)json_integer_value(dl)));
         set_time(h, "time", r->now);
         set_time(h, "tick", (lb_time){due, 0});
-        event(r, "Warning", "MissedSchedule", "%s", json_string_value(json_object_get(h, "message")));
+        event(r, "Warning", "MissedSchedule", "%s",
+              json_string_value(json_object_get(h, "message")));
         append_history(r, h);
         return 0;
     }
@@ -279,7 +280,8 @@ static void record_done(brun *r, json_t *rt, const backup_target_result *res)
     else if (t != NULL && t->kind == API_BACKUP_REDIS_RDB)
         ckey = "keys";
     if (good != NULL) {
-        json_t *sz = json_object_get(good, "sizeBytes"), *cn = ckey ? json_object_get(good, ckey) : NULL;
+        json_t *sz = json_object_get(good, "sizeBytes"),
+               *cn = ckey ? json_object_get(good, ckey) : NULL;
         prev.size_bytes = json_is_integer(sz) ? json_integer_value(sz) : -1;
         prev.count = json_is_integer(cn) ? json_integer_value(cn) : -1;
         prev.has_manifest = -1;
@@ -367,8 +369,12 @@ static int finish_run(brun *r, json_t *run)
         if (t != NULL && strcmp(p, "Succeeded") == 0 && r->env->aws != NULL) {
             char msg[1024];
             int deleted = 0;
-            backup_target_ctx tc = {.kube = r->env->client, .aws = r->env->aws, .bp = r->obj,
-                                    .target = t, .stamp = "", .now = r->now};
+            backup_target_ctx tc = {.kube = r->env->client,
+                                    .aws = r->env->aws,
+                                    .bp = r->obj,
+                                    .target = t,
+                                    .stamp = "",
+                                    .now = r->now};
             int rc = backup_target_retention(&deleted, msg, sizeof(msg), &tc, r->spec,
                                              json_string_value(json_object_get(rt, "id")));
             if (rc != 0)
@@ -377,9 +383,10 @@ static int finish_run(brun *r, json_t *run)
                 event(r, "Normal", "RetentionDeleted", "target %s: %s", name, msg);
         }
     }
-    phase = failed + susp == 0 ? "Succeeded" : ok == 0 && susp == 0 ? "Failed"
-                                           : failed == 0 && ok == 0 ? "Suspicious"
-                                                                     : "PartiallyFailed";
+    phase = failed + susp == 0       ? "Succeeded"
+            : ok == 0 && susp == 0   ? "Failed"
+            : failed == 0 && ok == 0 ? "Suspicious"
+                                     : "PartiallyFailed";
     json_object_set(entry, "time", json_object_get(run, "startedAt"));
     set_time(entry, "finishedAt", r->now);
     json_object_set_new(entry, "phase", json_string(phase));
@@ -398,7 +405,8 @@ static int finish_run(brun *r, json_t *run)
     json_object_del(r->st, "run");
     requeue_at(r, 0);
     if (audit_now(r) != 0)
-        LB_LOG_WARN("audit failed; retried later", "controller", "backup", "error", lb_error_last());
+        LB_LOG_WARN("audit failed; retried later", "controller", "backup", "error",
+                    lb_error_last());
     return 0;
 }
 
@@ -487,9 +495,9 @@ static void health(brun *r)
         int64_t since = last != 0 ? last : created;
         int64_t age = r->now.sec - since;
         if (age > r->spec->stale_after_sec) {
-            int w = snprintf(msg + off, sizeof(msg) - off, "%starget %s: %s %lldm old (staleAfter %llds)",
-                             stale ? "; " : "", name,
-                             last != 0 ? "last good backup" : "no good backup yet; policy",
+            int w = snprintf(msg + off, sizeof(msg) - off,
+                             "%starget %s: %s %lldm old (staleAfter %llds)", stale ? "; " : "",
+                             name, last != 0 ? "last good backup" : "no good backup yet; policy",
                              (long long)(age / 60), (long long)r->spec->stale_after_sec);
             if (w > 0 && off + (size_t)w < sizeof(msg))
                 off += (size_t)w;
@@ -515,8 +523,8 @@ static void health(brun *r)
         dm[0] = '\0';
         json_array_foreach(drift, i, d)
         {
-            int w = snprintf(dm + doff, sizeof(dm) - doff, "%s%s", i ? "; " : "",
-                             json_string_value(d));
+            int w =
+                snprintf(dm + doff, sizeof(dm) - doff, "%s%s", i ? "; " : "", json_string_value(d));
             if (w > 0 && doff + (size_t)w < sizeof(dm))
                 doff += (size_t)w;
         }
@@ -616,8 +624,10 @@ static int backup_reconcile(ctrl_result *out, const ctrl_env *env, const json_t 
                     LB_LOG_WARN("audit failed; retried later", "controller", "backup", "object",
                                 r.policy, "error", lb_error_last());
             }
-            requeue_at(&r, (BACKUP_AUDIT_INTERVAL_S -
-                            (r.now.sec - get_time(r.st, "lastAuditTime"))) * 1000 + 50);
+            requeue_at(&r,
+                       (BACKUP_AUDIT_INTERVAL_S - (r.now.sec - get_time(r.st, "lastAuditTime"))) *
+                               1000 +
+                           50);
         }
         if (rc == 0)
             health(&r);
@@ -633,13 +643,15 @@ static int backup_reconcile(ctrl_result *out, const ctrl_env *env, const json_t 
     for (size_t i = 0; i < r.n_events; i++) {
         bevent *e = &r.events[i];
         if (strcmp(e->type, "Warning") == 0)
-            LB_LOG_WARN(e->message, "controller", "backup", "object", r.policy, "reason", e->reason);
+            LB_LOG_WARN(e->message, "controller", "backup", "object", r.policy, "reason",
+                        e->reason);
         else
-            LB_LOG_INFO(e->message, "controller", "backup", "object", r.policy, "reason", e->reason);
+            LB_LOG_INFO(e->message, "controller", "backup", "object", r.policy, "reason",
+                        e->reason);
         if (env->recorder != NULL &&
             kube_recorder_event(env->recorder, written, e->type, e->reason, e->message) != 0)
-            LB_LOG_WARN("event not recorded", "controller", "backup", "object", r.policy,
-                        "error", lb_error_last());
+            LB_LOG_WARN("event not recorded", "controller", "backup", "object", r.policy, "error",
+                        lb_error_last());
     }
 done:
     api_errors_dispose(&errs);

@@ -40,17 +40,18 @@
 #include "controller/controller.h"
 #include "util/metrics.h"
 
-#define BACKUP_NOW_ANNOTATION    "lifeboat.dev/backup-now"
-#define BACKUP_HISTORY_MAX       10
-#define BACKUP_AUDIT_INTERVAL_S  60
-#define BACKUP_MAX_ATTEMPTS      10
-#define BACKUP_MAX_EVENTS        8
+#define BACKUP_NOW_ANNOTATION   "lifeboat.dev/backup-now"
+#define BACKUP_HISTORY_MAX      10
+#define BACKUP_AUDIT_INTERVAL_S 60
+#define BACKUP_MAX_ATTEMPTS     10
+#define BACKUP_MAX_EVENTS       8
 
 typedef struct backup_metrics {
-    metrics_metric *last_success; /* lifeboat_backup_last_success_timestamp_seconds{policy,target} */
-    metrics_metric *failures;     /* lifeboat_backup_failures_total{policy,target,reason} */
-    metrics_metric *stale;        /* lifeboat_backup_stale{policy} 0/1 */
-    metrics_metric *drift;        /* lifeboat_backup_config_drift{policy} 0/1 */
+    metrics_metric
+        *last_success;        /* lifeboat_backup_last_success_timestamp_seconds{policy,target} */
+    metrics_metric *failures; /* lifeboat_backup_failures_total{policy,target,reason} */
+    metrics_metric *stale;    /* lifeboat_backup_stale{policy} 0/1 */
+    metrics_metric *drift;    /* lifeboat_backup_config_drift{policy} 0/1 */
 } backup_metrics;
 
 /* Registers the metrics in reg (borrowed). */

@@ -110,8 +110,8 @@ static int run_rds(backup_target_result *out, const backup_target_ctx *ctx, int 
 
     backup_snapshot_id(id, sizeof(id), src, md(ctx->bp, "name"), ctx->stamp);
     owner_of(owner, sizeof(owner), ctx);
-    rds_tag tags[] = {{TAG_OWNER, owner}, {TAG_UID, md(ctx->bp, "uid")},
-                      {TAG_TARGET, ctx->target->name}};
+    rds_tag tags[] = {
+        {TAG_OWNER, owner}, {TAG_UID, md(ctx->bp, "uid")}, {TAG_TARGET, ctx->target->name}};
     if (!cluster) {
         rds_snapshot_list l = {0};
         rds_snapshot_query q = {.snapshot_id = id};
@@ -171,8 +171,8 @@ static json_t *pg_job(void *payload)
     json_t *cmd = json_pack("[s, s, s, s, s, s]", "lifeboat-agent", "pg-backup", "--bucket",
                             a->bucket, "--key", a->key);
     json_t *env = json_array();
-    json_array_append_new(env, agentjob_secret_env("LIFEBOAT_DB_URL",
-                                                   json_object_get(t, "connectionSecretRef")));
+    json_array_append_new(
+        env, agentjob_secret_env("LIFEBOAT_DB_URL", json_object_get(t, "connectionSecretRef")));
     if (keyref != NULL)
         json_array_append_new(env, agentjob_secret_env("LIFEBOAT_ENCRYPTION_KEY", keyref));
     else
@@ -212,8 +212,8 @@ static int run_pgdump(backup_target_result *out, const backup_target_ctx *ctx)
         goto done;
     switch (state) {
     case AGENTJOB_CREATED:
-        verdict(out, BACKUP_TARGET_WAIT, "", "Job %s created (lifeboat-agent pg-backup to s3://%s/%s)",
-                job, bucket, key);
+        verdict(out, BACKUP_TARGET_WAIT, "",
+                "Job %s created (lifeboat-agent pg-backup to s3://%s/%s)", job, bucket, key);
         goto done;
     case AGENTJOB_RUNNING:
         verdict(out, BACKUP_TARGET_WAIT, "", "%s", msg);
@@ -278,7 +278,10 @@ static int run_redis(backup_target_result *out, const backup_target_ctx *ctx)
                    .container = json_string_value(json_object_get(t, "container"))};
     redis_backup_result r = {0};
     {
-        kube_ref pref = {.group = "", .version = "v1", .resource = "pods", .namespace = p.namespace,
+        kube_ref pref = {.group = "",
+                         .version = "v1",
+                         .resource = "pods",
+                         .namespace = p.namespace,
                          .name = p.pod};
         json_t *pod = NULL;
         int prc = kube_get(&pod, ctx->kube, &pref);
@@ -407,8 +410,8 @@ static int run_s3copy(backup_target_result *out, const backup_target_ctx *ctx)
             continue;
         }
         s3_object_info oi = {0};
-        rc = s3_copy_object_ex(&oi, NULL, ctx->aws, dst, a.items[i].key, src, a.items[i].key,
-                               NULL, NULL);
+        rc = s3_copy_object_ex(&oi, NULL, ctx->aws, dst, a.items[i].key, src, a.items[i].key, NULL,
+                               NULL);
         if (rc == 0 && strchr(a.items[i].etag, '-') == NULL && oi.etag != NULL &&
             strcmp(oi.etag, a.items[i].etag) != 0) {
             verdict(out, BACKUP_TARGET_FAILED, "ChecksumMismatch",

@@ -63,7 +63,7 @@ typedef struct backup_target_result {
 
 typedef struct backup_target_ctx {
     kube_client *kube;
-    aws_client *aws; /* NULL: no AWS configuration */
+    aws_client *aws;  /* NULL: no AWS configuration */
     const json_t *bp; /* the BackupPolicy (metadata) */
     const api_backup_target *target;
     const char *stamp; /* YYYYMMDDHHMMSS of the run's start */

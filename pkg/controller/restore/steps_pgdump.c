@@ -41,7 +41,7 @@
 #include "util/error.h"
 #include "util/log.h"
 
-#define ANN_REQUEST      "lifeboat.dev/restore-request"
+#define ANN_REQUEST "lifeboat.dev/restore-request"
 
 static const char *md_str(const json_t *obj, const char *key)
 {
