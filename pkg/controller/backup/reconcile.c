@@ -640,6 +640,9 @@ static int backup_reconcile(ctrl_result *out, const ctrl_env *env, const json_t 
         goto done;
     out->outcome = wrote ? CTRL_WRITTEN : CTRL_UNCHANGED;
     out->requeue_ms = r.requeue_ms;
+    if (wrote)
+        snprintf(out->resource_version, sizeof(out->resource_version), "%s",
+                 md(written, "resourceVersion"));
     for (size_t i = 0; i < r.n_events; i++) {
         bevent *e = &r.events[i];
         if (strcmp(e->type, "Warning") == 0)
