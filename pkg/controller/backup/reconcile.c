@@ -439,6 +439,14 @@ static int advance_run(brun *r)
         requeue_at(r, 0);
         return 0;
     }
+    int64_t started = get_time(rt, "startedAt");
+    if (started != 0 && r->now.sec - started > BACKUP_TARGET_DEADLINE_S) {
+        record_failed(r, rt, "DeadlineExceeded",
+                      "the target's backup did not finish within its deadline; "
+                      "the last state was recorded in the run's message");
+        requeue_at(r, 0);
+        return 0;
+    }
     backup_target_result res;
     backup_target_ctx tc = {.kube = r->env->client,
                             .aws = r->env->aws,
