@@ -21,7 +21,9 @@
  *    then backup_target_run() is called once per reconcile: WAIT requeues,
  *    DONE is judged against the target's lastGood (backup_judge(): BAD ->
  *    Failed, SUSPICIOUS -> Suspicious, with an Event), FAILED -> Failed with
- *    status.targets[].lastError, a transient error retries (10 in all).
+ *    status.targets[].lastError, a transient error retries (10 in all), and a
+ *    target still running BACKUP_TARGET_DEADLINE_S after its start fails
+ *    (DeadlineExceeded), so a stuck backup cannot stop the schedule.
  *    When every target is done: retention per target (never the backup just
  *    made), the audit, a status.history entry (last 10 kept), run removed,
  *    lastSuccessfulTime when every target was good.
@@ -45,6 +47,8 @@
 #define BACKUP_AUDIT_INTERVAL_S 60
 #define BACKUP_MAX_ATTEMPTS     10
 #define BACKUP_MAX_EVENTS       8
+#define BACKUP_TARGET_DEADLINE_S                                                                   \
+    (6 * 3600) /* a target unfinished then fails; = the Job's deadline */
 
 typedef struct backup_metrics {
     metrics_metric
