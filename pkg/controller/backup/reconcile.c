@@ -9,6 +9,7 @@
 
 #include "api/backup.h"
 #include "controller/backup/audit.h"
+#include "controller/backup/drill.h"
 #include "controller/backup/policy.h"
 #include "controller/backup/target.h"
 #include "kube/statuswriter.h"
@@ -636,6 +637,20 @@ static int backup_reconcile(ctrl_result *out, const ctrl_env *env, const json_t 
                        (BACKUP_AUDIT_INTERVAL_S - (r.now.sec - get_time(r.st, "lastAuditTime"))) *
                                1000 +
                            50);
+        }
+        if (rc == 0 && r.spec->has_verification && !r.spec->suspend) {
+            int64_t dms = -1;
+            int created = 0;
+            int drc = backup_drill(&dms, &created, r.st, env->client, cur, r.spec, r.now);
+            if (drc != 0)
+                LB_LOG_WARN("drill not scheduled; retried", "controller", "backup", "object",
+                            r.policy, "error", lb_error_last());
+            else if (created)
+                event(&r, "Normal", "DrillCreated", "VerificationRun %s created",
+                      json_string_value(
+                          json_object_get(json_object_get(r.st, "lastVerification"), "name")));
+            if (drc != 0 || dms >= 0)
+                requeue_at(&r, drc != 0 ? 5000 : dms);
         }
         if (rc == 0)
             health(&r);
