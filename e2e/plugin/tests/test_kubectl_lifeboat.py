@@ -25,6 +25,7 @@ cpenv.ensure()   # before the scenario modules read the environment
 sys.path.insert(0, os.path.join(ROOT, "e2e", "restore", "tests"))
 
 import kube  # noqa: E402
+from test_restore_lifecycle import pitr_item  # noqa: E402  (a function: no test class is imported)
 from scenario import (ScenarioCase, cli_instances, psql, rfc3339, secret_value, step_of,  # noqa: E402
                       suffix, utc_now, wait_restorable, BIN_DIR)
 
@@ -36,13 +37,6 @@ def plugin(*args, input_text=None, timeout=120):
     env = dict(os.environ, PATH=BIN_DIR + os.pathsep + os.environ.get("PATH", ""))
     return subprocess.run(["kubectl", "lifeboat"] + list(args), input=input_text,
                           capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def pitr_item(src, target, restore_time):
-    return {"name": "orders-db", "rdsPointInTime": {
-        "sourceDBInstanceIdentifier": src, "targetDBInstanceIdentifier": target,
-        "restoreTime": restore_time, "promote": "rename",
-        "cleanup": {"finalSnapshot": True, "after": "1s"}}}
 
 
 def whoami():
@@ -66,7 +60,7 @@ class KubectlLifeboat(ScenarioCase):
         cls.url_before = secret_value(cls.ns, "shop-secrets", "ORDER_DATABASE_URL")
 
     def manifest(self, name, target, rollout, approval):
-        m = self.rr_manifest(name, [pitr_item(self.src, target, rfc3339(self.T))],
+        m = self.rr_manifest(name, [pitr_item(self.src, target, restore_time=rfc3339(self.T))],
                              rollout=rollout, approval=approval)
         m["spec"]["timeouts"] = {"rollout": "10m"}
         return m
