@@ -56,6 +56,7 @@ static void usage(FILE *out)
           "archive-restore flags (a .tar.gz[.enc] into a directory, runbook 004 P3):\n"
           "  --bucket B --key K | --latest-under PREFIX  --manifest M  --key-file PATH\n"
           "  --target DIR            refuses absolute paths, .. and links leaving DIR\n"
+          "  --verify-only           download, check and decode, check every entry; extract nothing\n"
           "\n"
           "Flags:\n"
           "  --help       show this help and exit\n"
@@ -360,7 +361,7 @@ static int cmd_archive_restore(int argc, char **argv)
         return bad_input(lb_error_last());
     if ((f.key == NULL) == (f.latest_under == NULL))
         return bad_input("exactly one of --key and --latest-under is required");
-    if (f.target == NULL)
+    if (f.target == NULL && !f.verify_only)
         return bad_input("--target (the directory to extract into) is required");
     if (strcmp(f.manifest, "required") == 0)
         o.manifest = PGJOB_MANIFEST_REQUIRED;
@@ -382,6 +383,7 @@ static int cmd_archive_restore(int argc, char **argv)
     o.decryption_key = key;
     o.decryption_key_len = key_len;
     o.target = f.target;
+    o.verify_only = f.verify_only;
     o.work_dir = f.work_dir != NULL             ? f.work_dir
                  : getenv(ENV_WORK_DIR) != NULL ? getenv(ENV_WORK_DIR)
                                                 : "/tmp";
@@ -389,7 +391,7 @@ static int cmd_archive_restore(int argc, char **argv)
     if (rc != 0)
         LB_LOG_ERROR("archive-restore failed", "error", lb_error_last());
     else
-        LB_LOG_INFO("archive-restore done");
+        LB_LOG_INFO(f.verify_only ? "archive-restore verified" : "archive-restore done");
 done:
     aws_client_free(c);
     cipher_key_free(key, key_len);

@@ -1154,17 +1154,23 @@ int pgjob_archive_restore(json_t **out, aws_client *c, const pgjob_archive_opts 
         lb_error_wrap(rc, "%s: nothing was extracted", object);
         goto done;
     }
-    rc = archive_extract_safe(&st, decoded, o->target);
+    rc = o->verify_only ? archive_check(&st, decoded)
+                        : archive_extract_safe(&st, decoded, o->target);
     if (rc != 0) {
         lb_error_wrap(rc, "%s", object);
         goto done;
     }
-    LB_LOG_INFO("extracted", "object", object, "target", o->target, "files", LB_LOG_INT(st.files),
-                "bytes", LB_LOG_INT(st.bytes));
+    if (o->verify_only)
+        LB_LOG_INFO("checked; nothing extracted (--verify-only)", "object", object, "files",
+                    LB_LOG_INT(st.files), "bytes", LB_LOG_INT(st.bytes));
+    else
+        LB_LOG_INFO("extracted", "object", object, "target", o->target, "files",
+                    LB_LOG_INT(st.files), "bytes", LB_LOG_INT(st.bytes));
     json_object_set_new(r, "result", json_string("succeeded"));
     json_object_set_new(r, "files", json_integer(st.files));
     json_object_set_new(r, "entries", json_integer(st.entries));
-    json_object_set_new(r, "extractedBytes", json_integer(st.bytes));
+    json_object_set_new(r, o->verify_only ? "archiveBytes" : "extractedBytes",
+                        json_integer(st.bytes));
     json_object_set_new(r, "verified", json_boolean(have_manifest));
     json_object_set_new(r, "encryption",
                         json_string(cipher_stage_format(dec) == CIPHER_GCM   ? "aes-256-gcm"

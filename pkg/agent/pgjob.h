@@ -100,8 +100,9 @@ typedef struct pgjob_archive_opts {
     pgjob_manifest_mode manifest;
     const unsigned char *decryption_key;
     size_t decryption_key_len;
-    const char *target;   /* an existing directory (the PVC's mount) */
+    const char *target;   /* an existing directory (the PVC's mount); unused with verify_only */
     const char *work_dir; /* download and decoded tar */
+    bool verify_only;     /* everything but the extract: download, sha256, decode, archive_check */
 } pgjob_archive_opts;
 
 /* archive-restore (runbook 004 P3): download to the work dir while hashed,

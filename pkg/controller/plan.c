@@ -154,6 +154,23 @@ static void plan__prepare(plan_builder *b, const api_restore_item *it)
         plan__add(b, PLAN_STAGE_PREPARE, n, "diff", false,
                   "Compute which versions of %s to restore.", it->source_id);
         break;
+    case API_SOURCE_FILE_ARCHIVE:
+        plan__add(b, PLAN_STAGE_PREPARE, n, "validate", false,
+                  "Check that %s exists and that %s is bound.", it->source_id, it->target_id);
+        plan__add(b, PLAN_STAGE_PREPARE, n, "download", false,
+                  "Download %s to the Job's work volume, check its sha256, decrypt and "
+                  "check every entry of the archive (nothing is extracted).",
+                  it->source_id);
+        break;
+    case API_SOURCE_JOB:
+        plan__add(b, PLAN_STAGE_PREPARE, n, "validate", false,
+                  "Check the Job template (%s) and that no foreign Job holds its name.",
+                  it->source_id);
+        if (!api_get_bool(it->source_spec, "destructive", true))
+            plan__add(b, PLAN_STAGE_PREPARE, n, "run", false,
+                      "Run the Job (%s) and wait for it (marked non-destructive).",
+                      it->source_id);
+        break;
     case API_SOURCE_S3_SYNC:
         plan__add(b, PLAN_STAGE_PREPARE, n, "validate", false,
                   "Check that buckets %s and %s exist.", it->source_id, it->target_id);
@@ -276,6 +293,18 @@ static void plan__cutover(plan_builder *b, const api_restore_item *it)
     case API_SOURCE_S3_OBJECTS:
         plan__add(b, PLAN_STAGE_CUTOVER, n, "apply", true, "Restore %s (mode %s) in bucket %s.",
                   it->source_id, api_get_str(it->source_spec, "mode"), it->target_id);
+        break;
+    case API_SOURCE_FILE_ARCHIVE:
+        plan__scale(b, it, true);
+        plan__add(b, PLAN_STAGE_CUTOVER, n, "extract", true,
+                  "Extract %s into %s (no absolute paths, '..' or escaping links).", it->source_id,
+                  it->target_id);
+        plan__scale(b, it, false);
+        break;
+    case API_SOURCE_JOB:
+        if (api_get_bool(it->source_spec, "destructive", true))
+            plan__add(b, PLAN_STAGE_CUTOVER, n, "run", true, "Run the Job (%s) and wait for it.",
+                      it->source_id);
         break;
     case API_SOURCE_S3_SYNC:
         plan__add(

@@ -35,46 +35,17 @@
 #include "agent/manifest.h"
 #include "agent/pgjob.h"
 #include "aws/s3.h"
+#include "controller/restore/jobrun.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/log.h"
 
 #define PGD_CONTAINER    "agent"
-#define PGD_LOG_LINES    40
-#define PGD_LOG_BYTES    16384
-#define PGD_LOG_KEEP     700
 #define PGD_WORK_DIR     "/var/lib/lifeboat-agent" /* the emptyDir work volume */
 #define PGD_AWS_SECRET   "lifeboat-agent-aws"
 #define PGD_DEFAULT_IMG  "lifeboat-agent:latest"
 #define PGD_JOB_DEADLINE 21600 /* activeDeadlineSeconds: 6 h */
-#define LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
-#define ANN_REQUEST      "lifeboat.dev/restore-request"
-
-void steps_kube__object_name(char *out, size_t size, const char *full);
-
-static const char *md_str(const json_t *obj, const char *key)
-{
-    return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
-}
-
-static const char *rr_ns(const step_ctx *ctx)
-{
-    const char *s = md_str(ctx->rr, "namespace");
-    return s ? s : "default";
-}
-
-static const char *rr_name(const step_ctx *ctx)
-{
-    const char *s = md_str(ctx->rr, "name");
-    return s ? s : "";
-}
-
-static const char *rr_uid(const step_ctx *ctx)
-{
-    const char *s = md_str(ctx->rr, "uid");
-    return s ? s : "";
-}
 
 static const json_t *src_of(const step_ctx *ctx)
 {
@@ -178,13 +149,6 @@ done:
 
 /* ---- the agent Job ------------------------------------------------------------ */
 
-static void job_name(char *out, size_t size, const step_ctx *ctx, const char *suffix)
-{
-    char *full = lb_sprintf("lb-%s-%s-%s", rr_name(ctx), ctx->item->name, suffix);
-    steps_kube__object_name(out, size, full);
-    free(full);
-}
-
 static json_t *secret_env(const char *name, const json_t *ref)
 {
     return json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", name, "valueFrom", "secretKeyRef", "name",
@@ -192,12 +156,11 @@ static json_t *secret_env(const char *name, const json_t *ref)
                      json_string_value(json_object_get(ref, "key")));
 }
 
-static json_t *agent_job(const step_ctx *ctx, const char *name, const char *key, bool verify)
+json_t *pgdump__agent_job(const step_ctx *ctx, json_t *cmd, json_t *env, json_t *extra_mounts,
+                          json_t *extra_volumes)
 {
     const json_t *src = src_of(ctx);
-    const json_t *tables = json_object_get(src, "tables");
     const json_t *keyref = json_object_get(json_object_get(src, "decryption"), "keySecretRef");
-    const json_t *dbref = json_object_get(json_object_get(src, "target"), "connectionSecretRef");
     const char *image = getenv("LIFEBOAT_AGENT_IMAGE");
     static const char *const aws_env[] = {"AWS_REGION",
                                           "AWS_DEFAULT_REGION",
@@ -206,12 +169,51 @@ static json_t *agent_job(const step_ctx *ctx, const char *name, const char *key,
                                           "AWS_S3_FORCE_PATH_STYLE",
                                           "AWS_CA_BUNDLE",
                                           NULL};
+    size_t i;
+    json_t *v;
+
+    if (keyref != NULL)
+        json_array_append_new(env, secret_env("LIFEBOAT_DECRYPTION_KEY", keyref));
+    json_array_append_new(
+        env, json_pack("{s:s, s:s}", "name", "LIFEBOAT_WORK_DIR", "value", PGD_WORK_DIR));
+    for (const char *const *e = aws_env; *e != NULL; e++) {
+        const char *val = getenv(*e);
+        if (val != NULL && val[0] != '\0')
+            json_array_append_new(env, json_pack("{s:s, s:s}", "name", *e, "value", val));
+    }
+    json_t *mounts = json_pack("[{s:s, s:s}]", "name", "work", "mountPath", PGD_WORK_DIR);
+    json_t *volumes = json_pack("[{s:s, s:{}}]", "name", "work", "emptyDir");
+    json_array_foreach(extra_mounts, i, v) json_array_append(mounts, v);
+    json_array_foreach(extra_volumes, i, v) json_array_append(volumes, v);
+    json_decref(extra_mounts);
+    json_decref(extra_volumes);
+    json_t *container =
+        json_pack("{s:s, s:s, s:o, s:o, s:[{s:{s:s, s:b}}], s:o}", "name", PGD_CONTAINER, "image",
+                  image != NULL ? image : PGD_DEFAULT_IMG, "command", cmd, "env", env, "envFrom",
+                  "secretRef", "name", PGD_AWS_SECRET, "optional", 1, "volumeMounts", mounts);
+    json_t *pod = json_pack("{s:s, s:[o], s:o}", "restartPolicy", "Never", "containers", container,
+                            "volumes", volumes);
+    const char *sa = json_string_value(json_object_get(src, "serviceAccountName"));
+    if (sa != NULL)
+        json_object_set_new(pod, "serviceAccountName", json_string(sa));
+    else /* the agent never talks to the API server: no token in its pod */
+        json_object_set_new(pod, "automountServiceAccountToken", json_false());
+    /* backoffLimit 0: a failure is reported with its log; a retry of a load
+     * that failed halfway is the operator's decision, not the Job's. */
+    return json_pack("{s:{s:i, s:i, s:{s:o}}}", "spec", "backoffLimit", 0,
+                     "activeDeadlineSeconds", PGD_JOB_DEADLINE, "template", "spec", pod);
+}
+
+static json_t *agent_job(const step_ctx *ctx, const char *key, bool verify)
+{
+    const json_t *src = src_of(ctx);
+    const json_t *tables = json_object_get(src, "tables");
+    const json_t *dbref = json_object_get(json_object_get(src, "target"), "connectionSecretRef");
     json_t *cmd = json_pack("[s, s, s, s, s, s, s, s]", "lifeboat-agent", "pg-restore", "--bucket",
                             bucket_of(ctx), "--key", key, "--manifest", manifest_mode(ctx));
     json_t *env = json_array();
     size_t i;
     const json_t *v;
-    char who[320];
 
     if (verify) {
         json_array_append_new(cmd, json_string("--verify-only"));
@@ -230,153 +232,15 @@ static json_t *agent_job(const step_ctx *ctx, const char *name, const char *key,
         }
         json_array_append_new(env, secret_env("LIFEBOAT_DB_URL", dbref));
     }
-    if (keyref != NULL)
-        json_array_append_new(env, secret_env("LIFEBOAT_DECRYPTION_KEY", keyref));
-    json_array_append_new(
-        env, json_pack("{s:s, s:s}", "name", "LIFEBOAT_WORK_DIR", "value", PGD_WORK_DIR));
-    for (const char *const *e = aws_env; *e != NULL; e++) {
-        const char *val = getenv(*e);
-        if (val != NULL && val[0] != '\0')
-            json_array_append_new(env, json_pack("{s:s, s:s}", "name", *e, "value", val));
-    }
-    json_t *container =
-        json_pack("{s:s, s:s, s:o, s:o, s:[{s:{s:s, s:b}}], s:[{s:s, s:s}]}", "name", PGD_CONTAINER,
-                  "image", image != NULL ? image : PGD_DEFAULT_IMG, "command", cmd, "env", env,
-                  "envFrom", "secretRef", "name", PGD_AWS_SECRET, "optional", 1, "volumeMounts",
-                  "name", "work", "mountPath", PGD_WORK_DIR);
-    json_t *pod = json_pack("{s:s, s:[o], s:[{s:s, s:{}}]}", "restartPolicy", "Never", "containers",
-                            container, "volumes", "name", "work", "emptyDir");
-    const char *sa = json_string_value(json_object_get(src, "serviceAccountName"));
-    if (sa != NULL)
-        json_object_set_new(pod, "serviceAccountName", json_string(sa));
-    else /* the agent never talks to the API server: no token in its pod */
-        json_object_set_new(pod, "automountServiceAccountToken", json_false());
-    snprintf(who, sizeof(who), "%s/%s", rr_ns(ctx), rr_name(ctx));
-    const char *api = json_string_value(json_object_get(ctx->rr, "apiVersion"));
-    json_t *meta =
-        json_pack("{s:s, s:s, s:{s:s}, s:{s:s}, s:[{s:s, s:s, s:s, s:s, s:b, s:b}]}", "name", name,
-                  "namespace", rr_ns(ctx), "labels", LABEL_MANAGED_BY, "lifeboat", "annotations",
-                  ANN_REQUEST, who, "ownerReferences", "apiVersion",
-                  api ? api : "lifeboat.dev/v1alpha1", "kind", "RestoreRequest", "name",
-                  rr_name(ctx), "uid", rr_uid(ctx), "controller", 1, "blockOwnerDeletion", 1);
-    /* backoffLimit 0: a failure is reported with its log; a retry of a load
-     * that failed halfway is the operator's decision, not the Job's. */
-    return json_pack("{s:s, s:s, s:o, s:{s:i, s:i, s:{s:{s:{s:s}}, s:o}}}", "apiVersion",
-                     "batch/v1", "kind", "Job", "metadata", meta, "spec", "backoffLimit", 0,
-                     "activeDeadlineSeconds", PGD_JOB_DEADLINE, "template", "metadata", "labels",
-                     LABEL_MANAGED_BY, "lifeboat", "spec", pod);
+    return pgdump__agent_job(ctx, cmd, env, NULL, NULL);
 }
 
-static int owned(const json_t *obj, const step_ctx *ctx)
+int pgdump__run_agent(json_t **out_result, step_result *out, const step_ctx *ctx,
+                      const char *suffix, const char *what, const char *fail_reason,
+                      json_t *(*build)(const step_ctx *, const char *, bool), bool verify)
 {
-    const json_t *refs = json_object_get(json_object_get(obj, "metadata"), "ownerReferences");
-    size_t i;
-    const json_t *r;
-    json_array_foreach(refs, i, r)
-    {
-        const char *uid = json_string_value(json_object_get(r, "uid"));
-        if (uid != NULL && rr_uid(ctx)[0] != '\0' && strcmp(uid, rr_uid(ctx)) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-static int job_cond(const json_t *job, const char *type)
-{
-    const json_t *conds = json_object_get(json_object_get(job, "status"), "conditions");
-    size_t i;
-    const json_t *c;
-    json_array_foreach(conds, i, c)
-    {
-        if (strcmp(json_string_value(json_object_get(c, "type")) ?: "", type) == 0 &&
-            strcmp(json_string_value(json_object_get(c, "status")) ?: "", "True") == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* The log of the Job's newest pod (caller frees), or NULL with the message set. */
-static char *job_log(const step_ctx *ctx, const char *job)
-{
-    kube_ref pods = {.group = "", .version = "v1", .resource = "pods", .namespace = rr_ns(ctx)};
-    kube_list_options lo = {0};
-    json_t *list = NULL;
-    const json_t *p, *newest = NULL;
-    char *sel = lb_sprintf("job-name=%s", job), *text = NULL;
-    size_t i, len = 0;
-    lo.label_selector = sel;
-    int rc = kube_list(&list, ctx->kube, &pods, &lo);
-    free(sel);
-    if (rc == 0) {
-        json_array_foreach(json_object_get(list, "items"), i, p)
-        {
-            const char *ts = md_str(p, "creationTimestamp");
-            const char *best = newest ? md_str(newest, "creationTimestamp") : NULL;
-            if (newest == NULL || (ts != NULL && best != NULL && strcmp(ts, best) >= 0))
-                newest = p;
-        }
-    }
-    if (rc == 0 && newest == NULL) {
-        lb_error_set("no pod of Job %s found", job);
-        rc = LB_ENOTFOUND;
-    }
-    if (rc == 0) {
-        pods.name = md_str(newest, "name");
-        pods.subresource = "log";
-        char *q = lb_sprintf("container=%s&tailLines=%d&limitBytes=%d", PGD_CONTAINER,
-                             PGD_LOG_LINES, PGD_LOG_BYTES);
-        rc = kube_get_text(&text, &len, ctx->kube, &pods, q);
-        free(q);
-    }
-    json_decref(list);
-    return rc == 0 ? text : NULL;
-}
-
-/* The agent's JSON result: the last log line that parses as an object. */
-static json_t *job_result(const char *log)
-{
-    const char *end = log + strlen(log);
-    while (end > log) {
-        const char *start = end;
-        while (start > log && start[-1] != '\n')
-            start--;
-        if (start < end && *start == '{') {
-            json_t *j = json_loadb(start, (size_t)(end - start), 0, NULL);
-            if (json_is_object(j))
-                return j;
-            json_decref(j);
-        }
-        end = start > log ? start - 1 : log;
-    }
-    return NULL;
-}
-
-static char *log_tail(const char *log)
-{
-    char *red = lb_log_redact_url(log);
-    size_t len = strlen(red);
-    for (char *c = red; *c; c++)
-        if (*c == '\n' || *c == '\r' || *c == '\t')
-            *c = ' ';
-        else if ((unsigned char)*c < 0x20)
-            *c = '?';
-    if (len > PGD_LOG_KEEP) {
-        char *cut = lb_sprintf("...%s", red + len - PGD_LOG_KEEP);
-        free(red);
-        red = cut;
-    }
-    return red;
-}
-
-/* Creates (once) or observes the Job; *out_result (may be NULL) receives the
- * agent's result on completion. Returns 1 when complete (STEP verdict left
- * to the caller), 0 when out is set (wait/failed), or a negative code. */
-static int run_job(json_t **out_result, step_result *out, const step_ctx *ctx, const char *suffix,
-                   bool verify)
-{
-    char job[64];
-    kube_ref ref = {.group = "batch", .version = "v1", .resource = "jobs", .namespace = rr_ns(ctx)};
-    json_t *obj = NULL;
+    char job[JOBRUN_NAME_MAX + 1];
+    jobrun_state st;
     const char *key = resolved_key(ctx);
     int rc;
 
@@ -384,48 +248,36 @@ static int run_job(json_t **out_result, step_result *out, const step_ctx *ctx, c
         step_failed(out, "NotValidated", "the item's object was not resolved by its validate step");
         return 0;
     }
-    job_name(job, sizeof(job), ctx, suffix);
-    ref.name = job;
-    rc = kube_get(&obj, ctx->kube, &ref);
-    if (rc == LB_ENOTFOUND) {
-        json_t *body = agent_job(ctx, job, key, verify);
-        ref.name = NULL;
-        rc = kube_create(NULL, ctx->kube, &ref, body);
-        json_decref(body);
-        if (rc == LB_ECONFLICT) /* created by a previous attempt: observe it next time */
-            rc = 0;
-        if (rc != 0)
-            return lb_error_wrap(rc, "create Job %s", job);
-        step_wait(out, STEP_POLL_MS, "Job %s created (lifeboat-agent pg-restore%s of s3://%s/%s)",
-                  job, verify ? " --verify-only" : "", bucket_of(ctx), key);
+    jobrun_name(job, sizeof(job), ctx, suffix);
+    if ((rc = jobrun_observe(&st, NULL, ctx, job)) != 0)
+        return rc;
+    switch (st) {
+    case JOBRUN_ABSENT:
+        if ((rc = jobrun_create(ctx, job, build(ctx, key, verify))) != 0)
+            return rc;
+        step_wait(out, STEP_POLL_MS, "Job %s created (lifeboat-agent %s of s3://%s/%s)", job, what,
+                  bucket_of(ctx), key);
         return 0;
-    }
-    if (rc != 0)
-        return lb_error_wrap(rc, "get Job %s", job);
-    if (!owned(obj, ctx)) {
-        json_decref(obj);
+    case JOBRUN_FOREIGN:
         step_failed(out, "JobNotOwned", "Job %s exists but is not owned by this RestoreRequest",
                     job);
         return 0;
-    }
-    bool complete = job_cond(obj, "Complete"), failed = job_cond(obj, "Failed");
-    json_decref(obj);
-    if (!complete && !failed) {
+    case JOBRUN_RUNNING:
         step_wait(out, STEP_POLL_MS, "waiting for Job %s", job);
         return 0;
+    default:
+        break;
     }
-    char *log = job_log(ctx, job);
-    json_t *res = log != NULL ? job_result(log) : NULL;
-    if (failed || res == NULL ||
+    char *log = jobrun_log(ctx, job, PGD_CONTAINER);
+    json_t *res = jobrun_result(log);
+    if (st == JOBRUN_FAILED || res == NULL ||
         strcmp(json_string_value(json_object_get(res, "result")) ?: "", "succeeded") != 0) {
         const char *err = json_string_value(json_object_get(res, "error"));
-        char *tail = log != NULL ? log_tail(log) : lb_strdup(lb_error_last());
+        char *tail = jobrun_log_tail(log);
         if (err != NULL)
-            step_failed(out, verify ? "DownloadFailed" : "LoadFailed", "Job %s failed: %s", job,
-                        err);
+            step_failed(out, fail_reason, "Job %s failed: %s", job, err);
         else
-            step_failed(out, verify ? "DownloadFailed" : "LoadFailed",
-                        "Job %s failed; last log lines: %s", job, tail);
+            step_failed(out, fail_reason, "Job %s failed; last log lines: %s", job, tail);
         free(tail);
         free(log);
         json_decref(res);
@@ -434,6 +286,17 @@ static int run_job(json_t **out_result, step_result *out, const step_ctx *ctx, c
     free(log);
     *out_result = res;
     return 1;
+}
+
+/* Creates (once) or observes the Job; *out_result receives the agent's result
+ * on completion. Returns 1 when complete (STEP verdict left to the caller), 0
+ * when out is set (wait/failed), or a negative code. */
+static int run_job(json_t **out_result, step_result *out, const step_ctx *ctx, const char *suffix,
+                   bool verify)
+{
+    return pgdump__run_agent(out_result, out, ctx, suffix,
+                             verify ? "pg-restore --verify-only" : "pg-restore",
+                             verify ? "DownloadFailed" : "LoadFailed", agent_job, verify);
 }
 
 int pgdump_step_download(step_result *out, const step_ctx *ctx)
