@@ -231,6 +231,31 @@ static int load_key(unsigned char **out, size_t *out_len, const char *file, cons
     return 0;
 }
 
+/* What pg-restore and archive-restore share: exactly one of --key and
+ * --latest-under, and the --manifest mode. 0, or LB_EINVALID naming the flag. */
+static int source_flags(pgjob_manifest_mode *out, const flags *f)
+{
+    if ((f->key == NULL) == (f->latest_under == NULL))
+        return lb_error_setc(LB_EINVALID, "exactly one of --key and --latest-under is required");
+    if (strcmp(f->manifest, "required") == 0)
+        *out = PGJOB_MANIFEST_REQUIRED;
+    else if (strcmp(f->manifest, "optional") == 0)
+        *out = PGJOB_MANIFEST_OPTIONAL;
+    else if (strcmp(f->manifest, "none") == 0)
+        *out = PGJOB_MANIFEST_NONE;
+    else
+        return lb_error_setc(LB_EINVALID, "--manifest must be required, optional or none");
+    return 0;
+}
+
+/* --work-dir, else $LIFEBOAT_WORK_DIR, else /tmp. */
+static const char *work_dir_of(const flags *f)
+{
+    if (f->work_dir != NULL)
+        return f->work_dir;
+    return getenv(ENV_WORK_DIR) != NULL ? getenv(ENV_WORK_DIR) : "/tmp";
+}
+
 static int cmd_pg_restore(int argc, char **argv)
 {
     flags f;
@@ -244,16 +269,8 @@ static int cmd_pg_restore(int argc, char **argv)
 
     if (parse_flags(&f, argc, argv) != 0)
         return bad_input(lb_error_last());
-    if ((f.key == NULL) == (f.latest_under == NULL))
-        return bad_input("exactly one of --key and --latest-under is required");
-    if (strcmp(f.manifest, "required") == 0)
-        o.manifest = PGJOB_MANIFEST_REQUIRED;
-    else if (strcmp(f.manifest, "optional") == 0)
-        o.manifest = PGJOB_MANIFEST_OPTIONAL;
-    else if (strcmp(f.manifest, "none") == 0)
-        o.manifest = PGJOB_MANIFEST_NONE;
-    else
-        return bad_input("--manifest must be required, optional or none");
+    if (source_flags(&o.manifest, &f) != 0)
+        return bad_input(lb_error_last());
     /* --verify-only (the prepare Job) needs no database. */
     bool need_url = !f.verify_only || f.db_url_file != NULL || getenv(ENV_DB_URL) != NULL;
     if (load_key(&key, &key_len, f.key_file, ENV_DECRYPTION_KEY) != 0 ||
@@ -274,9 +291,7 @@ static int cmd_pg_restore(int argc, char **argv)
     memcpy(o.tables, f.tables, sizeof(f.tables));
     o.ntables = f.ntables;
     o.jobs = f.jobs;
-    o.work_dir = f.work_dir != NULL             ? f.work_dir
-                 : getenv(ENV_WORK_DIR) != NULL ? getenv(ENV_WORK_DIR)
-                                                : "/tmp";
+    o.work_dir = work_dir_of(&f);
     o.verify_only = f.verify_only;
     o.secret_env = secret_env;
     rc = pgjob_restore(&result, c, &o);
@@ -359,18 +374,10 @@ static int cmd_archive_restore(int argc, char **argv)
 
     if (parse_flags(&f, argc, argv) != 0)
         return bad_input(lb_error_last());
-    if ((f.key == NULL) == (f.latest_under == NULL))
-        return bad_input("exactly one of --key and --latest-under is required");
+    if (source_flags(&o.manifest, &f) != 0)
+        return bad_input(lb_error_last());
     if (f.target == NULL && !f.verify_only)
         return bad_input("--target (the directory to extract into) is required");
-    if (strcmp(f.manifest, "required") == 0)
-        o.manifest = PGJOB_MANIFEST_REQUIRED;
-    else if (strcmp(f.manifest, "optional") == 0)
-        o.manifest = PGJOB_MANIFEST_OPTIONAL;
-    else if (strcmp(f.manifest, "none") == 0)
-        o.manifest = PGJOB_MANIFEST_NONE;
-    else
-        return bad_input("--manifest must be required, optional or none");
     if (load_key(&key, &key_len, f.key_file, ENV_DECRYPTION_KEY) != 0 ||
         aws_client_new_from_env(&c) != 0) {
         rc = LB_EINVALID;
@@ -384,9 +391,7 @@ static int cmd_archive_restore(int argc, char **argv)
     o.decryption_key_len = key_len;
     o.target = f.target;
     o.verify_only = f.verify_only;
-    o.work_dir = f.work_dir != NULL             ? f.work_dir
-                 : getenv(ENV_WORK_DIR) != NULL ? getenv(ENV_WORK_DIR)
-                                                : "/tmp";
+    o.work_dir = work_dir_of(&f);
     rc = pgjob_archive_restore(&result, c, &o);
     if (rc != 0)
         LB_LOG_ERROR("archive-restore failed", "error", lb_error_last());
