@@ -532,6 +532,10 @@ def restore_item():
                       }, required=["keySecretRef"]),
                       "target": obj("Database to restore into.", {
                           "connectionSecretRef": secret_key_ref("A libpq URI in a Secret."),
+                          "createDatabase": b("The database in the URI is a new copy: the "
+                                              "agent creates it (and fails if it exists), so "
+                                              "the load, verify and migrations change nothing "
+                                              "live and run before the approval.", False),
                       }, required=["connectionSecretRef"]),
                       "recreateDatabase": b("DROP and CREATE the database first (destructive).",
                                             False),
@@ -546,6 +550,9 @@ def restore_item():
                       ("!(has(self.recreateDatabase) && self.recreateDatabase && "
                        "has(self.tables))",
                        "pgDump: recreateDatabase cannot be combined with tables"),
+                      ("!(has(self.recreateDatabase) && self.recreateDatabase && "
+                       "has(self.target.createDatabase) && self.target.createDatabase)",
+                       "pgDump: recreateDatabase cannot be combined with target.createDatabase"),
                       ("!has(self.decryption) || has(self.decryption.algorithm) || "
                        "!has(self.manifest) || self.manifest != 'none'",
                        "pgDump: decryption.algorithm is required when manifest is none"),

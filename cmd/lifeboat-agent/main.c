@@ -46,6 +46,7 @@ static void usage(FILE *out)
           "  --key-file PATH         decryption key or passphrase (else $" ENV_DECRYPTION_KEY ")\n"
           "  --db-url-file PATH      libpq URI (else $" ENV_DB_URL ")\n"
           "  --recreate-database  --table T (repeatable)  --jobs N  --verify-only\n"
+          "  --create-database       restore into a new database (fails when it exists)\n"
           "  --work-dir DIR          downloads (else $" ENV_WORK_DIR ", else /tmp)\n"
           "\n"
           "pg-backup flags:\n"
@@ -83,6 +84,7 @@ enum {
     OPT_NO_ENCRYPTION,
     OPT_PART_SIZE,
     OPT_TARGET,
+    OPT_CREATE,
 };
 
 static const struct option long_opts[] = {
@@ -102,13 +104,14 @@ static const struct option long_opts[] = {
     {"no-encryption", no_argument, NULL, OPT_NO_ENCRYPTION},
     {"part-size-mib", required_argument, NULL, OPT_PART_SIZE},
     {"target", required_argument, NULL, OPT_TARGET},
+    {"create-database", no_argument, NULL, OPT_CREATE},
     {NULL, 0, NULL, 0},
 };
 
 typedef struct flags {
     const char *bucket, *key, *latest_under, *manifest, *manifest_key, *key_file, *db_url_file,
         *work_dir, *prefix, *target;
-    bool recreate, verify_only, no_encryption;
+    bool recreate, create, verify_only, no_encryption;
     const char *tables[PGJOB_MAX_TABLES];
     int ntables;
     int jobs;
@@ -167,6 +170,9 @@ static int parse_flags(flags *f, int argc, char **argv)
             break;
         case OPT_RECREATE:
             f->recreate = true;
+            break;
+        case OPT_CREATE:
+            f->create = true;
             break;
         case OPT_TABLE:
             if (f->ntables >= PGJOB_MAX_TABLES)
@@ -287,7 +293,14 @@ static int cmd_pg_restore(int argc, char **argv)
     o.decryption_key = key;
     o.decryption_key_len = key_len;
     o.db_url = url;
+    if (f.recreate && f.create) {
+        rc = lb_error_setc(LB_EINVALID,
+                           "--recreate-database and --create-database cannot both be given");
+        result = json_pack("{s:s, s:s}", "result", "failed", "error", lb_error_last());
+        goto done;
+    }
     o.recreate_database = f.recreate;
+    o.create_database = f.create;
     memcpy(o.tables, f.tables, sizeof(f.tables));
     o.ntables = f.ntables;
     o.jobs = f.jobs;

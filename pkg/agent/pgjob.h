@@ -65,6 +65,7 @@ typedef struct pgjob_restore_opts {
     size_t decryption_key_len;
     const char *db_url; /* secret; never logged */
     bool recreate_database;
+    bool create_database; /* a copy: CREATE DATABASE first, fail when it exists */
     const char *tables[PGJOB_MAX_TABLES];
     int ntables;
     int jobs;             /* 0/1: one, streamed */
