@@ -37,6 +37,8 @@
  *   pgDump                 validate, download, checksum     [scale-down D], load D, [verify],
  *                                                           [migrations D], [scale-up],
  *                                                           [patch-secrets D]
+ *   pgDump, target.        validate, download, checksum,    [scale-down D], [scale-up],
+ *   createDatabase         load, [verify], [migrations]     [patch-secrets D]
  *   redisRDB               validate, download, checksum     install D, restart D, check-keys
  *   s3Objects              validate, diff                   apply D
  *   s3Sync                 validate, compare                sync D, verify
