@@ -201,22 +201,6 @@ int pgdump_step_download(step_result *out, const step_ctx *ctx); /* agent --veri
 int pgdump_step_checksum(step_result *out, const step_ctx *ctx); /* its result */
 int pgdump_step_load(step_result *out, const step_ctx *ctx);     /* agent load Job */
 
-/* Shared with steps_filearchive.c. pgdump__agent_job: the lifeboat-agent Job
- * body (spec only; jobrun_create adds the metadata) running cmd (taken) with
- * env (taken) plus the decryption key (secretKeyRef), the work dir and the
- * operator's non-secret AWS settings, the optional Secret lifeboat-agent-aws
- * as envFrom, the emptyDir work volume and extra mounts/volumes (taken, may
- * be NULL). pgdump__run_agent: creates (once, through jobrun) or observes the
- * Job "lb-<rr>-<item>-<suffix>" built by build(ctx, resolved key, verify);
- * returns 1 with *out_result (the agent's JSON result) when it succeeded, 0
- * with out set (WAIT, or FAILED with fail_reason and the agent's error or the
- * log tail), or a negative LB_* code. */
-json_t *pgdump__agent_job(const step_ctx *ctx, json_t *cmd, json_t *env, json_t *extra_mounts,
-                          json_t *extra_volumes);
-int pgdump__run_agent(json_t **out_result, step_result *out, const step_ctx *ctx,
-                      const char *suffix, const char *what, const char *fail_reason,
-                      json_t *(*build)(const step_ctx *, const char *, bool), bool verify);
-
 /* --- steps_filearchive.c ------------------------------------------------------- */
 int filearchive_step_validate(step_result *out, const step_ctx *ctx); /* claim, object */
 int filearchive_step_download(step_result *out, const step_ctx *ctx); /* --verify-only Job */

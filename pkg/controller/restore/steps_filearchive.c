@@ -29,43 +29,132 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/agentjob.h"
 #include "controller/restore/jobrun.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
-#define FA_TARGET_DIR "/var/lib/lifeboat-target" /* where the claim is mounted */
+#define FA_TARGET_DIR  "/var/lib/lifeboat-target" /* where the claim is mounted */
+#define FA_ANN_REQUEST "lifeboat.dev/restore-request"
+
+typedef struct fa_args {
+    const step_ctx *ctx;
+    const agentjob_spec *spec;
+    const char *key;
+    bool verify;
+} fa_args;
+
+static const char *md_str(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
+}
+
+/* The key validate resolved (status.outputs[].location "s3://<bucket>/<key>"), or NULL. */
+static const char *resolved_key(const step_ctx *ctx)
+{
+    const char *loc = json_string_value(json_object_get(step_item_output(ctx), "location"));
+    const char *b = json_string_value(
+        json_object_get(json_object_get(ctx->item->source_spec, "source"), "bucket"));
+    if (loc == NULL || b == NULL || strncmp(loc, "s3://", 5) != 0 ||
+        strncmp(loc + 5, b, strlen(b)) != 0 || loc[5 + strlen(b)] != '/')
+        return NULL;
+    return loc + 5 + strlen(b) + 1;
+}
 
 static const json_t *target_of(const step_ctx *ctx)
 {
     return json_object_get(ctx->item->source_spec, "target");
 }
 
-static json_t *fa_job(const step_ctx *ctx, const char *key, bool verify)
+static json_t *fa_job(void *payload)
 {
-    const json_t *src = ctx->item->source_spec;
-    const json_t *tg = target_of(ctx);
+    const fa_args *a = payload;
+    const json_t *src = a->ctx->item->source_spec;
+    const json_t *tg = target_of(a->ctx);
+    const json_t *keyref = json_object_get(json_object_get(src, "decryption"), "keySecretRef");
     const char *mode = json_string_value(json_object_get(src, "manifest"));
     const char *sub = json_string_value(json_object_get(tg, "subPath"));
     json_t *cmd = json_pack(
         "[s, s, s, s, s, s, s, s]", "lifeboat-agent", "archive-restore", "--bucket",
-        json_string_value(json_object_get(json_object_get(src, "source"), "bucket")), "--key", key,
-        "--manifest", mode != NULL ? mode : "optional");
-    json_t *mounts = NULL, *volumes = NULL;
+        json_string_value(json_object_get(json_object_get(src, "source"), "bucket")), "--key",
+        a->key, "--manifest", mode != NULL ? mode : "optional");
+    json_t *env = json_array(), *body, *pod;
 
-    if (verify) {
+    if (keyref != NULL)
+        json_array_append_new(env, agentjob_secret_env("LIFEBOAT_DECRYPTION_KEY", keyref));
+    if (a->verify) {
         json_array_append_new(cmd, json_string("--verify-only"));
-    } else {
-        json_array_append_new(cmd, json_string("--target"));
-        json_array_append_new(cmd, json_string(FA_TARGET_DIR));
-        json_t *m = json_pack("{s:s, s:s}", "name", "target", "mountPath", FA_TARGET_DIR);
-        if (sub != NULL)
-            json_object_set_new(m, "subPath", json_string(sub));
-        mounts = json_pack("[o]", m);
-        volumes = json_pack("[{s:s, s:{s:s}}]", "name", "target", "persistentVolumeClaim",
-                            "claimName",
-                            json_string_value(json_object_get(tg, "persistentVolumeClaim")));
+        return agentjob_build(a->spec, cmd, env); /* the claim is not even mounted */
     }
-    return pgdump__agent_job(ctx, cmd, json_array(), mounts, volumes);
+    json_array_append_new(cmd, json_string("--target"));
+    json_array_append_new(cmd, json_string(FA_TARGET_DIR));
+    body = agentjob_build(a->spec, cmd, env);
+    pod = json_object_get(json_object_get(json_object_get(body, "spec"), "template"), "spec");
+    json_t *m = json_pack("{s:s, s:s}", "name", "target", "mountPath", FA_TARGET_DIR);
+    if (sub != NULL)
+        json_object_set_new(m, "subPath", json_string(sub));
+    json_array_append_new(
+        json_object_get(json_array_get(json_object_get(pod, "containers"), 0), "volumeMounts"), m);
+    json_array_append_new(json_object_get(pod, "volumes"),
+                          json_pack("{s:s, s:{s:s}}", "name", "target", "persistentVolumeClaim",
+                                    "claimName",
+                                    json_string_value(
+                                        json_object_get(tg, "persistentVolumeClaim"))));
+    return body;
+}
+
+/* Creates (once) or observes the agent Job "lb-<rr>-<item>-<suffix>". Returns
+ * 1 with *out_result when it succeeded, 0 with out set, or a negative code. */
+static int fa_run(json_t **out_result, step_result *out, const step_ctx *ctx, const char *suffix,
+                  bool verify)
+{
+    char job[JOBRUN_NAME_MAX + 1], msg[AGENTJOB_MAX_MESSAGE];
+    const char *key = resolved_key(ctx);
+    const char *api = json_string_value(json_object_get(ctx->rr, "apiVersion"));
+    agentjob_state state;
+    json_t *res = NULL;
+    int rc;
+
+    if (key == NULL) {
+        step_failed(out, "NotValidated", "the item's object was not resolved by its validate step");
+        return 0;
+    }
+    jobrun_name(job, sizeof(job), ctx, suffix);
+    agentjob_spec spec = {
+        .name = job,
+        .ns = md_str(ctx->rr, "namespace") ? md_str(ctx->rr, "namespace") : "default",
+        .owner_api = api ? api : "lifeboat.dev/v1alpha1",
+        .owner_kind = "RestoreRequest",
+        .owner_name = md_str(ctx->rr, "name") ? md_str(ctx->rr, "name") : "",
+        .owner_uid = md_str(ctx->rr, "uid") ? md_str(ctx->rr, "uid") : "",
+        .annotation = FA_ANN_REQUEST,
+        .service_account =
+            json_string_value(json_object_get(ctx->item->source_spec, "serviceAccountName")),
+    };
+    fa_args args = {.ctx = ctx, .spec = &spec, .key = key, .verify = verify};
+    rc = agentjob_run(&state, &res, msg, sizeof(msg), ctx->kube, &spec, fa_job, &args);
+    if (rc != 0)
+        return rc;
+    switch (state) {
+    case AGENTJOB_CREATED:
+        step_wait(out, STEP_POLL_MS, "Job %s created (lifeboat-agent archive-restore%s of %s)",
+                  job, verify ? " --verify-only" : "", ctx->item->source_id);
+        return 0;
+    case AGENTJOB_RUNNING:
+        step_wait(out, STEP_POLL_MS, "%s", msg);
+        return 0;
+    case AGENTJOB_NOT_OWNED:
+        step_failed(out, "JobNotOwned", "Job %s exists but is not owned by this RestoreRequest",
+                    job);
+        return 0;
+    case AGENTJOB_FAILED:
+        step_failed(out, verify ? "DownloadFailed" : "ExtractFailed", "%s", msg);
+        return 0;
+    case AGENTJOB_SUCCEEDED:
+        break;
+    }
+    *out_result = res;
+    return 1;
 }
 
 int filearchive_step_validate(step_result *out, const step_ctx *ctx)
@@ -102,8 +191,7 @@ int filearchive_step_download(step_result *out, const step_ctx *ctx)
 
     if (ctx->item == NULL)
         return step_failed(out, "InvalidStep", "step has no item");
-    rc = pgdump__run_agent(&res, out, ctx, "download", "archive-restore --verify-only",
-                           "DownloadFailed", fa_job, true);
+    rc = fa_run(&res, out, ctx, "download", true);
     if (rc != 1)
         return rc;
     step_done(out,
@@ -128,8 +216,7 @@ int filearchive_step_extract(step_result *out, const step_ctx *ctx)
 
     if (ctx->item == NULL)
         return step_failed(out, "InvalidStep", "step has no item");
-    rc = pgdump__run_agent(&res, out, ctx, "extract", "archive-restore", "ExtractFailed", fa_job,
-                           false);
+    rc = fa_run(&res, out, ctx, "extract", false);
     if (rc != 1)
         return rc;
     step_done(out, "extracted %s into %s: %lld files, %lld bytes (sha256 %s%s)",

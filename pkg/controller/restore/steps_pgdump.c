@@ -34,18 +34,37 @@
 
 #include "agent/manifest.h"
 #include "agent/pgjob.h"
+#include "controller/agentjob.h"
 #include "aws/s3.h"
-#include "controller/restore/jobrun.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/log.h"
 
-#define PGD_CONTAINER    "agent"
-#define PGD_WORK_DIR     "/var/lib/lifeboat-agent" /* the emptyDir work volume */
-#define PGD_AWS_SECRET   "lifeboat-agent-aws"
-#define PGD_DEFAULT_IMG  "lifeboat-agent:latest"
-#define PGD_JOB_DEADLINE 21600 /* activeDeadlineSeconds: 6 h */
+#define ANN_REQUEST "lifeboat.dev/restore-request"
+
+static const char *md_str(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
+}
+
+static const char *rr_ns(const step_ctx *ctx)
+{
+    const char *s = md_str(ctx->rr, "namespace");
+    return s ? s : "default";
+}
+
+static const char *rr_name(const step_ctx *ctx)
+{
+    const char *s = md_str(ctx->rr, "name");
+    return s ? s : "";
+}
+
+static const char *rr_uid(const step_ctx *ctx)
+{
+    const char *s = md_str(ctx->rr, "uid");
+    return s ? s : "";
+}
 
 static const json_t *src_of(const step_ctx *ctx)
 {
@@ -147,75 +166,37 @@ done:
     return rc;
 }
 
-/* ---- the agent Job ------------------------------------------------------------ */
+/* ---- the agent Job (controller/agentjob.h) -------------------------------------- */
 
-static json_t *secret_env(const char *name, const json_t *ref)
+static void job_name(char *out, size_t size, const step_ctx *ctx, const char *suffix)
 {
-    return json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", name, "valueFrom", "secretKeyRef", "name",
-                     json_string_value(json_object_get(ref, "name")), "key",
-                     json_string_value(json_object_get(ref, "key")));
+    char *full = lb_sprintf("lb-%s-%s-%s", rr_name(ctx), ctx->item->name, suffix);
+    agentjob_object_name(out, size, full);
+    free(full);
 }
 
-json_t *pgdump__agent_job(const step_ctx *ctx, json_t *cmd, json_t *env, json_t *extra_mounts,
-                          json_t *extra_volumes)
-{
-    const json_t *src = src_of(ctx);
-    const json_t *keyref = json_object_get(json_object_get(src, "decryption"), "keySecretRef");
-    const char *image = getenv("LIFEBOAT_AGENT_IMAGE");
-    static const char *const aws_env[] = {"AWS_REGION",
-                                          "AWS_DEFAULT_REGION",
-                                          "AWS_ENDPOINT_URL",
-                                          "AWS_ENDPOINT_URL_S3",
-                                          "AWS_S3_FORCE_PATH_STYLE",
-                                          "AWS_CA_BUNDLE",
-                                          NULL};
-    size_t i;
-    json_t *v;
+typedef struct job_args {
+    const step_ctx *ctx;
+    const agentjob_spec *spec;
+    const char *key;
+    bool verify;
+} job_args;
 
-    if (keyref != NULL)
-        json_array_append_new(env, secret_env("LIFEBOAT_DECRYPTION_KEY", keyref));
-    json_array_append_new(
-        env, json_pack("{s:s, s:s}", "name", "LIFEBOAT_WORK_DIR", "value", PGD_WORK_DIR));
-    for (const char *const *e = aws_env; *e != NULL; e++) {
-        const char *val = getenv(*e);
-        if (val != NULL && val[0] != '\0')
-            json_array_append_new(env, json_pack("{s:s, s:s}", "name", *e, "value", val));
-    }
-    json_t *mounts = json_pack("[{s:s, s:s}]", "name", "work", "mountPath", PGD_WORK_DIR);
-    json_t *volumes = json_pack("[{s:s, s:{}}]", "name", "work", "emptyDir");
-    json_array_foreach(extra_mounts, i, v) json_array_append(mounts, v);
-    json_array_foreach(extra_volumes, i, v) json_array_append(volumes, v);
-    json_decref(extra_mounts);
-    json_decref(extra_volumes);
-    json_t *container =
-        json_pack("{s:s, s:s, s:o, s:o, s:[{s:{s:s, s:b}}], s:o}", "name", PGD_CONTAINER, "image",
-                  image != NULL ? image : PGD_DEFAULT_IMG, "command", cmd, "env", env, "envFrom",
-                  "secretRef", "name", PGD_AWS_SECRET, "optional", 1, "volumeMounts", mounts);
-    json_t *pod = json_pack("{s:s, s:[o], s:o}", "restartPolicy", "Never", "containers", container,
-                            "volumes", volumes);
-    const char *sa = json_string_value(json_object_get(src, "serviceAccountName"));
-    if (sa != NULL)
-        json_object_set_new(pod, "serviceAccountName", json_string(sa));
-    else /* the agent never talks to the API server: no token in its pod */
-        json_object_set_new(pod, "automountServiceAccountToken", json_false());
-    /* backoffLimit 0: a failure is reported with its log; a retry of a load
-     * that failed halfway is the operator's decision, not the Job's. */
-    return json_pack("{s:{s:i, s:i, s:{s:o}}}", "spec", "backoffLimit", 0,
-                     "activeDeadlineSeconds", PGD_JOB_DEADLINE, "template", "spec", pod);
-}
-
-static json_t *agent_job(const step_ctx *ctx, const char *key, bool verify)
+static json_t *agent_job(void *payload)
 {
+    const job_args *a = payload;
+    const step_ctx *ctx = a->ctx;
     const json_t *src = src_of(ctx);
     const json_t *tables = json_object_get(src, "tables");
+    const json_t *keyref = json_object_get(json_object_get(src, "decryption"), "keySecretRef");
     const json_t *dbref = json_object_get(json_object_get(src, "target"), "connectionSecretRef");
     json_t *cmd = json_pack("[s, s, s, s, s, s, s, s]", "lifeboat-agent", "pg-restore", "--bucket",
-                            bucket_of(ctx), "--key", key, "--manifest", manifest_mode(ctx));
+                            bucket_of(ctx), "--key", a->key, "--manifest", manifest_mode(ctx));
     json_t *env = json_array();
     size_t i;
     const json_t *v;
 
-    if (verify) {
+    if (a->verify) {
         json_array_append_new(cmd, json_string("--verify-only"));
     } else {
         long long jobs = json_integer_value(json_object_get(src, "jobs"));
@@ -232,73 +213,65 @@ static json_t *agent_job(const step_ctx *ctx, const char *key, bool verify)
             json_array_append_new(cmd, json_string("--table"));
             json_array_append_new(cmd, json_string(json_string_value(v)));
         }
-        json_array_append_new(env, secret_env("LIFEBOAT_DB_URL", dbref));
+        json_array_append_new(env, agentjob_secret_env("LIFEBOAT_DB_URL", dbref));
     }
-    return pgdump__agent_job(ctx, cmd, env, NULL, NULL);
+    if (keyref != NULL)
+        json_array_append_new(env, agentjob_secret_env("LIFEBOAT_DECRYPTION_KEY", keyref));
+    return agentjob_build(a->spec, cmd, env);
 }
 
-int pgdump__run_agent(json_t **out_result, step_result *out, const step_ctx *ctx,
-                      const char *suffix, const char *what, const char *fail_reason,
-                      json_t *(*build)(const step_ctx *, const char *, bool), bool verify)
+/* Creates (once) or observes the Job; *out_result (may be NULL) receives the
+ * agent's result on completion. Returns 1 when complete (STEP verdict left
+ * to the caller), 0 when out is set (wait/failed), or a negative code. */
+static int run_job(json_t **out_result, step_result *out, const step_ctx *ctx, const char *suffix,
+                   bool verify)
 {
-    char job[JOBRUN_NAME_MAX + 1];
-    jobrun_state st;
+    char job[64], msg[AGENTJOB_MAX_MESSAGE];
     const char *key = resolved_key(ctx);
+    const char *api = json_string_value(json_object_get(ctx->rr, "apiVersion"));
+    agentjob_state state;
+    json_t *res = NULL;
     int rc;
 
     if (key == NULL) {
         step_failed(out, "NotValidated", "the item's object was not resolved by its validate step");
         return 0;
     }
-    jobrun_name(job, sizeof(job), ctx, suffix);
-    if ((rc = jobrun_observe(&st, NULL, ctx, job)) != 0)
+    job_name(job, sizeof(job), ctx, suffix);
+    agentjob_spec spec = {
+        .name = job,
+        .ns = rr_ns(ctx),
+        .owner_api = api ? api : "lifeboat.dev/v1alpha1",
+        .owner_kind = "RestoreRequest",
+        .owner_name = rr_name(ctx),
+        .owner_uid = rr_uid(ctx),
+        .annotation = ANN_REQUEST,
+        .service_account = json_string_value(json_object_get(src_of(ctx), "serviceAccountName")),
+    };
+    job_args args = {.ctx = ctx, .spec = &spec, .key = key, .verify = verify};
+    rc = agentjob_run(&state, &res, msg, sizeof(msg), ctx->kube, &spec, agent_job, &args);
+    if (rc != 0)
         return rc;
-    switch (st) {
-    case JOBRUN_ABSENT:
-        if ((rc = jobrun_create(ctx, job, build(ctx, key, verify))) != 0)
-            return rc;
-        step_wait(out, STEP_POLL_MS, "Job %s created (lifeboat-agent %s of s3://%s/%s)", job, what,
-                  bucket_of(ctx), key);
+    switch (state) {
+    case AGENTJOB_CREATED:
+        step_wait(out, STEP_POLL_MS, "Job %s created (lifeboat-agent pg-restore%s of s3://%s/%s)",
+                  job, verify ? " --verify-only" : "", bucket_of(ctx), key);
         return 0;
-    case JOBRUN_FOREIGN:
+    case AGENTJOB_RUNNING:
+        step_wait(out, STEP_POLL_MS, "%s", msg);
+        return 0;
+    case AGENTJOB_NOT_OWNED:
         step_failed(out, "JobNotOwned", "Job %s exists but is not owned by this RestoreRequest",
                     job);
         return 0;
-    case JOBRUN_RUNNING:
-        step_wait(out, STEP_POLL_MS, "waiting for Job %s", job);
+    case AGENTJOB_FAILED:
+        step_failed(out, verify ? "DownloadFailed" : "LoadFailed", "%s", msg);
         return 0;
-    default:
+    case AGENTJOB_SUCCEEDED:
         break;
     }
-    char *log = jobrun_log(ctx, job, PGD_CONTAINER);
-    json_t *res = jobrun_result(log);
-    if (st == JOBRUN_FAILED || res == NULL ||
-        strcmp(json_string_value(json_object_get(res, "result")) ?: "", "succeeded") != 0) {
-        const char *err = json_string_value(json_object_get(res, "error"));
-        char *tail = jobrun_log_tail(log);
-        if (err != NULL)
-            step_failed(out, fail_reason, "Job %s failed: %s", job, err);
-        else
-            step_failed(out, fail_reason, "Job %s failed; last log lines: %s", job, tail);
-        free(tail);
-        free(log);
-        json_decref(res);
-        return 0;
-    }
-    free(log);
     *out_result = res;
     return 1;
-}
-
-/* Creates (once) or observes the Job; *out_result receives the agent's result
- * on completion. Returns 1 when complete (STEP verdict left to the caller), 0
- * when out is set (wait/failed), or a negative code. */
-static int run_job(json_t **out_result, step_result *out, const step_ctx *ctx, const char *suffix,
-                   bool verify)
-{
-    return pgdump__run_agent(out_result, out, ctx, suffix,
-                             verify ? "pg-restore --verify-only" : "pg-restore",
-                             verify ? "DownloadFailed" : "LoadFailed", agent_job, verify);
 }
 
 int pgdump_step_download(step_result *out, const step_ctx *ctx)
