@@ -1,5 +1,5 @@
-/* restore/jobrun.h - the Jobs restore steps run (the pgDump and fileArchive
- * agent Jobs, the `job` source, migrations): created once under a
+/* restore/jobrun.h - the Jobs a RestoreRequest supplies (the `job` source,
+ * migrations; the lifeboat-agent Jobs use controller/agentjob.h): created once under a
  * deterministic name, adopted after a crash only when owned by this request,
  * observed, and their pod's log read for the agent's JSON result or a failure
  * message.
