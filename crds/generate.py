@@ -468,7 +468,7 @@ def status_obj(desc, props):
 
 # ---------------------------------------------------------------- RestoreRequest
 SOURCES = ["rdsPointInTime", "rdsSnapshot", "rdsInPlace", "rdsClusterPointInTime", "pgDump",
-           "redisRDB", "s3Objects", "s3Sync", "secretVersion"]
+           "redisRDB", "s3Objects", "s3Sync", "secretVersion", "fileArchive", "job"]
 DB_SOURCES = ["rdsPointInTime", "rdsSnapshot", "rdsInPlace", "rdsClusterPointInTime", "pgDump"]
 
 
@@ -532,6 +532,10 @@ def restore_item():
                       }, required=["keySecretRef"]),
                       "target": obj("Database to restore into.", {
                           "connectionSecretRef": secret_key_ref("A libpq URI in a Secret."),
+                          "createDatabase": b("The database in the URI is a new copy: the "
+                                              "agent creates it (and fails if it exists), so "
+                                              "the load, verify and migrations change nothing "
+                                              "live and run before the approval.", False),
                       }, required=["connectionSecretRef"]),
                       "recreateDatabase": b("DROP and CREATE the database first (destructive).",
                                             False),
@@ -546,6 +550,9 @@ def restore_item():
                       ("!(has(self.recreateDatabase) && self.recreateDatabase && "
                        "has(self.tables))",
                        "pgDump: recreateDatabase cannot be combined with tables"),
+                      ("!(has(self.recreateDatabase) && self.recreateDatabase && "
+                       "has(self.target.createDatabase) && self.target.createDatabase)",
+                       "pgDump: recreateDatabase cannot be combined with target.createDatabase"),
                       ("!has(self.decryption) || has(self.decryption.algorithm) || "
                        "!has(self.manifest) || self.manifest != 'none'",
                        "pgDump: decryption.algorithm is required when manifest is none"),
@@ -631,6 +638,46 @@ def restore_item():
                            ("!(has(self.replaceHost) && self.replaceHost && has(self.template))",
                             "secretPatches: replaceHost and template cannot both be set"),
                        ])
+    file_archive = obj("Extract a .tar.gz[.enc] from S3 into a PersistentVolumeClaim by a Job "
+                       "(runbook 004 P3); absolute paths, '..' and links leaving the target "
+                       "are refused and nothing is extracted.", {
+                           "source": s3_source("The archive in S3."),
+                           "manifest": s("The <key>.manifest.json (sha256): required, optional "
+                                         "(checked when present) or none.",
+                                         enum=["required", "optional", "none"],
+                                         default="optional"),
+                           "decryption": obj("Decrypt the archive first (openssl enc "
+                                             "-aes-256-cbc -pbkdf2 or Lifeboat's AES-256-GCM, "
+                                             "recognised from the file).", {
+                               "keySecretRef": secret_key_ref("Secret holding the key or "
+                                                              "passphrase."),
+                           }, required=["keySecretRef"]),
+                           "target": obj("Where to extract.", {
+                               "persistentVolumeClaim": k8s_name("Claim to extract into."),
+                               "subPath": s("Directory inside the volume (relative; no '..').",
+                                            r"^[^/][^\x00]*$", 1024, 1),
+                           }, required=["persistentVolumeClaim"]),
+                           "scaleDown": arr("Workloads scaled to 0 before extracting and back "
+                                            "after.", workload_ref(["Deployment", "StatefulSet"],
+                                                                   "Workload to scale down."),
+                                            MAX_WORKLOADS),
+                           "serviceAccountName": k8s_name("Service account of the agent's pod "
+                                                          "(IRSA for S3)."),
+                       }, required=["source", "target"])
+    job = obj("Run a Job the request supplies at its place in the plan (runbook 004 P2 and "
+              "anything Lifeboat does not model), wait for it, its log tail in the step "
+              "message on failure.", {
+                  "destructive": b("The Job changes something live: it runs after the approval "
+                                   "(false: it runs in prepare).", True),
+                  "template": {"type": "object",
+                               "description": "A batch/v1 JobTemplateSpec: metadata (labels, "
+                               "annotations) and spec (the Job's spec; its pod template must "
+                               "have containers with images). Restricted securityContext "
+                               "defaults are added where unset.",
+                               "x-kubernetes-preserve-unknown-fields": True},
+                  "timeoutSeconds": i("Job deadline (activeDeadlineSeconds) when the template "
+                                      "sets none.", 1, 86400, 3600),
+              }, required=["template"])
     props = {
         "name": name_prop("Item"),
         "dependsOn": arr("Items that must finish first (within the canonical order).",
@@ -644,6 +691,8 @@ def restore_item():
         "s3Objects": s3_objects,
         "s3Sync": s3_sync,
         "secretVersion": secret_version,
+        "fileArchive": file_archive,
+        "job": job,
         "credentialsSecretRef": credentials_ref(),
         "database": database(),
         "verify": obj("SQL checks on the restored copy, before cutover.", {

@@ -46,6 +46,7 @@ static void usage(FILE *out)
           "  --key-file PATH         decryption key or passphrase (else $" ENV_DECRYPTION_KEY ")\n"
           "  --db-url-file PATH      libpq URI (else $" ENV_DB_URL ")\n"
           "  --recreate-database  --table T (repeatable)  --jobs N  --verify-only\n"
+          "  --create-database       restore into a new database (fails when it exists)\n"
           "  --work-dir DIR          downloads (else $" ENV_WORK_DIR ", else /tmp)\n"
           "\n"
           "pg-backup flags:\n"
@@ -56,6 +57,7 @@ static void usage(FILE *out)
           "archive-restore flags (a .tar.gz[.enc] into a directory, runbook 004 P3):\n"
           "  --bucket B --key K | --latest-under PREFIX  --manifest M  --key-file PATH\n"
           "  --target DIR            refuses absolute paths, .. and links leaving DIR\n"
+          "  --verify-only           download, check and decode, check every entry; extract nothing\n"
           "\n"
           "Flags:\n"
           "  --help       show this help and exit\n"
@@ -82,6 +84,7 @@ enum {
     OPT_NO_ENCRYPTION,
     OPT_PART_SIZE,
     OPT_TARGET,
+    OPT_CREATE,
 };
 
 static const struct option long_opts[] = {
@@ -101,13 +104,14 @@ static const struct option long_opts[] = {
     {"no-encryption", no_argument, NULL, OPT_NO_ENCRYPTION},
     {"part-size-mib", required_argument, NULL, OPT_PART_SIZE},
     {"target", required_argument, NULL, OPT_TARGET},
+    {"create-database", no_argument, NULL, OPT_CREATE},
     {NULL, 0, NULL, 0},
 };
 
 typedef struct flags {
     const char *bucket, *key, *latest_under, *manifest, *manifest_key, *key_file, *db_url_file,
         *work_dir, *prefix, *target;
-    bool recreate, verify_only, no_encryption;
+    bool recreate, create, verify_only, no_encryption;
     const char *tables[PGJOB_MAX_TABLES];
     int ntables;
     int jobs;
@@ -166,6 +170,9 @@ static int parse_flags(flags *f, int argc, char **argv)
             break;
         case OPT_RECREATE:
             f->recreate = true;
+            break;
+        case OPT_CREATE:
+            f->create = true;
             break;
         case OPT_TABLE:
             if (f->ntables >= PGJOB_MAX_TABLES)
@@ -230,6 +237,31 @@ static int load_key(unsigned char **out, size_t *out_len, const char *file, cons
     return 0;
 }
 
+/* What pg-restore and archive-restore share: exactly one of --key and
+ * --latest-under, and the --manifest mode. 0, or LB_EINVALID naming the flag. */
+static int source_flags(pgjob_manifest_mode *out, const flags *f)
+{
+    if ((f->key == NULL) == (f->latest_under == NULL))
+        return lb_error_setc(LB_EINVALID, "exactly one of --key and --latest-under is required");
+    if (strcmp(f->manifest, "required") == 0)
+        *out = PGJOB_MANIFEST_REQUIRED;
+    else if (strcmp(f->manifest, "optional") == 0)
+        *out = PGJOB_MANIFEST_OPTIONAL;
+    else if (strcmp(f->manifest, "none") == 0)
+        *out = PGJOB_MANIFEST_NONE;
+    else
+        return lb_error_setc(LB_EINVALID, "--manifest must be required, optional or none");
+    return 0;
+}
+
+/* --work-dir, else $LIFEBOAT_WORK_DIR, else /tmp. */
+static const char *work_dir_of(const flags *f)
+{
+    if (f->work_dir != NULL)
+        return f->work_dir;
+    return getenv(ENV_WORK_DIR) != NULL ? getenv(ENV_WORK_DIR) : "/tmp";
+}
+
 static int cmd_pg_restore(int argc, char **argv)
 {
     flags f;
@@ -243,16 +275,8 @@ static int cmd_pg_restore(int argc, char **argv)
 
     if (parse_flags(&f, argc, argv) != 0)
         return bad_input(lb_error_last());
-    if ((f.key == NULL) == (f.latest_under == NULL))
-        return bad_input("exactly one of --key and --latest-under is required");
-    if (strcmp(f.manifest, "required") == 0)
-        o.manifest = PGJOB_MANIFEST_REQUIRED;
-    else if (strcmp(f.manifest, "optional") == 0)
-        o.manifest = PGJOB_MANIFEST_OPTIONAL;
-    else if (strcmp(f.manifest, "none") == 0)
-        o.manifest = PGJOB_MANIFEST_NONE;
-    else
-        return bad_input("--manifest must be required, optional or none");
+    if (source_flags(&o.manifest, &f) != 0)
+        return bad_input(lb_error_last());
     /* --verify-only (the prepare Job) needs no database. */
     bool need_url = !f.verify_only || f.db_url_file != NULL || getenv(ENV_DB_URL) != NULL;
     if (load_key(&key, &key_len, f.key_file, ENV_DECRYPTION_KEY) != 0 ||
@@ -269,13 +293,18 @@ static int cmd_pg_restore(int argc, char **argv)
     o.decryption_key = key;
     o.decryption_key_len = key_len;
     o.db_url = url;
+    if (f.recreate && f.create) {
+        rc = lb_error_setc(LB_EINVALID,
+                           "--recreate-database and --create-database cannot both be given");
+        result = json_pack("{s:s, s:s}", "result", "failed", "error", lb_error_last());
+        goto done;
+    }
     o.recreate_database = f.recreate;
+    o.create_database = f.create;
     memcpy(o.tables, f.tables, sizeof(f.tables));
     o.ntables = f.ntables;
     o.jobs = f.jobs;
-    o.work_dir = f.work_dir != NULL             ? f.work_dir
-                 : getenv(ENV_WORK_DIR) != NULL ? getenv(ENV_WORK_DIR)
-                                                : "/tmp";
+    o.work_dir = work_dir_of(&f);
     o.verify_only = f.verify_only;
     o.secret_env = secret_env;
     rc = pgjob_restore(&result, c, &o);
@@ -358,18 +387,10 @@ static int cmd_archive_restore(int argc, char **argv)
 
     if (parse_flags(&f, argc, argv) != 0)
         return bad_input(lb_error_last());
-    if ((f.key == NULL) == (f.latest_under == NULL))
-        return bad_input("exactly one of --key and --latest-under is required");
-    if (f.target == NULL)
+    if (source_flags(&o.manifest, &f) != 0)
+        return bad_input(lb_error_last());
+    if (f.target == NULL && !f.verify_only)
         return bad_input("--target (the directory to extract into) is required");
-    if (strcmp(f.manifest, "required") == 0)
-        o.manifest = PGJOB_MANIFEST_REQUIRED;
-    else if (strcmp(f.manifest, "optional") == 0)
-        o.manifest = PGJOB_MANIFEST_OPTIONAL;
-    else if (strcmp(f.manifest, "none") == 0)
-        o.manifest = PGJOB_MANIFEST_NONE;
-    else
-        return bad_input("--manifest must be required, optional or none");
     if (load_key(&key, &key_len, f.key_file, ENV_DECRYPTION_KEY) != 0 ||
         aws_client_new_from_env(&c) != 0) {
         rc = LB_EINVALID;
@@ -382,14 +403,13 @@ static int cmd_archive_restore(int argc, char **argv)
     o.decryption_key = key;
     o.decryption_key_len = key_len;
     o.target = f.target;
-    o.work_dir = f.work_dir != NULL             ? f.work_dir
-                 : getenv(ENV_WORK_DIR) != NULL ? getenv(ENV_WORK_DIR)
-                                                : "/tmp";
+    o.verify_only = f.verify_only;
+    o.work_dir = work_dir_of(&f);
     rc = pgjob_archive_restore(&result, c, &o);
     if (rc != 0)
         LB_LOG_ERROR("archive-restore failed", "error", lb_error_last());
     else
-        LB_LOG_INFO("archive-restore done");
+        LB_LOG_INFO(f.verify_only ? "archive-restore verified" : "archive-restore done");
 done:
     aws_client_free(c);
     cipher_key_free(key, key_len);

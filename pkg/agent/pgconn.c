@@ -257,3 +257,29 @@ int pgconn_recreate_database(const char *url, const char *dbname)
     PQfinish(c);
     return rc;
 }
+
+int pgconn_create_database(const char *url, const char *dbname)
+{
+    PGconn *c = NULL;
+    int rc = pgconn_connect(&c, url, "postgres");
+    if (rc != 0)
+        return rc;
+    char *q = PQescapeIdentifier(c, dbname, strlen(dbname));
+    char *create = lb_sprintf("CREATE DATABASE %s", q);
+    PQfreemem(q);
+    PGresult *r = PQexec(c, create);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (state != NULL && strcmp(state, "42P04") == 0) /* duplicate_database */
+            rc = lb_error_setc(LB_ECONFLICT,
+                               "database %s already exists: a restore into a new database "
+                               "(createDatabase) never loads into an existing one",
+                               dbname);
+        else
+            rc = lb_error_set("creating database %s: %s", dbname, PQerrorMessage(c));
+    }
+    PQclear(r);
+    free(create);
+    PQfinish(c);
+    return rc;
+}

@@ -48,4 +48,8 @@ int pgconn_count_rows(json_t **out, int64_t *out_total, PGconn *conn, const json
  * connected to the server's `postgres` database. */
 int pgconn_recreate_database(const char *url, const char *dbname);
 
+/* CREATE DATABASE <db> (connected to `postgres`): for a restore into a copy.
+ * An existing database is never reused: LB_ECONFLICT naming it. */
+int pgconn_create_database(const char *url, const char *dbname);
+
 #endif

@@ -38,6 +38,26 @@
  * the write end of a pipe to its stdin; *out_fd (may be NULL) the read
  * end of its stdout; otherwise its stdout goes to our stderr so that the
  * last line of our stdout stays the JSON result. */
+/* The load goes into an empty database (recreated, or created as a copy). */
+static bool fresh_db(const pgjob_restore_opts *o)
+{
+    return o->recreate_database || o->create_database;
+}
+
+/* Drops and recreates, or creates, the database before the load. */
+static int prepare_db(const pgjob_restore_opts *o, const char *dbname)
+{
+    if (o->recreate_database) {
+        LB_LOG_WARN("dropping and recreating the database", "database", dbname);
+        return pgconn_recreate_database(o->db_url, dbname);
+    }
+    if (o->create_database) {
+        LB_LOG_INFO("creating the new database (a copy)", "database", dbname);
+        return pgconn_create_database(o->db_url, dbname);
+    }
+    return 0;
+}
+
 static int spawn(pid_t *out, int *in_fd, int *out_fd, char *const argv[], char *const env[])
 {
     int in[2] = {-1, -1}, outp[2] = {-1, -1};
@@ -358,7 +378,7 @@ static int loader_start(loader *l)
         l->next = sink_null_make(&l->null);
         return 0;
     }
-    if (l->kind == CONTENT_CUSTOM && o->jobs > 1 && (o->ntables == 0 || o->recreate_database)) {
+    if (l->kind == CONTENT_CUSTOM && o->jobs > 1 && (o->ntables == 0 || fresh_db(o))) {
         /* pg_restore -j reads a file, not a pipe: decode into the work dir. */
         l->decoded_path = lb_sprintf("%s/lifeboat-restore.dump", o->work_dir);
         l->fd = open(l->decoded_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -367,7 +387,7 @@ static int loader_start(loader *l)
         l->next = sink_fd_make(&l->fdsink, l->fd, l->decoded_path);
         return 0;
     }
-    if (l->kind == CONTENT_CUSTOM && o->ntables > 0 && !o->recreate_database) {
+    if (l->kind == CONTENT_CUSTOM && o->ntables > 0 && !fresh_db(o)) {
         /* Replacing some tables' rows in a live database: pg_restore writes
          * their data as SQL into the work dir (nothing touches the database
          * yet); close() then deletes the rows and loads it in one psql
@@ -395,11 +415,8 @@ static int loader_start(loader *l)
         l->next = sink_fd_make(&l->fdsink, l->fd, "pg_restore");
         return 0;
     }
-    if (o->recreate_database) {
-        LB_LOG_WARN("dropping and recreating the database", "database", l->dbname);
-        if (pgconn_recreate_database(o->db_url, l->dbname) != 0)
-            return LB_ERROR;
-    }
+    if (prepare_db(o, l->dbname) != 0)
+        return LB_ERROR;
     if (pgconn_child_env(&env, o->db_url, NULL, o->secret_env) != 0)
         return LB_ERROR;
     if (l->kind == CONTENT_CUSTOM) {
@@ -408,7 +425,7 @@ static int loader_start(loader *l)
         argv[argc++] = "--no-acl";
         argv[argc++] = "--exit-on-error";
         argv[argc++] = "--single-transaction";
-        if (!o->recreate_database) {
+        if (!fresh_db(o)) {
             argv[argc++] = "--clean";
             argv[argc++] = "--if-exists";
         }
@@ -552,11 +569,8 @@ static int loader_close(void *self)
     /* jobs > 1: the decoded dump is complete and checked; now load it. */
     close(l->fd);
     l->fd = -1;
-    if (o->recreate_database) {
-        LB_LOG_WARN("dropping and recreating the database", "database", l->dbname);
-        if (pgconn_recreate_database(o->db_url, l->dbname) != 0)
-            return LB_ERROR;
-    }
+    if (prepare_db(o, l->dbname) != 0)
+        return LB_ERROR;
     char **env = NULL;
     char *argv[PGJOB_MAX_TABLES + 16];
     int argc = 0;
@@ -570,7 +584,7 @@ static int loader_close(void *self)
     argv[argc++] = "--exit-on-error";
     argv[argc++] = "--jobs";
     argv[argc++] = jobs;
-    if (!o->recreate_database) {
+    if (!fresh_db(o)) {
         argv[argc++] = "--clean";
         argv[argc++] = "--if-exists";
     }
@@ -1154,17 +1168,23 @@ int pgjob_archive_restore(json_t **out, aws_client *c, const pgjob_archive_opts 
         lb_error_wrap(rc, "%s: nothing was extracted", object);
         goto done;
     }
-    rc = archive_extract_safe(&st, decoded, o->target);
+    rc = o->verify_only ? archive_check(&st, decoded)
+                        : archive_extract_safe(&st, decoded, o->target);
     if (rc != 0) {
         lb_error_wrap(rc, "%s", object);
         goto done;
     }
-    LB_LOG_INFO("extracted", "object", object, "target", o->target, "files", LB_LOG_INT(st.files),
-                "bytes", LB_LOG_INT(st.bytes));
+    if (o->verify_only)
+        LB_LOG_INFO("checked; nothing extracted (--verify-only)", "object", object, "files",
+                    LB_LOG_INT(st.files), "bytes", LB_LOG_INT(st.bytes));
+    else
+        LB_LOG_INFO("extracted", "object", object, "target", o->target, "files",
+                    LB_LOG_INT(st.files), "bytes", LB_LOG_INT(st.bytes));
     json_object_set_new(r, "result", json_string("succeeded"));
     json_object_set_new(r, "files", json_integer(st.files));
     json_object_set_new(r, "entries", json_integer(st.entries));
-    json_object_set_new(r, "extractedBytes", json_integer(st.bytes));
+    json_object_set_new(r, o->verify_only ? "archiveBytes" : "extractedBytes",
+                        json_integer(st.bytes));
     json_object_set_new(r, "verified", json_boolean(have_manifest));
     json_object_set_new(r, "encryption",
                         json_string(cipher_stage_format(dec) == CIPHER_GCM   ? "aes-256-gcm"

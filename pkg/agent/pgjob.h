@@ -65,6 +65,7 @@ typedef struct pgjob_restore_opts {
     size_t decryption_key_len;
     const char *db_url; /* secret; never logged */
     bool recreate_database;
+    bool create_database; /* a copy: CREATE DATABASE first, fail when it exists */
     const char *tables[PGJOB_MAX_TABLES];
     int ntables;
     int jobs;             /* 0/1: one, streamed */
@@ -100,8 +101,9 @@ typedef struct pgjob_archive_opts {
     pgjob_manifest_mode manifest;
     const unsigned char *decryption_key;
     size_t decryption_key_len;
-    const char *target;   /* an existing directory (the PVC's mount) */
+    const char *target;   /* an existing directory (the PVC's mount); unused with verify_only */
     const char *work_dir; /* download and decoded tar */
+    bool verify_only;     /* everything but the extract: download, sha256, decode, archive_check */
 } pgjob_archive_opts;
 
 /* archive-restore (runbook 004 P3): download to the work dir while hashed,

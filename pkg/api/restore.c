@@ -23,6 +23,8 @@ static const char *const source_fields[API_SOURCE_COUNT + 1] = {
     "redisRDB",
     "s3Objects",
     "s3Sync",
+    "fileArchive",
+    "job",
 };
 
 /* The order in which the CRD's rule and this message list the sources. */
@@ -31,7 +33,8 @@ static const api_source written_order[API_SOURCE_COUNT] = {
     API_SOURCE_RDS_IN_PLACE,      API_SOURCE_RDS_CLUSTER_POINT_IN_TIME,
     API_SOURCE_PG_DUMP,           API_SOURCE_REDIS_RDB,
     API_SOURCE_S3_OBJECTS,        API_SOURCE_S3_SYNC,
-    API_SOURCE_SECRET_VERSION,
+    API_SOURCE_SECRET_VERSION,    API_SOURCE_FILE_ARCHIVE,
+    API_SOURCE_JOB,
 };
 
 const char *api_source_field(api_source s)
@@ -48,7 +51,10 @@ api_restore_class api_source_class(api_source s)
         return API_CLASS_REDIS;
     case API_SOURCE_S3_OBJECTS:
     case API_SOURCE_S3_SYNC:
+    case API_SOURCE_FILE_ARCHIVE:
         return API_CLASS_S3;
+    case API_SOURCE_JOB:
+        return API_CLASS_SECRETS; /* the item's klass decides (see restore.h) */
     default:
         return API_CLASS_DATABASES;
     }
@@ -179,11 +185,90 @@ static api_source restore__source_of(const json_t *item, api_errors *e, const ch
         api_errors_add(
             e, path,
             "exactly one source of rdsPointInTime, rdsSnapshot, rdsInPlace, rdsClusterPointInTime, "
-            "pgDump, redisRDB, s3Objects, s3Sync, secretVersion must be set, found %zu%s%s",
+            "pgDump, redisRDB, s3Objects, s3Sync, secretVersion, fileArchive, job must be set, "
+            "found %zu%s%s",
             count, count ? ": " : "", buf_cstr(&names));
     }
     buf_dispose(&names);
     return count == 1 ? found : API_SOURCE_NONE;
+}
+
+/* fileArchive.target.subPath: relative, no "." or ".." component, no "//". */
+static void restore__check_sub_path(api_errors *e, const char *sp, const json_t *target)
+{
+    const char *sub = api_get_str(target, "subPath");
+    char *p;
+
+    if (sub == NULL)
+        return;
+    p = api_path_field(sp, "target.subPath");
+    if (sub[0] == '/')
+        api_errors_add(e, p, "must be a relative path inside the volume");
+    else
+        for (const char *c = sub; *c != '\0';) {
+            size_t n = strcspn(c, "/");
+            if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.')) {
+                api_errors_add(e, p, "must not contain an empty, '.' or '..' component");
+                break;
+            }
+            c += n;
+            if (*c == '/')
+                c++;
+        }
+    free(p);
+}
+
+/* job.template: a JobTemplateSpec whose pod template has containers with a
+ * name and an image; restartPolicy Never or OnFailure (a Job's rule). The
+ * images and ServiceAccounts allowed are the scope's business (DESIGN.md
+ * section 3.4), checked where scopes are enforced, not here. */
+static void restore__check_job(api_errors *e, const char *sp, const json_t *tmpl)
+{
+    const json_t *spec = json_object_get(tmpl, "spec");
+    const json_t *pod = json_object_get(json_object_get(spec, "template"), "spec");
+    const json_t *containers = json_object_get(pod, "containers"), *c;
+    const char *rp = api_get_str(pod, "restartPolicy");
+    char *p = api_path_field(sp, "template.spec.template.spec");
+    size_t i;
+
+    if (!json_is_object(pod)) {
+        api_errors_add(e, p, "is required (the Job's pod template spec)");
+        free(p);
+        return;
+    }
+    if (!json_is_array(containers) || json_array_size(containers) == 0) {
+        char *cp = api_path_field(p, "containers");
+        api_errors_add(e, cp, "at least one container is required");
+        free(cp);
+    }
+    char *csp = api_path_field(p, "containers");
+    json_array_foreach(containers, i, c)
+    {
+        char *cp = api_path_index(csp, i);
+        if (api_get_str(c, "name") == NULL) {
+            char *np = api_path_field(cp, "name");
+            api_errors_add(e, np, "is required");
+            free(np);
+        }
+        if (api_get_str(c, "image") == NULL || api_get_str(c, "image")[0] == '\0') {
+            char *np = api_path_field(cp, "image");
+            api_errors_add(e, np, "is required");
+            free(np);
+        }
+        free(cp);
+    }
+    free(csp);
+    if (rp != NULL && strcmp(rp, "Never") != 0 && strcmp(rp, "OnFailure") != 0) {
+        char *rpp = api_path_field(p, "restartPolicy");
+        api_errors_add(e, rpp, "must be Never or OnFailure");
+        free(rpp);
+    }
+    if (json_object_get(spec, "selector") != NULL || json_object_get(spec, "manualSelector") != NULL) {
+        char *sp2 = api_path_field(sp, "template.spec.selector");
+        api_errors_add(e, sp2, "must not be set (the Job controller chooses it)");
+        free(sp2);
+    }
+    free(p);
 }
 
 static void restore__check_item(api_errors *e, const json_t *items, size_t idx, lb_time now)
@@ -226,11 +311,17 @@ static void restore__check_item(api_errors *e, const json_t *items, size_t idx, 
         break;
     case API_SOURCE_PG_DUMP:
     case API_SOURCE_REDIS_RDB:
+    case API_SOURCE_FILE_ARCHIVE:
         if (json_is_object(json_object_get(src, "source"))) {
             char *bp = api_path_field(sp, "source");
             restore__check_bucket(e, bp, json_object_get(src, "source"), "bucket");
             free(bp);
         }
+        if (s == API_SOURCE_FILE_ARCHIVE)
+            restore__check_sub_path(e, sp, json_object_get(src, "target"));
+        break;
+    case API_SOURCE_JOB:
+        restore__check_job(e, sp, json_object_get(src, "template"));
         break;
     case API_SOURCE_S3_OBJECTS:
         restore__check_bucket(e, sp, src, "bucket");
@@ -404,8 +495,7 @@ static int restore__order(api_restore_spec *s, api_errors *e)
             }
             if (!ready)
                 continue;
-            if (best == n ||
-                api_source_class(s->items[i].source) < api_source_class(s->items[best].source))
+            if (best == n || s->items[i].klass < s->items[best].klass)
                 best = i;
         }
         if (best == n) {
@@ -556,6 +646,37 @@ static void restore__fill_ids(api_restore_spec *s, api_restore_item *it)
         it->source_id = api_get_str(src, "sourceBucket");
         it->target_id = api_get_str(src, "targetBucket");
         break;
+    case API_SOURCE_FILE_ARCHIVE: {
+        const json_t *tg = json_object_get(src, "target");
+        sub = json_object_get(src, "source");
+        if (api_get_str(sub, "key") != NULL)
+            it->source_id = restore__keep(
+                s, lb_sprintf("s3://%s/%s", api_get_str(sub, "bucket"), api_get_str(sub, "key")));
+        else
+            it->source_id = restore__keep(s, lb_sprintf("the newest object under s3://%s/%s",
+                                                        api_get_str(sub, "bucket"),
+                                                        api_get_str(sub, "latestUnder")));
+        it->target_id = restore__keep(
+            s, lb_sprintf("PersistentVolumeClaim %s%s%s", api_get_str(tg, "persistentVolumeClaim"),
+                          api_get_str(tg, "subPath") ? "/" : "",
+                          api_get_str(tg, "subPath") ? api_get_str(tg, "subPath") : ""));
+        break;
+    }
+    case API_SOURCE_JOB: {
+        const json_t *c0 = json_array_get(
+            json_object_get(
+                json_object_get(
+                    json_object_get(json_object_get(json_object_get(src, "template"), "spec"),
+                                    "template"),
+                    "spec"),
+                "containers"),
+            0);
+        it->source_id = restore__keep(s, lb_sprintf("image %s", api_get_str(c0, "image")
+                                                                    ? api_get_str(c0, "image")
+                                                                    : "?"));
+        it->target_id = "Job";
+        break;
+    }
     case API_SOURCE_SECRET_VERSION:
         if (api_get_str(src, "versionId") == NULL && api_get_str(src, "versionStage") == NULL)
             json_object_set_new(src, "versionStage", json_string("AWSPREVIOUS"));
@@ -606,6 +727,8 @@ static void restore__build(api_restore_spec *s)
         n_workloads += json_array_size(json_object_get(item, "scaleDown"));
         n_workloads +=
             json_array_size(json_object_get(json_object_get(item, "pgDump"), "scaleDown"));
+        n_workloads +=
+            json_array_size(json_object_get(json_object_get(item, "fileArchive"), "scaleDown"));
     }
     s->workloads = lb_calloc(n_workloads ? n_workloads : 1, sizeof(*s->workloads));
     json_array_foreach(items, i, item)
@@ -638,7 +761,13 @@ static void restore__build(api_restore_spec *s)
         it->n_scale_down +=
             restore__workloads(&s->workloads[used + it->n_scale_down],
                                json_object_get(json_object_get(item, "pgDump"), "scaleDown"));
+        it->n_scale_down += restore__workloads(
+            &s->workloads[used + it->n_scale_down],
+            json_object_get(json_object_get(item, "fileArchive"), "scaleDown"));
         used += it->n_scale_down;
+        it->klass = it->source == API_SOURCE_JOB
+                        ? (i > 0 ? s->items[i - 1].klass : API_CLASS_SECRETS)
+                        : api_source_class(it->source);
         it->cleanup_delete_old = api_get_bool(cleanup, "deleteOld", false) && it->promote_rename;
         if (api_get_str(cleanup, "after") != NULL)
             (void)api_duration_parse(&it->cleanup_after_sec, api_get_str(cleanup, "after"));

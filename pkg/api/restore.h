@@ -41,8 +41,10 @@ typedef enum api_source {
     API_SOURCE_REDIS_RDB,
     API_SOURCE_S3_OBJECTS,
     API_SOURCE_S3_SYNC,
+    API_SOURCE_FILE_ARCHIVE,
+    API_SOURCE_JOB,
 } api_source;
-#define API_SOURCE_COUNT 9
+#define API_SOURCE_COUNT 11
 
 /* Canonical restore classes, in order (runbook 000's full environment order). */
 typedef enum api_restore_class {
@@ -54,6 +56,9 @@ typedef enum api_restore_class {
 
 /* The spec field of a source ("rdsPointInTime"); "" for API_SOURCE_NONE. */
 const char *api_source_field(api_source s);
+/* The class of a source. A `job` item has no class of its own: it runs at its
+ * written place, in the class of the item written before it (the first class
+ * when it is written first); api_restore_item.klass holds the result. */
 api_restore_class api_source_class(api_source s);
 
 typedef struct api_workload {
@@ -75,7 +80,8 @@ typedef struct api_restore_item {
      * "s3://bucket/key" or "s3://bucket/<latestUnder>*" and the connection
      * Secret / StatefulSet; s3Objects: "s3://bucket/<prefix or first key>";
      * s3Sync: source and target buckets; secretVersion: the secret id and its
-     * version stage or id. */
+     * version stage or id; fileArchive: the object and "PersistentVolumeClaim
+     * <claim>[/<subPath>]"; job: the first container's image and "Job". */
     const char *source_id;
     const char *target_id;
     const char *writer_id; /* rdsClusterPointInTime: writer instance (defaulted) */
@@ -83,7 +89,8 @@ typedef struct api_restore_item {
     bool has_verify;       /* verify.checks present */
     bool has_migrations;
     size_t n_secret_patches;
-    const api_workload *scale_down; /* item or pgDump scaleDown */
+    api_restore_class klass;        /* the class it is ordered by (see api_source_class) */
+    const api_workload *scale_down; /* item, pgDump or fileArchive scaleDown */
     size_t n_scale_down;
     bool cleanup_delete_old;
     int64_t cleanup_after_sec;

@@ -71,6 +71,25 @@ static const char *plan__live(const api_restore_item *it)
                                             : "sourceDBInstanceIdentifier");
 }
 
+/* pgDump into a new database (target.createDatabase): nothing live is touched. */
+static bool plan__pg_copy(const api_restore_item *it)
+{
+    return it->source == API_SOURCE_PG_DUMP &&
+           api_get_bool(json_object_get(it->source_spec, "target"), "createDatabase", false);
+}
+
+static void plan__pg_load(plan_builder *b, plan_stage stage, const api_restore_item *it,
+                          bool destructive)
+{
+    plan__add(b, stage, it->name, "load", destructive,
+              "Load the dump into %s with pg_restore or psql (%lld job(s))%s.", it->target_id,
+              (long long)api_get_int(it->source_spec, "jobs", 1),
+              api_get_bool(it->source_spec, "recreateDatabase", false)
+                  ? ", recreating the database first"
+              : plan__pg_copy(it) ? ", creating it as a new database (fails if it exists)"
+                                  : "");
+}
+
 static void plan__prepare(plan_builder *b, const api_restore_item *it)
 {
     const char *n = it->name;
@@ -145,6 +164,15 @@ static void plan__prepare(plan_builder *b, const api_restore_item *it)
         plan__add(b, PLAN_STAGE_PREPARE, n, "checksum", false,
                   "Check the sha256 of the downloaded %s before anything is written.",
                   it->source == API_SOURCE_PG_DUMP ? "dump" : "RDB file");
+        if (plan__pg_copy(it)) {
+            plan__pg_load(b, PLAN_STAGE_PREPARE, it, false);
+            if (it->has_verify)
+                plan__add(b, PLAN_STAGE_PREPARE, n, "verify", false,
+                          "Run the SQL checks against the new database.");
+            if (it->has_migrations)
+                plan__add(b, PLAN_STAGE_PREPARE, n, "migrations", false,
+                          "Run the migrations Job against the new database.");
+        }
         break;
     case API_SOURCE_S3_OBJECTS:
         plan__add(
@@ -153,6 +181,23 @@ static void plan__prepare(plan_builder *b, const api_restore_item *it)
             it->target_id, it->source_id, api_get_str(it->source_spec, "mode"));
         plan__add(b, PLAN_STAGE_PREPARE, n, "diff", false,
                   "Compute which versions of %s to restore.", it->source_id);
+        break;
+    case API_SOURCE_FILE_ARCHIVE:
+        plan__add(b, PLAN_STAGE_PREPARE, n, "validate", false,
+                  "Check that %s exists and that %s is bound.", it->source_id, it->target_id);
+        plan__add(b, PLAN_STAGE_PREPARE, n, "download", false,
+                  "Download %s to the Job's work volume, check its sha256, decrypt and "
+                  "check every entry of the archive (nothing is extracted).",
+                  it->source_id);
+        break;
+    case API_SOURCE_JOB:
+        plan__add(b, PLAN_STAGE_PREPARE, n, "validate", false,
+                  "Check the Job template (%s) and that no foreign Job holds its name.",
+                  it->source_id);
+        if (!api_get_bool(it->source_spec, "destructive", true))
+            plan__add(b, PLAN_STAGE_PREPARE, n, "run", false,
+                      "Run the Job (%s) and wait for it (marked non-destructive).",
+                      it->source_id);
         break;
     case API_SOURCE_S3_SYNC:
         plan__add(b, PLAN_STAGE_PREPARE, n, "validate", false,
@@ -247,12 +292,12 @@ static void plan__cutover(plan_builder *b, const api_restore_item *it)
         break;
     case API_SOURCE_PG_DUMP:
         plan__scale(b, it, true);
-        plan__add(b, PLAN_STAGE_CUTOVER, n, "load", true,
-                  "Load the dump into %s with pg_restore or psql (%lld job(s))%s.", it->target_id,
-                  (long long)api_get_int(it->source_spec, "jobs", 1),
-                  api_get_bool(it->source_spec, "recreateDatabase", false)
-                      ? ", recreating the database first"
-                      : "");
+        if (plan__pg_copy(it)) { /* loaded and checked in prepare */
+            plan__scale(b, it, false);
+            plan__patch_secrets(b, it);
+            break;
+        }
+        plan__pg_load(b, PLAN_STAGE_CUTOVER, it, true);
         if (it->has_verify)
             plan__add(b, PLAN_STAGE_CUTOVER, n, "verify", false, "Run the SQL checks against %s.",
                       it->target_id);
@@ -276,6 +321,18 @@ static void plan__cutover(plan_builder *b, const api_restore_item *it)
     case API_SOURCE_S3_OBJECTS:
         plan__add(b, PLAN_STAGE_CUTOVER, n, "apply", true, "Restore %s (mode %s) in bucket %s.",
                   it->source_id, api_get_str(it->source_spec, "mode"), it->target_id);
+        break;
+    case API_SOURCE_FILE_ARCHIVE:
+        plan__scale(b, it, true);
+        plan__add(b, PLAN_STAGE_CUTOVER, n, "extract", true,
+                  "Extract %s into %s (no absolute paths, '..' or escaping links).", it->source_id,
+                  it->target_id);
+        plan__scale(b, it, false);
+        break;
+    case API_SOURCE_JOB:
+        if (api_get_bool(it->source_spec, "destructive", true))
+            plan__add(b, PLAN_STAGE_CUTOVER, n, "run", true, "Run the Job (%s) and wait for it.",
+                      it->source_id);
         break;
     case API_SOURCE_S3_SYNC:
         plan__add(

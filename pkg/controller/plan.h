@@ -37,9 +37,14 @@
  *   pgDump                 validate, download, checksum     [scale-down D], load D, [verify],
  *                                                           [migrations D], [scale-up],
  *                                                           [patch-secrets D]
+ *   pgDump, target.        validate, download, checksum,    [scale-down D], [scale-up],
+ *   createDatabase         load, [verify], [migrations]     [patch-secrets D]
  *   redisRDB               validate, download, checksum     install D, restart D, check-keys
  *   s3Objects              validate, diff                   apply D
  *   s3Sync                 validate, compare                sync D, verify
+ *   fileArchive            validate, download               [scale-down D], extract D, [scale-up]
+ *   job                    validate, [run if destructive:   run D (when destructive, the
+ *                          false]                           default)
  *
  * Migrations on a restored copy (RDS point-in-time, snapshot, cluster) run in
  * prepare against the copy; on a live database (in place, pgDump) they are

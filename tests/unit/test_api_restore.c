@@ -161,11 +161,12 @@ static void test_api_restore_exactly_one_source_names_those_found(void **state)
                  "spec.items[1]",
                  "exactly one source of rdsPointInTime, rdsSnapshot, rdsInPlace, "
                  "rdsClusterPointInTime, pgDump, "
-                 "redisRDB, s3Objects, s3Sync, secretVersion must be set, found 2: pgDump, s3Sync");
+                 "redisRDB, s3Objects, s3Sync, secretVersion, fileArchive, job must be set, found 2: "
+                 "pgDump, s3Sync");
     expect_error(NULL, "{\"1\":{\"s3Sync\":null}}", "spec.items[1]",
                  "exactly one source of rdsPointInTime, rdsSnapshot, rdsInPlace, "
                  "rdsClusterPointInTime, pgDump, "
-                 "redisRDB, s3Objects, s3Sync, secretVersion must be set, found 0");
+                 "redisRDB, s3Objects, s3Sync, secretVersion, fileArchive, job must be set, found 0");
 }
 
 static void test_api_restore_time_must_not_be_in_the_future(void **state)
@@ -443,10 +444,68 @@ static void test_api_condition_keeps_transition_time_when_status_unchanged(void 
     json_decref(status);
 }
 
+/* fileArchive: subPath stays inside the volume; job: the template must name an
+ * image per container and a Job's restartPolicy; a job runs at its written
+ * place (the class of the item before it). */
+static void test_api_restore_file_archive_and_job_rules(void **state)
+{
+    static const char *fa = "{\"items\":[{\"name\":\"files\",\"fileArchive\":{\"source\":{"
+                            "\"bucket\":\"backups\",\"key\":\"f/latest.tar.gz.enc\"},"
+                            "\"target\":{\"persistentVolumeClaim\":\"files\",\"subPath\":"
+                            "\"app\"}}}]}";
+    static const char *jb =
+        "{\"items\":[{\"name\":\"s\",\"s3Sync\":{\"sourceBucket\":\"media-replica\","
+        "\"targetBucket\":\"media\"}},{\"name\":\"j\",\"job\":{\"template\":{\"spec\":{"
+        "\"template\":{\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"pg:16\"}]}}}}}},"
+        "{\"name\":\"sec\",\"secretVersion\":{\"secretId\":\"shop/x\"}}]}";
+    json_t *spec;
+    api_restore_spec *s = NULL;
+    (void)state;
+
+    expect_error(fa, "{\"0\":{\"fileArchive\":{\"target\":{\"subPath\":\"app/../../etc\"}}}}",
+                 "spec.items[0].fileArchive.target.subPath",
+                 "must not contain an empty, '.' or '..' component");
+    expect_error(fa, "{\"0\":{\"fileArchive\":{\"target\":{\"persistentVolumeClaim\":null}}}}",
+                 "spec.items[0].fileArchive.target.persistentVolumeClaim", "is required");
+    expect_error(jb,
+                 "{\"1\":{\"job\":{\"template\":{\"spec\":{\"template\":{\"spec\":{"
+                 "\"containers\":[{\"name\":\"c\",\"image\":\"\"}]}}}}}}}",
+                 "spec.items[1].job.template.spec.template.spec.containers[0].image",
+                 "is required");
+    expect_error(jb,
+                 "{\"1\":{\"job\":{\"template\":{\"spec\":{\"template\":{\"spec\":{"
+                 "\"restartPolicy\":\"Always\"}}}}}}}",
+                 "spec.items[1].job.template.spec.template.spec.restartPolicy",
+                 "must be Never or OnFailure");
+    expect_error(jb, "{\"1\":{\"job\":{\"template\":{\"spec\":null}}}}",
+                 "spec.items[1].job.template.spec.template.spec",
+                 "is required (the Job's pod template spec)");
+
+    spec = spec_from(fa, NULL);
+    assert_int_equal(api_restore_parse(&s, NULL, spec, NOW), 0);
+    assert_string_equal(s->items[0].target_id, "PersistentVolumeClaim files/app");
+    assert_string_equal(json_string_value(json_object_get(s->items[0].source_spec, "manifest")),
+                        "optional");
+    api_restore_free(s);
+    json_decref(spec);
+
+    /* order: secretVersion (secrets), then s3Sync, then the job right after it */
+    spec = spec_from(jb, NULL);
+    assert_int_equal(api_restore_parse(&s, NULL, spec, NOW), 0);
+    assert_string_equal(s->items[s->order[0]].name, "sec");
+    assert_string_equal(s->items[s->order[1]].name, "s");
+    assert_string_equal(s->items[s->order[2]].name, "j");
+    assert_string_equal(s->items[1].source_id, "image pg:16");
+    assert_true(json_is_true(json_object_get(s->items[1].source_spec, "destructive")));
+    api_restore_free(s);
+    json_decref(spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_api_restore_every_example_validates),
+        cmocka_unit_test(test_api_restore_file_archive_and_job_rules),
         cmocka_unit_test(test_api_restore_base_spec_is_valid),
         cmocka_unit_test(test_api_restore_exactly_one_source_names_those_found),
         cmocka_unit_test(test_api_restore_time_must_not_be_in_the_future),

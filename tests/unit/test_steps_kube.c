@@ -734,7 +734,7 @@ static void test_migrations_failed_reports_redacted_log_tail(void **state)
     assert_null(strstr(f.out.message, "s3cret"));
     assert_non_null(strstr(req(&f, 2), "labelSelector=job-name%3Dlb-rr1-orders-db-migrations"));
     assert_non_null(strstr(req(&f, 3), "/pods/lb-rr1-orders-db-migrations-abcde/log?"));
-    assert_non_null(strstr(req(&f, 3), "tailLines=20"));
+    assert_non_null(strstr(req(&f, 3), "tailLines=40"));
     fx_stop(&f);
 }
 

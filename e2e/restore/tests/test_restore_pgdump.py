@@ -181,6 +181,42 @@ class PgDumpRestoreTest(ScenarioCase):
         self.assertEqual(dep["spec"]["replicas"], 1)
 
 
+    def test_restore_into_a_new_database_runs_before_the_approval(self):
+        """target.createDatabase: the dump is loaded into a new database (a copy) in the
+        prepare, so the approver finds it loaded and checked; the live database is never
+        touched; a database that already exists is refused, not loaded into."""
+        seed_shop(self.pg, "copysrc", orders=150)
+        counts = self.pg.counts("copysrc")
+        put(self.bucket, "copy/copysrc.dump", self.pg.dump("copysrc", "-Fc"))
+        self.pg.script("DELETE FROM orders WHERE id > 100", "copysrc")
+        self.db_secret("copy-target", "copysrc_restored")
+        item = self.item("copy", "copy/copysrc.dump", "copy-target", manifest="none")
+        item["pgDump"]["target"]["createDatabase"] = True
+        item["verify"] = {"checks": [{"name": "orders", "sql": {
+            "query": "SELECT count(*) FROM orders",
+            "expect": {"equals": counts["public.orders"]}}}]}
+        self.apply_rr(self.rr_manifest("copy-rr", [item]))
+        obj = self.wait_phase("copy-rr", "AwaitingApproval", timeout=180)
+        plan = {p["name"]: p for p in obj["status"]["plan"]}
+        self.assertFalse(plan["copy/load"]["destructive"])
+        self.assertEqual(self.step(obj, "copy/load")["phase"], "Succeeded")
+        self.assertEqual(self.step(obj, "copy/verify")["phase"], "Succeeded")
+        # Loaded before any approval, into the new database only.
+        self.assertEqual(self.pg.counts("copysrc_restored"), counts)
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM orders", "copysrc"), "100")
+        self.approve("copy-rr")
+        self.wait_phase("copy-rr", "Succeeded", timeout=120)
+
+        # The same request shape against a database that exists is refused.
+        self.db_secret("copy-exists", "copysrc")
+        item = self.item("copy2", "copy/copysrc.dump", "copy-exists", manifest="none")
+        item["pgDump"]["target"]["createDatabase"] = True
+        self.apply_rr(self.rr_manifest("copy-rr-2", [item], approval=False))
+        obj = self.wait_phase("copy-rr-2", "Failed", timeout=180)
+        self.assertIn("already exists", self.step(obj, "copy2/load")["message"])
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM orders", "copysrc"), "100")
+
+
 class PgDumpCrashAndBadInputTest(PgDumpRestoreTest):
     """kill -9 of the operator while the download Job runs: the Job is adopted, not
     created again; an empty latestUnder fails validate naming the prefix."""
@@ -188,6 +224,7 @@ class PgDumpCrashAndBadInputTest(PgDumpRestoreTest):
     test_runbook_000_1c_custom_dump_after_approval = None
     test_runbook_003_off_by_one_manifest_stops_before_the_drop = None
     test_runbook_004_p1_encrypted_with_scale_down = None
+    test_restore_into_a_new_database_runs_before_the_approval = None
 
     def test_kill_9_while_the_download_job_runs_adopts_the_job(self):
         import time

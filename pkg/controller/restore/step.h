@@ -201,6 +201,15 @@ int pgdump_step_download(step_result *out, const step_ctx *ctx); /* agent --veri
 int pgdump_step_checksum(step_result *out, const step_ctx *ctx); /* its result */
 int pgdump_step_load(step_result *out, const step_ctx *ctx);     /* agent load Job */
 
+/* --- steps_filearchive.c ------------------------------------------------------- */
+int filearchive_step_validate(step_result *out, const step_ctx *ctx); /* claim, object */
+int filearchive_step_download(step_result *out, const step_ctx *ctx); /* --verify-only Job */
+int filearchive_step_extract(step_result *out, const step_ctx *ctx);  /* extract Job */
+
+/* --- steps_job.c --------------------------------------------------------------- */
+int job_step_validate(step_result *out, const step_ctx *ctx); /* template, name free */
+int job_step_run(step_result *out, const step_ctx *ctx);      /* the request's Job */
+
 /* --- steps_redis.c ------------------------------------------------------------- */
 int redis_step_validate(step_result *out, const step_ctx *ctx); /* object, manifest, pod, CONFIG */
 int redis_step_download(step_result *out, const step_ctx *ctx); /* S3 -> temp file in the pod */

@@ -19,6 +19,7 @@
  * Package-private helpers steps_kube__*() are exported only for the unit
  * tests (tests/unit/test_steps_kube.c declares them). */
 #include "controller/restore/step.h"
+#include "controller/restore/jobrun.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -37,8 +38,6 @@
 #define KUBE_NAME_MAX          63         /* a DNS label: Job names feed the job-name label */
 #define KUBE_NAME_HASHED_KEEP  54         /* characters kept before "-<8 hex>" in a long name */
 #define SECRET_VALUE_MAX       (1u << 20) /* one Secret is at most 1 MiB */
-#define MIGRATIONS_LOG_LINES   20         /* tail of the failed pod's log in the message */
-#define MIGRATIONS_LOG_BYTES   4096       /* limitBytes of that log read */
 #define MIGRATIONS_LOG_KEEP    600        /* bytes of the tail that go into the message */
 #define MIGRATIONS_SCRUB_MIN   3          /* shortest password scrubbed from that tail */
 #define MIGRATIONS_CONTAINER   "migrations"
@@ -277,12 +276,6 @@ static const json_t *condition(const json_t *obj, const char *type)
             return c;
     }
     return NULL;
-}
-
-static int cond_true(const json_t *c)
-{
-    const char *s = json_string_value(json_object_get(c, "status"));
-    return s != NULL && strcmp(s, "True") == 0;
 }
 
 /* As `kubectl rollout status` decides: 1 when the rollout is complete, 0 while
@@ -1446,7 +1439,7 @@ static int migrations_secret(step_result *out, const step_ctx *ctx, const char *
     return rc;
 }
 
-static json_t *migrations_job(const step_ctx *ctx, const char *job, const char *secret)
+static json_t *migrations_job(const step_ctx *ctx, const char *secret)
 {
     const json_t *m = json_object_get(ctx->item->spec, "migrations");
     const char *url_env = json_string_value(json_object_get(m, "databaseURLEnv"));
@@ -1479,12 +1472,11 @@ static json_t *migrations_job(const step_ctx *ctx, const char *job, const char *
     /* backoffLimit defaults to 0 (CRD): migrations are rarely idempotent, and a
      * retry would run them again on a half-migrated copy; a failure is reported
      * with its log instead. */
-    body = json_pack("{s:s, s:s, s:o, s:{s:I, s:I, s:{s:{s:o}, s:o}}}", "apiVersion", "batch/v1",
-                     "kind", "Job", "metadata", object_meta(ctx, job), "spec", "backoffLimit",
+    body = json_pack("{s:{s:I, s:I, s:{s:o}}}", "spec", "backoffLimit",
                      json_is_integer(bl) ? json_integer_value(bl) : (json_int_t)0,
                      "activeDeadlineSeconds",
                      json_is_integer(to) ? json_integer_value(to) : (json_int_t)1800, "template",
-                     "metadata", "labels", managed_labels(), "spec", pod);
+                     "spec", pod);
     return body;
 }
 
@@ -1513,40 +1505,10 @@ static char *scrub(char *s, const char *needle)
  * at most MIGRATIONS_LOG_KEEP bytes; a new string, never NULL. */
 static char *migrations_log_tail(const step_ctx *ctx, const char *job, const char *password)
 {
-    kube_ref pods = {.group = "", .version = "v1", .resource = "pods", .namespace = rr_ns(ctx)};
-    kube_list_options lo = {0};
-    json_t *list = NULL;
-    const json_t *p, *newest = NULL;
-    char *sel = lb_sprintf("job-name=%s", job), *text = NULL, *red, *q;
-    size_t i, len = 0;
-    int rc;
+    char *text = jobrun_log(ctx, job, MIGRATIONS_CONTAINER), *red;
+    size_t len;
 
-    lo.label_selector = sel;
-    rc = kube_list(&list, ctx->kube, &pods, &lo);
-    free(sel);
-    if (rc != 0) {
-        json_decref(list);
-        return lb_sprintf("(log unavailable: %s)", lb_error_last());
-    }
-    json_array_foreach(json_object_get(list, "items"), i, p)
-    {
-        const char *ts = md_str(p, "creationTimestamp");
-        const char *best = newest ? md_str(newest, "creationTimestamp") : NULL;
-        if (newest == NULL || (ts != NULL && best != NULL && strcmp(ts, best) >= 0))
-            newest = p;
-    }
-    if (newest == NULL) {
-        json_decref(list);
-        return lb_strdup("(no pod of the Job found)");
-    }
-    pods.name = md_str(newest, "name");
-    pods.subresource = "log";
-    q = lb_sprintf("container=%s&tailLines=%d&limitBytes=%d", MIGRATIONS_CONTAINER,
-                   MIGRATIONS_LOG_LINES, MIGRATIONS_LOG_BYTES);
-    rc = kube_get_text(&text, &len, ctx->kube, &pods, q);
-    free(q);
-    json_decref(list);
-    if (rc != 0)
+    if (text == NULL)
         return lb_sprintf("(log unavailable: %s)", lb_error_last());
     if (password != NULL && strlen(password) < MIGRATIONS_SCRUB_MIN) {
         /* too short to scrub without mangling the text around it */
@@ -1584,9 +1546,8 @@ static char *migrations_log_tail(const step_ctx *ctx, const char *job, const cha
 int kube_step_migrations(step_result *out, const step_ctx *ctx)
 {
     char job[KUBE_NAME_MAX + 1], secret[KUBE_NAME_MAX + 1];
-    kube_ref ref = {.group = "batch", .version = "v1", .resource = "jobs", .namespace = rr_ns(ctx)};
-    json_t *obj = NULL;
-    const json_t *c;
+    jobrun_state st;
+    const char *reason = NULL;
     char *url = NULL, *password = NULL;
     int rc;
 
@@ -1596,43 +1557,30 @@ int kube_step_migrations(step_result *out, const step_ctx *ctx)
         return step_done(out, "item %s has no migrations", ctx->item->name);
     item_object_name(job, sizeof(job), ctx, "migrations");
     item_object_name(secret, sizeof(secret), ctx, "migrations-db");
-    ref.name = job;
-    rc = kube_get(&obj, ctx->kube, &ref);
-    if (rc == LB_ENOTFOUND) {
-        json_t *body;
+    if ((rc = jobrun_observe(&st, &reason, ctx, job)) != 0)
+        goto done;
+    switch (st) {
+    case JOBRUN_ABSENT:
         rc = migrations_url(&url, &password, out, ctx);
         if (rc != 0)
             goto done;
         rc = migrations_secret(out, ctx, secret, url);
         if (rc != 0)
             goto done;
-        body = migrations_job(ctx, job, secret);
-        ref.name = NULL; /* POST to the collection */
-        rc = kube_create(NULL, ctx->kube, &ref, body);
-        json_decref(body);
-        if (rc != 0) {
-            rc = lb_error_wrap(rc, "create Job %s", job);
+        if ((rc = jobrun_create(ctx, job, migrations_job(ctx, secret))) != 0)
             goto done;
-        }
         step_wait(out, STEP_POLL_MS, "migrations Job %s created; waiting for it to finish", job);
-        goto done;
-    }
-    if (rc != 0) {
-        rc = lb_error_wrap(rc, "get Job %s", job);
-        goto done;
-    }
-    if (!owned_by_rr(obj, ctx)) {
-        rc = 1;
+        break;
+    case JOBRUN_FOREIGN:
         step_failed(out, "JobNotOwned",
                     "Job %s exists but is not owned by this RestoreRequest "
                     "(uid %s)",
                     job, rr_uid(ctx));
-        goto done;
-    }
-    if ((c = condition(obj, "Complete")) != NULL && cond_true(c)) {
+        break;
+    case JOBRUN_COMPLETE:
         step_done(out, "migrations Job %s completed", job);
-    } else if ((c = condition(obj, "Failed")) != NULL && cond_true(c)) {
-        const char *reason = json_string_value(json_object_get(c, "reason"));
+        break;
+    case JOBRUN_FAILED: {
         char *tail;
         if (ctx->item->source != API_SOURCE_PG_DUMP) {
             /* the password alone may be echoed by a tool; scrub it too */
@@ -1645,16 +1593,16 @@ int kube_step_migrations(step_result *out, const step_ctx *ctx)
         }
         tail = migrations_log_tail(ctx, job, password);
         step_failed(out, "MigrationsFailed", "migrations Job %s failed (%s); last log lines: %s",
-                    job, reason ? reason : "Failed", tail);
+                    job, reason != NULL && reason[0] ? reason : "Failed", tail);
         free(tail);
-    } else {
-        step_wait(out, STEP_POLL_MS, "waiting for migrations Job %s (active %lld, failed %lld)",
-                  job, (long long)int_at(obj, "status", "active", 0),
-                  (long long)int_at(obj, "status", "failed", 0));
+        break;
+    }
+    default:
+        step_wait(out, STEP_POLL_MS, "waiting for migrations Job %s", job);
+        break;
     }
     rc = 0;
 done:
-    json_decref(obj);
     wipe_free(url);
     wipe_free(password);
     return rc < 0 ? rc : 0;

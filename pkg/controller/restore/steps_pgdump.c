@@ -206,6 +206,8 @@ static json_t *agent_job(void *payload)
         }
         if (json_is_true(json_object_get(src, "recreateDatabase")))
             json_array_append_new(cmd, json_string("--recreate-database"));
+        if (json_is_true(json_object_get(json_object_get(src, "target"), "createDatabase")))
+            json_array_append_new(cmd, json_string("--create-database"));
         json_array_foreach(tables, i, v)
         {
             json_array_append_new(cmd, json_string("--table"));
