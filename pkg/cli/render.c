@@ -165,7 +165,8 @@ int cli_render_plan(lb_buf *out, const json_t *rr, cli_style style)
         snprintf(order, sizeof(order), "%zu", i + 1);
         n_destructive += destructive;
         table_row(&t, destructive ? BOLD : NULL,
-                  (const char *const[]){order, str(step, "item"), str(step, "action"),
+                  (const char *const[]){order, str(step, "item")[0] ? str(step, "item") : "-",
+                                        str(step, "action"),
                                         destructive ? "yes" : "no", str(step, "description")});
     }
     rc = table_flush(&t, out, style);
