@@ -73,6 +73,7 @@ typedef struct mgr_options {
     kube_client *client;                    /* borrowed */
     aws_client *aws;                        /* borrowed; NULL without AWS configuration */
     struct engine_metrics *restore_metrics; /* borrowed; may be NULL */
+    struct verify_metrics *verify_metrics;  /* borrowed; may be NULL */
     kube_recorder *recorder;                /* borrowed; may be NULL */
     mgr_metrics *metrics;                   /* borrowed; may be NULL */
     const char *const *namespaces;          /* NULL / 0: all namespaces */
