@@ -296,10 +296,11 @@ static int drill_open(drill *d, vr *v)
 
 /* ---- snapshot selection ---------------------------------------------------------- */
 
-/* selection.randomWithin: an available snapshot of the instance not older
- * than the window, picked by the run's uid (stable across reconciles and
+/* selection.randomWithin: an available snapshot of the instance (of
+ * latestFrom.snapshotType) not older than the window, picked by the run's uid (stable across reconciles and
  * crashes; differs between runs). *out NULL when none. */
-static int pick_random(char **out, vr *v, const char *instance, int64_t window_sec)
+static int pick_random(char **out, vr *v, const char *instance, const char *type,
+                       int64_t window_sec)
 {
     rds_snapshot_query q = {.instance_id = instance};
     rds_snapshot_list l;
@@ -321,6 +322,7 @@ static int pick_random(char **out, vr *v, const char *instance, int64_t window_s
             lb_time t;
             const rds_snapshot *s = &l.items[i];
             if (!streq(s->status, "available") || s->create_time == NULL ||
+                (type != NULL && !streq(type, "any") && !streq(s->type, type)) ||
                 lb_time_parse_rfc3339(&t, s->create_time) != 0 || v->now.sec - t.sec > window_sec)
                 continue;
             if (pass == 1 && k == pick) {
@@ -406,7 +408,9 @@ static int do_pending(vr *v)
             api_get_str(json_object_get(snap, "latestFrom"), "dbInstanceIdentifier");
         (void)api_duration_parse(&window,
                                  api_get_str(json_object_get(snap, "selection"), "randomWithin"));
-        rc = pick_random(&chosen, v, inst, window);
+        rc = pick_random(&chosen, v, inst,
+                         api_get_str(json_object_get(snap, "latestFrom"), "snapshotType"),
+                         window);
         if (rc != 0) {
             v->requeue_ms = requeue_transient(v, "listing snapshots");
             return 0;
