@@ -815,6 +815,11 @@ def restore_request_schema():
         "startedAt": timestamp("Start"),
         "completedAt": timestamp("End"),
         "durationSeconds": i("completedAt - startedAt (or so far).", 0, fmt="int64"),
+        "measured": obj("Measured recoverability of a Succeeded restore.", {
+            "rtoSeconds": i("Creation (apply) to Succeeded.", 0, fmt="int64"),
+            "rtoAfterApprovalSeconds": i("Approval to Succeeded.", 0, fmt="int64"),
+            "rpoSeconds": i("Age of the oldest restore point at apply time.", 0, fmt="int64"),
+        }),
     })
     return spec, status
 
