@@ -339,6 +339,12 @@ def check(kinds_only_sql=False):
                              default="application/json"),
             "expectStatus": i("Expected status code.", 100, 599, 200),
             "expectBodyContains": s("Text the response body must contain.", max_len=4096),
+            "expectJSON": obj("A field of the JSON response body must equal a value.", {
+                "field": s("Dotted path into the body, e.g. status or checks.db.", max_len=255,
+                           min_len=1),
+                "equals": {"description": "Expected value (number or text), compared as text.",
+                           "x-kubernetes-int-or-string": True},
+            }, required=["field", "equals"]),
         }, required=["url"], rules=[
             ("!(has(self.body) && has(self.bodySecretRef))",
              "http: body and bodySecretRef cannot both be set"),

@@ -333,7 +333,11 @@ static void test_check_result_entry(void **state)
              "{\"checks\": [{\"name\": \"up\", \"http\": {\"url\": "
              "\"http://gw.shop.svc/health\", \"expectStatus\": 200, "
              "\"expectBodyContains\": \"ok\"}}, {\"name\": \"media\", \"s3Compare\": "
-             "{\"bucketA\": \"a-bucket\", \"bucketB\": \"b-bucket\"}}]}");
+             "{\"bucketA\": \"a-bucket\", \"bucketB\": \"b-bucket\"}}, "
+             "{\"name\": \"j-ok\", \"http\": {\"url\": \"http://gw.shop.svc/\", "
+             "\"expectJSON\": {\"field\": \"status\", \"equals\": \"ok\"}}}, "
+             "{\"name\": \"j-bad\", \"http\": {\"url\": \"http://gw.shop.svc/\", "
+             "\"expectJSON\": {\"field\": \"db.state\", \"equals\": 1}}}]}");
     ver = json_loads(text, 0, NULL);
     assert_non_null(ver);
     memset(&empty, 0, sizeof(empty));
@@ -364,7 +368,20 @@ static void test_check_result_entry(void **state)
     assert_non_null(strstr(json_string_value(json_object_get(res, "message")), "AWS"));
     json_decref(res);
 
-    assert_int_equal(verify_check_result(&res, &ctx, ver, 2), LB_EINVALID);
+    /* expectJSON: a field of the JSON body */
+    s.status = 200;
+    s.body = "{\"status\":\"ok\",\"db\":{\"state\":2}}";
+    assert_int_equal(verify_check_result(&res, &ctx, ver, 2), 0);
+    assert_true(json_is_true(json_object_get(res, "passed")));
+    assert_string_equal(json_string_value(json_object_get(res, "observed")), "ok");
+    json_decref(res);
+    assert_int_equal(verify_check_result(&res, &ctx, ver, 3), 0);
+    assert_true(json_is_false(json_object_get(res, "passed")));
+    assert_string_equal(json_string_value(json_object_get(res, "observed")), "2");
+    assert_string_equal(json_string_value(json_object_get(res, "expected")), "db.state = 1");
+    json_decref(res);
+
+    assert_int_equal(verify_check_result(&res, &ctx, ver, 4), LB_EINVALID);
     assert_null(res);
 
     unsetenv("LIFEBOAT_SERVICE_MAP");

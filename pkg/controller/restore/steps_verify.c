@@ -394,6 +394,87 @@ static void observe_http(verify_report *r, long status, long expect, const char 
     report_observe(r, o, e);
 }
 
+/* The value at a dotted path ("status", "checks.db", "items.0.name") of a
+ * JSON document; borrowed, NULL when absent. */
+static const json_t *json_at(const json_t *doc, const char *path)
+{
+    char seg[256];
+    const char *p = path;
+
+    while (doc != NULL && *p != '\0') {
+        size_t n = strcspn(p, ".");
+        if (n >= sizeof(seg))
+            return NULL;
+        memcpy(seg, p, n);
+        seg[n] = '\0';
+        if (json_is_array(doc)) {
+            char *end;
+            long i = strtol(seg, &end, 10);
+            doc = (*end == '\0' && i >= 0) ? json_array_get(doc, (size_t)i) : NULL;
+        } else {
+            doc = json_object_get(doc, seg);
+        }
+        p += n;
+        if (*p == '.')
+            p++;
+    }
+    return doc;
+}
+
+/* Scalar JSON value as text (strings unquoted); "" for others. */
+static void json_text(char *out, size_t size, const json_t *v)
+{
+    if (json_is_string(v))
+        snprintf(out, size, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(out, size, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(out, size, "%g", json_real_value(v));
+    else if (json_is_boolean(v))
+        snprintf(out, size, "%s", json_is_true(v) ? "true" : "false");
+    else if (json_is_null(v))
+        snprintf(out, size, "null");
+    else
+        snprintf(out, size, "%s", json_is_object(v) ? "{...}" : "[...]");
+}
+
+/* http.expectJSON {field, equals}: the response body parsed as JSON (it was
+ * read up to the body cap), the value at `field` compared as text with
+ * `equals` (a number or a string). Writes the check's line; true when equal. */
+static bool verify_http_json_eval(verify_report *r, char *msg, size_t size, const char *name,
+                                  const char *body, const json_t *ej)
+{
+    const char *field = json_string_value(json_object_get(ej, "field"));
+    const json_t *want_j = json_object_get(ej, "equals");
+    char want[VERIFY_MAX_OBSERVED], got[VERIFY_MAX_OBSERVED], exp[VERIFY_MAX_OBSERVED + 64];
+    json_error_t jerr;
+    json_t *doc = body != NULL ? json_loads(body, JSON_DECODE_ANY, &jerr) : NULL;
+    const json_t *v;
+    bool ok = false;
+
+    json_text(want, sizeof(want), want_j);
+    snprintf(exp, sizeof(exp), "%s = %s", field ? field : "?", want);
+    if (doc == NULL) {
+        snprintf(msg, size, "%s: response body is not JSON, expected %s", name, exp);
+        report_observe(r, "body not JSON", exp);
+        return false;
+    }
+    v = json_at(doc, field ? field : "");
+    if (v == NULL) {
+        snprintf(msg, size, "%s: JSON field %s not in the response", name, field ? field : "?");
+        report_observe(r, "field absent", exp);
+    } else {
+        json_text(got, sizeof(got), v);
+        ok = strcmp(got, want) == 0;
+        if (snprintf(msg, size, "%s: JSON %s = %s%s%s", name, field, got,
+                     ok ? "" : ", expected ", ok ? "" : want) >= (int)size)
+            msg[size - 1] = '\0'; /* cut: the line is for people */
+        report_observe(r, got, exp);
+    }
+    json_decref(doc);
+    return ok;
+}
+
 static void run_http_check(verify_report *r, const step_ctx *ctx, const char *name,
                            const json_t *http)
 {
@@ -485,6 +566,9 @@ static void run_http_check(verify_report *r, const step_ctx *ctx, const char *na
     {
         bool ok =
             verify_http_eval(line, sizeof(line), name, status, (long)expect, b.data, contains);
+        if (ok && json_object_get(http, "expectJSON") != NULL)
+            ok = verify_http_json_eval(r, line, sizeof(line), name, b.data,
+                                       json_object_get(http, "expectJSON"));
         report_add(r, ok, "%s%s", line, b.truncated && !ok ? " (body cut at the cap)" : "");
     }
 done:
