@@ -137,6 +137,9 @@ class Test000Checklist(VerifyCase):
                                         "expectStatus": 200}},
             {"name": "root-body", "http": {"url": "http://order-service.%s.svc/" % self.ns,
                                            "expectBodyContains": "ORDER_DATABASE_URL"}},
+            {"name": "root-json", "http": {"url": "http://order-service.%s.svc/" % self.ns,
+                                           "expectJSON": {"field": "var",
+                                                          "equals": "ORDER_DATABASE_URL"}}},
             {"name": "orders", "sql": {"query": "SELECT COUNT(*) FROM orders",
                                        "expect": {"equals": self.orders}}},
             {"name": "users", "sql": {"query": "SELECT COUNT(*) FROM users",
@@ -161,7 +164,8 @@ class Test000Checklist(VerifyCase):
         obj = self.wait_terminal("checklist")
         st = obj["status"]
         self.assertEqual(st["phase"], "Passed", json.dumps(st, indent=1)[:3000])
-        self.assertEqual(st["summary"], "7/7")   # 6 checks + rpo
+        self.assertEqual(st["summary"], "8/8")   # 7 checks + rpo
+        self.assertEqual(result(obj, "root-json")["observed"], "ORDER_DATABASE_URL")
         self.assertEqual(result(obj, "orders")["observed"], str(self.orders))
         self.assertEqual(result(obj, "health")["observed"], "HTTP 200")
         self.assertIn("1 of 1 ready", result(obj, "order-service")["observed"])
@@ -209,7 +213,7 @@ class Test000Checklist(VerifyCase):
         obj = self.wait_terminal("checklist-s3")
         st = obj["status"]
         self.assertEqual(st["phase"], "Failed", json.dumps(st, indent=1)[:3000])
-        self.assertEqual(st["summary"], "7/8")
+        self.assertEqual(st["summary"], "8/9")
         bad = result(obj, "media-partial")
         self.assertFalse(bad["passed"])
         self.assertIn("photos/img-4.jpg", bad["message"])
