@@ -162,7 +162,7 @@ test:
 	@$(MAKE) --no-print-directory deps
 	@mkdir -p $(BUILD) && rm -f $(RESULTS)
 	@rc=0; \
-	$(MAKE) --no-print-directory all || rc=1; \
+	$(MAKE) --no-print-directory -j$$(nproc) all $(UNIT_BINS) $(IT_BINS) || rc=1; \
 	$(MAKE) --no-print-directory unit || rc=1; \
 	$(MAKE) --no-print-directory e2e || rc=1; \
 	tests/tap-total $(RESULTS) $(UNIT_SRCS:tests/unit/%.c=unit:%) $$(e2e/run-suites.sh --list) \

@@ -1037,6 +1037,11 @@ write:
     }
 done:
     out->outcome = wrote ? CTRL_WRITTEN : CTRL_UNCHANGED;
+    if (wrote && written != NULL)
+        snprintf(out->resource_version, sizeof(out->resource_version), "%s",
+                 api_get_str(json_object_get(written, "metadata"), "resourceVersion")
+                     ? api_get_str(json_object_get(written, "metadata"), "resourceVersion")
+                     : "");
     out->requeue_ms = v.requeue_ms;
     api_errors_dispose(&errs);
     api_verify_free(v.spec);
