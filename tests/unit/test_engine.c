@@ -621,12 +621,11 @@ static void test_engine_measures_rto_and_rpo(void **state)
     annotate(obj, ENGINE_APPROVE_ANNOTATION, "alice");
     drive(obj, &now);
     assert_string_equal(phase(obj), "Succeeded");
-    assert_int_equal(lb_time_parse_rfc3339(&approved,
-                                           api_get_str(json_object_get(json_object_get(obj,
-                                                                                       "status"),
-                                                                       "approval"),
-                                                       "approvedAt")),
-                     0);
+    assert_int_equal(
+        lb_time_parse_rfc3339(
+            &approved,
+            api_get_str(json_object_get(json_object_get(obj, "status"), "approval"), "approvedAt")),
+        0);
     assert_int_equal(
         lb_time_parse_rfc3339(&done, api_get_str(json_object_get(obj, "status"), "completedAt")),
         0);

@@ -314,8 +314,8 @@ static void test_check_result_entry(void **state)
     mini_httpd s = {.status = 200, .body = "{\"status\":\"ok\"}"};
     char path[] = "/tmp/lb-test-services-XXXXXX";
     char line[256], text[1024];
-    json_t *rr = json_pack("{s:{s:s,s:s,s:s}}", "metadata", "name", "v", "namespace", "shop",
-                           "uid", "u-2");
+    json_t *rr =
+        json_pack("{s:{s:s,s:s,s:s}}", "metadata", "name", "v", "namespace", "shop", "uid", "u-2");
     json_t *status = json_object(), *ver, *res = NULL;
     api_restore_spec empty;
     step_ctx ctx;

@@ -466,8 +466,8 @@ static bool verify_http_json_eval(verify_report *r, char *msg, size_t size, cons
     } else {
         json_text(got, sizeof(got), v);
         ok = strcmp(got, want) == 0;
-        if (snprintf(msg, size, "%s: JSON %s = %s%s%s", name, field, got,
-                     ok ? "" : ", expected ", ok ? "" : want) >= (int)size)
+        if (snprintf(msg, size, "%s: JSON %s = %s%s%s", name, field, got, ok ? "" : ", expected ",
+                     ok ? "" : want) >= (int)size)
             msg[size - 1] = '\0'; /* cut: the line is for people */
         report_observe(r, got, exp);
     }

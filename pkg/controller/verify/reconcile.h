@@ -1,6 +1,6 @@
 /* verify/reconcile.h - the VerificationRun controller's first behaviour.
  *
-  * (the run itself: verify/run.h)
+ * (the run itself: verify/run.h)
  * verify_desired_status(): invalid spec -> Valid False/InvalidSpec naming the
  * fields, phase Failed, nothing else; valid -> Valid True (and a phase Failed
  * left by an earlier invalid generation is cleared). No check is run by this

@@ -53,8 +53,7 @@ int verify_metrics_init(verify_metrics *out, metrics_registry *reg)
                                "Unix time of the last VerificationRun that Passed", nn, 2);
     if (rc == 0)
         rc = metrics_gauge_new(&out->check, reg, "lifeboat_verification_check_passed",
-                               "1 when the check passed in the last finished run, else 0", nnc,
-                               3);
+                               "1 when the check passed in the last finished run, else 0", nnc, 3);
     if (rc == 0)
         rc = metrics_counter_new(&out->runs, reg, "lifeboat_verification_runs_total",
                                  "Finished VerificationRuns by phase", ph, 1);
@@ -267,7 +266,8 @@ static int drill_open(drill *d, vr *v)
         if (chosen != NULL)
             json_object_set_new(src, "dbSnapshotIdentifier", json_string(chosen));
         else if (json_object_get(snap, "dbSnapshotIdentifier") != NULL)
-            json_object_set(src, "dbSnapshotIdentifier", json_object_get(snap, "dbSnapshotIdentifier"));
+            json_object_set(src, "dbSnapshotIdentifier",
+                            json_object_get(snap, "dbSnapshotIdentifier"));
         else
             json_object_set(src, "latestFrom", json_object_get(snap, "latestFrom"));
         item = json_pack("{s:s, s:o}", "name", VERIFY_SCRATCH_ITEM, "rdsSnapshot", src);
@@ -297,8 +297,8 @@ static int drill_open(drill *d, vr *v)
 /* ---- snapshot selection ---------------------------------------------------------- */
 
 /* selection.randomWithin: an available snapshot of the instance (of
- * latestFrom.snapshotType) not older than the window, picked by the run's uid (stable across reconciles and
- * crashes; differs between runs). *out NULL when none. */
+ * latestFrom.snapshotType) not older than the window, picked by the run's uid (stable across
+ * reconciles and crashes; differs between runs). *out NULL when none. */
 static int pick_random(char **out, vr *v, const char *instance, const char *type,
                        int64_t window_sec)
 {
@@ -389,8 +389,9 @@ static int do_pending(vr *v)
         return 0;
     }
     if (v->env->aws == NULL) {
-        set_verdict(v, "Failed", "scratchRestore needs AWS access: the operator has no AWS "
-                                 "configuration");
+        set_verdict(v, "Failed",
+                    "scratchRestore needs AWS access: the operator has no AWS "
+                    "configuration");
         v->requeue_ms = 0;
         return 0;
     }
@@ -404,20 +405,19 @@ static int do_pending(vr *v)
         api_get_str(json_object_get(snap, "selection"), "randomWithin") != NULL) {
         int64_t window = 0;
         char *chosen = NULL;
-        const char *inst =
-            api_get_str(json_object_get(snap, "latestFrom"), "dbInstanceIdentifier");
+        const char *inst = api_get_str(json_object_get(snap, "latestFrom"), "dbInstanceIdentifier");
         (void)api_duration_parse(&window,
                                  api_get_str(json_object_get(snap, "selection"), "randomWithin"));
         rc = pick_random(&chosen, v, inst,
-                         api_get_str(json_object_get(snap, "latestFrom"), "snapshotType"),
-                         window);
+                         api_get_str(json_object_get(snap, "latestFrom"), "snapshotType"), window);
         if (rc != 0) {
             v->requeue_ms = requeue_transient(v, "listing snapshots");
             return 0;
         }
         if (chosen == NULL) {
-            set_verdict(v, "Failed", "no available snapshot of the instance within "
-                                     "selection.randomWithin");
+            set_verdict(v, "Failed",
+                        "no available snapshot of the instance within "
+                        "selection.randomWithin");
             v->requeue_ms = 0;
             return 0;
         }
@@ -453,7 +453,8 @@ static int do_pending(vr *v)
         }
         json_object_set_new(scratch, "state", json_string("restore"));
         json_object_set_new(v->st, "phase", json_string("Restoring"));
-        message(v, "restoring into the scratch instance %s", api_get_str(scratch, "instanceIdentifier"));
+        message(v, "restoring into the scratch instance %s",
+                api_get_str(scratch, "instanceIdentifier"));
         event(v, "Normal", "Restoring", "restoring %s into the scratch instance %s",
               chosen != NULL ? chosen : d.ctx.item->source_id,
               api_get_str(scratch, "instanceIdentifier"));
@@ -556,8 +557,7 @@ static void conclude(vr *v)
     snprintf(summary, sizeof(summary), "%zu/%zu", passed, json_array_size(r));
     json_object_set_new(v->st, "summary", json_string(summary));
     if (passed == json_array_size(r) && passed > 0) {
-        json_object_set_new(st_obj(v, "measured"), "rtoSeconds",
-                            json_integer(rto > 0 ? rto : 0));
+        json_object_set_new(st_obj(v, "measured"), "rtoSeconds", json_integer(rto > 0 ? rto : 0));
         set_verdict(v, "Passed", NULL);
         message(v, "%s checks passed", summary);
     } else {
@@ -663,11 +663,11 @@ static int cleanup_scratch(vr *v)
     if (rc != 0) {
         /* the spec cannot be turned into an item: delete by recorded id alone */
         drill_dispose(&d);
-        json_t *fallback = json_pack("{s:[{s:s, s:{s:s, s:s}, s:{s:s}, s:s}]}", "items", "name",
-                                     VERIFY_SCRATCH_ITEM, "rdsSnapshot", "dbSnapshotIdentifier",
-                                     "unused", "targetDBInstanceIdentifier",
-                                     api_get_str(scratch, "instanceIdentifier"),
-                                     "credentialsSecretRef", "name", "unused", "database", "unused");
+        json_t *fallback =
+            json_pack("{s:[{s:s, s:{s:s, s:s}, s:{s:s}, s:s}]}", "items", "name",
+                      VERIFY_SCRATCH_ITEM, "rdsSnapshot", "dbSnapshotIdentifier", "unused",
+                      "targetDBInstanceIdentifier", api_get_str(scratch, "instanceIdentifier"),
+                      "credentialsSecretRef", "name", "unused", "database", "unused");
         api_errors errs = {0};
         memset(&d, 0, sizeof(d));
         d.rr = json_deep_copy(v->obj);
@@ -885,7 +885,8 @@ static int put_status(json_t *status, const json_t *obj, void *payload)
 /* Deletes a finished run ttlSecondsAfterFinished after finishedAt. */
 static int ttl(vr *v, ctrl_result *out)
 {
-    const json_t *ttl_j = json_object_get(json_object_get(v->obj, "spec"), "ttlSecondsAfterFinished");
+    const json_t *ttl_j =
+        json_object_get(json_object_get(v->obj, "spec"), "ttlSecondsAfterFinished");
     int64_t age = since(json_object_get(v->obj, "status"), "finishedAt", v->now);
     json_t *gone = NULL;
     int rc;

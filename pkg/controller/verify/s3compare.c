@@ -47,8 +47,7 @@ static void name_key(char *buf, size_t size, int *named, const char *key)
     (*named)++;
 }
 
-void s3compare_diff(s3compare_result *out, s3compare_list *a, s3compare_list *b,
-                    const json_t *spec)
+void s3compare_diff(s3compare_result *out, s3compare_list *a, s3compare_list *b, const json_t *spec)
 {
     const char *ba = json_string_value(json_object_get(spec, "bucketA"));
     const char *bb = json_string_value(json_object_get(spec, "bucketB"));
@@ -92,8 +91,8 @@ void s3compare_diff(s3compare_result *out, s3compare_list *a, s3compare_list *b,
     out->keys_b = (long long)b->n;
     bad = out->only_a + out->only_b + out->different;
     out->passed = bad <= tol;
-    snprintf(out->observed, sizeof(out->observed), "%s %lld keys, %s %lld keys, %lld differing",
-             ba, out->keys_a, bb, out->keys_b, bad);
+    snprintf(out->observed, sizeof(out->observed), "%s %lld keys, %s %lld keys, %lld differing", ba,
+             out->keys_a, bb, out->keys_b, bad);
     snprintf(out->expected, sizeof(out->expected), "at most %lld differing keys", tol);
     if (bad == 0) {
         snprintf(out->message, sizeof(out->message), "%s and %s hold the same %lld keys%s", ba, bb,
