@@ -65,8 +65,10 @@ void s3compare_diff(s3compare_result *out, s3compare_list *a, s3compare_list *b,
         ba = "bucketA";
     if (bb == NULL)
         bb = "bucketB";
-    qsort(a->items, a->n, sizeof(*a->items), entry_cmp);
-    qsort(b->items, b->n, sizeof(*b->items), entry_cmp);
+    if (a->n > 1) /* an empty list has no array: qsort(NULL, 0) is undefined */
+        qsort(a->items, a->n, sizeof(*a->items), entry_cmp);
+    if (b->n > 1)
+        qsort(b->items, b->n, sizeof(*b->items), entry_cmp);
     while (i < a->n || j < b->n) {
         int c = i >= a->n ? 1 : j >= b->n ? -1 : strcmp(a->items[i].key, b->items[j].key);
         if (c < 0) {
