@@ -55,7 +55,7 @@ LDFLAGS := $(SANFLAGS)
 LIB_SRCS := $(shell find pkg -name '*.c' | sort)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/liblifeboat.a
-CMDS := lifeboat-operator lifeboat-agent
+CMDS := lifeboat-operator lifeboat-agent kubectl-lifeboat
 BINS := $(CMDS:%=$(BINDIR)/%)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)

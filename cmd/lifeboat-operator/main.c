@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "aws/request.h"
+#include "controller/backup/reconcile.h"
 #include "controller/manager.h"
 #include "controller/options.h"
 #include "controller/restore/engine.h"
@@ -146,6 +147,7 @@ int main(int argc, char **argv)
     mgr_metrics metrics;
     engine_metrics restore_metrics;
     verify_metrics vmetrics;
+    backup_metrics bmetrics;
     aws_client *aws = NULL;
     kube_client *client = NULL;
     kube_recorder *recorder = NULL;
@@ -180,7 +182,8 @@ int main(int argc, char **argv)
     if (metrics_registry_new(&reg, 0) != 0 ||
         mgr_metrics_init(&metrics, reg, LIFEBOAT_VERSION) != 0 ||
         engine_metrics_init(&restore_metrics, reg) != 0 ||
-        verify_metrics_init(&vmetrics, reg) != 0) {
+        verify_metrics_init(&vmetrics, reg) != 0 ||
+        backup_metrics_init(&bmetrics, reg) != 0) {
         rc = fail("cannot register the metrics");
         goto free_config;
     }
@@ -204,6 +207,7 @@ int main(int argc, char **argv)
                       .aws = aws,
                       .restore_metrics = &restore_metrics,
                       .verify_metrics = &vmetrics,
+                      .backup_metrics = &bmetrics,
                       .recorder = recorder,
                       .metrics = &metrics,
                       .namespaces = (const char *const *)opts.namespaces,

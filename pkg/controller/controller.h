@@ -54,6 +54,7 @@ extern const ctrl_kind ctrl_kind_backup;
 
 struct engine_metrics;
 struct verify_metrics;
+struct backup_metrics;
 
 typedef struct ctrl_env {
     kube_client *client;                    /* status writes */
@@ -61,6 +62,7 @@ typedef struct ctrl_env {
     aws_client *aws;                        /* restore steps; NULL without AWS configuration */
     struct engine_metrics *restore_metrics; /* NULL: none */
     struct verify_metrics *verify_metrics;  /* NULL: none */
+    struct backup_metrics *backup_metrics;  /* NULL: none */
 } ctrl_env;
 
 typedef enum ctrl_outcome {

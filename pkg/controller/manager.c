@@ -44,6 +44,7 @@ struct mgr {
     aws_client *aws;
     struct engine_metrics *restore_metrics;
     struct verify_metrics *verify_metrics;
+    struct backup_metrics *backup_metrics;
     atomic_llong phases_refreshed_ns; /* last lifeboat_restore_phase refresh */
     char **namespaces;                /* NULL entries: all namespaces */
     size_t n_informers;
@@ -207,7 +208,8 @@ static void process(mgr_ctrl *c, const char *key)
                     .recorder = m->recorder,
                     .aws = m->aws,
                     .restore_metrics = m->restore_metrics,
-                    .verify_metrics = m->verify_metrics};
+                    .verify_metrics = m->verify_metrics,
+                    .backup_metrics = m->backup_metrics};
     ctrl_result res = {.outcome = CTRL_SKIPPED, .requeue_ms = -1};
     int64_t t0 = lb_time_monotonic_ns();
     const char *result;
@@ -370,6 +372,7 @@ int mgr_new(mgr **out, const mgr_options *o)
     m->aws = o->aws;
     m->restore_metrics = o->restore_metrics;
     m->verify_metrics = o->verify_metrics;
+    m->backup_metrics = o->backup_metrics;
     m->workers = o->workers;
     m->leader_elect = o->leader_elect;
     m->drain_ms = o->drain_timeout_ms > 0 ? o->drain_timeout_ms : MGR_DEFAULT_DRAIN_MS;
