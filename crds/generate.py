@@ -339,6 +339,12 @@ def check(kinds_only_sql=False):
                              default="application/json"),
             "expectStatus": i("Expected status code.", 100, 599, 200),
             "expectBodyContains": s("Text the response body must contain.", max_len=4096),
+            "expectJSON": obj("A field of the JSON response body must equal a value.", {
+                "field": s("Dotted path into the body, e.g. status or checks.db.", max_len=255,
+                           min_len=1),
+                "equals": {"description": "Expected value (number or text), compared as text.",
+                           "x-kubernetes-int-or-string": True},
+            }, required=["field", "equals"]),
         }, required=["url"], rules=[
             ("!(has(self.body) && has(self.bodySecretRef))",
              "http: body and bodySecretRef cannot both be set"),
@@ -385,9 +391,16 @@ def verification_spec(in_restore=False):
         "rdsSnapshot": obj("Restore the drill from a snapshot.", {
             "dbSnapshotIdentifier": snapshot_id("Snapshot to restore"),
             "latestFrom": latest_from(),
+            "selection": obj("Which snapshot of latestFrom's instance: the newest (default), "
+                             "or one picked at random among the available snapshots not older "
+                             "than randomWithin (tests more than the newest point).", {
+                                 "randomWithin": duration("Window of the random pick, e.g. 7d"),
+                             }),
         }, rules=[("has(self.dbSnapshotIdentifier) != has(self.latestFrom)",
                    "scratchRestore.rdsSnapshot: exactly one of dbSnapshotIdentifier, "
-                   "latestFrom must be set")]),
+                   "latestFrom must be set"),
+                  ("!has(self.selection) || has(self.latestFrom)",
+                   "scratchRestore.rdsSnapshot: selection needs latestFrom")]),
         "rdsPointInTime": rds_point_in_time(with_target=False),
         "dbInstanceClass": s("Class of the temporary instance.", DB_INSTANCE_CLASS, 64, 4),
         "dbSubnetGroupName": s("DB subnet group of the temporary instance.", SUBNET_GROUP,
@@ -425,6 +438,11 @@ def verification_spec(in_restore=False):
             "prefix": s("Key prefix of the report.", max_len=1024),
             "region": region(),
         }, required=["bucket"]),
+        "slo": obj("Recovery objectives the measured values are compared with (condition "
+                   "SLOMet).", {
+                       "rto": duration("Largest acceptable measured RTO"),
+                       "rpo": duration("Largest acceptable measured RPO"),
+                   }),
         "timeoutSeconds": i("Time limit of the whole run.", 1, 86400, 600),
         "ttlSecondsAfterFinished": i("Delete the run this long after it finished.", 0,
                                      31536000),
@@ -852,6 +870,11 @@ def restore_request_schema():
         "startedAt": timestamp("Start"),
         "completedAt": timestamp("End"),
         "durationSeconds": i("completedAt - startedAt (or so far).", 0, fmt="int64"),
+        "measured": obj("Measured recoverability of a Succeeded restore.", {
+            "rtoSeconds": i("Creation (apply) to Succeeded.", 0, fmt="int64"),
+            "rtoAfterApprovalSeconds": i("Approval to Succeeded.", 0, fmt="int64"),
+            "rpoSeconds": i("Age of the oldest restore point at apply time.", 0, fmt="int64"),
+        }),
     })
     return spec, status
 
@@ -875,7 +898,17 @@ def verification_run_schema():
             "instanceIdentifier": s("Instance.", max_len=63),
             "restoreSeconds": i("Time to available.", 0, fmt="int64"),
             "deleted": b("The instance has been deleted."),
+            "snapshotIdentifier": s("Snapshot restored.", max_len=255),
+            "restorePoint": s("Time of the data restored (the snapshot's creation time, the "
+                              "point in time); measured RPO is counted to it.", max_len=64),
+            "state": s("Where the drill's instance is.",
+                       enum=["restore", "wait", "available", "deleting", "deleted"]),
+            "restoreStartedAt": timestamp("The restore call"),
+            "endpoint": s("Endpoint while the checks run.", max_len=255),
+            "port": i("Port while the checks run.", 0, 65535),
         }),
+        "verdict": s("The checks' outcome, set before the cleanup; the phase follows once "
+                     "the scratch instance is gone.", enum=["Passed", "Failed"]),
         "measured": obj("Measured objectives.", {
             "rtoSeconds": i("Recovery time.", 0, fmt="int64"),
             "rpoSeconds": i("Recovery point age.", 0, fmt="int64"),

@@ -14,6 +14,7 @@
 #include "controller/manager.h"
 #include "controller/options.h"
 #include "controller/restore/engine.h"
+#include "controller/verify/run.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/recorder.h"
@@ -145,6 +146,7 @@ int main(int argc, char **argv)
     metrics_registry *reg = NULL;
     mgr_metrics metrics;
     engine_metrics restore_metrics;
+    verify_metrics vmetrics;
     backup_metrics bmetrics;
     aws_client *aws = NULL;
     kube_client *client = NULL;
@@ -180,6 +182,7 @@ int main(int argc, char **argv)
     if (metrics_registry_new(&reg, 0) != 0 ||
         mgr_metrics_init(&metrics, reg, LIFEBOAT_VERSION) != 0 ||
         engine_metrics_init(&restore_metrics, reg) != 0 ||
+        verify_metrics_init(&vmetrics, reg) != 0 ||
         backup_metrics_init(&bmetrics, reg) != 0) {
         rc = fail("cannot register the metrics");
         goto free_config;
@@ -203,6 +206,7 @@ int main(int argc, char **argv)
     mgr_options mo = {.client = client,
                       .aws = aws,
                       .restore_metrics = &restore_metrics,
+                      .verify_metrics = &vmetrics,
                       .backup_metrics = &bmetrics,
                       .recorder = recorder,
                       .metrics = &metrics,

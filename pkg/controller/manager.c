@@ -43,6 +43,7 @@ struct mgr {
     mgr_metrics *metrics;
     aws_client *aws;
     struct engine_metrics *restore_metrics;
+    struct verify_metrics *verify_metrics;
     struct backup_metrics *backup_metrics;
     atomic_llong phases_refreshed_ns; /* last lifeboat_restore_phase refresh */
     char **namespaces;                /* NULL entries: all namespaces */
@@ -207,6 +208,7 @@ static void process(mgr_ctrl *c, const char *key)
                     .recorder = m->recorder,
                     .aws = m->aws,
                     .restore_metrics = m->restore_metrics,
+                    .verify_metrics = m->verify_metrics,
                     .backup_metrics = m->backup_metrics};
     ctrl_result res = {.outcome = CTRL_SKIPPED, .requeue_ms = -1};
     int64_t t0 = lb_time_monotonic_ns();
@@ -369,6 +371,7 @@ int mgr_new(mgr **out, const mgr_options *o)
     m->metrics = o->metrics;
     m->aws = o->aws;
     m->restore_metrics = o->restore_metrics;
+    m->verify_metrics = o->verify_metrics;
     m->backup_metrics = o->backup_metrics;
     m->workers = o->workers;
     m->leader_elect = o->leader_elect;

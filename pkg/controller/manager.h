@@ -74,6 +74,7 @@ typedef struct mgr_options {
     kube_client *client;                    /* borrowed */
     aws_client *aws;                        /* borrowed; NULL without AWS configuration */
     struct engine_metrics *restore_metrics; /* borrowed; may be NULL */
+    struct verify_metrics *verify_metrics;  /* borrowed; may be NULL */
     struct backup_metrics *backup_metrics;  /* borrowed; may be NULL */
     kube_recorder *recorder;                /* borrowed; may be NULL */
     mgr_metrics *metrics;                   /* borrowed; may be NULL */

@@ -602,6 +602,44 @@ static void test_engine_approval_gate_blocks_destructive_steps(void **state)
     reset();
 }
 
+/* status.measured of a Succeeded restore (issue 15): apply -> Succeeded,
+ * approval -> Succeeded, and the restore point's age at apply time. */
+static void test_engine_measures_rto_and_rpo(void **state)
+{
+    json_t *obj = rr("true", "true", "orders-restored", 1);
+    lb_time now = t0(), approved, done;
+    const json_t *m;
+    (void)state;
+    reset();
+
+    json_object_set_new(json_object_get(obj, "metadata"), "creationTimestamp",
+                        json_string("2026-03-01T00:00:00Z"));
+    drive(obj, &now);
+    assert_string_equal(phase(obj), "AwaitingApproval");
+    assert_null(json_object_get(json_object_get(obj, "status"), "measured"));
+    now.sec += 100; /* the approver takes 100 s */
+    annotate(obj, ENGINE_APPROVE_ANNOTATION, "alice");
+    drive(obj, &now);
+    assert_string_equal(phase(obj), "Succeeded");
+    assert_int_equal(
+        lb_time_parse_rfc3339(
+            &approved,
+            api_get_str(json_object_get(json_object_get(obj, "status"), "approval"), "approvedAt")),
+        0);
+    assert_int_equal(
+        lb_time_parse_rfc3339(&done, api_get_str(json_object_get(obj, "status"), "completedAt")),
+        0);
+    m = json_object_get(json_object_get(obj, "status"), "measured");
+    assert_non_null(m);
+    assert_int_equal(api_get_int(m, "rtoSeconds", -1), done.sec - t0().sec);
+    assert_true(api_get_int(m, "rtoSeconds", -1) > 100);
+    assert_int_equal(api_get_int(m, "rtoAfterApprovalSeconds", -1), done.sec - approved.sec);
+    /* restoreTime 2026-02-18T14:30:00Z, applied 2026-03-01T00:00:00Z */
+    assert_int_equal(api_get_int(m, "rpoSeconds", -1), 10 * 86400 + 9 * 3600 + 1800);
+    json_decref(obj);
+    reset();
+}
+
 static void test_engine_destructive_step_never_runs_without_recorded_approval(void **state)
 {
     json_t *obj = rr("true", "true", "orders-restored", 1);
@@ -1259,6 +1297,7 @@ int main(void)
         cmocka_unit_test(test_engine_wait_requeue_is_cut_to_the_deadline),
         cmocka_unit_test(test_engine_memo_is_not_reapplied_over_another_writers_progress),
         cmocka_unit_test(test_engine_approval_gate_blocks_destructive_steps),
+        cmocka_unit_test(test_engine_measures_rto_and_rpo),
         cmocka_unit_test(test_engine_destructive_step_never_runs_without_recorded_approval),
         cmocka_unit_test(test_engine_prepare_failure_fails_and_keeps_the_copy),
         cmocka_unit_test(test_engine_cutover_failure_rolls_back_in_reverse),

@@ -308,6 +308,90 @@ static void test_verify_item_without_endpoint(void **state)
     json_decref(status);
 }
 
+/* verify_check_result: one check's status.results[] entry (VerificationRun). */
+static void test_check_result_entry(void **state)
+{
+    mini_httpd s = {.status = 200, .body = "{\"status\":\"ok\"}"};
+    char path[] = "/tmp/lb-test-services-XXXXXX";
+    char line[256], text[1024];
+    json_t *rr =
+        json_pack("{s:{s:s,s:s,s:s}}", "metadata", "name", "v", "namespace", "shop", "uid", "u-2");
+    json_t *status = json_object(), *ver, *res = NULL;
+    api_restore_spec empty;
+    step_ctx ctx;
+    int fd;
+    (void)state;
+
+    mini_start(&s);
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    snprintf(line, sizeof(line), "{\"gw.shop.svc\": \"127.0.0.1:%d\"}", s.port);
+    assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+    close(fd);
+    setenv("LIFEBOAT_SERVICE_MAP", path, 1);
+    snprintf(text, sizeof(text),
+             "{\"checks\": [{\"name\": \"up\", \"http\": {\"url\": "
+             "\"http://gw.shop.svc/health\", \"expectStatus\": 200, "
+             "\"expectBodyContains\": \"ok\"}}, {\"name\": \"media\", \"s3Compare\": "
+             "{\"bucketA\": \"a-bucket\", \"bucketB\": \"b-bucket\"}}, "
+             "{\"name\": \"j-ok\", \"http\": {\"url\": \"http://gw.shop.svc/\", "
+             "\"expectJSON\": {\"field\": \"status\", \"equals\": \"ok\"}}}, "
+             "{\"name\": \"j-bad\", \"http\": {\"url\": \"http://gw.shop.svc/\", "
+             "\"expectJSON\": {\"field\": \"db.state\", \"equals\": 1}}}]}");
+    ver = json_loads(text, 0, NULL);
+    assert_non_null(ver);
+    memset(&empty, 0, sizeof(empty));
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.rr = rr;
+    ctx.status = status;
+    ctx.spec = &empty;
+    ctx.now = lb_time_now();
+
+    assert_int_equal(verify_check_result(&res, &ctx, ver, 0), 0);
+    assert_string_equal(json_string_value(json_object_get(res, "name")), "up");
+    assert_true(json_is_true(json_object_get(res, "passed")));
+    assert_string_equal(json_string_value(json_object_get(res, "observed")), "HTTP 200");
+    assert_non_null(strstr(json_string_value(json_object_get(res, "expected")), "ok"));
+    assert_true(json_is_integer(json_object_get(res, "durationMs")));
+    json_decref(res);
+
+    s.status = 500;
+    assert_int_equal(verify_check_result(&res, &ctx, ver, 0), 0);
+    assert_true(json_is_false(json_object_get(res, "passed")));
+    assert_string_equal(json_string_value(json_object_get(res, "observed")), "HTTP 500");
+    assert_non_null(strstr(json_string_value(json_object_get(res, "message")), "500"));
+    json_decref(res);
+
+    /* s3Compare without AWS access: a failed result naming why, not a pass */
+    assert_int_equal(verify_check_result(&res, &ctx, ver, 1), 0);
+    assert_true(json_is_false(json_object_get(res, "passed")));
+    assert_non_null(strstr(json_string_value(json_object_get(res, "message")), "AWS"));
+    json_decref(res);
+
+    /* expectJSON: a field of the JSON body */
+    s.status = 200;
+    s.body = "{\"status\":\"ok\",\"db\":{\"state\":2}}";
+    assert_int_equal(verify_check_result(&res, &ctx, ver, 2), 0);
+    assert_true(json_is_true(json_object_get(res, "passed")));
+    assert_string_equal(json_string_value(json_object_get(res, "observed")), "ok");
+    json_decref(res);
+    assert_int_equal(verify_check_result(&res, &ctx, ver, 3), 0);
+    assert_true(json_is_false(json_object_get(res, "passed")));
+    assert_string_equal(json_string_value(json_object_get(res, "observed")), "2");
+    assert_string_equal(json_string_value(json_object_get(res, "expected")), "db.state = 1");
+    json_decref(res);
+
+    assert_int_equal(verify_check_result(&res, &ctx, ver, 4), LB_EINVALID);
+    assert_null(res);
+
+    unsetenv("LIFEBOAT_SERVICE_MAP");
+    unlink(path);
+    mini_stop(&s);
+    json_decref(ver);
+    json_decref(rr);
+    json_decref(status);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_verification_http_through_service_map),
         cmocka_unit_test(test_verification_unsupported_kind_fails_by_name),
         cmocka_unit_test(test_verify_item_without_endpoint),
+        cmocka_unit_test(test_check_result_entry),
     };
     return cmocka_run_group_tests_name("steps_verify", tests, NULL, NULL);
 }

@@ -266,10 +266,55 @@ static int64_t elapsed_seconds(const run *r)
     return r->now.sec - start.sec;
 }
 
+/* Seconds from the RFC 3339 time `s` to now; -1 when s is missing or bad. */
+static int64_t seconds_since(const run *r, const char *s)
+{
+    lb_time t;
+    if (s == NULL || lb_time_parse_rfc3339(&t, s) != 0) {
+        lb_error_clear();
+        return -1;
+    }
+    return r->now.sec >= t.sec ? r->now.sec - t.sec : 0;
+}
+
+/* status.measured of a Succeeded restore (issue 15): rtoSeconds from the
+ * request's creation (apply) to Succeeded, rtoAfterApprovalSeconds from the
+ * approval, rpoSeconds the age at apply time of the oldest restore point
+ * named in the spec (restoreTime / restoreToTime / pointInTime); restores to
+ * the latest restorable time or from snapshots give no rpo here. */
+static void set_measured(run *r)
+{
+    const json_t *md = json_object_get(r->obj, "metadata");
+    const char *created = api_get_str(md, "creationTimestamp");
+    json_t *m = json_object();
+    int64_t rto = seconds_since(r, created), rto_appr;
+    lb_time c;
+
+    rto_appr = seconds_since(r, api_get_str(json_object_get(r->status, "approval"), "approvedAt"));
+    if (rto >= 0)
+        json_object_set_new(m, "rtoSeconds", json_integer(rto));
+    if (rto_appr >= 0)
+        json_object_set_new(m, "rtoAfterApprovalSeconds", json_integer(rto_appr));
+    if (r->spec != NULL && created != NULL && lb_time_parse_rfc3339(&c, created) == 0) {
+        int64_t rpo = -1;
+        for (size_t i = 0; i < r->spec->n_items; i++) {
+            const api_restore_item *it = &r->spec->items[i];
+            if (it->has_restore_time && c.sec - it->restore_time.sec > rpo)
+                rpo = c.sec - it->restore_time.sec;
+        }
+        if (rpo >= 0)
+            json_object_set_new(m, "rpoSeconds", json_integer(rpo));
+    }
+    lb_error_clear();
+    json_object_set_new(r->status, "measured", m);
+}
+
 /* Ends the run in a terminal phase. */
 static void finish(run *r, const char *phase, const char *message)
 {
     int64_t secs = elapsed_seconds(r);
+    if (streq(phase, "Succeeded"))
+        set_measured(r);
     ctrl_set_str(r->status, "message", message);
     ctrl_set_str(r->status, "currentStep", "");
     set_time(r->status, "completedAt", r->now);

@@ -120,10 +120,13 @@ void step_tags_of(step_tags *out, const step_ctx *ctx)
     const char *ns = json_string_value(json_object_get(md, "namespace"));
     const char *name = json_string_value(json_object_get(md, "name"));
     const char *uid = json_string_value(json_object_get(md, "uid"));
+    const char *kind = json_string_value(json_object_get(ctx->rr, "kind"));
 
     memset(out, 0, sizeof(*out));
-    snprintf(out->owner, sizeof(out->owner), "RestoreRequest/%s/%s", ns ? ns : "",
-             name ? name : "");
+    /* a VerificationRun's drill runs these steps too (verify/run.h) */
+    snprintf(out->owner, sizeof(out->owner), "%s/%s/%s",
+             kind != NULL && strcmp(kind, "VerificationRun") == 0 ? kind : "RestoreRequest",
+             ns ? ns : "", name ? name : "");
     out->uid = uid ? uid : "";
 }
 

@@ -180,6 +180,19 @@ int rds_step_discard_copy(step_result *out, const step_ctx *ctx);
 /* --- steps_verify.c ------------------------------------------------------------ */
 int verify_step_item(step_result *out, const step_ctx *ctx);         /* "<item>/verify" */
 int verify_step_verification(step_result *out, const step_ctx *ctx); /* "verification" */
+/* One check of a checklist `ver` ({target, checks, rpo}: a VerificationRun
+ * spec or spec.verification) for a VerificationRun, which runs one check per
+ * reconcile: runs ver.checks[index] (sql against ver.target or else the first
+ * RDS item of ctx->spec with an endpoint in ctx->status.outputs) and sets *out
+ * to its status.results[] entry {name, passed, observed, expected, message,
+ * durationMs} (caller frees). A check that fails or cannot run is a result
+ * with passed false, not an error. Returns 0, or LB_EINVALID for a bad index. */
+int verify_check_result(json_t **out, const step_ctx *ctx, const json_t *ver, size_t index);
+/* ver.rpo measured at time `at` (a drill's restore point): *out is the
+ * result entry "rpo"; *out_age the newest row's age in seconds, valid when
+ * *out_measured is 1. Returns 0, or LB_EINVALID when ver has no rpo. */
+int verify_rpo_result(json_t **out, int64_t *out_age, int *out_measured, const step_ctx *ctx,
+                      const json_t *ver, lb_time at);
 
 /* --- steps_kube.c -------------------------------------------------------------- */
 int kube_step_migrations(step_result *out, const step_ctx *ctx); /* Job on the copy */

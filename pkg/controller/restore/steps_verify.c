@@ -31,9 +31,12 @@
  *   rpo       spec.verification.rpo {query, maxAge} on the sql target.
  *   redis     scanCount/ping through exec in the pod (redis/check.h), in the
  *             request's namespace.
- * s3Compare checks need S3 listing; this step does not run them and fails
- * them by name (CheckFailed, "not supported here") rather than passing them
- * unseen.
+ *   s3Compare key sets and ETags of two bucket/prefixes (verify/s3compare.h).
+ *
+ * The same dispatcher (run_check) serves a VerificationRun one check per call
+ * (verify_check_result, verify_rpo_result; see step.h), so the three users of
+ * checks - an item's verify, a request's verification, a VerificationRun -
+ * share one engine.
  *
  * Passwords and request bodies from Secrets never reach a message.
  */
@@ -46,6 +49,7 @@
 #include <string.h>
 
 #include "aws/rds.h"
+#include "controller/verify/s3compare.h"
 #include "pg/check.h"
 #include "redis/check.h"
 #include "util/alloc.h"
@@ -58,6 +62,7 @@
 #define VERIFY_SQL_CONNECT_SEC   5
 #define VERIFY_SQL_STATEMENT_MS  30000
 #define VERIFY_MAX_CHECK_MESSAGE 400 /* bytes of one check's line in the step message */
+#define VERIFY_MAX_OBSERVED      256 /* bytes of a result's observed / expected */
 
 /* ---- accumulating the step message ------------------------------------------ */
 
@@ -65,7 +70,18 @@ typedef struct verify_report {
     char text[STEP_MAX_MESSAGE];
     size_t len;
     int passed, failed;
+    char observed[VERIFY_MAX_OBSERVED]; /* the last check's observed value (report_observe) */
+    char expected[VERIFY_MAX_OBSERVED];
 } verify_report;
+
+/* Records what the check being run observed and expected, for status.results[]. */
+static void report_observe(verify_report *r, const char *observed, const char *expected)
+{
+    if (observed != NULL)
+        snprintf(r->observed, sizeof(r->observed), "%s", observed);
+    if (expected != NULL)
+        snprintf(r->expected, sizeof(r->expected), "%s", expected);
+}
 
 static void report_add(verify_report *r, bool ok, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -177,6 +193,7 @@ static void run_sql_check(verify_report *r, const char *name, const json_t *sql,
     }
     memset(&res, 0, sizeof(res));
     pg_check_run(&res, t->conninfo, &c, &o);
+    report_observe(r, res.observed ? res.observed : res.has_value ? "" : "no value", res.expected);
     report_add(r, res.passed, "%s", res.message ? res.message : name);
     pg_check_result_dispose(&res);
 }
@@ -366,6 +383,98 @@ bool verify_http_eval(char *msg, size_t size, const char *name, long status, lon
     return true;
 }
 
+static void observe_http(verify_report *r, long status, long expect, const char *contains)
+{
+    char o[64], e[VERIFY_MAX_OBSERVED];
+    snprintf(o, sizeof(o), "HTTP %ld", status);
+    if (contains != NULL && contains[0] != '\0')
+        snprintf(e, sizeof(e), "HTTP %ld, body contains \"%.160s\"", expect, contains);
+    else
+        snprintf(e, sizeof(e), "HTTP %ld", expect);
+    report_observe(r, o, e);
+}
+
+/* The value at a dotted path ("status", "checks.db", "items.0.name") of a
+ * JSON document; borrowed, NULL when absent. */
+static const json_t *json_at(const json_t *doc, const char *path)
+{
+    char seg[256];
+    const char *p = path;
+
+    while (doc != NULL && *p != '\0') {
+        size_t n = strcspn(p, ".");
+        if (n >= sizeof(seg))
+            return NULL;
+        memcpy(seg, p, n);
+        seg[n] = '\0';
+        if (json_is_array(doc)) {
+            char *end;
+            long i = strtol(seg, &end, 10);
+            doc = (*end == '\0' && i >= 0) ? json_array_get(doc, (size_t)i) : NULL;
+        } else {
+            doc = json_object_get(doc, seg);
+        }
+        p += n;
+        if (*p == '.')
+            p++;
+    }
+    return doc;
+}
+
+/* Scalar JSON value as text (strings unquoted); "" for others. */
+static void json_text(char *out, size_t size, const json_t *v)
+{
+    if (json_is_string(v))
+        snprintf(out, size, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(out, size, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(out, size, "%g", json_real_value(v));
+    else if (json_is_boolean(v))
+        snprintf(out, size, "%s", json_is_true(v) ? "true" : "false");
+    else if (json_is_null(v))
+        snprintf(out, size, "null");
+    else
+        snprintf(out, size, "%s", json_is_object(v) ? "{...}" : "[...]");
+}
+
+/* http.expectJSON {field, equals}: the response body parsed as JSON (it was
+ * read up to the body cap), the value at `field` compared as text with
+ * `equals` (a number or a string). Writes the check's line; true when equal. */
+static bool verify_http_json_eval(verify_report *r, char *msg, size_t size, const char *name,
+                                  const char *body, const json_t *ej)
+{
+    const char *field = json_string_value(json_object_get(ej, "field"));
+    const json_t *want_j = json_object_get(ej, "equals");
+    char want[VERIFY_MAX_OBSERVED], got[VERIFY_MAX_OBSERVED], exp[VERIFY_MAX_OBSERVED + 64];
+    json_error_t jerr;
+    json_t *doc = body != NULL ? json_loads(body, JSON_DECODE_ANY, &jerr) : NULL;
+    const json_t *v;
+    bool ok = false;
+
+    json_text(want, sizeof(want), want_j);
+    snprintf(exp, sizeof(exp), "%s = %s", field ? field : "?", want);
+    if (doc == NULL) {
+        snprintf(msg, size, "%s: response body is not JSON, expected %s", name, exp);
+        report_observe(r, "body not JSON", exp);
+        return false;
+    }
+    v = json_at(doc, field ? field : "");
+    if (v == NULL) {
+        snprintf(msg, size, "%s: JSON field %s not in the response", name, field ? field : "?");
+        report_observe(r, "field absent", exp);
+    } else {
+        json_text(got, sizeof(got), v);
+        ok = strcmp(got, want) == 0;
+        if (snprintf(msg, size, "%s: JSON %s = %s%s%s", name, field, got, ok ? "" : ", expected ",
+                     ok ? "" : want) >= (int)size)
+            msg[size - 1] = '\0'; /* cut: the line is for people */
+        report_observe(r, got, exp);
+    }
+    json_decref(doc);
+    return ok;
+}
+
 static void run_http_check(verify_report *r, const step_ctx *ctx, const char *name,
                            const json_t *http)
 {
@@ -453,9 +562,13 @@ static void run_http_check(verify_report *r, const step_ctx *ctx, const char *na
         goto done;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    observe_http(r, status, (long)expect, contains);
     {
         bool ok =
             verify_http_eval(line, sizeof(line), name, status, (long)expect, b.data, contains);
+        if (ok && json_object_get(http, "expectJSON") != NULL)
+            ok = verify_http_json_eval(r, line, sizeof(line), name, b.data,
+                                       json_object_get(http, "expectJSON"));
         report_add(r, ok, "%s%s", line, b.truncated && !ok ? " (body cut at the cap)" : "");
     }
 done:
@@ -551,6 +664,7 @@ static void run_workload_check(verify_report *r, const step_ctx *ctx, const char
     }
     {
         bool ok = verify_workload_ready(line, sizeof(line), kind, obj);
+        report_observe(r, line, "rolled out: generation observed, every replica updated and ready");
         report_add(r, ok, "%s: %s", name, line);
     }
     json_decref(obj);
@@ -615,7 +729,11 @@ static int verification_target(sql_target *t, const step_ctx *ctx, const json_t 
     return lb_error_setc(LB_ENOTFOUND, "no verification.target and no RDS item with an endpoint");
 }
 
-static void run_rpo(verify_report *r, const step_ctx *ctx, const json_t *rpo, const sql_target *t)
+/* Runs spec rpo {query, maxAge} on t: the age of the newest row at time `at`
+ * (the request's now, or a drill's restore point). *age_out (may be NULL) is
+ * set and *measured (may be NULL) is 1 when the age was read. */
+static void run_rpo(verify_report *r, const json_t *rpo, const sql_target *t, lb_time at,
+                    int64_t *age_out, int *measured)
 {
     const char *query = json_string_value(json_object_get(rpo, "query"));
     const char *max_age = json_string_value(json_object_get(rpo, "maxAge"));
@@ -623,19 +741,162 @@ static void run_rpo(verify_report *r, const step_ctx *ctx, const json_t *rpo, co
                           .statement_timeout_ms = VERIFY_SQL_STATEMENT_MS,
                           .application_name = "lifeboat-verify"};
     int64_t age = 0, max_ns = 0;
+    char obs[64], exp[VERIFY_MAX_OBSERVED];
     int rc;
 
     if (query == NULL || max_age == NULL || lb_duration_parse(&max_ns, max_age) != 0) {
-        report_add(r, false, "rpo: spec.verification.rpo needs query and a maxAge duration");
+        report_add(r, false, "rpo: rpo needs query and a maxAge duration");
         return;
     }
-    rc = pg_rpo_seconds(&age, NULL, t->conninfo, query, ctx->now, &o);
+    rc = pg_rpo_seconds(&age, NULL, t->conninfo, query, at, &o);
     if (rc != 0) {
         report_add(r, false, "rpo: %s", lb_error_last());
         return;
     }
+    if (age_out != NULL)
+        *age_out = age;
+    if (measured != NULL)
+        *measured = 1;
+    snprintf(obs, sizeof(obs), "%llds", (long long)age);
+    snprintf(exp, sizeof(exp), "<= %s", max_age);
+    report_observe(r, obs, exp);
     report_add(r, age * 1000000000LL <= max_ns, "rpo: newest row %llds old, maxAge %s",
                (long long)age, max_age);
+}
+
+/* ---- one check: shared by the verification step and VerificationRun ---------- */
+
+/* The sql target of a checklist, resolved at most once per call. */
+typedef struct check_target {
+    sql_target t;
+    int have, rc;
+    char err[LB_ERROR_MAX];
+} check_target;
+
+static void check_target_ensure(check_target *ct, const step_ctx *ctx, const json_t *ver)
+{
+    if (ct->have || ct->rc != 0)
+        return;
+    ct->rc = verification_target(&ct->t, ctx, ver);
+    if (ct->rc == 0)
+        ct->have = 1;
+    else
+        snprintf(ct->err, sizeof(ct->err), "%s", lb_error_last());
+}
+
+static void run_s3compare_check(verify_report *r, const step_ctx *ctx, const char *name,
+                                const json_t *spec)
+{
+    s3compare_result res;
+
+    if (s3compare_run(&res, ctx->aws, spec) != 0) {
+        report_add(r, false, "%s: %s", name, lb_error_last());
+        return;
+    }
+    report_observe(r, res.observed, res.expected);
+    report_add(r, res.passed, "%s: %s", name, res.message);
+}
+
+/* Runs check c (index i of ver.checks) and adds its line to r. */
+static void run_check(verify_report *r, const step_ctx *ctx, const json_t *ver, const json_t *c,
+                      size_t i, check_target *ct)
+{
+    const char *name = json_string_value(json_object_get(c, "name"));
+    char field[64];
+
+    if (name == NULL)
+        name = "check";
+    snprintf(field, sizeof(field), "checks[%zu].sql", i);
+    if (json_object_get(c, "sql") != NULL) {
+        check_target_ensure(ct, ctx, ver);
+        if (ct->have)
+            run_sql_check_db(r, name, json_object_get(c, "sql"), &ct->t, field);
+        else
+            report_add(r, false, "%s: no SQL target: %s", name, ct->err);
+    } else if (json_object_get(c, "http") != NULL) {
+        run_http_check(r, ctx, name, json_object_get(c, "http"));
+    } else if (json_object_get(c, "workload") != NULL) {
+        run_workload_check(r, ctx, name, json_object_get(c, "workload"));
+    } else if (json_object_get(c, "s3Compare") != NULL) {
+        run_s3compare_check(r, ctx, name, json_object_get(c, "s3Compare"));
+    } else if (json_object_get(c, "redis") != NULL) {
+        char msg[VERIFY_MAX_CHECK_MESSAGE];
+        int passed = 0;
+        const char *ns =
+            json_string_value(json_object_get(json_object_get(ctx->rr, "metadata"), "namespace"));
+        if (ctx->kube == NULL)
+            report_add(r, false, "%s: no Kubernetes client to exec into the pod", name);
+        else if (redis_check_run(&passed, msg, sizeof(msg), ctx->kube, ns,
+                                 json_object_get(c, "redis")) != 0)
+            report_add(r, false, "%s: %s", name, lb_error_last());
+        else {
+            report_observe(r, msg, NULL);
+            report_add(r, passed, "%s: %s", name, msg);
+        }
+    } else {
+        report_add(r, false, "%s: no check kind (sql, http, redis, s3Compare, workload)", name);
+    }
+}
+
+/* The status.results[] entry of a report holding one check's line. */
+static json_t *result_of(const verify_report *r, const char *name, int64_t ms)
+{
+    const char *text = r->text;
+    json_t *o;
+
+    if (strncmp(text, "FAILED ", 7) == 0)
+        text += 7;
+    o = json_pack("{s:s, s:b, s:s, s:I}", "name", name, "passed", r->failed == 0 && r->passed > 0,
+                  "message", text, "durationMs", (json_int_t)(ms > 0 ? ms : 0));
+    if (r->observed[0] != '\0')
+        json_object_set_new(o, "observed", json_string(r->observed));
+    if (r->expected[0] != '\0')
+        json_object_set_new(o, "expected", json_string(r->expected));
+    return o;
+}
+
+int verify_check_result(json_t **out, const step_ctx *ctx, const json_t *ver, size_t index)
+{
+    const json_t *c = json_array_get(json_object_get(ver, "checks"), index);
+    const char *name = json_string_value(json_object_get(c, "name"));
+    int64_t t0 = lb_time_monotonic_ns();
+    check_target ct;
+    verify_report r;
+
+    *out = NULL;
+    if (c == NULL)
+        return lb_error_setc(LB_EINVALID, "checks[%zu]: no such check", index);
+    memset(&ct, 0, sizeof(ct));
+    memset(&r, 0, sizeof(r));
+    run_check(&r, ctx, ver, c, index, &ct);
+    sql_target_dispose(&ct.t);
+    *out = result_of(&r, name ? name : "check", (lb_time_monotonic_ns() - t0) / 1000000);
+    return 0;
+}
+
+int verify_rpo_result(json_t **out, int64_t *out_age, int *out_measured, const step_ctx *ctx,
+                      const json_t *ver, lb_time at)
+{
+    const json_t *rpo = json_object_get(ver, "rpo");
+    int64_t t0 = lb_time_monotonic_ns();
+    check_target ct;
+    verify_report r;
+
+    *out = NULL;
+    *out_measured = 0;
+    *out_age = 0;
+    if (rpo == NULL)
+        return lb_error_setc(LB_EINVALID, "no rpo");
+    memset(&ct, 0, sizeof(ct));
+    memset(&r, 0, sizeof(r));
+    check_target_ensure(&ct, ctx, ver);
+    if (ct.have)
+        run_rpo(&r, rpo, &ct.t, at, out_age, out_measured);
+    else
+        report_add(&r, false, "rpo: no SQL target: %s", ct.err);
+    sql_target_dispose(&ct.t);
+    *out = result_of(&r, "rpo", (lb_time_monotonic_ns() - t0) / 1000000);
+    return 0;
 }
 
 int verify_step_verification(step_result *out, const step_ctx *ctx)
@@ -643,76 +904,27 @@ int verify_step_verification(step_result *out, const step_ctx *ctx)
     const json_t *ver = json_object_get(ctx->spec->json, "verification");
     const json_t *checks = json_object_get(ver, "checks");
     const json_t *rpo = json_object_get(ver, "rpo");
-    sql_target t;
-    int have_target = 0, target_rc = 0;
-    char target_err[LB_ERROR_MAX];
+    check_target ct;
     verify_report r;
     size_t i;
     const json_t *c;
 
     if (ver == NULL)
         return step_done(out, "no spec.verification");
-    memset(&t, 0, sizeof(t));
+    memset(&ct, 0, sizeof(ct));
     memset(&r, 0, sizeof(r));
-    target_err[0] = '\0';
     json_array_foreach(checks, i, c)
     {
-        const char *name = json_string_value(json_object_get(c, "name"));
-        char field[64];
-        if (name == NULL)
-            name = "check";
-        snprintf(field, sizeof(field), "spec.verification.checks[%zu].sql", i);
-        if (json_object_get(c, "sql") != NULL) {
-            if (!have_target && target_rc == 0) {
-                target_rc = verification_target(&t, ctx, ver);
-                if (target_rc == 0)
-                    have_target = 1;
-                else
-                    snprintf(target_err, sizeof(target_err), "%s", lb_error_last());
-            }
-        }
-        if (json_object_get(c, "sql") != NULL) {
-            if (have_target)
-                run_sql_check_db(&r, name, json_object_get(c, "sql"), &t, field);
-            else
-                report_add(&r, false, "%s: no SQL target: %s", name, target_err);
-        } else if (json_object_get(c, "http") != NULL) {
-            run_http_check(&r, ctx, name, json_object_get(c, "http"));
-        } else if (json_object_get(c, "workload") != NULL) {
-            run_workload_check(&r, ctx, name, json_object_get(c, "workload"));
-        } else if (json_object_get(c, "redis") != NULL) {
-            char msg[VERIFY_MAX_CHECK_MESSAGE];
-            int passed = 0;
-            const char *ns = json_string_value(
-                json_object_get(json_object_get(ctx->rr, "metadata"), "namespace"));
-            if (ctx->kube == NULL)
-                report_add(&r, false, "%s: no Kubernetes client to exec into the pod", name);
-            else if (redis_check_run(&passed, msg, sizeof(msg), ctx->kube, ns,
-                                     json_object_get(c, "redis")) != 0)
-                report_add(&r, false, "%s: %s", name, lb_error_last());
-            else
-                report_add(&r, passed, "%s: %s", name, msg);
-        } else {
-            report_add(&r, false,
-                       "%s: this check kind is not supported by the restore "
-                       "verification step (only sql, http, workload, redis and rpo)",
-                       name);
-        }
+        run_check(&r, ctx, ver, c, i, &ct);
     }
     if (rpo != NULL) {
-        if (!have_target && target_rc == 0) {
-            target_rc = verification_target(&t, ctx, ver);
-            if (target_rc == 0)
-                have_target = 1;
-            else
-                snprintf(target_err, sizeof(target_err), "%s", lb_error_last());
-        }
-        if (have_target)
-            run_rpo(&r, ctx, rpo, &t);
+        check_target_ensure(&ct, ctx, ver);
+        if (ct.have)
+            run_rpo(&r, rpo, &ct.t, ctx->now, NULL, NULL);
         else
-            report_add(&r, false, "rpo: no SQL target: %s", target_err);
+            report_add(&r, false, "rpo: no SQL target: %s", ct.err);
     }
-    sql_target_dispose(&t);
+    sql_target_dispose(&ct.t);
     if (r.passed + r.failed == 0)
         return step_done(out, "spec.verification has no checks");
     return report_finish(out, &r, "verification checks");

@@ -1,10 +1,11 @@
-/* verify/reconcile.c - validate a VerificationRun; run nothing yet. */
+/* verify/reconcile.c - the VerificationRun kind: validation here, the run in run.c. */
 #include "controller/verify/reconcile.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/verify.h"
+#include "controller/verify/run.h"
 #include "util/error.h"
 
 const ctrl_kind ctrl_kind_verify = {
@@ -13,6 +14,7 @@ const ctrl_kind ctrl_kind_verify = {
     .resource = "verificationruns",
     .has_phase = 1,
     .desired = verify_desired_status,
+    .run = verify_run,
 };
 
 int verify_desired_status(json_t *status, const json_t *obj, lb_time now)
