@@ -17,6 +17,7 @@
 #include "aws/request.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/harden.h"
 #include "util/log.h"
 #include "util/version.h"
 
@@ -398,6 +399,10 @@ done:
 
 int main(int argc, char **argv)
 {
+    if (lb_process_harden() != 0) {
+        fprintf(stderr, "lifeboat-agent: %s\n", lb_error_last());
+        return 1;
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -12,15 +12,18 @@
 #include "aws/request.h"
 #include "controller/manager.h"
 #include "controller/options.h"
+#include "controller/restore/checks.h"
 #include "controller/restore/engine.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/recorder.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/harden.h"
 #include "util/httpd.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/netguard.h"
 #include "util/version.h"
 
 #define TICK_MS 100 /* how often the main loop checks the stop flag and refreshes gauges */
@@ -152,6 +155,10 @@ int main(int argc, char **argv)
     char *identity = NULL;
     int rc = 1;
 
+    if (lb_process_harden() != 0) {
+        fprintf(stderr, "lifeboat-operator: %s\n", lb_error_last());
+        return 1;
+    }
     if (op_options_parse(&opts, argc, argv) != 0) {
         fprintf(stderr, "lifeboat-operator: %s\n", lb_error_last());
         op_options_dispose(&opts);
@@ -175,6 +182,15 @@ int main(int argc, char **argv)
     }
     if (opts.lease_namespace == NULL)
         opts.lease_namespace = lb_strdup(kube_config_namespace(cfg));
+    netguard_options ngo = {.allow_hosts = (const char *const *)opts.http_check_hosts,
+                            .n_allow_hosts = opts.n_http_check_hosts,
+                            .allow_loopback = opts.http_check_allow_loopback != 0,
+                            .apiserver_url = kube_config_server(cfg)};
+    if (netguard_configure(&ngo) != 0) {
+        rc = fail("cannot set the HTTP check policy");
+        goto free_config;
+    }
+    verify_checks_configure(opts.sql_sslmode, opts.sql_sslrootcert);
     if (metrics_registry_new(&reg, 0) != 0 ||
         mgr_metrics_init(&metrics, reg, LIFEBOAT_VERSION) != 0 ||
         engine_metrics_init(&restore_metrics, reg) != 0) {
