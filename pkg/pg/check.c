@@ -353,6 +353,16 @@ static int run_readonly(first_row *out, const char *conninfo, const char *query,
         free(msg);
         goto done;
     }
+    if (strcmp(PQparameterStatus(s.conn, "is_superuser") ? PQparameterStatus(s.conn, "is_superuser")
+                                                          : "off",
+               "on") == 0) {
+        rc = lb_error_setc(LB_EINVALID,
+                           "role %s is a superuser: checks do not run as a superuser (it can "
+                           "write files and run programs even in a read-only transaction); "
+                           "use a role that can only SELECT (see pkg/pg/README.md)",
+                           PQuser(s.conn));
+        goto done;
+    }
     PQsetNoticeProcessor(s.conn, drop_notice, NULL);
     if (PQsetnonblocking(s.conn, 1) != 0) {
         rc = conn_error(&s, "cannot switch the connection to non-blocking mode");

@@ -26,6 +26,11 @@
  * sends at most ~4 KiB. A check is therefore a SELECT/VALUES/TABLE/WITH query;
  * anything else is refused (LB_EINVALID) with a message saying so.
  *
+ * Never as a superuser: a superuser can write files and run programs from a
+ * read-only transaction (COPY ... TO PROGRAM, lo_export, adminpack), so a
+ * connection whose server reports is_superuser=on is closed before any query
+ * (LB_EINVALID). The role to use is in pkg/pg/README.md.
+ *
  * TLS: opt->sslmode is a minimum, put after the connection string so that it
  * wins; a stronger sslmode in the connection string is kept.
  *
