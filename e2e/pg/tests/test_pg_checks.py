@@ -66,6 +66,12 @@ def as_postgres(*argv, check=True, timeout=60):
     return p
 
 
+def _child_peak_kib():
+    """Largest peak RSS (KiB) of any waited-for child of this process."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+
 class PgCluster:
     """A throw-away PostgreSQL 15 cluster."""
 
@@ -269,12 +275,67 @@ class PgChecksTest(unittest.TestCase):
     # ---- writes are refused ----------------------------------------------------
 
     def test_a_write_is_refused_and_the_rows_stay(self):
+        # not a SELECT: refused by the subquery wrapper before it runs
         r = self.check("delete", "DELETE FROM orders", {"notEmpty": True})
         self.assert_passed(r, False)
+        self.assertEqual(r["rc"], "LB_EINVALID")
+        self.assertIn("must be one SELECT, VALUES, TABLE or WITH ... SELECT query", r["message"])
+        # a data-modifying WITH inside a SELECT: refused by the server (not at top level /
+        # read-only transaction)
+        r = self.check("cte-delete", "WITH d AS (DELETE FROM orders RETURNING 1) "
+                       "SELECT count(*) FROM d", {"notEmpty": True})
+        self.assert_passed(r, False)
+        self.assertIn("SQLSTATE", r["message"])
+        # a write hidden in a function call: the read-only transaction refuses it
+        r = self.check("nextval", "SELECT nextval('orders_id_seq')", {"notEmpty": True})
+        self.assert_passed(r, False)
         self.assertEqual(r["rc"], "LB_ERROR")
-        self.assertIn("cannot execute DELETE in a read-only transaction", r["message"])
+        self.assertIn("read-only transaction", r["message"])
         self.assertIn("SQLSTATE 25006", r["message"])
         self.assertEqual(self.pg.psql("SELECT COUNT(*) FROM orders"), "1000")
+        self.assertEqual(self.pg.psql("SELECT last_value FROM orders_id_seq"), "1000")
+
+    def test_copy_to_program_is_refused_for_a_role_and_for_a_superuser(self):
+        marker = os.path.join(self.pg.dir, "copy-to-program-ran")
+        sql = "COPY (SELECT 1) TO PROGRAM 'touch %s'" % marker
+        r = self.check("copy", sql, {"notEmpty": True})
+        self.assert_passed(r, False)
+        self.assertEqual(r["rc"], "LB_EINVALID")
+        # as the superuser: refused at connection, before any query
+        su = "postgresql://postgres:superpw-unused@127.0.0.1:%d/%s?sslmode=disable" % (
+            self.pg.port, DB)
+        for q in (sql, "SELECT lo_export(lo_from_bytea(0, 'x'), '%s')" % marker):
+            r = self.check("copy-su", q, {"notEmpty": True}, conninfo=su)
+            self.assert_passed(r, False)
+            self.assertEqual(r["rc"], "LB_EINVALID")
+            self.assertIn("role postgres is a superuser", r["message"])
+        self.assertFalse(os.path.exists(marker), "a check ran a program or wrote a file")
+        # the superuser password really works (so the refusal is the rule, not a login error)
+        p = subprocess.run(["psql", su, "-XAtc", "SELECT 1"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(p.stdout.strip(), "1", p.stderr)
+
+    def test_a_400_mb_value_never_crosses_the_wire(self):
+        # the server builds 400 MiB; the check's process must not: measured as the
+        # driver's peak RSS (ru_maxrss of the child, KiB)
+        q = "SELECT repeat('x', 400 * 1024 * 1024)"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEBOAT_PG_", "PG"))}
+        env["LIFEBOAT_PG_CONNINFO"] = self.uri()
+        proc = subprocess.Popen([DRIVER, "check", "--name", "huge", "--query", q, "--expect",
+                                 json.dumps({"notEmpty": True}), "--statement-timeout-ms",
+                                 "60000", "--connect-timeout", "5"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+        out, err = proc.communicate(timeout=120)
+        r = json.loads(out)
+        self.assertTrue(r["passed"], r["message"])
+        self.assertTrue(r["truncated"])
+        self.assertEqual(len(r["observed"]), 1024)
+        self.assertEqual(r["rows"], 1)
+        # the largest peak of this process's reaped children (every other child is psql
+        # or an earlier driver run; all small)
+        peak_kib = _child_peak_kib()
+        print("# pg_check driver peak RSS with a 400 MiB value: %d KiB" % peak_kib)
+        self.assertLess(peak_kib, 64 * 1024, "the check's process grew to %d KiB" % peak_kib)
 
     def test_a_second_statement_cannot_escape_the_transaction(self):
         r = self.check("escape", "SELECT 1; COMMIT; DELETE FROM orders", {"notEmpty": True})
