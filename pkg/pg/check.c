@@ -196,10 +196,16 @@ char *pg_check_wrap_query(const char *query)
     while (n > 0 && (query[n - 1] == ';' || query[n - 1] == ' ' || query[n - 1] == '\t' ||
                      query[n - 1] == '\r' || query[n - 1] == '\n'))
         n--;
+    /* OFFSET 0 keeps the query a separate plan node, so its value is computed
+     * once (not once per reference below); text and varchar are cut without
+     * a copy, other types through their output function (format %s), so a
+     * boolean stays t/f as PostgreSQL prints it */
     return lb_sprintf("SELECT lb_r.v, count(*) OVER () FROM (SELECT CASE WHEN lb_q.lb_c1 IS NULL "
-                      "THEN NULL ELSE left(format('%%s', lb_q.lb_c1), %d) END AS v FROM (\n"
-                      "%.*s\n) AS lb_q(lb_c1)) AS lb_r LIMIT 1",
-                      PG_CHECK_MAX_OBSERVED + 1, (int)n, query);
+                      "THEN NULL WHEN pg_typeof(lb_q.lb_c1) IN ('text'::regtype, "
+                      "'character varying'::regtype) THEN left(lb_q.lb_c1::text, %d) ELSE "
+                      "left(format('%%s', lb_q.lb_c1), %d) END AS v FROM (SELECT * FROM (\n"
+                      "%.*s\n) AS lb_u OFFSET 0) AS lb_q(lb_c1)) AS lb_r LIMIT 1",
+                      PG_CHECK_MAX_OBSERVED + 1, PG_CHECK_MAX_OBSERVED + 1, (int)n, query);
 }
 
 /* Runs the caller's query: one statement (extended protocol), rows read one
