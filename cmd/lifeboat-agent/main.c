@@ -288,8 +288,7 @@ done:
     aws_client_free(c);
     cipher_key_free(key, key_len);
     if (url != NULL) {
-        memset(url, 0, strlen(url));
-        free(url);
+        lb_free_secret(url);
     }
     return finish(result, rc);
 }
@@ -341,8 +340,7 @@ done:
     aws_client_free(c);
     cipher_key_free(key, key_len);
     if (url != NULL) {
-        memset(url, 0, strlen(url));
-        free(url);
+        lb_free_secret(url);
     }
     return finish(result, rc);
 }
@@ -403,6 +401,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "lifeboat-agent: %s\n", lb_error_last());
         return 1;
     }
+    /* Secret values arrive as JSON: wipe every jansson block when it is freed */
+    json_set_alloc_funcs(malloc, lb_wipe_free);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "aws/request.h"
 #include "controller/manager.h"
 #include "controller/options.h"
@@ -159,6 +161,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "lifeboat-operator: %s\n", lb_error_last());
         return 1;
     }
+    /* Secret values arrive as JSON: wipe every jansson block when it is freed */
+    json_set_alloc_funcs(malloc, lb_wipe_free);
     if (op_options_parse(&opts, argc, argv) != 0) {
         fprintf(stderr, "lifeboat-operator: %s\n", lb_error_last());
         op_options_dispose(&opts);

@@ -139,8 +139,7 @@ typedef struct sql_target {
 static void sql_target_dispose(sql_target *t)
 {
     if (t->conninfo != NULL) {
-        memset(t->conninfo, 0, strlen(t->conninfo));
-        free(t->conninfo);
+        lb_free_secret(t->conninfo);
     }
     t->conninfo = NULL;
 }
@@ -172,12 +171,10 @@ static int sql_target_from_creds(sql_target *t, const step_ctx *ctx, const char 
         rc = pg_conninfo_build(&t->conninfo, &p);
     }
     if (user != NULL) {
-        memset(user, 0, strlen(user));
-        free(user);
+        lb_free_secret(user);
     }
     if (password != NULL) {
-        memset(password, 0, strlen(password));
-        free(password);
+        lb_free_secret(password);
     }
     return rc;
 }
@@ -574,8 +571,7 @@ static void run_http_check(verify_report *r, const step_ctx *ctx, const char *na
     }
 done:
     if (secret_body != NULL) {
-        memset(secret_body, 0, strlen(secret_body));
-        free(secret_body);
+        lb_free_secret(secret_body);
     }
     curl_slist_free_all(resolve);
     curl_slist_free_all(headers);
