@@ -277,13 +277,11 @@ int netguard_check_host(const char *host, int port, const char *const *scope_hos
         int rc = addr_decide(&ip, port);
         if (rc != 0)
             return rc;
-    } else if (host_is_apiserver_name(h, port) || strcmp(h, "localhost") == 0) {
-        if (strcmp(h, "localhost") != 0 || !g.allow_loopback)
-            return lb_error_setc(LB_EINVALID,
-                                 "host %s refused: %s", h,
-                                 strcmp(h, "localhost") == 0
-                                     ? "loopback is the operator itself"
-                                     : "it names the Kubernetes API server");
+    } else if (host_is_apiserver_name(h, port)) {
+        return lb_error_setc(LB_EINVALID, "host %s refused: it names the Kubernetes API server",
+                             h);
+    } else if (strcmp(h, "localhost") == 0 && !g.allow_loopback) {
+        return lb_error_setc(LB_EINVALID, "host %s refused: loopback is the operator itself", h);
     }
     if (g.n_allow > 0 && !list_matches(g.allow, g.n_allow, h))
         return lb_error_setc(LB_EINVALID,
