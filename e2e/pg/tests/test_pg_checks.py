@@ -108,15 +108,15 @@ class PgCluster:
             last = p.stdout + p.stderr
         raise AssertionError("postgres did not start: %s" % last)
 
-    def psql(self, sql, db=DB, user="postgres"):
+    def psql(self, sql, db=DB, user="postgres", timeout=60):
         p = as_postgres("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", self.dir,
-                        "-p", str(self.port), "-U", user, "-d", db, "-c", sql)
+                        "-p", str(self.port), "-U", user, "-d", db, "-c", sql, timeout=timeout)
         return p.stdout.strip()
 
-    def psql_script(self, script, db=DB):
+    def psql_script(self, script, db=DB, timeout=60):
         p = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v",
                             "ON_ERROR_STOP=1", "-h", self.dir, "-p", str(self.port), "-d", db],
-                           input=script, capture_output=True, text=True, timeout=60)
+                           input=script, capture_output=True, text=True, timeout=timeout)
         if p.returncode != 0:
             raise AssertionError("psql script failed: %s" % p.stderr)
 
@@ -321,7 +321,7 @@ class PgChecksTest(unittest.TestCase):
         # a stored 400 MiB value (read by the server in about a second); the check's
         # process must not hold it: measured as the driver's peak RSS (KiB)
         self.pg.psql("CREATE TABLE IF NOT EXISTS big AS "
-                     "SELECT repeat(repeat('x', 1024 * 1024), 400) AS v")
+                     "SELECT repeat(repeat('x', 1024 * 1024), 400) AS v", timeout=900)
         self.pg.psql("GRANT SELECT ON big TO checker")
         self.assertEqual(self.pg.psql("SELECT octet_length(v) FROM big"), str(400 << 20))
         q = "SELECT v FROM big"
