@@ -76,7 +76,7 @@ class RbacTest(unittest.TestCase):
                 src = open(os.path.join(dirpath, f)).read()
                 used |= set(re.findall(r'\.resource = "([a-z]+)"', src))
                 used |= set(re.findall(r'res = "([a-z]+)"', src))
-                used |= set(re.findall(r'kube_ref \w+ = \{"[a-z.]*", "v1", "([a-z]+)"', src))
+                used |= set(re.findall(r'kube_ref \w+ = \{"[a-z0-9.]*", "v1", "([a-z]+)"', src))
         self.assertIn("pods", used)   # the scan sees the calls
         documented = {r for _, r, _ in table()}
         self.assertEqual(sorted(used - documented), [])

@@ -496,8 +496,9 @@ static void run_http_check(verify_report *r, const step_ctx *ctx, const char *na
         goto done;
     }
     /* before any Secret is read or anything resolved or connected */
-    if (netguard_check_host(host, portstr ? atoi(portstr) : 0, ctx->http_hosts,
-                            ctx->n_http_hosts) != 0) {
+    if (netguard_check_host(host,
+                            portstr ? atoi(portstr) : strcmp(scheme, "https") == 0 ? 443 : 80,
+                            ctx->http_hosts, ctx->n_http_hosts) != 0) {
         report_add(r, false, "%s: http.url: %s; no connection was made", name, lb_error_last());
         goto done;
     }
