@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "aws/request.h"
+#include "controller/backup/reconcile.h"
 #include "controller/manager.h"
 #include "controller/options.h"
 #include "controller/restore/checks.h"
@@ -149,6 +150,7 @@ int main(int argc, char **argv)
     metrics_registry *reg = NULL;
     mgr_metrics metrics;
     engine_metrics restore_metrics;
+    backup_metrics bmetrics;
     aws_client *aws = NULL;
     kube_client *client = NULL;
     kube_recorder *recorder = NULL;
@@ -197,7 +199,8 @@ int main(int argc, char **argv)
     verify_checks_configure(opts.sql_sslmode, opts.sql_sslrootcert);
     if (metrics_registry_new(&reg, 0) != 0 ||
         mgr_metrics_init(&metrics, reg, LIFEBOAT_VERSION) != 0 ||
-        engine_metrics_init(&restore_metrics, reg) != 0) {
+        engine_metrics_init(&restore_metrics, reg) != 0 ||
+        backup_metrics_init(&bmetrics, reg) != 0) {
         rc = fail("cannot register the metrics");
         goto free_config;
     }
@@ -220,6 +223,7 @@ int main(int argc, char **argv)
     mgr_options mo = {.client = client,
                       .aws = aws,
                       .restore_metrics = &restore_metrics,
+                      .backup_metrics = &bmetrics,
                       .recorder = recorder,
                       .metrics = &metrics,
                       .namespaces = (const char *const *)opts.namespaces,
