@@ -166,8 +166,8 @@ static int parse_hosts(op_options *o, const char *v, const char *name)
             break;
         }
         if (o->n_http_check_hosts >= NETGUARD_MAX_PATTERNS) {
-            result = lb_error_setc(LB_EINVALID, "%s: at most %d hosts", name,
-                                   NETGUARD_MAX_PATTERNS);
+            result =
+                lb_error_setc(LB_EINVALID, "%s: at most %d hosts", name, NETGUARD_MAX_PATTERNS);
             break;
         }
         o->http_check_hosts =

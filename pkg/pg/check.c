@@ -335,9 +335,9 @@ static int run_readonly(first_row *out, const char *conninfo, const char *query,
     snprintf(timeout, sizeof(timeout), "%d", opt->connect_timeout_sec);
     /* after dbname (the expanded conninfo): these win over what it says */
     const char *keys[6] = {"dbname", "connect_timeout", "application_name", NULL, NULL, NULL};
-    const char *vals[6] = {conninfo, timeout,
-                           opt->application_name != NULL ? opt->application_name : "lifeboat",
-                           NULL, NULL, NULL};
+    const char *vals[6] = {
+        conninfo, timeout, opt->application_name != NULL ? opt->application_name : "lifeboat",
+        NULL,     NULL,    NULL};
     size_t k = 3;
     if (sslmode != NULL) {
         keys[k] = "sslmode";
@@ -360,7 +360,7 @@ static int run_readonly(first_row *out, const char *conninfo, const char *query,
         goto done;
     }
     if (strcmp(PQparameterStatus(s.conn, "is_superuser") ? PQparameterStatus(s.conn, "is_superuser")
-                                                          : "off",
+                                                         : "off",
                "on") == 0) {
         rc = lb_error_setc(LB_EINVALID,
                            "role %s is a superuser: checks do not run as a superuser (it can "

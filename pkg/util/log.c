@@ -21,7 +21,7 @@ static lb_log_format log_format = LB_LOG_FORMAT_JSON;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static const char *const level_labels[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 static const char *const sensitive_words[] = {
-    "password", "passwd",  "pwd",           "token",      "secret", "key",
+    "password",   "passwd",  "pwd",           "token",      "secret", "key",
     "credential", "session", "authorization", "passphrase", "cookie"};
 
 void lb_log_init(FILE *out, lb_log_level level, lb_log_format format)
@@ -202,7 +202,8 @@ static bool sensitive_value(size_t *vstart, size_t *vend, const char *s, size_t 
     char q = i > 0 ? s[i - 1] : '\0';
     bool quoted = (q == '"' || q == '\'') && s[end] == q;
     bool query = i > 0 && (s[i - 1] == '?' || s[i - 1] == '&');
-    bool auth = has_word_ci(s + i, end - i, "authorization") || has_word_ci(s + i, end - i, "cookie");
+    bool auth =
+        has_word_ci(s + i, end - i, "authorization") || has_word_ci(s + i, end - i, "cookie");
     size_t j = quoted ? end + 1 : end, k;
 
     while (s[j] == ' ' || s[j] == '\t')

@@ -59,24 +59,25 @@ int netguard_pattern_valid(const char *pattern, const char *field)
     size_t len = pattern ? strlen(pattern) : 0;
 
     if (len == 0 || len > NETGUARD_MAX_HOST)
-        return lb_error_setc(LB_EINVALID, "%s: must be a host name, an IP or *.suffix of 1-%d bytes",
-                             field, NETGUARD_MAX_HOST);
+        return lb_error_setc(LB_EINVALID,
+                             "%s: must be a host name, an IP or *.suffix of 1-%d bytes", field,
+                             NETGUARD_MAX_HOST);
     if (inet_pton(AF_INET, pattern, tmp) == 1 || inet_pton(AF_INET6, pattern, tmp) == 1)
         return 0;
     if (p[0] == '*') {
         if (p[1] != '.' || p[2] == '\0')
             return lb_error_setc(LB_EINVALID,
-                                 "%s: \"%s\": a wildcard must be \"*.\" followed by a suffix", field,
-                                 pattern);
+                                 "%s: \"%s\": a wildcard must be \"*.\" followed by a suffix",
+                                 field, pattern);
         p += 2;
     }
     for (const char *c = p; *c != '\0'; c++) {
         if (*c == '.' && (c == p || c[1] == '.' || c[1] == '\0'))
             return lb_error_setc(LB_EINVALID, "%s: \"%s\": empty label", field, pattern);
         if (*c != '.' && !is_label_char(*c))
-            return lb_error_setc(LB_EINVALID,
-                                 "%s: \"%s\": a host name has only letters, digits, '-', '_' and '.'",
-                                 field, pattern);
+            return lb_error_setc(
+                LB_EINVALID, "%s: \"%s\": a host name has only letters, digits, '-', '_' and '.'",
+                field, pattern);
     }
     return 0;
 }
@@ -123,8 +124,7 @@ static void addr_canon(guard_addr *a)
     }
 }
 
-static int addr_from_sockaddr(guard_addr *out, int *port, const struct sockaddr *sa,
-                              socklen_t len)
+static int addr_from_sockaddr(guard_addr *out, int *port, const struct sockaddr *sa, socklen_t len)
 {
     memset(out, 0, sizeof(*out));
     *port = 0;
@@ -159,7 +159,7 @@ static bool addr_is_loopback(const guard_addr *a)
 static const char *addr_forbidden_rule(const guard_addr *a)
 {
     static const unsigned char zero[16] = {0};
-    static const unsigned char imds6[16] = {0xfd, 0, 0x0e, 0xc2, 0, 0, 0, 0,
+    static const unsigned char imds6[16] = {0xfd, 0, 0x0e, 0xc2, 0, 0, 0,    0,
                                             0,    0, 0,    0,    0, 0, 0x02, 0x54};
     const unsigned char *b = a->bytes;
     if (a->family == AF_INET) {
@@ -211,8 +211,8 @@ static int addr_decide(const guard_addr *a, int port)
     if (rule != NULL)
         return lb_error_setc(LB_EINVALID, "address %s refused: %s", where, rule);
     if (addr_is_apiserver(a, port))
-        return lb_error_setc(LB_EINVALID,
-                             "address %s refused: it is the Kubernetes API server's address", where);
+        return lb_error_setc(
+            LB_EINVALID, "address %s refused: it is the Kubernetes API server's address", where);
     if (addr_is_loopback(a) && !g.allow_loopback)
         return lb_error_setc(LB_EINVALID,
                              "address %s refused: loopback is the operator itself "
@@ -263,8 +263,7 @@ static bool host_is_apiserver_name(const char *h, int port)
     return true;
 }
 
-int netguard_check_host(const char *host, int port, const char *const *scope_hosts,
-                        size_t n_scope)
+int netguard_check_host(const char *host, int port, const char *const *scope_hosts, size_t n_scope)
 {
     char h[NETGUARD_MAX_HOST + 2];
     guard_addr ip;
@@ -278,8 +277,7 @@ int netguard_check_host(const char *host, int port, const char *const *scope_hos
         if (rc != 0)
             return rc;
     } else if (host_is_apiserver_name(h, port)) {
-        return lb_error_setc(LB_EINVALID, "host %s refused: it names the Kubernetes API server",
-                             h);
+        return lb_error_setc(LB_EINVALID, "host %s refused: it names the Kubernetes API server", h);
     } else if (strcmp(h, "localhost") == 0 && !g.allow_loopback) {
         return lb_error_setc(LB_EINVALID, "host %s refused: loopback is the operator itself", h);
     }

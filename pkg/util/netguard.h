@@ -75,8 +75,7 @@ bool netguard_host_matches(const char *pattern, const char *host);
  * names and addresses (when host is an IP literal, the address rules too) and
  * both allow-lists; scope_hosts/n_scope is the caller's scope (NULL/0: none).
  * Returns 0, or LB_EINVALID with a message naming the host and the rule. */
-int netguard_check_host(const char *host, int port, const char *const *scope_hosts,
-                        size_t n_scope);
+int netguard_check_host(const char *host, int port, const char *const *scope_hosts, size_t n_scope);
 
 /* Decides whether a socket may be opened to sa. Returns 0, or LB_EINVALID
  * naming the address and the rule. */

@@ -120,8 +120,7 @@ static void test_netguard_api_server_by_address_in_a_cluster(void **state)
 
 static void test_netguard_hosts_table(void **state)
 {
-    static const char *const op_hosts[] = {"*.svc", "api.example.com", "127.0.0.1",
-                                           "localhost"};
+    static const char *const op_hosts[] = {"*.svc", "api.example.com", "127.0.0.1", "localhost"};
     static const char *const scope_hosts[] = {"*.shop.svc", "127.0.0.1", "localhost"};
     static const struct {
         const char *host;
@@ -183,10 +182,9 @@ static void test_netguard_patterns_table(void **state)
         const char *pattern;
         int valid;
     } cases[] = {
-        {"example.com", 1}, {"*.example.com", 1}, {"10.0.0.1", 1},     {"::1", 1},
-        {"a_b.svc", 1},     {"*", 0},             {"*example.com", 0}, {"a..b", 0},
-        {".a", 0},          {"a.", 0},            {"a b", 0},          {"a/b", 0},
-        {"", 0},            {"a:80", 0},          {"x\r\ny", 0},
+        {"example.com", 1}, {"*.example.com", 1}, {"10.0.0.1", 1}, {"::1", 1},  {"a_b.svc", 1},
+        {"*", 0},           {"*example.com", 0},  {"a..b", 0},     {".a", 0},   {"a.", 0},
+        {"a b", 0},         {"a/b", 0},           {"", 0},         {"a:80", 0}, {"x\r\ny", 0},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -60,7 +60,7 @@
 #define VERIFY_SERVICE_MAP_MAX   (1024u * 1024) /* bytes of the services.json map read */
 #define VERIFY_SQL_CONNECT_SEC   5
 #define VERIFY_SQL_STATEMENT_MS  30000
-#define VERIFY_MAX_CHECK_MESSAGE 400 /* bytes of one check's line in the step message */
+#define VERIFY_MAX_CHECK_MESSAGE 400     /* bytes of one check's line in the step message */
 #define VERIFY_STEP_BUDGET_MS    120000L /* all checks of one step call, together */
 #define VERIFY_MAX_CONTENT_TYPE  255     /* bytes of http.contentType */
 
@@ -185,8 +185,7 @@ static void run_sql_check(verify_report *r, const char *name, const json_t *sql,
 {
     pg_check c;
     pg_check_options o = {.connect_timeout_sec = VERIFY_SQL_CONNECT_SEC,
-                          .statement_timeout_ms =
-                              (int)report_budget_ms(r, VERIFY_SQL_STATEMENT_MS),
+                          .statement_timeout_ms = (int)report_budget_ms(r, VERIFY_SQL_STATEMENT_MS),
                           .application_name = "lifeboat-verify",
                           .sslmode = verify_sslmode,
                           .sslrootcert = verify_sslrootcert};
@@ -384,8 +383,7 @@ typedef struct http_guard {
 
 /* CURLOPT_OPENSOCKETFUNCTION: the address curl is about to connect to is
  * checked here (netguard_check_addr), so what is checked is what is used. */
-static curl_socket_t http_open_socket(void *arg, curlsocktype purpose,
-                                      struct curl_sockaddr *addr)
+static curl_socket_t http_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 {
     http_guard *g = arg;
     (void)purpose;
@@ -497,7 +495,9 @@ static void run_http_check(verify_report *r, const step_ctx *ctx, const char *na
     }
     /* before any Secret is read or anything resolved or connected */
     if (netguard_check_host(host,
-                            portstr ? atoi(portstr) : strcmp(scheme, "https") == 0 ? 443 : 80,
+                            portstr                        ? atoi(portstr)
+                            : strcmp(scheme, "https") == 0 ? 443
+                                                           : 80,
                             ctx->http_hosts, ctx->n_http_hosts) != 0) {
         report_add(r, false, "%s: http.url: %s; no connection was made", name, lb_error_last());
         goto done;
