@@ -32,6 +32,7 @@ if [ -s "$run_dir/operator.pid" ] && kill -0 "$(cat "$run_dir/operator.pid")" 2>
 fi
 setsid "${LIFEBOAT_BIN_DIR:-$repo/bin}/lifeboat-operator" --kubeconfig "$KUBECONFIG" \
     --metrics-addr 127.0.0.1:18080 --health-addr 127.0.0.1:18081 --log-format text \
+    --sql-sslmode disable --http-check-allow-loopback \
     </dev/null >>"$run_dir/operator.log" 2>&1 &
 echo $! >"$run_dir/operator.pid"
 ready=no

@@ -17,6 +17,7 @@
 #include "aws/request.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/harden.h"
 #include "util/log.h"
 #include "util/version.h"
 
@@ -316,8 +317,7 @@ done:
     aws_client_free(c);
     cipher_key_free(key, key_len);
     if (url != NULL) {
-        memset(url, 0, strlen(url));
-        free(url);
+        lb_free_secret(url);
     }
     return finish(result, rc);
 }
@@ -369,8 +369,7 @@ done:
     aws_client_free(c);
     cipher_key_free(key, key_len);
     if (url != NULL) {
-        memset(url, 0, strlen(url));
-        free(url);
+        lb_free_secret(url);
     }
     return finish(result, rc);
 }
@@ -418,6 +417,12 @@ done:
 
 int main(int argc, char **argv)
 {
+    if (lb_process_harden() != 0) {
+        fprintf(stderr, "lifeboat-agent: %s\n", lb_error_last());
+        return 1;
+    }
+    /* Secret values arrive as JSON: wipe every jansson block when it is freed */
+    json_set_alloc_funcs(malloc, lb_wipe_free);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -9,10 +9,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "aws/request.h"
 #include "controller/backup/reconcile.h"
 #include "controller/manager.h"
 #include "controller/options.h"
+#include "controller/restore/checks.h"
 #include "controller/restore/engine.h"
 #include "controller/verify/run.h"
 #include "kube/client.h"
@@ -20,9 +23,11 @@
 #include "kube/recorder.h"
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/harden.h"
 #include "util/httpd.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/netguard.h"
 #include "util/version.h"
 
 #define TICK_MS 100 /* how often the main loop checks the stop flag and refreshes gauges */
@@ -156,6 +161,12 @@ int main(int argc, char **argv)
     char *identity = NULL;
     int rc = 1;
 
+    if (lb_process_harden() != 0) {
+        fprintf(stderr, "lifeboat-operator: %s\n", lb_error_last());
+        return 1;
+    }
+    /* Secret values arrive as JSON: wipe every jansson block when it is freed */
+    json_set_alloc_funcs(malloc, lb_wipe_free);
     if (op_options_parse(&opts, argc, argv) != 0) {
         fprintf(stderr, "lifeboat-operator: %s\n", lb_error_last());
         op_options_dispose(&opts);
@@ -179,6 +190,15 @@ int main(int argc, char **argv)
     }
     if (opts.lease_namespace == NULL)
         opts.lease_namespace = lb_strdup(kube_config_namespace(cfg));
+    netguard_options ngo = {.allow_hosts = (const char *const *)opts.http_check_hosts,
+                            .n_allow_hosts = opts.n_http_check_hosts,
+                            .allow_loopback = opts.http_check_allow_loopback != 0,
+                            .apiserver_url = kube_config_server(cfg)};
+    if (netguard_configure(&ngo) != 0) {
+        rc = fail("cannot set the HTTP check policy");
+        goto free_config;
+    }
+    verify_checks_configure(opts.sql_sslmode, opts.sql_sslrootcert);
     if (metrics_registry_new(&reg, 0) != 0 ||
         mgr_metrics_init(&metrics, reg, LIFEBOAT_VERSION) != 0 ||
         engine_metrics_init(&restore_metrics, reg) != 0 ||

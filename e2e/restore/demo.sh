@@ -105,6 +105,7 @@ fi
 LIFEBOAT_SERVICE_MAP=$KUBESIM_RUN_DIR/kubesim/services.json \
     setsid "${LIFEBOAT_BIN_DIR:-$repo/bin}/lifeboat-operator" --kubeconfig "$KUBECONFIG" \
     --metrics-addr 127.0.0.1:18080 --health-addr 127.0.0.1:18081 --log-format text \
+    --sql-sslmode disable --http-check-allow-loopback \
     </dev/null >>"$run_dir/operator.log" 2>&1 &
 echo $! >"$run_dir/operator.pid"
 for _ in $(seq 1 150); do

@@ -9,23 +9,53 @@
 #include "util/alloc.h"
 #include "util/error.h"
 
+/* SAX internalSubset: a DOCTYPE was seen; stop before any declaration in it
+ * (an entity) is read. */
+static void refuse_doctype(void *ctx, const xmlChar *name, const xmlChar *external_id,
+                           const xmlChar *system_id)
+{
+    xmlParserCtxtPtr c = ctx;
+    (void)name;
+    (void)external_id;
+    (void)system_id;
+    *(int *)c->_private = 1;
+    xmlStopParser(c);
+}
+
 int aws_xml_parse(xmlDocPtr *out, const char *data, size_t len, const char *what)
 {
-    xmlDocPtr doc;
+    xmlParserCtxtPtr ctxt = NULL;
+    xmlDocPtr doc = NULL;
+    int doctype = 0, rc = 0;
 
     *out = NULL;
     aws__global_init();
     if (len > (size_t)0x7fffffff)
         return lb_error_setc(LB_ETOOBIG, "%s: XML body too large", what);
-    /* NONET: no network; no NOENT (entities stay unexpanded); no DTDLOAD. */
-    doc = xmlReadMemory(data, (int)len, NULL, NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    ctxt = xmlNewParserCtxt();
+    if (ctxt == NULL)
+        return lb_error_set("%s: cannot create an XML parser", what);
+    /* AWS never sends a DOCTYPE: any is refused, so no entity (internal or
+     * external) is ever declared, let alone expanded. NONET: no network;
+     * no NOENT, no DTDLOAD. */
+    ctxt->sax->internalSubset = refuse_doctype;
+    ctxt->_private = &doctype;
+    doc = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, NULL,
+                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (doctype || (doc != NULL && (doc->intSubset != NULL || doc->extSubset != NULL))) {
+        rc = lb_error_setc(LB_EINVALID, "%s: XML response with a DOCTYPE refused", what);
+        goto done;
+    }
     if (doc == NULL || xmlDocGetRootElement(doc) == NULL) {
-        xmlFreeDoc(doc);
-        return lb_error_set("%s: malformed XML response (%zu bytes)", what, len);
+        rc = lb_error_set("%s: malformed XML response (%zu bytes)", what, len);
+        goto done;
     }
     *out = doc;
-    return 0;
+    doc = NULL;
+done:
+    xmlFreeDoc(doc);
+    xmlFreeParserCtxt(ctxt);
+    return rc;
 }
 
 static int name_is(xmlNodePtr n, const char *name)

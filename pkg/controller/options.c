@@ -7,6 +7,7 @@
 
 #include "util/alloc.h"
 #include "util/error.h"
+#include "util/netguard.h"
 
 const char *op_options_usage(void)
 {
@@ -32,6 +33,17 @@ const char *op_options_usage(void)
            "                           [LIFEBOAT_HEALTH_ADDR]; default :8081\n"
            "  --log-format json|text   [LIFEBOAT_LOG_FORMAT]; default json\n"
            "  --log-level LEVEL        debug|info|warn|error [LIFEBOAT_LOG_LEVEL]; default info\n"
+           "  --http-check-hosts a,*.b HTTP check hosts allowed (names, IPs, *.suffix)\n"
+           "                           [LIFEBOAT_HTTP_CHECK_HOSTS]; default any host the\n"
+           "                           fixed rules allow (no metadata, API server, loopback)\n"
+           "  --http-check-allow-loopback[=BOOL]  allow HTTP checks to 127.0.0.0/8 and ::1\n"
+           "                           (local environments only)\n"
+           "                           [LIFEBOAT_HTTP_CHECK_ALLOW_LOOPBACK]; default false\n"
+           "  --sql-sslmode MODE       minimum libpq sslmode of SQL checks: disable|allow|\n"
+           "                           prefer|require|verify-ca|verify-full\n"
+           "                           [LIFEBOAT_SQL_SSLMODE]; default verify-full\n"
+           "  --sql-sslrootcert PATH   CA bundle for verify-ca/verify-full (e.g. the RDS\n"
+           "                           bundle) [LIFEBOAT_SQL_SSLROOTCERT]; default libpq's\n"
            "  --help                   show this help and exit\n"
            "  --version                print the version and exit\n";
 }
@@ -47,6 +59,10 @@ typedef enum opt_id {
     OPT_HEALTH_ADDR,
     OPT_LOG_FORMAT,
     OPT_LOG_LEVEL,
+    OPT_HTTP_CHECK_HOSTS,
+    OPT_HTTP_CHECK_ALLOW_LOOPBACK,
+    OPT_SQL_SSLMODE,
+    OPT_SQL_SSLROOTCERT,
     OPT_HELP,
     OPT_VERSION,
 } opt_id;
@@ -69,6 +85,11 @@ static const opt_def defs[] = {
     {"--health-addr", "LIFEBOAT_HEALTH_ADDR", OPT_HEALTH_ADDR, 1},
     {"--log-format", "LIFEBOAT_LOG_FORMAT", OPT_LOG_FORMAT, 1},
     {"--log-level", "LIFEBOAT_LOG_LEVEL", OPT_LOG_LEVEL, 1},
+    {"--http-check-hosts", "LIFEBOAT_HTTP_CHECK_HOSTS", OPT_HTTP_CHECK_HOSTS, 1},
+    {"--http-check-allow-loopback", "LIFEBOAT_HTTP_CHECK_ALLOW_LOOPBACK",
+     OPT_HTTP_CHECK_ALLOW_LOOPBACK, 2},
+    {"--sql-sslmode", "LIFEBOAT_SQL_SSLMODE", OPT_SQL_SSLMODE, 1},
+    {"--sql-sslrootcert", "LIFEBOAT_SQL_SSLROOTCERT", OPT_SQL_SSLROOTCERT, 1},
     {"--help", NULL, OPT_HELP, 0},
     {"--version", NULL, OPT_VERSION, 0},
 };
@@ -130,6 +151,49 @@ done:
     return result;
 }
 
+static int parse_hosts(op_options *o, const char *v, const char *name)
+{
+    char *copy = lb_strdup(v), *save = NULL, *tok;
+    int result = 0;
+    for (size_t i = 0; i < o->n_http_check_hosts; i++)
+        free(o->http_check_hosts[i]);
+    free(o->http_check_hosts);
+    o->http_check_hosts = NULL;
+    o->n_http_check_hosts = 0;
+    for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        if (netguard_pattern_valid(tok, name) != 0) {
+            result = LB_EINVALID;
+            break;
+        }
+        if (o->n_http_check_hosts >= NETGUARD_MAX_PATTERNS) {
+            result =
+                lb_error_setc(LB_EINVALID, "%s: at most %d hosts", name, NETGUARD_MAX_PATTERNS);
+            break;
+        }
+        o->http_check_hosts =
+            lb_realloc(o->http_check_hosts, (o->n_http_check_hosts + 1) * sizeof(char *));
+        o->http_check_hosts[o->n_http_check_hosts++] = lb_strdup(tok);
+    }
+    free(copy);
+    return result;
+}
+
+static int parse_sslmode(op_options *o, const char *v, const char *name)
+{
+    static const char *const modes[] = {"disable", "allow",     "prefer",
+                                        "require", "verify-ca", "verify-full"};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (strcmp(v, modes[i]) == 0) {
+            set_str(&o->sql_sslmode, v);
+            return 0;
+        }
+    }
+    return lb_error_setc(LB_EINVALID,
+                         "%s: must be one of disable, allow, prefer, require, verify-ca, "
+                         "verify-full, got '%.40s'",
+                         name, v);
+}
+
 static int apply(op_options *o, const opt_def *d, const char *v, const char *name)
 {
     char *end = NULL;
@@ -176,6 +240,15 @@ static int apply(op_options *o, const opt_def *d, const char *v, const char *nam
             return lb_error_setc(LB_EINVALID,
                                  "%s: must be one of debug, info, warn, error, got '%s'", name, v);
         return 0;
+    case OPT_HTTP_CHECK_HOSTS:
+        return parse_hosts(o, v, name);
+    case OPT_HTTP_CHECK_ALLOW_LOOPBACK:
+        return parse_bool(&o->http_check_allow_loopback, v != NULL ? v : "true", name);
+    case OPT_SQL_SSLMODE:
+        return parse_sslmode(o, v, name);
+    case OPT_SQL_SSLROOTCERT:
+        set_str(&o->sql_sslrootcert, v);
+        return 0;
     case OPT_HELP:
         o->help = 1;
         return 0;
@@ -198,6 +271,7 @@ int op_options_parse(op_options *out, int argc, char **argv)
     out->health_addr = lb_strdup(":8081");
     out->log_format = LB_LOG_FORMAT_JSON;
     out->log_level = LB_LOG_LEVEL_INFO;
+    out->sql_sslmode = lb_strdup("verify-full");
     pod_ns = getenv("POD_NAMESPACE");
     if (pod_ns != NULL && pod_ns[0] != '\0')
         out->lease_namespace = lb_strdup(pod_ns);
@@ -256,5 +330,10 @@ void op_options_dispose(op_options *o)
     free(o->lease_namespace);
     free(o->metrics_addr);
     free(o->health_addr);
+    for (size_t i = 0; i < o->n_http_check_hosts; i++)
+        free(o->http_check_hosts[i]);
+    free(o->http_check_hosts);
+    free(o->sql_sslmode);
+    free(o->sql_sslrootcert);
     memset(o, 0, sizeof(*o));
 }

@@ -13,6 +13,10 @@
  *   --health-addr ADDR       LIFEBOAT_HEALTH_ADDR     :8081
  *   --log-format json|text   LIFEBOAT_LOG_FORMAT      json
  *   --log-level LEVEL        LIFEBOAT_LOG_LEVEL       info
+ *   --http-check-hosts a,*.b LIFEBOAT_HTTP_CHECK_HOSTS  any host netguard's fixed rules allow
+ *   --http-check-allow-loopback[=bool]  LIFEBOAT_HTTP_CHECK_ALLOW_LOOPBACK  false
+ *   --sql-sslmode MODE       LIFEBOAT_SQL_SSLMODE     verify-full (the minimum for SQL checks)
+ *   --sql-sslrootcert PATH   LIFEBOAT_SQL_SSLROOTCERT libpq's default
  *   --help, --version
  *
  * Both `--flag value` and `--flag=value` are accepted. Errors name the flag
@@ -40,6 +44,11 @@ typedef struct op_options {
     char *health_addr;
     lb_log_format log_format;
     lb_log_level log_level;
+    char **http_check_hosts; /* util/netguard.h patterns; none: any allowed host */
+    size_t n_http_check_hosts;
+    int http_check_allow_loopback;
+    char *sql_sslmode;     /* never NULL after parsing */
+    char *sql_sslrootcert; /* NULL: libpq's default */
     int help;
     int version;
 } op_options;

@@ -416,8 +416,7 @@ CURL *kube__easy_new(kube_client *c, const char *url, const kube_credentials *cr
     if (creds->token != NULL) {
         char *auth = lb_sprintf("Authorization: Bearer %s", creds->token);
         *headers = curl_slist_append(*headers, auth);
-        memset(auth, 0, strlen(auth));
-        free(auth);
+        lb_free_secret(auth);
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, *headers);
     return h;

@@ -165,6 +165,49 @@ static int exec_simple(session *s, const char *sql, const char *what)
     }
 }
 
+/* Parses (does not run) the caller's text as one statement of its own, so
+ * that wrapping it in a subquery cannot change how it is read: a text whose
+ * parentheses, quotes or comments do not close on their own is refused here
+ * instead of closing the wrapper's parenthesis. */
+static int parse_alone(session *s, const char *query)
+{
+    int rc = LB_OK;
+    if (PQsendPrepare(s->conn, "", query, 0, NULL) == 0)
+        return conn_error(s, "query failed");
+    if ((rc = flush_all(s)) != 0)
+        return rc;
+    for (;;) {
+        PGresult *res = NULL;
+        int wrc = next_result(&res, s);
+        if (wrc != 0)
+            return wrc;
+        if (res == NULL)
+            return rc;
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0)
+            rc = result_error(s, res, "query failed");
+        PQclear(res);
+    }
+}
+
+char *pg_check_wrap_query(const char *query)
+{
+    size_t n = strlen(query);
+    /* a trailing ';' is allowed alone but not inside the subquery */
+    while (n > 0 && (query[n - 1] == ';' || query[n - 1] == ' ' || query[n - 1] == '\t' ||
+                     query[n - 1] == '\r' || query[n - 1] == '\n'))
+        n--;
+    /* OFFSET 0 keeps the query a separate plan node, so its value is computed
+     * once (not once per reference below); text and varchar are cut without
+     * a copy, other types through their output function (format %s), so a
+     * boolean stays t/f as PostgreSQL prints it */
+    return lb_sprintf("SELECT lb_r.v, count(*) OVER () FROM (SELECT CASE WHEN lb_q.lb_c1 IS NULL "
+                      "THEN NULL WHEN pg_typeof(lb_q.lb_c1) IN ('text'::regtype, "
+                      "'character varying'::regtype) THEN left(lb_q.lb_c1::text, %d) ELSE "
+                      "left(format('%%s', lb_q.lb_c1), %d) END AS v FROM (SELECT * FROM (\n"
+                      "%.*s\n) AS lb_u OFFSET 0) AS lb_q(lb_c1)) AS lb_r LIMIT 1",
+                      PG_CHECK_MAX_OBSERVED + 1, PG_CHECK_MAX_OBSERVED + 1, (int)n, query);
+}
+
 /* Runs the caller's query: one statement (extended protocol), rows read one
  * at a time. A result this code cannot drain (COPY) fails the call; the
  * connection is then unusable and *broken is set. */
@@ -195,15 +238,23 @@ static int exec_query(first_row *out, session *s, const char *query, bool *broke
         }
         ExecStatusType st = PQresultStatus(res);
         if (st == PGRES_SINGLE_TUPLE) {
-            if (out->rows == 0 && PQnfields(res) > 0 && !PQgetisnull(res, 0, 0)) {
-                out->value =
-                    pg__copy_capped(PQgetvalue(res, 0, 0), PG_CHECK_MAX_OBSERVED, &out->truncated);
+            /* the wrapper's one row: the first value (cut on the server) and the count */
+            if (out->rows == 0 && PQnfields(res) == 2) {
+                if (!PQgetisnull(res, 0, 0))
+                    out->value = pg__copy_capped(PQgetvalue(res, 0, 0), PG_CHECK_MAX_OBSERVED,
+                                                 &out->truncated);
+                out->rows = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
             }
-            out->rows++;
         } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             /* the end of the rows, or a statement without any */
         } else if (st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR) {
-            if (rc == 0) {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (rc == 0 && state != NULL && strcmp(state, "42601") == 0) {
+                rc = lb_error_setc(LB_EINVALID,
+                                   "query: must be one SELECT, VALUES, TABLE or WITH ... SELECT "
+                                   "query (it runs as a subquery so that only a bounded first "
+                                   "value leaves the server)");
+            } else if (rc == 0) {
                 rc = result_error(s, res, "query failed");
             }
         } else {
@@ -214,6 +265,31 @@ static int exec_query(first_row *out, session *s, const char *query, bool *broke
         }
         PQclear(res);
     }
+}
+
+static int sslmode_rank(const char *m)
+{
+    static const char *const modes[] = {"disable", "allow",     "prefer",
+                                        "require", "verify-ca", "verify-full"};
+    for (int i = 0; m != NULL && i < 6; i++) {
+        if (strcmp(m, modes[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
+/* The stronger of the connection string's own sslmode and the minimum; NULL
+ * when no minimum is set (libpq's rules then). */
+static char *pg_sslmode_effective(const PQconninfoOption *parsed, const char *minimum)
+{
+    const char *own = NULL;
+    if (minimum == NULL || sslmode_rank(minimum) < 0)
+        return NULL;
+    for (const PQconninfoOption *o = parsed; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "sslmode") == 0 && o->val != NULL)
+            own = o->val;
+    }
+    return lb_strdup(sslmode_rank(own) > sslmode_rank(minimum) ? own : minimum);
 }
 
 static char *password_of(const char *conninfo)
@@ -241,7 +317,7 @@ static int run_readonly(first_row *out, const char *conninfo, const char *query,
 {
     session s = {.conn = NULL, .password = NULL, .timeout_ms = opt->statement_timeout_ms};
     char timeout[16];
-    char *setup = NULL;
+    char *setup = NULL, *wrapped = NULL, *sslmode = NULL;
     bool broken = false;
     int rc = LB_OK;
     char *err = NULL;
@@ -252,14 +328,25 @@ static int run_readonly(first_row *out, const char *conninfo, const char *query,
         PQfreemem(err); /* its text may quote the secret */
         return lb_error_setc(LB_EINVALID, "conninfo: not a valid libpq connection string or URI");
     }
+    sslmode = pg_sslmode_effective(parsed, opt->sslmode);
     PQconninfoFree(parsed);
     s.password = password_of(conninfo);
 
     snprintf(timeout, sizeof(timeout), "%d", opt->connect_timeout_sec);
-    const char *const keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-    const char *const vals[] = {conninfo, timeout,
-                                opt->application_name != NULL ? opt->application_name : "lifeboat",
-                                NULL};
+    /* after dbname (the expanded conninfo): these win over what it says */
+    const char *keys[6] = {"dbname", "connect_timeout", "application_name", NULL, NULL, NULL};
+    const char *vals[6] = {
+        conninfo, timeout, opt->application_name != NULL ? opt->application_name : "lifeboat",
+        NULL,     NULL,    NULL};
+    size_t k = 3;
+    if (sslmode != NULL) {
+        keys[k] = "sslmode";
+        vals[k++] = sslmode;
+    }
+    if (opt->sslrootcert != NULL && opt->sslrootcert[0] != '\0') {
+        keys[k] = "sslrootcert";
+        vals[k++] = opt->sslrootcert;
+    }
     s.conn = PQconnectdbParams(keys, vals, 1);
     if (s.conn == NULL) {
         rc = lb_error_set("cannot connect: libpq could not allocate a connection");
@@ -270,6 +357,16 @@ static int run_readonly(first_row *out, const char *conninfo, const char *query,
         int code = strstr(msg, "timeout expired") != NULL ? LB_ETIMEOUT : LB_ERROR;
         rc = lb_error_setc(code, "cannot connect: %s", msg);
         free(msg);
+        goto done;
+    }
+    if (strcmp(PQparameterStatus(s.conn, "is_superuser") ? PQparameterStatus(s.conn, "is_superuser")
+                                                         : "off",
+               "on") == 0) {
+        rc = lb_error_setc(LB_EINVALID,
+                           "role %s is a superuser: checks do not run as a superuser (it can "
+                           "write files and run programs even in a read-only transaction); "
+                           "use a role that can only SELECT (see pkg/pg/README.md)",
+                           PQuser(s.conn));
         goto done;
     }
     PQsetNoticeProcessor(s.conn, drop_notice, NULL);
@@ -285,7 +382,10 @@ static int run_readonly(first_row *out, const char *conninfo, const char *query,
     if ((rc = exec_simple(&s, setup, "starting the read-only transaction")) != 0) {
         goto done;
     }
-    rc = exec_query(out, &s, query, &broken);
+    if ((rc = parse_alone(&s, query)) != 0)
+        goto done;
+    wrapped = pg_check_wrap_query(query);
+    rc = exec_query(out, &s, wrapped, &broken);
     if (!broken) {
         int rrc = exec_simple(&s, "ROLLBACK", "rollback");
         if (rc == 0) {
@@ -298,8 +398,12 @@ done:
         out->value = NULL;
     }
     PQfinish(s.conn);
+    if (s.password != NULL)
+        explicit_bzero(s.password, strlen(s.password));
     free(s.password);
     free(setup);
+    free(wrapped);
+    free(sslmode);
     return rc;
 }
 

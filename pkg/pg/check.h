@@ -15,10 +15,24 @@
  * extended protocol (so it is exactly one statement: `SELECT 1; COMMIT; DELETE
  * ...` is refused by the server instead of escaping the transaction), then
  * ROLLBACK. A write therefore fails with PostgreSQL's own message ("cannot
- * execute DELETE in a read-only transaction"). Rows are read one at a time
- * (single-row mode), so a query returning many rows is counted without being
- * held in memory; only the first column of the first row is kept, as text,
- * cut at PG_CHECK_MAX_OBSERVED bytes.
+ * execute DELETE in a read-only transaction").
+ *
+ * Bounded on the server: the query is first parsed alone (PQprepare: one
+ * statement whose parentheses, quotes and comments close by themselves), then
+ * run wrapped (pg_check_wrap_query) so that the server sends one row of two
+ * columns - the first column of the first row as text cut to
+ * PG_CHECK_MAX_OBSERVED + 1 characters (so a cut is seen) and the number of
+ * rows. A 400 MB value never crosses the wire; the server computes it and
+ * sends at most ~4 KiB. A check is therefore a SELECT/VALUES/TABLE/WITH query;
+ * anything else is refused (LB_EINVALID) with a message saying so.
+ *
+ * Never as a superuser: a superuser can write files and run programs from a
+ * read-only transaction (COPY ... TO PROGRAM, lo_export, adminpack), so a
+ * connection whose server reports is_superuser=on is closed before any query
+ * (LB_EINVALID). The role to use is in pkg/pg/README.md.
+ *
+ * TLS: opt->sslmode is a minimum, put after the connection string so that it
+ * wins; a stronger sslmode in the connection string is kept.
  *
  * Time bound: connecting takes at most connect_timeout per host address
  * (libpq's rule; the name lookup is not covered); everything after the
@@ -76,6 +90,9 @@ typedef struct pg_check_options {
     int connect_timeout_sec;      /* libpq connect_timeout, >= 1 (libpq treats 1 as 2) */
     int statement_timeout_ms;     /* SET LOCAL statement_timeout, >= 1 */
     const char *application_name; /* NULL: "lifeboat" */
+    const char *sslmode;          /* the minimum sslmode (a stronger one in conninfo is kept);
+                                     NULL: libpq's rules (conninfo, PGSSLMODE, prefer) */
+    const char *sslrootcert;      /* NULL: libpq's default */
 } pg_check_options;
 
 typedef struct pg_check_result {
@@ -160,6 +177,10 @@ char *pg_conninfo_redact(const char *conninfo);
  * out->passed is false whenever the return is not 0. */
 int pg_check_run(pg_check_result *out, const char *conninfo, const pg_check *c,
                  const pg_check_options *opt);
+
+/* The text sent for query (the caller frees): the first value of the first
+ * row cut on the server, and the row count. Exposed for tests. */
+char *pg_check_wrap_query(const char *query);
 
 /* Frees what r holds and zeroes it; r may be NULL. */
 void pg_check_result_dispose(pg_check_result *r);

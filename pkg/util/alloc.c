@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,4 +67,20 @@ char *lb_sprintf(const char *fmt, ...)
     vsnprintf(p, (size_t)n + 1, fmt, ap2);
     va_end(ap2);
     return p;
+}
+
+void lb_free_secret(char *s)
+{
+    if (s == NULL)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+void lb_wipe_free(void *p)
+{
+    if (p == NULL)
+        return;
+    explicit_bzero(p, malloc_usable_size(p));
+    free(p);
 }

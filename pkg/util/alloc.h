@@ -27,4 +27,15 @@ char *lb_strndup(const char *s, size_t n);
 /* printf into a new string that the caller frees. Never returns NULL. */
 char *lb_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Overwrites the string s (strlen bytes) with zeros through explicit_bzero
+ * (not optimised away like a memset before free) and frees it. For
+ * passwords, tokens, connection strings and Secret values. NULL is fine. */
+void lb_free_secret(char *s);
+
+/* Overwrites the whole heap block p (malloc_usable_size bytes) with zeros and
+ * frees it. Installed as jansson's free function by the operator and the
+ * agent (json_set_alloc_funcs), so Secret values parsed from API responses do
+ * not linger in freed memory. NULL is fine. */
+void lb_wipe_free(void *p);
+
 #endif

@@ -20,8 +20,9 @@ static lb_log_format log_format = LB_LOG_FORMAT_JSON;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static const char *const level_labels[] = {"DEBUG", "INFO", "WARN", "ERROR"};
-static const char *const sensitive_words[] = {"password", "passwd",     "token",   "secret",
-                                              "key",      "credential", "session", "authorization"};
+static const char *const sensitive_words[] = {
+    "password",   "passwd",  "pwd",           "token",      "secret", "key",
+    "credential", "session", "authorization", "passphrase", "cookie"};
 
 void lb_log_init(FILE *out, lb_log_level level, lb_log_format format)
 {
@@ -128,10 +129,11 @@ static size_t userinfo_password(size_t *pw, const char *s, size_t i)
             at = j;
     }
     if (at == 0) {
-        /* A password holding an unescaped '/', '?' or '#' ends the authority
-         * early; if `user:` is followed by an '@' later in the same word,
-         * redact up to the last such '@'. */
-        for (j = start; s[j] != '\0' && !is_space(s[j]); j++) {
+        /* A password holding an unescaped '/', '?', '#' or a space ends the
+         * authority early; if `user:` is followed by an '@' later on the same
+         * line, redact up to the last such '@' (unless what follows the colon
+         * is a port: digits then '/', '?', '#' or the end). */
+        for (j = start; s[j] != '\0' && s[j] != '\n' && s[j] != '\r'; j++) {
             if (s[j] == '@')
                 at = j;
         }
@@ -143,11 +145,18 @@ static size_t userinfo_password(size_t *pw, const char *s, size_t i)
             colon = j;
             break;
         }
-        if (s[j] == '/' || s[j] == '?' || s[j] == '#' || s[j] == '@')
+        if (s[j] == '/' || s[j] == '?' || s[j] == '#' || s[j] == '@' || is_space(s[j]))
             return 0;
     }
     if (colon == 0)
         return 0;
+    if (at > end) {
+        size_t d = colon + 1;
+        while (s[d] >= '0' && s[d] <= '9')
+            d++;
+        if (d > colon + 1 && s[d] != '@' && !is_space(s[d]))
+            return 0; /* host:port/..., an '@' further on is not this URL's */
+    }
     *pw = colon + 1;
     return at;
 }
@@ -171,6 +180,80 @@ static size_t value_end(const char *s, size_t i, bool query)
     return i;
 }
 
+/* The end of a double-quoted JSON string value starting at s[i] == '"': the
+ * index of its closing quote (or the end of s). */
+static size_t json_string_end(const char *s, size_t i)
+{
+    i++;
+    while (s[i] != '\0' && s[i] != '"') {
+        if (s[i] == '\\' && s[i + 1] != '\0')
+            i++;
+        i++;
+    }
+    return i;
+}
+
+/* At a sensitive name s[i..end): finds `=` or `:` after it, in the forms
+ *   name=v  name = v  name: v  "name":"v"  "name": v  'name': 'v'
+ * (a bare `name:v` is not taken: `secretsmanager:GetSecretValue` and ARNs are
+ * not secrets). Sets *vstart and *vend to the value to replace and returns true. */
+static bool sensitive_value(size_t *vstart, size_t *vend, const char *s, size_t i, size_t end)
+{
+    char q = i > 0 ? s[i - 1] : '\0';
+    bool quoted = (q == '"' || q == '\'') && s[end] == q;
+    bool query = i > 0 && (s[i - 1] == '?' || s[i - 1] == '&');
+    bool auth =
+        has_word_ci(s + i, end - i, "authorization") || has_word_ci(s + i, end - i, "cookie");
+    size_t j = quoted ? end + 1 : end, k;
+
+    while (s[j] == ' ' || s[j] == '\t')
+        j++;
+    if (s[j] == '=') {
+        /* name=v as before; spaces around '=' too */
+    } else if (s[j] == ':' && (quoted || s[j + 1] == ' ' || s[j + 1] == '\t')) {
+        /* YAML / JSON / HTTP header */
+    } else {
+        return false;
+    }
+    k = j + 1;
+    if (s[j] == ':' || k > end + 1 || s[k] == ' ')
+        while (s[k] == ' ' || s[k] == '\t')
+            k++;
+    if (s[k] == '"') {
+        *vstart = k + 1;
+        *vend = json_string_end(s, k);
+        return true;
+    }
+    *vstart = k;
+    if (auth) {
+        /* "Authorization: Bearer x", "AWS4-HMAC-SHA256 Credential=.. Signature=..":
+         * the rest of the line */
+        while (s[k] != '\0' && s[k] != '\n' && s[k] != '\r')
+            k++;
+        *vend = k;
+        return true;
+    }
+    if (quoted && s[k] == q && q == '\'') {
+        size_t e = k + 1;
+        while (s[e] != '\0' && s[e] != '\'')
+            e++;
+        *vstart = k + 1;
+        *vend = e;
+        return true;
+    }
+    *vend = value_end(s, k, query);
+    /* a JSON/YAML value ends at ',' or '}' too */
+    if (s[j] == ':') {
+        for (size_t e = k; e < *vend; e++) {
+            if (s[e] == ',' || s[e] == '}') {
+                *vend = e;
+                break;
+            }
+        }
+    }
+    return true;
+}
+
 /* Copies s into out with secrets replaced; unchanged runs are copied whole. */
 static void redact_into(lb_buf *out, const char *s)
 {
@@ -188,14 +271,13 @@ static void redact_into(lb_buf *out, const char *s)
             }
         }
         if (is_name_char(s[i]) && (i == 0 || !is_name_char(s[i - 1]))) {
-            size_t end = i;
+            size_t end = i, vs, ve;
             while (is_name_char(s[end]))
                 end++;
-            if (s[end] == '=' && name_is_sensitive(s + i, end - i)) {
-                bool query = i > 0 && (s[i - 1] == '?' || s[i - 1] == '&');
-                buf_append(out, s + copied, end + 1 - copied);
+            if (name_is_sensitive(s + i, end - i) && sensitive_value(&vs, &ve, s, i, end)) {
+                buf_append(out, s + copied, vs - copied);
                 buf_append_str(out, REDACTED);
-                i = copied = value_end(s, end + 1, query);
+                i = copied = ve;
                 continue;
             }
             i = end;

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "aws/error.h"
+#include "aws/xml.h"
 #include "util/error.h"
 
 static void parse(const char *body, long status, const char *want_code, const char *want_msg)
@@ -77,10 +78,49 @@ static void test_aws_error_entities_are_not_expanded(void **state)
                        "</Error>";
     (void)state;
     aws_error_parse(&code, &msg, 400, body, strlen(body));
-    assert_string_equal(code, "X");
+    /* the DOCTYPE makes the body unusable: the code comes from the status */
+    assert_string_not_equal(code, "X");
     assert_null(strstr(msg, "root:"));
     free(code);
     free(msg);
+}
+
+/* Any DOCTYPE is refused by aws_xml_parse, whatever it declares; a body
+ * without one parses. Table-driven. */
+static void test_aws_xml_refuses_every_doctype(void **state)
+{
+    static const struct {
+        const char *body;
+        int want_rc;
+    } cases[] = {
+        {"<R><A>1</A></R>", 0},
+        {"<?xml version=\"1.0\" encoding=\"UTF-8\"?><R xmlns=\"http://s3.amazonaws.com/"
+         "doc/2006-03-01/\"><A>1</A></R>",
+         0},
+        {"<!DOCTYPE R><R/>", LB_EINVALID},
+        {"<?xml version=\"1.0\"?><!DOCTYPE R SYSTEM \"http://169.254.169.254/x.dtd\"><R/>",
+         LB_EINVALID},
+        {"<!DOCTYPE R [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><R>&x;</R>", LB_EINVALID},
+        /* billion laughs: one internal entity referenced many times, nested */
+        {"<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lollollollollollollollol\">"
+         "<!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
+         "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">"
+         "<!ENTITY lol4 \"&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;\">]>"
+         "<R><M>&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;</M></R>",
+         LB_EINVALID},
+        {"<R>unclosed", LB_ERROR},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        xmlDocPtr doc = NULL;
+        int rc = aws_xml_parse(&doc, cases[i].body, strlen(cases[i].body), "test");
+        if (rc != cases[i].want_rc)
+            fail_msg("case %zu: rc %d, want %d (%s)", i, rc, cases[i].want_rc, lb_error_last());
+        if (rc == LB_EINVALID)
+            assert_non_null(strstr(lb_error_last(), "DOCTYPE refused"));
+        assert_true(rc == 0 ? doc != NULL : doc == NULL);
+        xmlFreeDoc(doc);
+    }
 }
 
 static void test_aws_error_message_is_capped(void **state)
@@ -154,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_aws_error_secretsmanager_json),
         cmocka_unit_test(test_aws_error_without_body_uses_status),
         cmocka_unit_test(test_aws_error_entities_are_not_expanded),
+        cmocka_unit_test(test_aws_xml_refuses_every_doctype),
         cmocka_unit_test(test_aws_error_message_is_capped),
         cmocka_unit_test(test_aws_error_code_mapping),
         cmocka_unit_test(test_aws_error_retryable),

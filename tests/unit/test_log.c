@@ -232,6 +232,31 @@ static void test_log_redact_url_table(void **state)
          "a postgres://x:[REDACTED]@h and mysql://p:[REDACTED]@h2 too"},
         {"user=app dbname=shop", "user=app dbname=shop"},
         {"", ""},
+        /* issue 11: the bypasses */
+        {"password = x", "password = [REDACTED]"},
+        {"db_password =  hunter2 next", "db_password =  [REDACTED] next"},
+        {"{\"password\":\"x\"}", "{\"password\":\"[REDACTED]\"}"},
+        {"{\"user\": \"u\", \"password\": \"a\\\"b c\", \"n\": 1}",
+         "{\"user\": \"u\", \"password\": \"[REDACTED]\", \"n\": 1}"},
+        {"{'password': 'x y'}", "{'password': '[REDACTED]'}"},
+        {"password: x", "password: [REDACTED]"},
+        {"  password: hunter2\n  user: app", "  password: [REDACTED]\n  user: app"},
+        {"{\"password\": 12345, \"n\": 1}", "{\"password\": [REDACTED], \"n\": 1}"},
+        {"Authorization: Bearer eyJhbGciOi.abc.def", "Authorization: [REDACTED]"},
+        {"authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=ab\nnext",
+         "authorization: [REDACTED]\nnext"},
+        {"Cookie: session=abc", "Cookie: [REDACTED]"},
+        {"pwd=x;", "pwd=[REDACTED]"},
+        {"Server=h;Uid=u;Pwd=s3cr3t ok", "Server=h;Uid=u;Pwd=[REDACTED] ok"},
+        {"postgres://u:pa/ss@h/db", "postgres://u:[REDACTED]@h/db"},
+        {"postgres://u:pa ss@h/db", "postgres://u:[REDACTED]@h/db"},
+        {"postgres://u:a b/c d@h:5432/db x", "postgres://u:[REDACTED]@h:5432/db x"},
+        /* not secrets: kept */
+        {"arn:aws:secretsmanager:us-east-1:1:secret:prod/db",
+         "arn:aws:secretsmanager:us-east-1:1:secret:prod/db"},
+        {"secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue"},
+        {"http://h:8080/x mail a@b", "http://h:8080/x mail a@b"},
+        {"http://h/path and u@x", "http://h/path and u@x"},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

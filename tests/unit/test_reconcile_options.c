@@ -24,6 +24,10 @@ static const char *const ENV_VARS[] = {
     "LIFEBOAT_HEALTH_ADDR",
     "LIFEBOAT_LOG_FORMAT",
     "LIFEBOAT_LOG_LEVEL",
+    "LIFEBOAT_HTTP_CHECK_HOSTS",
+    "LIFEBOAT_HTTP_CHECK_ALLOW_LOOPBACK",
+    "LIFEBOAT_SQL_SSLMODE",
+    "LIFEBOAT_SQL_SSLROOTCERT",
     "POD_NAMESPACE",
 };
 
@@ -129,6 +133,49 @@ static void test_reconcile_options_errors_name_the_flag(void **state)
     expect_error((char *[]){"op", NULL}, "LIFEBOAT_WORKERS");
 }
 
+/* issue 11: the check policy flags, table-driven */
+static void test_reconcile_options_check_policy_flags(void **state)
+{
+    static const struct {
+        const char *flag, *value;
+        int ok;
+        const char *err;
+    } cases[] = {
+        {"--sql-sslmode", "disable", 1, NULL},
+        {"--sql-sslmode", "verify-full", 1, NULL},
+        {"--sql-sslmode", "insecure", 0, "--sql-sslmode: must be one of"},
+        {"--http-check-hosts", "api.example.com,*.svc,10.0.0.1", 1, NULL},
+        {"--http-check-hosts", "a b", 0, "--http-check-hosts"},
+        {"--http-check-hosts", "*", 0, "--http-check-hosts"},
+        {"--http-check-allow-loopback", "true", 1, NULL},
+        {"--http-check-allow-loopback", "maybe", 0, "--http-check-allow-loopback"},
+        {"--sql-sslrootcert", "/etc/ssl/rds.pem", 1, NULL},
+    };
+    (void)state;
+    {
+        char *argv[] = {"op", NULL};
+        op_options o;
+        assert_int_equal(parse(&o, argv), 0);
+        assert_string_equal(o.sql_sslmode, "verify-full"); /* the safe default */
+        assert_int_equal(o.http_check_allow_loopback, 0);
+        assert_int_equal(o.n_http_check_hosts, 0);
+        op_options_dispose(&o);
+    }
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char arg[256];
+        char *argv[] = {"op", arg, NULL};
+        op_options o;
+        int rc;
+        snprintf(arg, sizeof(arg), "%s=%s", cases[i].flag, cases[i].value);
+        rc = parse(&o, argv);
+        if ((rc == 0) != (cases[i].ok != 0))
+            fail_msg("%s: rc %d (%s)", arg, rc, lb_error_last());
+        if (rc != 0 && strstr(lb_error_last(), cases[i].err) == NULL)
+            fail_msg("%s: message \"%s\" lacks \"%s\"", arg, lb_error_last(), cases[i].err);
+        op_options_dispose(&o);
+    }
+}
+
 static void test_reconcile_options_help_and_version(void **state)
 {
     char *argv[] = {"op", "--help", "--version", NULL};
@@ -148,6 +195,7 @@ int main(void)
         cmocka_unit_test_setup(test_reconcile_options_accepts_the_deployment_flags, clean_env),
         cmocka_unit_test_setup(test_reconcile_options_flag_wins_over_env, clean_env),
         cmocka_unit_test_setup(test_reconcile_options_errors_name_the_flag, clean_env),
+        cmocka_unit_test_setup(test_reconcile_options_check_policy_flags, clean_env),
         cmocka_unit_test_setup(test_reconcile_options_help_and_version, clean_env),
     };
     return cmocka_run_group_tests_name("reconcile_options", tests, NULL, NULL);

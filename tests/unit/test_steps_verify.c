@@ -20,6 +20,7 @@
 #include "api/restore.h"
 #include "controller/restore/step.h"
 #include "util/error.h"
+#include "util/netguard.h"
 
 /* Exposed by steps_verify.c for these tests (not part of step.h). */
 int verify_service_connect_to(char *out, size_t size, const char *map_json, const char *host,
@@ -226,6 +227,10 @@ static void test_verification_http_through_service_map(void **state)
     assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
     close(fd);
     setenv("LIFEBOAT_SERVICE_MAP", path, 1);
+    {
+        netguard_options o = {.allow_loopback = true};
+        assert_int_equal(netguard_configure(&o), 0);
+    }
 
     snprintf(
         ver, sizeof(ver),
@@ -249,6 +254,21 @@ static void test_verification_http_through_service_map(void **state)
                      0);
     assert_int_equal(res.verdict, STEP_FAILED);
     assert_non_null(strstr(res.message, "orders.shop.svc"));
+
+    /* without --http-check-allow-loopback the mapped 127.0.0.1 address is
+     * refused at the socket: the server sees no request */
+    {
+        netguard_options o = {.allow_loopback = false};
+        assert_int_equal(netguard_configure(&o), 0);
+    }
+    s.last_request[0] = '\0';
+    s.status = 200;
+    assert_int_equal(run_verification(&res, ver), 0);
+    assert_int_equal(res.verdict, STEP_FAILED);
+    assert_non_null(strstr(res.message, "loopback"));
+    assert_non_null(strstr(res.message, "no connection was made"));
+    assert_string_equal(s.last_request, "");
+    netguard_reset();
 
     unsetenv("LIFEBOAT_SERVICE_MAP");
     unlink(path);

@@ -243,7 +243,8 @@ class OperatorRBAC(unittest.TestCase):
                      ("create", "pods", "--subresource=exec", "-n", "shop"),
                      ("get", "pods", "--subresource=log", "-n", "shop"),
                      ("create", "jobs.batch", "-n", "shop"),
-                     ("patch", "restorerequests.lifeboat.dev", "--subresource=status", "-n", "shop"),
+                     ("update", "restorerequests.lifeboat.dev", "--subresource=status", "-n", "shop"),
+                     ("create", "verificationruns.lifeboat.dev", "-n", "shop"),
                      ("create", "events", "-n", "shop"),
                      ("update", "leases.coordination.k8s.io", "-n", "lifeboat-system")):
             self.assertEqual(self.can(*args), "yes", args)
@@ -260,7 +261,12 @@ class OperatorRBAC(unittest.TestCase):
                      ("update", "leases.coordination.k8s.io", "-n", "shop"),
                      ("delete", "restorerequests.lifeboat.dev", "-n", "shop"),
                      ("create", "restorerequests.lifeboat.dev", "-n", "shop"),
-                     ("get", "nodes"), ("create", "pods", "--subresource=attach", "-n", "shop")):
+                     ("get", "nodes"), ("create", "pods", "--subresource=attach", "-n", "shop"),
+                     # issue 11: verbs the code does not use
+                     ("delete", "jobs.batch", "-n", "shop"), ("list", "namespaces"),
+                     ("update", "secrets", "-n", "shop"),
+                     ("patch", "restorerequests.lifeboat.dev", "--subresource=status", "-n",
+                      "shop")):
             self.assertEqual(self.can(*args), "no", args)
 
     def test_the_authorizer_refuses_the_serviceaccount_for_real(self):

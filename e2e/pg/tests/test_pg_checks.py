@@ -102,15 +102,15 @@ class PgCluster:
             last = p.stdout + p.stderr
         raise AssertionError("postgres did not start: %s" % last)
 
-    def psql(self, sql, db=DB, user="postgres"):
+    def psql(self, sql, db=DB, user="postgres", timeout=60):
         p = as_postgres("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", self.dir,
-                        "-p", str(self.port), "-U", user, "-d", db, "-c", sql)
+                        "-p", str(self.port), "-U", user, "-d", db, "-c", sql, timeout=timeout)
         return p.stdout.strip()
 
-    def psql_script(self, script, db=DB):
+    def psql_script(self, script, db=DB, timeout=60):
         p = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v",
                             "ON_ERROR_STOP=1", "-h", self.dir, "-p", str(self.port), "-d", db],
-                           input=script, capture_output=True, text=True, timeout=60)
+                           input=script, capture_output=True, text=True, timeout=timeout)
         if p.returncode != 0:
             raise AssertionError("psql script failed: %s" % p.stderr)
 
@@ -269,12 +269,74 @@ class PgChecksTest(unittest.TestCase):
     # ---- writes are refused ----------------------------------------------------
 
     def test_a_write_is_refused_and_the_rows_stay(self):
+        # not a SELECT: refused by the subquery wrapper before it runs
         r = self.check("delete", "DELETE FROM orders", {"notEmpty": True})
         self.assert_passed(r, False)
+        self.assertEqual(r["rc"], "LB_EINVALID")
+        self.assertIn("must be one SELECT, VALUES, TABLE or WITH ... SELECT query", r["message"])
+        # a data-modifying WITH inside a SELECT: refused by the server (not at top level /
+        # read-only transaction)
+        r = self.check("cte-delete", "WITH d AS (DELETE FROM orders RETURNING 1) "
+                       "SELECT count(*) FROM d", {"notEmpty": True})
+        self.assert_passed(r, False)
+        self.assertIn("SQLSTATE", r["message"])
+        # a write hidden in a function call the role may make: the read-only
+        # transaction refuses it
+        self.pg.psql("GRANT USAGE ON SEQUENCE orders_id_seq TO checker")
+        r = self.check("nextval", "SELECT nextval('orders_id_seq')", {"notEmpty": True})
+        self.assert_passed(r, False)
         self.assertEqual(r["rc"], "LB_ERROR")
-        self.assertIn("cannot execute DELETE in a read-only transaction", r["message"])
+        self.assertIn("read-only transaction", r["message"])
         self.assertIn("SQLSTATE 25006", r["message"])
         self.assertEqual(self.pg.psql("SELECT COUNT(*) FROM orders"), "1000")
+        self.assertEqual(self.pg.psql("SELECT last_value FROM orders_id_seq"), "1000")
+
+    def test_copy_to_program_is_refused_for_a_role_and_for_a_superuser(self):
+        marker = os.path.join(self.pg.dir, "copy-to-program-ran")
+        sql = "COPY (SELECT 1) TO PROGRAM 'touch %s'" % marker
+        r = self.check("copy", sql, {"notEmpty": True})
+        self.assert_passed(r, False)
+        self.assertEqual(r["rc"], "LB_EINVALID")
+        # as the superuser: refused at connection, before any query
+        su = "postgresql://postgres:superpw-unused@127.0.0.1:%d/%s?sslmode=disable" % (
+            self.pg.port, DB)
+        for q in (sql, "SELECT lo_export(lo_from_bytea(0, 'x'), '%s')" % marker):
+            r = self.check("copy-su", q, {"notEmpty": True}, conninfo=su)
+            self.assert_passed(r, False)
+            self.assertEqual(r["rc"], "LB_EINVALID")
+            self.assertIn("role postgres is a superuser", r["message"])
+        self.assertFalse(os.path.exists(marker), "a check ran a program or wrote a file")
+        # the superuser password really works (so the refusal is the rule, not a login error)
+        p = subprocess.run(["psql", su, "-XAtc", "SELECT 1"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(p.stdout.strip(), "1", p.stderr)
+
+    def test_a_400_mb_value_never_crosses_the_wire(self):
+        # a stored 400 MiB value (read by the server in about a second); the check's
+        # process must not hold it: measured as the driver's peak RSS (KiB)
+        self.pg.psql("CREATE TABLE IF NOT EXISTS big AS "
+                     "SELECT repeat(repeat('x', 1024 * 1024), 400) AS v", timeout=900)
+        self.pg.psql("GRANT SELECT ON big TO checker")
+        self.assertEqual(self.pg.psql("SELECT octet_length(v) FROM big"), str(400 << 20))
+        q = "SELECT v FROM big"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEBOAT_PG_", "PG"))}
+        env["LIFEBOAT_PG_CONNINFO"] = self.uri()
+        proc = subprocess.Popen([DRIVER, "check", "--name", "huge", "--query", q, "--expect",
+                                 json.dumps({"notEmpty": True}), "--statement-timeout-ms",
+                                 "60000", "--connect-timeout", "5"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+        out = proc.stdout.read()
+        proc.stderr.read()
+        _, _, ru = os.wait4(proc.pid, 0)   # this child's own rusage, not every child's
+        proc.returncode = 0
+        r = json.loads(out)
+        self.assertTrue(r["passed"], r["message"])
+        self.assertTrue(r["truncated"])
+        self.assertEqual(len(r["observed"]), 1024)
+        self.assertEqual(r["rows"], 1)
+        peak_kib = ru.ru_maxrss
+        print("# pg_check driver peak RSS with a 400 MiB value: %d KiB" % peak_kib)
+        self.assertLess(peak_kib, 64 * 1024, "the check's process grew to %d KiB" % peak_kib)
 
     def test_a_second_statement_cannot_escape_the_transaction(self):
         r = self.check("escape", "SELECT 1; COMMIT; DELETE FROM orders", {"notEmpty": True})

@@ -424,6 +424,7 @@ class Operator:
         self.health_port = None
         self.metrics_port = None
         self.starts = 0
+        self.extra_args = []
         _CHILDREN.append(self)
 
     def start(self, wait_ready=True):
@@ -440,7 +441,9 @@ class Operator:
             [OPERATOR_BIN, "--kubeconfig", operator_kubeconfig(), "--namespaces", self.ns,
              "--metrics-addr", "127.0.0.1:%d" % self.metrics_port,
              "--health-addr", "127.0.0.1:%d" % self.health_port,
-             "--log-format", "json", "--log-level", "debug"],
+             "--log-format", "json", "--log-level", "debug",
+             # local PostgreSQL has no TLS; Services are processes on 127.0.0.1
+             "--sql-sslmode", "disable", "--http-check-allow-loopback"] + list(self.extra_args),
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()
         self.starts += 1

@@ -98,6 +98,10 @@ typedef struct step_ctx {
     const plan_step *step;        /* the step being run */
     lb_time now;
     int rollback; /* non-zero when called to undo (step_undo_fn) */
+    /* HTTP check hosts the request's scope allows (util/netguard.h patterns);
+     * NULL/0: no scope list, the operator's policy alone decides */
+    const char *const *http_hosts;
+    size_t n_http_hosts;
 } step_ctx;
 
 /* One step action. See the file comment for the contract. */

@@ -133,8 +133,7 @@ static json_t *object_meta(const step_ctx *ctx, const char *name)
 static void wipe_free(char *s)
 {
     if (s != NULL) {
-        memset(s, 0, strlen(s));
-        free(s);
+        lb_free_secret(s);
     }
 }
 

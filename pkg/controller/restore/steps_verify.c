@@ -41,6 +41,7 @@
  * Passwords and request bodies from Secrets never reach a message.
  */
 #include "controller/restore/step.h"
+#include "controller/restore/checks.h"
 
 #include <curl/curl.h>
 #include <stdarg.h>
@@ -55,14 +56,18 @@
 #include "util/alloc.h"
 #include "util/duration.h"
 #include "util/error.h"
+#include "util/netguard.h"
+#include "util/timeutil.h"
 
 #define VERIFY_HTTP_MAX_BODY     (256u * 1024)  /* response bytes kept for expectBodyContains */
 #define VERIFY_HTTP_TIMEOUT_MS   10000L         /* one HTTP check, connection included */
 #define VERIFY_SERVICE_MAP_MAX   (1024u * 1024) /* bytes of the services.json map read */
 #define VERIFY_SQL_CONNECT_SEC   5
 #define VERIFY_SQL_STATEMENT_MS  30000
-#define VERIFY_MAX_CHECK_MESSAGE 400 /* bytes of one check's line in the step message */
-#define VERIFY_MAX_OBSERVED      256 /* bytes of a result's observed / expected */
+#define VERIFY_MAX_CHECK_MESSAGE 400     /* bytes of one check's line in the step message */
+#define VERIFY_MAX_OBSERVED      256     /* bytes of a result's observed / expected */
+#define VERIFY_STEP_BUDGET_MS    120000L /* all checks of one step call, together */
+#define VERIFY_MAX_CONTENT_TYPE  255     /* bytes of http.contentType */
 
 /* ---- accumulating the step message ------------------------------------------ */
 
@@ -72,6 +77,7 @@ typedef struct verify_report {
     int passed, failed;
     char observed[VERIFY_MAX_OBSERVED]; /* the last check's observed value (report_observe) */
     char expected[VERIFY_MAX_OBSERVED];
+    int64_t deadline_ns; /* monotonic: checks not started by then are failed unrun */
 } verify_report;
 
 /* Records what the check being run observed and expected, for status.results[]. */
@@ -81,6 +87,21 @@ static void report_observe(verify_report *r, const char *observed, const char *e
         snprintf(r->observed, sizeof(r->observed), "%s", observed);
     if (expected != NULL)
         snprintf(r->expected, sizeof(r->expected), "%s", expected);
+}
+
+static void report_start(verify_report *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->deadline_ns = lb_time_monotonic_ns() + VERIFY_STEP_BUDGET_MS * 1000000LL;
+}
+
+/* Milliseconds left of the step's budget, capped at cap_ms; 0 when spent. */
+static long report_budget_ms(const verify_report *r, long cap_ms)
+{
+    int64_t left = (r->deadline_ns - lb_time_monotonic_ns()) / 1000000LL;
+    if (left <= 0)
+        return 0;
+    return left < cap_ms ? (long)left : cap_ms;
 }
 
 static void report_add(verify_report *r, bool ok, const char *fmt, ...)
@@ -117,6 +138,15 @@ static int report_finish(step_result *out, const verify_report *r, const char *w
 
 /* ---- SQL -------------------------------------------------------------------- */
 
+static char verify_sslmode[16] = "verify-full";
+static char verify_sslrootcert[1024];
+
+void verify_checks_configure(const char *sslmode, const char *sslrootcert)
+{
+    snprintf(verify_sslmode, sizeof(verify_sslmode), "%s", sslmode ? sslmode : "verify-full");
+    snprintf(verify_sslrootcert, sizeof(verify_sslrootcert), "%s", sslrootcert ? sslrootcert : "");
+}
+
 typedef struct sql_target {
     char *conninfo;  /* owned; holds the password: wipe before free */
     char where[160]; /* "shop-orders-prod at 127.0.0.1:25433" - for messages */
@@ -125,8 +155,7 @@ typedef struct sql_target {
 static void sql_target_dispose(sql_target *t)
 {
     if (t->conninfo != NULL) {
-        memset(t->conninfo, 0, strlen(t->conninfo));
-        free(t->conninfo);
+        lb_free_secret(t->conninfo);
     }
     t->conninfo = NULL;
 }
@@ -158,12 +187,10 @@ static int sql_target_from_creds(sql_target *t, const step_ctx *ctx, const char 
         rc = pg_conninfo_build(&t->conninfo, &p);
     }
     if (user != NULL) {
-        memset(user, 0, strlen(user));
-        free(user);
+        lb_free_secret(user);
     }
     if (password != NULL) {
-        memset(password, 0, strlen(password));
-        free(password);
+        lb_free_secret(password);
     }
     return rc;
 }
@@ -174,10 +201,18 @@ static void run_sql_check(verify_report *r, const char *name, const json_t *sql,
 {
     pg_check c;
     pg_check_options o = {.connect_timeout_sec = VERIFY_SQL_CONNECT_SEC,
-                          .statement_timeout_ms = VERIFY_SQL_STATEMENT_MS,
-                          .application_name = "lifeboat-verify"};
+                          .statement_timeout_ms = (int)report_budget_ms(r, VERIFY_SQL_STATEMENT_MS),
+                          .application_name = "lifeboat-verify",
+                          .sslmode = verify_sslmode,
+                          .sslrootcert = verify_sslrootcert};
     pg_check_result res;
     char ef[256];
+
+    if (o.statement_timeout_ms <= 0) {
+        report_add(r, false, "%s: not run: the step's time budget of %ld s was spent", name,
+                   VERIFY_STEP_BUDGET_MS / 1000);
+        return;
+    }
 
     memset(&c, 0, sizeof(c));
     c.name = name;
@@ -241,7 +276,7 @@ int verify_step_item(step_result *out, const step_ctx *ctx)
     if (json_array_size(checks) == 0)
         return step_done(out, "item %s has no verify.checks", it->name);
     memset(&t, 0, sizeof(t));
-    memset(&r, 0, sizeof(r));
+    report_start(&r);
     if (it->source == API_SOURCE_PG_DUMP) {
         /* a dump is loaded into the database of target.connectionSecretRef */
         const json_t *csr =
@@ -338,6 +373,8 @@ typedef struct http_body {
     bool truncated;
 } http_body;
 
+/* Stops the transfer at the cap: what was kept decides expectBodyContains,
+ * and the status line arrived before any body byte. */
 static size_t http_write(char *ptr, size_t size, size_t nmemb, void *arg)
 {
     http_body *b = arg;
@@ -352,7 +389,50 @@ static size_t http_write(char *ptr, size_t size, size_t nmemb, void *arg)
         b->len += n;
         b->data[b->len] = '\0';
     }
-    return size * nmemb; /* keep reading (and discarding) so the status is complete */
+    return b->truncated ? 0 : size * nmemb; /* 0: CURLE_WRITE_ERROR, the body is cut */
+}
+
+/* What the socket guard refused, for the check's message. */
+typedef struct http_guard {
+    int refused;
+    char why[256];
+} http_guard;
+
+/* CURLOPT_OPENSOCKETFUNCTION: the address curl is about to connect to is
+ * checked here (netguard_check_addr), so what is checked is what is used. */
+static curl_socket_t http_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    http_guard *g = arg;
+    (void)purpose;
+    if (netguard_check_addr(&addr->addr, addr->addrlen) != 0) {
+        g->refused++;
+        snprintf(g->why, sizeof(g->why), "%s", lb_error_last());
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+/* Checks http.method and http.contentType; pure, for tests. Returns 0 or
+ * LB_EINVALID naming the field and the rule. */
+int verify_http_validate(const char *method, const char *content_type)
+{
+    if (method != NULL && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+        strcmp(method, "POST") != 0)
+        return lb_error_setc(LB_EINVALID, "http.method: must be GET, HEAD or POST");
+    if (content_type != NULL) {
+        size_t n = strlen(content_type);
+        if (n == 0 || n > VERIFY_MAX_CONTENT_TYPE)
+            return lb_error_setc(LB_EINVALID, "http.contentType: must be 1-%d bytes",
+                                 VERIFY_MAX_CONTENT_TYPE);
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)content_type[i];
+            if (c < 0x20 || c >= 0x7f)
+                return lb_error_setc(LB_EINVALID,
+                                     "http.contentType: only printable ASCII is allowed (no CR, "
+                                     "LF or other control characters)");
+        }
+    }
+    return 0;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -494,22 +574,21 @@ static void run_http_check(verify_report *r, const step_ctx *ctx, const char *na
     CURLU *u = NULL;
     CURL *h = NULL;
     CURLcode cc;
-    long status = 0;
+    long status = 0, budget = report_budget_ms(r, VERIFY_HTTP_TIMEOUT_MS);
+    http_guard guard = {0};
 
     if (url == NULL) {
         report_add(r, false, "%s: http.url is required", name);
         return;
     }
-    if (bref != NULL) {
-        const char *sname = json_string_value(json_object_get(bref, "name"));
-        const char *skey = json_string_value(json_object_get(bref, "key"));
-        if (sname == NULL || skey == NULL ||
-            step_secret_value(&secret_body, ctx, sname, skey) != 0) {
-            report_add(r, false, "%s: bodySecretRef: %s", name,
-                       sname && skey ? lb_error_last() : "name and key are required");
-            return;
-        }
-        body = secret_body;
+    if (budget <= 0) {
+        report_add(r, false, "%s: not run: the step's time budget of %ld s was spent", name,
+                   VERIFY_STEP_BUDGET_MS / 1000);
+        return;
+    }
+    if (verify_http_validate(method, ctype) != 0) {
+        report_add(r, false, "%s: %s", name, lb_error_last());
+        return;
     }
     u = curl_url();
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
@@ -519,6 +598,30 @@ static void run_http_check(verify_report *r, const step_ctx *ctx, const char *na
     }
     curl_url_get(u, CURLUPART_PORT, &portstr, 0);
     curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+    if (scheme == NULL || (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+        report_add(r, false, "%s: http.url: the scheme must be http or https", name);
+        goto done;
+    }
+    /* before any Secret is read or anything resolved or connected */
+    if (netguard_check_host(host,
+                            portstr                        ? atoi(portstr)
+                            : strcmp(scheme, "https") == 0 ? 443
+                                                           : 80,
+                            ctx->http_hosts, ctx->n_http_hosts) != 0) {
+        report_add(r, false, "%s: http.url: %s; no connection was made", name, lb_error_last());
+        goto done;
+    }
+    if (bref != NULL) {
+        const char *sname = json_string_value(json_object_get(bref, "name"));
+        const char *skey = json_string_value(json_object_get(bref, "key"));
+        if (sname == NULL || skey == NULL ||
+            step_secret_value(&secret_body, ctx, sname, skey) != 0) {
+            report_add(r, false, "%s: bodySecretRef: %s", name,
+                       sname && skey ? lb_error_last() : "name and key are required");
+            goto done;
+        }
+        body = secret_body;
+    }
     if (ends_with(host, ".svc") && (map = read_service_map()) != NULL) {
         int port = portstr ? atoi(portstr) : 0;
         int def = scheme && strcmp(scheme, "https") == 0 ? 443 : 80;
@@ -539,8 +642,13 @@ static void run_http_check(verify_report *r, const step_ctx *ctx, const char *na
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, VERIFY_HTTP_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, VERIFY_HTTP_TIMEOUT_MS / 2);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, budget);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, budget / 2 > 0 ? budget / 2 : 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect is the answer, not followed */
+    curl_easy_setopt(h, CURLOPT_PROXY, "");          /* no proxy from the environment */
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, http_open_socket);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &guard);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(VERIFY_HTTP_MAX_BODY * 4));
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
@@ -556,7 +664,11 @@ static void run_http_check(verify_report *r, const step_ctx *ctx, const char *na
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
     }
     cc = curl_easy_perform(h);
-    if (cc != CURLE_OK) {
+    if (guard.refused > 0 && cc != CURLE_OK) {
+        report_add(r, false, "%s: http.url: %s; no connection was made", name, guard.why);
+        goto done;
+    }
+    if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && b.truncated)) {
         report_add(r, false, "%s: %s %s: %s", name, method ? method : "GET", url,
                    errbuf[0] ? errbuf : curl_easy_strerror(cc));
         goto done;
@@ -573,8 +685,7 @@ static void run_http_check(verify_report *r, const step_ctx *ctx, const char *na
     }
 done:
     if (secret_body != NULL) {
-        memset(secret_body, 0, strlen(secret_body));
-        free(secret_body);
+        lb_free_secret(secret_body);
     }
     curl_slist_free_all(resolve);
     curl_slist_free_all(headers);
@@ -738,12 +849,19 @@ static void run_rpo(verify_report *r, const json_t *rpo, const sql_target *t, lb
     const char *query = json_string_value(json_object_get(rpo, "query"));
     const char *max_age = json_string_value(json_object_get(rpo, "maxAge"));
     pg_check_options o = {.connect_timeout_sec = VERIFY_SQL_CONNECT_SEC,
-                          .statement_timeout_ms = VERIFY_SQL_STATEMENT_MS,
-                          .application_name = "lifeboat-verify"};
+                          .statement_timeout_ms = (int)report_budget_ms(r, VERIFY_SQL_STATEMENT_MS),
+                          .application_name = "lifeboat-verify",
+                          .sslmode = verify_sslmode,
+                          .sslrootcert = verify_sslrootcert};
     int64_t age = 0, max_ns = 0;
     char obs[64], exp[VERIFY_MAX_OBSERVED];
     int rc;
 
+    if (o.statement_timeout_ms <= 0) {
+        report_add(r, false, "rpo: not run: the step's time budget of %ld s was spent",
+                   VERIFY_STEP_BUDGET_MS / 1000);
+        return;
+    }
     if (query == NULL || max_age == NULL || lb_duration_parse(&max_ns, max_age) != 0) {
         report_add(r, false, "rpo: rpo needs query and a maxAge duration");
         return;
@@ -867,7 +985,7 @@ int verify_check_result(json_t **out, const step_ctx *ctx, const json_t *ver, si
     if (c == NULL)
         return lb_error_setc(LB_EINVALID, "checks[%zu]: no such check", index);
     memset(&ct, 0, sizeof(ct));
-    memset(&r, 0, sizeof(r));
+    report_start(&r);
     run_check(&r, ctx, ver, c, index, &ct);
     sql_target_dispose(&ct.t);
     *out = result_of(&r, name ? name : "check", (lb_time_monotonic_ns() - t0) / 1000000);
@@ -888,7 +1006,7 @@ int verify_rpo_result(json_t **out, int64_t *out_age, int *out_measured, const s
     if (rpo == NULL)
         return lb_error_setc(LB_EINVALID, "no rpo");
     memset(&ct, 0, sizeof(ct));
-    memset(&r, 0, sizeof(r));
+    report_start(&r);
     check_target_ensure(&ct, ctx, ver);
     if (ct.have)
         run_rpo(&r, rpo, &ct.t, at, out_age, out_measured);
@@ -912,7 +1030,7 @@ int verify_step_verification(step_result *out, const step_ctx *ctx)
     if (ver == NULL)
         return step_done(out, "no spec.verification");
     memset(&ct, 0, sizeof(ct));
-    memset(&r, 0, sizeof(r));
+    report_start(&r);
     json_array_foreach(checks, i, c)
     {
         run_check(&r, ctx, ver, c, i, &ct);
