@@ -314,7 +314,8 @@ class ElectedOperator(Operator):
              "--leader-elect", "--lease-name", self.lease, "--lease-namespace", self.ns,
              "--metrics-addr", "127.0.0.1:%d" % self.metrics_port,
              "--health-addr", "127.0.0.1:%d" % self.health_port,
-             "--log-format", "json", "--log-level", "debug"],
+             "--log-format", "json", "--log-level", "debug",
+             "--sql-sslmode", "disable", "--http-check-allow-loopback"],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()
         self.starts += 1
