@@ -104,6 +104,8 @@ typedef struct s3_copy_options {
     int64_t multipart_threshold; /* sources above this use UploadPartCopy; 0: 5 GiB */
     int64_t part_size;           /* 0: 512 MiB, raised so that at most 10,000 parts are needed */
     int concurrency;             /* parts in flight; 0: S3_MULTIPART_DEFAULT_CONCURRENCY */
+    int64_t source_size;         /* > 0: the source's size as listed; up to the threshold the
+                                    HeadObject is skipped (one request per copy) */
 } s3_copy_options;
 
 /* s3_copy_object with the multipart threshold, part size and concurrency

@@ -201,9 +201,10 @@ static void *copy_worker(void *arg)
         pthread_mutex_unlock(&cp->lock);
         if (e == NULL)
             break;
+        s3_copy_options o = {.source_size = e->size};
         memset(&info, 0, sizeof(info));
         rc = s3_copy_object_ex(&info, NULL, cp->c, cp->dst_bucket, e->key, cp->src_bucket, e->key,
-                               NULL, NULL);
+                               NULL, &o);
         s3_object_info_dispose(&info);
         pthread_mutex_lock(&cp->lock);
         if (rc == 0) {

@@ -208,7 +208,7 @@ static char *head_body(size_t size)
 static void test_s3_copy_object_above_threshold_uses_upload_part_copy(void **state)
 {
     fixture *f = *state;
-    s3_copy_options o = {1 * MIB, 5 * MIB, 1};
+    s3_copy_options o = {1 * MIB, 5 * MIB, 1, 0};
     s3_object_info info;
     char *head = head_body(12 * MIB);
     char line[256], hdr[256];
@@ -262,7 +262,7 @@ static void test_s3_copy_object_above_threshold_uses_upload_part_copy(void **sta
 static void test_s3_copy_object_at_threshold_stays_single(void **state)
 {
     fixture *f = *state;
-    s3_copy_options o = {1 * MIB, 0, 0};
+    s3_copy_options o = {1 * MIB, 0, 0, 0};
     s3_object_info info;
     char *head = head_body(1 * MIB);
     char line[256];
@@ -282,7 +282,7 @@ static void test_s3_copy_object_at_threshold_stays_single(void **state)
 static void test_s3_copy_part_error_aborts_upload(void **state)
 {
     fixture *f = *state;
-    s3_copy_options o = {1 * MIB, 5 * MIB, 1};
+    s3_copy_options o = {1 * MIB, 5 * MIB, 1, 0};
     s3_object_info info;
     char *head = head_body(11 * MIB);
     char line[256];
@@ -310,8 +310,8 @@ static void test_s3_copy_part_error_aborts_upload(void **state)
 static void test_s3_copy_rejects_bad_options(void **state)
 {
     fixture *f = *state;
-    s3_copy_options too_big = {6LL * 1024 * MIB, 0, 0};
-    s3_copy_options small_part = {0, 1 * MIB, 0};
+    s3_copy_options too_big = {6LL * 1024 * MIB, 0, 0, 0};
+    s3_copy_options small_part = {0, 1 * MIB, 0, 0};
     s3_object_info info;
     assert_int_equal(s3_copy_object_ex(&info, NULL, f->c, "d", "k", "s", "k", NULL, &too_big),
                      LB_EINVALID);
