@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,4 +259,140 @@ int s3sync_copy_many(size_t *out_done, long long *out_bytes, aws_client *c,
     if (cp.rc != 0)
         return lb_error_setc(cp.rc, "%s", cp.error);
     return 0;
+}
+
+/* ---- a whole sync in one process ------------------------------------------------------ */
+
+unsigned s3sync_shard_of(const char *key, unsigned count)
+{
+    uint32_t h = 2166136261u;
+    if (count <= 1)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        h ^= *p;
+        h *= 16777619u;
+    }
+    return h % count;
+}
+
+/* Drops the keys of other shards. */
+static void keep_shard(s3sync_listing *l, const s3sync_opts *o)
+{
+    size_t w = 0;
+    if (o->shard_count <= 1)
+        return;
+    l->bytes = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (s3sync_shard_of(l->v[i].key, o->shard_count) == o->shard_index) {
+            l->v[w++] = l->v[i];
+            l->bytes += l->v[i].size;
+        } else {
+            free(l->v[i].key);
+            free(l->v[i].etag);
+        }
+    }
+    l->n = w;
+}
+
+static int list_pair(s3sync_listing *src, s3sync_listing *dst, s3sync_diff *d, aws_client *c,
+                     const s3sync_opts *o)
+{
+    int rc;
+    s3sync_diff_dispose(d);
+    s3sync_listing_dispose(src);
+    s3sync_listing_dispose(dst);
+    rc = s3sync_list(src, c, o->src_bucket, o->prefix);
+    if (rc == 0)
+        rc = s3sync_list(dst, c, o->dst_bucket, o->prefix);
+    if (rc != 0)
+        return rc;
+    keep_shard(src, o);
+    keep_shard(dst, o);
+    return s3sync_diff_compute(d, src, dst);
+}
+
+static int copy_indices(size_t *done, long long *bytes, aws_client *c, const s3sync_opts *o,
+                        const s3sync_listing *src, const size_t *idx, size_t n, int conc)
+{
+    const s3sync_entry **keys = lb_calloc(n ? n : 1, sizeof(*keys));
+    int rc;
+    for (size_t i = 0; i < n; i++)
+        keys[i] = &src->v[idx[i]];
+    rc = s3sync_copy_many(done, bytes, c, o->src_bucket, o->dst_bucket,
+                          (const s3sync_entry *const *)keys, n, conc);
+    free(keys);
+    return rc;
+}
+
+int s3sync_run(s3sync_result *out, aws_client *c, const s3sync_opts *o)
+{
+    s3sync_listing src = {0}, dst = {0};
+    s3sync_diff d = {0};
+    size_t done = 0, *differ = NULL, ndiffer = 0;
+    long long bytes = 0;
+    int conc = o->concurrency ? o->concurrency : 16;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (o->src_bucket == NULL || o->dst_bucket == NULL || strcmp(o->src_bucket, o->dst_bucket) == 0)
+        return lb_error_setc(LB_EINVALID, "s3 sync: source and target buckets must be set and "
+                                          "differ");
+    if (o->shard_count > 1 && o->shard_index >= o->shard_count)
+        return lb_error_setc(LB_EINVALID, "s3 sync: shard index %u must be below the count %u",
+                             o->shard_index, o->shard_count);
+    rc = list_pair(&src, &dst, &d, c, o);
+    if (rc != 0)
+        goto end;
+    rc = copy_indices(&done, &bytes, c, o, &src, d.copy, d.ncopy, conc);
+    out->copied += done;
+    out->copied_bytes += bytes;
+    if (rc != 0)
+        goto end;
+    if (o->delete_extraneous && d.nextra > 0) {
+        s3_object_id *ids = lb_calloc(d.nextra, sizeof(*ids));
+        s3_delete_result dr;
+        for (size_t i = 0; i < d.nextra; i++)
+            ids[i].key = dst.v[d.extra[i]].key;
+        memset(&dr, 0, sizeof(dr));
+        rc = s3_delete_objects(&dr, c, o->dst_bucket, ids, d.nextra, true);
+        out->deleted = dr.deleted;
+        s3_delete_result_dispose(&dr);
+        free(ids);
+        if (rc != 0)
+            goto end;
+    }
+    for (size_t i = 0; i < d.ncheck; i++) {
+        int equal = 0;
+        rc = s3sync_content_equal(&equal, c, o->src_bucket, o->dst_bucket, src.v[d.check[i]].key);
+        if (rc != 0)
+            goto end;
+        out->checked++;
+        if (!equal) {
+            differ = lb_realloc(differ, (ndiffer + 1) * sizeof(*differ));
+            differ[ndiffer++] = d.check[i];
+        }
+    }
+    rc = copy_indices(&done, &bytes, c, o, &src, differ, ndiffer, conc);
+    out->copied += done;
+    out->copied_bytes += bytes;
+    if (rc != 0)
+        goto end;
+    /* verify from a fresh listing */
+    rc = list_pair(&src, &dst, &d, c, o);
+    if (rc != 0)
+        goto end;
+    out->objects = src.n;
+    out->bytes = src.bytes;
+    out->extra_kept = o->delete_extraneous ? 0 : d.nextra;
+    if (d.ncopy > 0 || (o->delete_extraneous && d.nextra > 0))
+        rc = lb_error_set("s3 sync: s3://%s still differs from s3://%s after the sync: %zu "
+                          "missing or different (first %s), %zu extraneous",
+                          o->dst_bucket, o->src_bucket, d.ncopy,
+                          d.ncopy ? src.v[d.copy[0]].key : "-", d.nextra);
+end:
+    free(differ);
+    s3sync_diff_dispose(&d);
+    s3sync_listing_dispose(&src);
+    s3sync_listing_dispose(&dst);
+    return rc;
 }

@@ -89,4 +89,33 @@ int s3sync_copy_many(size_t *out_done, long long *out_bytes, aws_client *c,
                      const char *src_bucket, const char *dst_bucket,
                      const s3sync_entry *const *keys, size_t n, int concurrency);
 
+/* One whole sync in this process (lifeboat-agent s3-sync; the bench):
+ * list, copy what differs, delete the extras when asked, compare the
+ * multipart-ETag keys by content, then list again and verify. With
+ * shard_count > 1 only the keys whose FNV-1a hash modulo shard_count equals
+ * shard_index are handled (an Indexed Job's completion index), extras too. */
+typedef struct s3sync_opts {
+    const char *src_bucket, *dst_bucket, *prefix;
+    int delete_extraneous;
+    int concurrency;                   /* 0: 16 */
+    unsigned shard_index, shard_count; /* 0/0: everything */
+} s3sync_opts;
+
+typedef struct s3sync_result {
+    size_t objects;   /* source keys (of this shard) */
+    long long bytes;  /* their bytes */
+    size_t copied;    /* copies made */
+    long long copied_bytes;
+    size_t deleted;   /* extras deleted */
+    size_t checked;   /* compared by SHA-256 content */
+    size_t extra_kept;
+} s3sync_result;
+
+/* Runs the sync; returns 0 when the target verifies equal, LB_ERROR with the
+ * first differing keys when it does not, or the first AWS error. */
+int s3sync_run(s3sync_result *out, aws_client *c, const s3sync_opts *o);
+
+/* The shard (0..count-1) of a key: FNV-1a 32 of its bytes modulo count. */
+unsigned s3sync_shard_of(const char *key, unsigned count);
+
 #endif
