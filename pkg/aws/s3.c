@@ -438,6 +438,9 @@ static int copy_single(s3_object_info *out, aws_client *c, const char *bucket, c
     req.body = "";
     req.body_len = 0;
     req.response_cap = S3_MAX_SMALL_RESPONSE_BYTES;
+    /* A second copy would be a second version: after a 5xx or a lost answer the
+     * caller re-reads the target instead (DESIGN.md section 5). */
+    req.resend = AWS_RESEND_NEVER;
     aws_request_add_header(&req, "x-amz-copy-source", source);
     rc = aws_client_send(&resp, c, &req);
     if (rc != 0) {

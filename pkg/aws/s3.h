@@ -113,7 +113,9 @@ typedef struct s3_copy_options {
  * (its size and Content-Type); up to the threshold one CopyObject is sent,
  * above it CreateMultipartUpload (the source's Content-Type), UploadPartCopy
  * with x-amz-copy-source-range for each part in parallel, and
- * CompleteMultipartUpload; on a failure the upload is aborted. User
+ * CompleteMultipartUpload; on a failure the upload is aborted. The single
+ * CopyObject is never re-sent after an ambiguous failure (5xx, answer lost):
+ * it returns LB_EAMBIGUOUS and the caller re-reads the target. User
  * metadata (x-amz-meta-*) is carried only by the single CopyObject.
  * *out_parts (may be NULL) receives 0 for a single copy, else the number of
  * parts. */
