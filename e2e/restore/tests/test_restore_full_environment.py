@@ -75,8 +75,10 @@ class FullEnvironmentRestore(ScenarioCase):
         # after T: rows that the point-in-time copies must not have
         psql(cls.orders_port, "INSERT INTO orders (user_id, total_cents, source) "
              "SELECT (SELECT min(id) FROM users), 1, 'late' FROM generate_series(1, 7)")
-        wait_restorable(cls.T, instance=cls.orders_src)
-        wait_restorable(cls.T, instance=cls.customers_src)
+        psql(cls.customers_port, "INSERT INTO orders (user_id, total_cents, source) "
+             "SELECT (SELECT min(id) FROM users), 1, 'late' FROM generate_series(1, 3)")
+        wait_restorable(cls.T, instance=cls.orders_src, timeout=180)
+        wait_restorable(cls.T, instance=cls.customers_src, timeout=180)
         # pgDump: a live database damaged after its dump
         cls.pg = PgCluster()
         cls.pg.start()

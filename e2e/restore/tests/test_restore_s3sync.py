@@ -214,7 +214,7 @@ class S3SyncRestore(ScenarioCase):
                 obj = self.wait_phase("docs-empty", "Failed")
                 st = step_of(obj, "docs/validate")
                 self.assertIn("empty source", st["message"])
-                self.assertEqual(len(cli_keys(dst)), 11, "nothing deleted")
+                self.assertEqual(len(cli_keys(dst)), 21, "nothing deleted")
                 self.assertEqual([e for e in request_log() if e.get("ts", 0) >= since and
                                   e.get("action") in ("CopyObject", "DeleteObjects")], [])
             finally:
