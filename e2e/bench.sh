@@ -29,7 +29,7 @@ section() { printf '\n## %s\n\n' "$*"; }
     section "operator memory, latency and no-op reconcile CPU (e2e/operator/bench.py)"
     python3 "$here/operator/bench.py"
 
-    for extra in "$here/bench_s3.sh" "$here/restore/bench.sh" "$here/agent/bench.sh"; do
+    for extra in "$here/bench_s3.sh" "$here/bench_s3sync.sh" "$here/restore/bench.sh" "$here/agent/bench.sh"; do
         if [ -x "$extra" ]; then
             section "${extra#"$repo"/}"
             "$extra"

@@ -15,6 +15,7 @@
 #include "agent/pgconn.h"
 #include "agent/pgjob.h"
 #include "aws/request.h"
+#include "aws/s3sync.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/harden.h"
@@ -39,6 +40,7 @@ static void usage(FILE *out)
           "  pg-restore   restore a pg_dump (custom or plain, .gz, encrypted) from S3\n"
           "  pg-backup    pg_dump -Fc, encrypted, streamed into S3, then its manifest\n"
           "  archive-restore  download, verify, decrypt and safely extract a tar archive\n"
+          "  s3-sync      server-side copies from one bucket to another, then verify\n"
           "\n"
           "pg-restore flags:\n"
           "  --bucket B --key K | --latest-under PREFIX\n"
@@ -59,6 +61,12 @@ static void usage(FILE *out)
           "  --bucket B --key K | --latest-under PREFIX  --manifest M  --key-file PATH\n"
           "  --target DIR            refuses absolute paths, .. and links leaving DIR\n"
           "  --verify-only           download, check and decode, check every entry; extract nothing\n"
+          "\n"
+          "s3-sync flags (runbook 000 3B; the operator's s3Sync item as a Job):\n"
+          "  --source-bucket B --target-bucket B [--prefix P] [--delete-extraneous]\n"
+          "  --concurrency N         copies in flight, 1..256 (default 16)\n"
+          "  --shard I/N             only keys whose hash mod N is I (else\n"
+          "                          $JOB_COMPLETION_INDEX/$LIFEBOAT_SHARDS when both are set)\n"
           "\n"
           "Flags:\n"
           "  --help       show this help and exit\n"
@@ -86,6 +94,11 @@ enum {
     OPT_PART_SIZE,
     OPT_TARGET,
     OPT_CREATE,
+    OPT_SOURCE_BUCKET,
+    OPT_TARGET_BUCKET,
+    OPT_DELETE_EXTRA,
+    OPT_CONCURRENCY,
+    OPT_SHARD,
 };
 
 static const struct option long_opts[] = {
@@ -106,13 +119,19 @@ static const struct option long_opts[] = {
     {"part-size-mib", required_argument, NULL, OPT_PART_SIZE},
     {"target", required_argument, NULL, OPT_TARGET},
     {"create-database", no_argument, NULL, OPT_CREATE},
+    {"source-bucket", required_argument, NULL, OPT_SOURCE_BUCKET},
+    {"target-bucket", required_argument, NULL, OPT_TARGET_BUCKET},
+    {"delete-extraneous", no_argument, NULL, OPT_DELETE_EXTRA},
+    {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+    {"shard", required_argument, NULL, OPT_SHARD},
     {NULL, 0, NULL, 0},
 };
 
 typedef struct flags {
     const char *bucket, *key, *latest_under, *manifest, *manifest_key, *key_file, *db_url_file,
-        *work_dir, *prefix, *target;
-    bool recreate, create, verify_only, no_encryption;
+        *work_dir, *prefix, *target, *source_bucket, *target_bucket, *shard;
+    bool recreate, create, verify_only, no_encryption, delete_extra;
+    int concurrency;
     const char *tables[PGJOB_MAX_TABLES];
     int ntables;
     int jobs;
@@ -200,6 +219,24 @@ static int parse_flags(flags *f, int argc, char **argv)
         case OPT_TARGET:
             f->target = optarg;
             break;
+        case OPT_SOURCE_BUCKET:
+            f->source_bucket = optarg;
+            break;
+        case OPT_TARGET_BUCKET:
+            f->target_bucket = optarg;
+            break;
+        case OPT_DELETE_EXTRA:
+            f->delete_extra = true;
+            break;
+        case OPT_SHARD:
+            f->shard = optarg;
+            break;
+        case OPT_CONCURRENCY:
+            f->concurrency = atoi(optarg);
+            if (f->concurrency < 1 || f->concurrency > S3SYNC_MAX_CONCURRENCY)
+                return lb_error_setc(LB_EINVALID, "--concurrency must be 1..%d",
+                                     S3SYNC_MAX_CONCURRENCY);
+            break;
         case OPT_PART_SIZE:
             f->part_size_mib = atol(optarg);
             if (f->part_size_mib < 5 || f->part_size_mib > 512)
@@ -214,7 +251,7 @@ static int parse_flags(flags *f, int argc, char **argv)
                              "unexpected argument '%s' (secrets never go in "
                              "arguments; see --help)",
                              argv[optind]);
-    if (f->bucket == NULL || f->bucket[0] == '\0')
+    if (strcmp(argv[1], "s3-sync") != 0 && (f->bucket == NULL || f->bucket[0] == '\0'))
         return lb_error_setc(LB_EINVALID, "--bucket is required");
     return 0;
 }
@@ -415,6 +452,70 @@ done:
     return finish(result, rc);
 }
 
+/* "I/N" into index and count; 0 or -1 (the message names the flag). */
+static int parse_shard(unsigned *index, unsigned *count, const char *s, const char *what)
+{
+    unsigned i = 0, n = 0;
+    char tail = 0;
+    if (sscanf(s, "%u/%u%c", &i, &n, &tail) != 2 || n == 0 || n > 100000 || i >= n)
+        return lb_error_setc(LB_EINVALID, "%s must be INDEX/COUNT with 0 <= INDEX < COUNT <= "
+                                          "100000, got \"%s\"",
+                             what, s);
+    *index = i;
+    *count = n;
+    return 0;
+}
+
+static int cmd_s3_sync(int argc, char **argv)
+{
+    flags f;
+    s3sync_opts o = {0};
+    s3sync_result r;
+    aws_client *c = NULL;
+    json_t *result;
+    int rc;
+
+    if (parse_flags(&f, argc, argv) != 0)
+        return bad_input(lb_error_last());
+    if (f.source_bucket == NULL || f.target_bucket == NULL)
+        return bad_input("--source-bucket and --target-bucket are required");
+    if (strcmp(f.source_bucket, f.target_bucket) == 0)
+        return bad_input("--source-bucket and --target-bucket must differ");
+    if (f.shard != NULL) {
+        if (parse_shard(&o.shard_index, &o.shard_count, f.shard, "--shard") != 0)
+            return bad_input(lb_error_last());
+    } else if (getenv("JOB_COMPLETION_INDEX") != NULL && getenv("LIFEBOAT_SHARDS") != NULL) {
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%s/%s", getenv("JOB_COMPLETION_INDEX"),
+                 getenv("LIFEBOAT_SHARDS"));
+        if (parse_shard(&o.shard_index, &o.shard_count, buf,
+                        "$JOB_COMPLETION_INDEX/$LIFEBOAT_SHARDS") != 0)
+            return bad_input(lb_error_last());
+    }
+    if (aws_client_new_from_env(&c) != 0)
+        return finish(json_pack("{s:s, s:s}", "result", "failed", "error", lb_error_last()), 1);
+    o.src_bucket = f.source_bucket;
+    o.dst_bucket = f.target_bucket;
+    o.prefix = f.prefix;
+    o.delete_extraneous = f.delete_extra;
+    o.concurrency = f.concurrency;
+    rc = s3sync_run(&r, c, &o);
+    result = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "result",
+                       rc == 0 ? "succeeded" : "failed", "objects", (json_int_t)r.objects,
+                       "bytes", (json_int_t)r.bytes, "copied", (json_int_t)r.copied,
+                       "copiedBytes", (json_int_t)r.copied_bytes, "deleted",
+                       (json_int_t)r.deleted, "checkedByContent", (json_int_t)r.checked,
+                       "extraneousKept", (json_int_t)r.extra_kept);
+    if (rc != 0) {
+        json_object_set_new(result, "error", json_string(lb_error_last()));
+        LB_LOG_ERROR("s3-sync failed", "error", lb_error_last());
+    } else {
+        LB_LOG_INFO("s3-sync done");
+    }
+    aws_client_free(c);
+    return finish(result, rc);
+}
+
 int main(int argc, char **argv)
 {
     if (lb_process_harden() != 0) {
@@ -444,6 +545,8 @@ int main(int argc, char **argv)
         return cmd_pg_backup(argc, argv);
     if (strcmp(argv[1], "archive-restore") == 0)
         return cmd_archive_restore(argc, argv);
+    if (strcmp(argv[1], "s3-sync") == 0)
+        return cmd_s3_sync(argc, argv);
     fprintf(stderr, "lifeboat-agent: unknown command '%s' (see --help)\n", argv[1]);
     return 2;
 }

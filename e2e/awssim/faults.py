@@ -182,7 +182,7 @@ def _credential(environ):
     return parts[0] or None, parts[3] if len(parts) >= 5 else None
 
 
-def _s3_action(method, path, query):
+def _s3_action(method, path, query, copy_source=None):
     parts = path.lstrip("/").split("/", 1)
     bucket = urllib.parse.unquote(parts[0]) if parts[0] else None
     key = urllib.parse.unquote(parts[1]) if len(parts) > 1 and parts[1] else None
@@ -212,6 +212,11 @@ def _s3_action(method, path, query):
         return {"PUT": "CreateBucket", "HEAD": "HeadBucket",
                 "DELETE": "DeleteBucket"}.get(method, method), params
     if method == "PUT":
+        if copy_source:
+            # a server-side copy has the method and path of a PUT: name it by its header
+            src = urllib.parse.unquote(copy_source.split("?", 1)[0]).lstrip("/")
+            params["CopySource"] = src
+            return ("UploadPartCopy" if "partNumber" in q else "CopyObject"), params
         if "partNumber" in q:
             return "UploadPart", params
         if "tagging" in q:
@@ -263,7 +268,8 @@ def classify(environ, body):
             pass
     elif service == "s3" or (service is None and "Action=" not in query and not body):
         service = service or "s3"
-        action, params = _s3_action(method, path, query)
+        action, params = _s3_action(method, path, query,
+                                    environ.get("HTTP_X_AMZ_COPY_SOURCE"))
     else:
         form = urllib.parse.parse_qs(query, keep_blank_values=True)
         ctype = environ.get("CONTENT_TYPE", "")

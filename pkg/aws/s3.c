@@ -438,6 +438,9 @@ static int copy_single(s3_object_info *out, aws_client *c, const char *bucket, c
     req.body = "";
     req.body_len = 0;
     req.response_cap = S3_MAX_SMALL_RESPONSE_BYTES;
+    /* A second copy would be a second version: after a 5xx or a lost answer the
+     * caller re-reads the target instead (DESIGN.md section 5). */
+    req.resend = AWS_RESEND_NEVER;
     aws_request_add_header(&req, "x-amz-copy-source", source);
     rc = aws_client_send(&resp, c, &req);
     if (rc != 0) {
@@ -942,6 +945,13 @@ int s3_copy_object_ex(s3_object_info *out, int *out_parts, aws_client *c, const 
     if (nthreads < 1 || nthreads > S3_MULTIPART_MAX_CONCURRENCY)
         return lb_error_setc(LB_EINVALID, "s3 CopyObject: concurrency must be 1..%d",
                              S3_MULTIPART_MAX_CONCURRENCY);
+    if (opts != NULL && opts->source_size > 0 && opts->source_size <= threshold) {
+        /* the caller listed the size: one CopyObject, no HeadObject */
+        source = copy_source_header(src_bucket, src_key, src_version_id);
+        rc = copy_single(out, c, bucket, key, src_bucket, src_key, source);
+        free(source);
+        return rc;
+    }
     rc = s3_head_object(&src, c, src_bucket, src_key, src_version_id);
     if (rc != 0)
         return lb_error_wrap(rc, "s3 CopyObject (source)");

@@ -104,6 +104,8 @@ typedef struct s3_copy_options {
     int64_t multipart_threshold; /* sources above this use UploadPartCopy; 0: 5 GiB */
     int64_t part_size;           /* 0: 512 MiB, raised so that at most 10,000 parts are needed */
     int concurrency;             /* parts in flight; 0: S3_MULTIPART_DEFAULT_CONCURRENCY */
+    int64_t source_size;         /* > 0: the source's size as listed; up to the threshold the
+                                    HeadObject is skipped (one request per copy) */
 } s3_copy_options;
 
 /* s3_copy_object with the multipart threshold, part size and concurrency
@@ -111,7 +113,9 @@ typedef struct s3_copy_options {
  * (its size and Content-Type); up to the threshold one CopyObject is sent,
  * above it CreateMultipartUpload (the source's Content-Type), UploadPartCopy
  * with x-amz-copy-source-range for each part in parallel, and
- * CompleteMultipartUpload; on a failure the upload is aborted. User
+ * CompleteMultipartUpload; on a failure the upload is aborted. The single
+ * CopyObject is never re-sent after an ambiguous failure (5xx, answer lost):
+ * it returns LB_EAMBIGUOUS and the caller re-reads the target. User
  * metadata (x-amz-meta-*) is carried only by the single CopyObject.
  * *out_parts (may be NULL) receives 0 for a single copy, else the number of
  * parts. */

@@ -193,6 +193,28 @@ static void test_s3_copy_object_error_inside_200(void **state)
     assert_non_null(strstr(lb_error_last(), "InternalError: We encountered"));
 }
 
+/* A 500 after the copy may have landed: not re-sent, LB_EAMBIGUOUS. */
+static void test_s3_copy_object_500_is_ambiguous_and_not_resent(void **state)
+{
+    fixture *f = *state;
+    s3_object_info info;
+    aws_client *c;
+    aws_credentials_provider *p;
+    s3_copy_options o = {0, 0, 0, 10};
+
+    httpd_client(&c, &p, &f->srv, 5);
+    httpd_script(&f->srv, 500, NULL,
+                 "<Error><Code>InternalError</Code><Message>injected</Message></Error>");
+    httpd_script(&f->srv, 200, NULL,
+                 "<CopyObjectResult><ETag>\"e\"</ETag></CopyObjectResult>");
+    assert_int_equal(s3_copy_object_ex(&info, NULL, c, "dst", "k", "src", "k", NULL, &o),
+                     LB_EAMBIGUOUS);
+    assert_int_equal(f->srv.nrequests, 1); /* the listed size: no HEAD, and no second PUT */
+    s3_object_info_dispose(&info);
+    aws_client_free(c);
+    aws_credentials_provider_free(p);
+}
+
 #define MIB (1024 * 1024)
 
 /* A HEAD answer whose Content-Length is `size` (the scripted server sends
@@ -208,7 +230,7 @@ static char *head_body(size_t size)
 static void test_s3_copy_object_above_threshold_uses_upload_part_copy(void **state)
 {
     fixture *f = *state;
-    s3_copy_options o = {1 * MIB, 5 * MIB, 1};
+    s3_copy_options o = {1 * MIB, 5 * MIB, 1, 0};
     s3_object_info info;
     char *head = head_body(12 * MIB);
     char line[256], hdr[256];
@@ -262,7 +284,7 @@ static void test_s3_copy_object_above_threshold_uses_upload_part_copy(void **sta
 static void test_s3_copy_object_at_threshold_stays_single(void **state)
 {
     fixture *f = *state;
-    s3_copy_options o = {1 * MIB, 0, 0};
+    s3_copy_options o = {1 * MIB, 0, 0, 0};
     s3_object_info info;
     char *head = head_body(1 * MIB);
     char line[256];
@@ -282,7 +304,7 @@ static void test_s3_copy_object_at_threshold_stays_single(void **state)
 static void test_s3_copy_part_error_aborts_upload(void **state)
 {
     fixture *f = *state;
-    s3_copy_options o = {1 * MIB, 5 * MIB, 1};
+    s3_copy_options o = {1 * MIB, 5 * MIB, 1, 0};
     s3_object_info info;
     char *head = head_body(11 * MIB);
     char line[256];
@@ -310,8 +332,8 @@ static void test_s3_copy_part_error_aborts_upload(void **state)
 static void test_s3_copy_rejects_bad_options(void **state)
 {
     fixture *f = *state;
-    s3_copy_options too_big = {6LL * 1024 * MIB, 0, 0};
-    s3_copy_options small_part = {0, 1 * MIB, 0};
+    s3_copy_options too_big = {6LL * 1024 * MIB, 0, 0, 0};
+    s3_copy_options small_part = {0, 1 * MIB, 0, 0};
     s3_object_info info;
     assert_int_equal(s3_copy_object_ex(&info, NULL, f->c, "d", "k", "s", "k", NULL, &too_big),
                      LB_EINVALID);
@@ -764,6 +786,7 @@ int main(void)
         T(test_s3_truncated_listing_without_token_fails),
         T(test_s3_copy_object_with_version),
         T(test_s3_copy_object_error_inside_200),
+        T(test_s3_copy_object_500_is_ambiguous_and_not_resent),
         T(test_s3_head_missing_is_not_found),
         T(test_s3_get_missing_key_message),
         T(test_s3_get_object_streams_with_version_and_range),

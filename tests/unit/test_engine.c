@@ -1281,7 +1281,11 @@ static void test_engine_default_table_covers_every_rds_source(void **state)
         engine_table_find(&engine_default_table, API_SOURCE_SECRET_VERSION, "validate")->needs_aws);
     assert_ptr_equal(engine_table_find(&engine_default_table, API_SOURCE_S3_OBJECTS, "apply")->fn,
                      s3obj_step_apply);
-    assert_null(engine_table_find(&engine_default_table, API_SOURCE_S3_SYNC, "validate"));
+    assert_ptr_equal(engine_table_find(&engine_default_table, API_SOURCE_S3_SYNC, "sync")->fn,
+                     s3sync_step_sync);
+    assert_ptr_equal(engine_table_find(&engine_default_table, API_SOURCE_S3_SYNC, "verify")->fn,
+                     s3sync_step_verify);
+    assert_true(engine_table_find(&engine_default_table, API_SOURCE_S3_SYNC, "compare")->needs_aws);
 }
 
 int main(void)

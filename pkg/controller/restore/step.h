@@ -157,6 +157,7 @@ int step_secret_value(char **out, const step_ctx *ctx, const char *name, const c
  *   steps_redis.c  redisRDB: into the pod through exec, installed by persistence mode
  *   steps_secrets.c secretVersion: AWSCURRENT moved to a previous version
  *   steps_s3.c     s3Objects: undelete, version, pointInTime by server-side copies
+ *   steps_s3sync.c s3Sync: server-side copies from a replica bucket, key by key
  * The engine's dispatch table (engine.c) maps (source, action) to these. */
 
 /* --- steps_rds.c --------------------------------------------------------------- */
@@ -246,6 +247,12 @@ int secret_step_make_current_undo(step_result *out, const step_ctx *ctx); /* mov
 int s3obj_step_validate(step_result *out, const step_ctx *ctx); /* versions listed */
 int s3obj_step_diff(step_result *out, const step_ctx *ctx);     /* changes: counts, keys */
 int s3obj_step_apply(step_result *out, const step_ctx *ctx);    /* copies, marker removals */
+
+/* --- steps_s3sync.c ------------------------------------------------------------ */
+int s3sync_step_validate(step_result *out, const step_ctx *ctx); /* both list; source not empty */
+int s3sync_step_compare(step_result *out, const step_ctx *ctx);  /* counts, first keys */
+int s3sync_step_sync(step_result *out, const step_ctx *ctx);     /* copies, extras, checks */
+int s3sync_step_verify(step_result *out, const step_ctx *ctx);   /* key sets, ETags, content */
 
 /* The endpoint (host, port) the item's restored database answers on, from its
  * status.outputs[] entry, for secret patches and migrations. Returns 0, or
