@@ -349,6 +349,10 @@ static void test_check_result_entry(void **state)
     assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
     close(fd);
     setenv("LIFEBOAT_SERVICE_MAP", path, 1);
+    {
+        netguard_options o = {.allow_loopback = true}; /* the test server is on 127.0.0.1 */
+        assert_int_equal(netguard_configure(&o), 0);
+    }
     snprintf(text, sizeof(text),
              "{\"checks\": [{\"name\": \"up\", \"http\": {\"url\": "
              "\"http://gw.shop.svc/health\", \"expectStatus\": 200, "
