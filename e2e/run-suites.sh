@@ -7,7 +7,7 @@
 # ran counts as failed.
 #
 # Lanes: most of a suite's time is spent waiting (for AWS-like state machines, rollouts,
-# leases), so the suites run in $LIFEBOAT_E2E_LANES lanes (default 2) side by side. Each
+# leases), so the suites run in $LIFEBOAT_E2E_LANES lanes (default 3) side by side. Each
 # lane brings up its own environment (e2e/env.sh up) in RUN_DIR/laneN on its own ports
 # (lane 0 on the usual ones, lane N on them + 10*N) and takes the next suite from one
 # shared list, longest first, until none is left. A suite's output is printed whole when
@@ -35,7 +35,7 @@ if [ "${1:-}" = "--list" ]; then
     exit 0
 fi
 results=${1:?usage: e2e/run-suites.sh RESULTS | --list}
-lanes=${LIFEBOAT_E2E_LANES:-2}
+lanes=${LIFEBOAT_E2E_LANES:-3}
 case "$lanes" in
 [1-8]) ;;
 *)
@@ -51,9 +51,10 @@ base=$(cd "$base" && pwd)
 # first so that the lanes finish together. A suite not listed counts as long (300 s).
 weight() {
     case "$1" in
-    restore) echo 380 ;; awssim) echo 210 ;; awsclient) echo 140 ;; redis) echo 100 ;;
-    controlplane) echo 90 ;; kubesim) echo 65 ;; agent) echo 45 ;; operator) echo 35 ;;
-    kubeclient) echo 35 ;; crds) echo 20 ;; apps) echo 12 ;; pg) echo 8 ;;
+    restore) echo 600 ;; backup) echo 600 ;; awssim) echo 210 ;; awsclient) echo 140 ;;
+    verify) echo 120 ;; redis) echo 100 ;; controlplane) echo 90 ;; kubesim) echo 65 ;;
+    plugin) echo 60 ;; agent) echo 45 ;; operator) echo 35 ;; kubeclient) echo 35 ;;
+    deploy) echo 20 ;; crds) echo 20 ;; apps) echo 12 ;; pg) echo 10 ;;
     *) echo 300 ;;
     esac
 }
