@@ -55,7 +55,7 @@ class ServiceLifecycle(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.run_dir = tempfile.mkdtemp(prefix="awssim-svc-")
-        cls.env = dict(os.environ, AWSSIM_PORT=str(PORT), AWSSIM_DELAY_SCALE="6",
+        cls.env = dict(os.environ, AWSSIM_PORT=str(PORT), AWSSIM_DELAY_SCALE="20",
                        AWSSIM_PG_PORT_MIN="26400", AWSSIM_PG_PORT_MAX="26499")
         if not port_free(PORT):
             raise AssertionError(f"port {PORT} is busy before the test")
@@ -124,7 +124,8 @@ class ServiceLifecycle(unittest.TestCase):
         self.assertEqual(self.service("status").returncode, 0)
         env = self.aws_env(up.stdout)
 
-        # Statuses move in background threads; the delay scale makes each visible.
+        # Statuses move in background threads; the delay scale (20: backing-up holds 6 s)
+        # makes each visible to an aws CLI poll, which takes seconds on a loaded machine.
         self.aws(env, "rds", "create-db-instance", "--db-instance-identifier", "svc-db",
                  "--engine", "postgres", "--db-instance-class", "db.t3.micro",
                  "--master-username", "svc_admin", "--master-user-password", "svc-admin-pw",
