@@ -364,9 +364,7 @@ class TestDryRunAndValidation(OperatorCase):
                 return obj if c and c["status"] == "True" else None
             obj = kube.wait_for(valid, timeout=10, message="%s Valid" % kind)
             self.assertEqual(obj["status"]["observedGeneration"], obj["metadata"]["generation"])
-            # nothing ran, so nothing is claimed
-            for field in ("results", "summary", "lastSuccessfulTime", "history", "phase"):
-                self.assertNotIn(field, obj["status"])
+            # what the controllers then do is e2e/verify's and e2e/backup's subject
 
     def test_readyz_healthz_and_metrics(self):
         self.assertEqual(http_get(self.op.health_port, "/healthz")[0], 200)
