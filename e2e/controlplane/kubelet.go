@@ -68,7 +68,8 @@ func parseURL(s string) ([]url.URL, error) {
 
 type kubelet struct {
 	cfg     *config
-	cs      kubernetes.Interface
+	cs      kubernetes.Interface // as system:node:<nodeName>
+	pcs     kubernetes.Interface // as system:lifeboat-pv-provisioner
 	podsDir string
 	pvcDir  string
 	mu      sync.Mutex
@@ -117,16 +118,14 @@ type podRT struct {
 }
 
 func runKubelet(cfg *config) {
-	rc, err := clientcmd.BuildConfigFromFlags("", cfg.kc("admin"))
-	if err != nil {
-		fatal(err)
-	}
-	rc.QPS, rc.Burst = 100, 200
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		fatal(err)
-	}
-	k := &kubelet{cfg: cfg, cs: cs, pods: map[types.UID]*podRT{},
+	// The kubelet's own identity: a client certificate for system:node:<name> in group
+	// system:nodes, authorised by the Node authorizer and NodeRestriction (its Node, its
+	// pods, the Secrets/ConfigMaps/PVCs/tokens those pods use). The PV provisioner is a
+	// separate identity (system:lifeboat-pv-provisioner, bound by the supervisor to the
+	// built-in ClusterRole system:persistent-volume-provisioner): a node may not create PVs.
+	cs := clientFor(cfg, "kubelet")
+	pcs := clientFor(cfg, "pv-provisioner")
+	k := &kubelet{cfg: cfg, cs: cs, pcs: pcs, pods: map[types.UID]*podRT{},
 		podsDir: filepath.Join(cfg.dir, "pods"), pvcDir: filepath.Join(cfg.dir, "pvc")}
 	sweepPods(cfg) // processes a previous kubelet of this run dir left behind
 	ctx, cancel := context.WithCancel(context.Background())
@@ -155,13 +154,15 @@ func runKubelet(cfg *config) {
 	})
 	all := informers.NewSharedInformerFactory(cs, 0)
 	k.svcInf = all.Core().V1().Services().Informer()
-	pvcInf := all.Core().V1().PersistentVolumeClaims().Informer()
+	prov := informers.NewSharedInformerFactory(pcs, 0)
+	pvcInf := prov.Core().V1().PersistentVolumeClaims().Informer()
 	_, _ = pvcInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { k.provision(o.(*v1.PersistentVolumeClaim)) },
 		UpdateFunc: func(_, o any) { k.provision(o.(*v1.PersistentVolumeClaim)) },
 	})
 	fac.Start(ctx.Done())
 	all.Start(ctx.Done())
+	prov.Start(ctx.Done())
 	go k.serviceMapLoop(ctx)
 	go k.reclaimLoop(ctx)
 	logf("kubelet: node %s up, serving on 127.0.0.1:%d", nodeName, cfg.kletPort)
@@ -185,6 +186,21 @@ func runKubelet(cfg *config) {
 	cancel()
 }
 
+// clientFor is a clientset with RUN_DIR/controlplane/<name>.kubeconfig (written by the
+// supervisor's ensurePKI); it exits the process when the kubeconfig is unusable.
+func clientFor(cfg *config, name string) *kubernetes.Clientset {
+	rc, err := clientcmd.BuildConfigFromFlags("", cfg.kc(name))
+	if err != nil {
+		fatal(err)
+	}
+	rc.QPS, rc.Burst = 100, 200
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		fatal(err)
+	}
+	return cs
+}
+
 // ---------------------------------------------------------------------- node
 
 func (k *kubelet) nodeObject() *v1.Node {
@@ -195,7 +211,7 @@ func (k *kubelet) nodeObject() *v1.Node {
 	return &v1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: map[string]string{
 			"kubernetes.io/hostname": nodeName, "kubernetes.io/os": "linux",
-			"kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": ""}},
+			"kubernetes.io/arch": "amd64"}},
 		Status: v1.NodeStatus{
 			Capacity: res, Allocatable: res,
 			Conditions: []v1.NodeCondition{
@@ -1210,7 +1226,7 @@ func (k *kubelet) provision(pvc *v1.PersistentVolumeClaim) {
 	}
 	name := "pvc-" + string(pvc.UID)
 	ctx := context.Background()
-	if _, err := k.cs.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{}); err == nil {
+	if _, err := k.pcs.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{}); err == nil {
 		return
 	}
 	path := filepath.Join(k.pvcDir, pvc.Namespace, pvc.Name+"-"+string(pvc.UID)[:8])
@@ -1244,7 +1260,7 @@ func (k *kubelet) provision(pvc *v1.PersistentVolumeClaim) {
 			PersistentVolumeSource: v1.PersistentVolumeSource{HostPath: &v1.HostPathVolumeSource{Path: path, Type: &hpt}},
 		},
 	}
-	if _, err := k.cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := k.pcs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		logf("kubelet: pv for %s/%s: %v", pvc.Namespace, pvc.Name, err)
 	}
 }
@@ -1258,7 +1274,7 @@ func (k *kubelet) reclaimLoop(ctx context.Context) {
 			return
 		case <-time.After(5 * time.Second):
 		}
-		pvs, err := k.cs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{LabelSelector: "lifeboat.dev/provisioner=process-kubelet"})
+		pvs, err := k.pcs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{LabelSelector: "lifeboat.dev/provisioner=process-kubelet"})
 		if err != nil {
 			continue
 		}
@@ -1266,7 +1282,7 @@ func (k *kubelet) reclaimLoop(ctx context.Context) {
 			if pv.Status.Phase != v1.VolumeReleased {
 				continue
 			}
-			if err := k.cs.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err == nil && pv.Spec.HostPath != nil &&
+			if err := k.pcs.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err == nil && pv.Spec.HostPath != nil &&
 				strings.HasPrefix(pv.Spec.HostPath.Path, k.pvcDir+"/") {
 				_ = os.RemoveAll(pv.Spec.HostPath.Path)
 			}

@@ -266,15 +266,21 @@ class ClientTest(unittest.TestCase):
 
 
     def test_informer_cache_follows_changes(self):
-        kc_json("create", "v1/configmaps", self.ns, write_json(self, configmap("pre", {"v": "0"})))
+        # 15 s: room for three kubectl runs on a loaded machine (the informer stops then).
+        # A label selector: the real controller manager publishes kube-root-ca.crt into every
+        # namespace (at a moment of its choosing); only this test's ConfigMaps count
+        def labelled(name, data):
+            return configmap(name, data, labels={"lifeboat-test": "informer"})
+        kc_json("create", "v1/configmaps", self.ns, write_json(self, labelled("pre", {"v": "0"})))
         inf = subprocess.Popen([PROGRAM, "--kubeconfig", kubeconfig(), "informer", "v1/configmaps",
-                                self.ns, "--seconds", "4", "--limit", "1"],
+                                self.ns, "--seconds", "15", "--limit", "1",
+                                "--selector", "lifeboat-test=informer"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: inf.poll() is None and inf.kill())
         self.assertEqual(inf.stdout.readline().strip(), "ADD pre " +
                          kc_json("get", "v1/configmaps", self.ns, "pre")["metadata"]["resourceVersion"])
         self.assertEqual(inf.stdout.readline().strip(), "SYNCED 1")
-        kubectl("apply", "-f", "-", "-n", self.ns, input=json.dumps(configmap("new", {"v": "1"})))
+        kubectl("apply", "-f", "-", "-n", self.ns, input=json.dumps(labelled("new", {"v": "1"})))
         kubectl("patch", "configmap", "pre", "-n", self.ns, "--type", "merge", "-p", '{"data":{"v":"2"}}')
         kubectl("delete", "configmap", "new", "-n", self.ns)
         out, err = inf.communicate(timeout=30)

@@ -25,6 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "e2e", "kubesim", "tests"))
 import kube  # noqa: E402  (kubesim's kubectl helpers)
+sys.path.insert(0, os.path.join(ROOT, "e2e", "lib"))
+import operator_sa  # noqa: E402  (on the real control plane: deploy/'s ServiceAccount)
 
 BIN = os.path.join(os.environ.get("LIFEBOAT_BIN_DIR") or os.path.join(ROOT, "bin"), "lifeboat-operator")
 CRDS = os.path.join(ROOT, "crds")
@@ -204,7 +206,7 @@ class OperatorCase(unittest.TestCase):
         kube.delete_ns(cls.ns)
 
     def start(self, name, *flags, kubeconfig=None):
-        op = Operator(name, kubeconfig or kube.kubeconfig_path(), "--namespaces", self.ns, *flags)
+        op = Operator(name, kubeconfig or operator_sa.kubeconfig(), "--namespaces", self.ns, *flags)
         self.operators.append(op)
         self.addCleanup(op.stop)
         return op
@@ -246,7 +248,7 @@ class TestDryRunAndValidation(OperatorCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.op = Operator("single", kube.kubeconfig_path(), "--namespaces", cls.ns)
+        cls.op = Operator("single", operator_sa.kubeconfig(), "--namespaces", cls.ns)
         cls.operators = [cls.op]
         cls.op.wait_ready()
 
@@ -389,6 +391,7 @@ class TestDryRunAndValidation(OperatorCase):
 
 class TestLeaderElection(OperatorCase):
     def leader_flags(self):
+        operator_sa.grant_lease(self.ns)    # deploy/'s leader-election Role, in this namespace
         return ("--leader-elect", "--lease-name", "lifeboat-operator", "--lease-namespace", self.ns)
 
     def written(self, op):

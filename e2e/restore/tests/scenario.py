@@ -41,6 +41,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "e2e", "kubesim", "tests"))
 import kube  # noqa: E402  (kubesim's kubectl helpers: kubectl, kubectl_json, api, wait_for)
+sys.path.insert(0, os.path.join(ROOT, "e2e", "lib"))
+import operator_sa  # noqa: E402  (the operator as deploy/'s ServiceAccount)
 
 import boto3  # noqa: E402
 
@@ -410,8 +412,9 @@ def service_map_path():
 
 
 def operator_kubeconfig():
-    """$LIFEBOAT_OPERATOR_KUBECONFIG (e.g. deploy/'s ServiceAccount token) else $KUBECONFIG."""
-    return os.environ.get("LIFEBOAT_OPERATOR_KUBECONFIG") or os.environ["KUBECONFIG"]
+    """$LIFEBOAT_OPERATOR_KUBECONFIG, else on the real control plane a kubeconfig of
+    deploy/'s ServiceAccount (e2e/lib/operator_sa.py), else $KUBECONFIG (kubesim)."""
+    return operator_sa.kubeconfig()
 
 
 class Operator:

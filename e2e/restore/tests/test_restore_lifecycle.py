@@ -24,7 +24,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from scenario import (  # noqa: E402
     APP, GROUP_PATH, OPERATOR_BIN, Operator, ScenarioCase, app_info, cli_instances, http_get,
-    psql, rfc3339, secret_value, step_of, suffix, url_port, utc_now, wait_restorable)
+    operator_kubeconfig, operator_sa, psql, rfc3339, secret_value, service_map_path, step_of,
+    suffix, url_port, utc_now, wait_restorable)
 import kube  # noqa: E402
 
 CREDS = {"name": "orders-db-admin"}
@@ -304,13 +305,13 @@ class ElectedOperator(Operator):
         self.health_port, self.metrics_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("LIFEBOAT_") or k in ("LIFEBOAT_RUN_DIR", "LIFEBOAT_BIN_DIR")}
-        env["LIFEBOAT_SERVICE_MAP"] = os.path.join(os.environ["KUBESIM_RUN_DIR"], "kubesim",
-                                                   "services.json")
+        env["LIFEBOAT_SERVICE_MAP"] = service_map_path()
         env["AWS_ACCESS_KEY_ID"] = self.access_key
         env["POD_NAME"] = self.access_key.lower()
+        operator_sa.grant_lease(self.ns)    # its Lease lives in the test's namespace
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [OPERATOR_BIN, "--kubeconfig", os.environ["KUBECONFIG"], "--namespaces", self.ns,
+            [OPERATOR_BIN, "--kubeconfig", operator_kubeconfig(), "--namespaces", self.ns,
              "--leader-elect", "--lease-name", self.lease, "--lease-namespace", self.ns,
              "--metrics-addr", "127.0.0.1:%d" % self.metrics_port,
              "--health-addr", "127.0.0.1:%d" % self.health_port,
