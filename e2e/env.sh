@@ -8,9 +8,12 @@
 # seed    loads the runbooks' datasets (a "production" RDS instance shop-orders-prod)
 #         into a running environment.
 #
-# The Kubernetes is $LIFEBOAT_KUBE: kubesim (the emulator, the default until every suite
-# passes on the real one) or controlplane (the real kube-apiserver, etcd, controllers
-# and the process kubelet of e2e/controlplane, built by make deps).
+# The Kubernetes is $LIFEBOAT_KUBE: controlplane (the default: the real kube-apiserver,
+# etcd, controllers and the process kubelet of e2e/controlplane, built by make deps) or
+# kubesim (the emulator). Ports: KUBESIM_PORT, AWSSIM_PORT, AWSSIM_PG_PORT_MIN/MAX and
+# LIFEBOAT_CP_{APISERVER,ETCD,ETCD_PEER,KUBELET,CONTROLLER_MANAGER,SCHEDULER}_PORT; with
+# distinct ports and distinct LIFEBOAT_RUN_DIRs, two environments run side by side from
+# one checkout (every file a component writes is under its RUN_DIR).
 # RUN_DIR is $LIFEBOAT_RUN_DIR or e2e/.run. Each component's e2e/<name>/service.sh
 # implements up|down|status RUN_DIR; up prints its exports on stdout. Every command is
 # safe to run twice.
@@ -19,7 +22,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 run_dir=${LIFEBOAT_RUN_DIR:-$here/.run}
-kube=${LIFEBOAT_KUBE:-kubesim}
+kube=${LIFEBOAT_KUBE:-controlplane}
 case "$kube" in
 kubesim | controlplane) ;;
 *)

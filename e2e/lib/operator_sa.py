@@ -124,3 +124,8 @@ def can_i(verb, resource, namespace=None, subresource=None):
     if out not in ("yes", "no"):
         raise AssertionError("%s: %r %s" % (" ".join(args), out, p.stderr.strip()[:500]))
     return out == "yes"
+
+
+if __name__ == "__main__":
+    # `python3 e2e/lib/operator_sa.py`: prints the operator's kubeconfig path (demo.sh)
+    print(kubeconfig())

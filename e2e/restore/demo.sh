@@ -23,7 +23,8 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 if [ -f "$run_dir/env.sh" ]; then
     # shellcheck disable=SC1091
     . "$run_dir/env.sh"
-    export KUBESIM_PORT=${KUBESIM_URL##*:}   # env.sh status/up use the running ports
+    # env.sh status/up use the running ports (the real control plane's are in env.sh)
+    [ -z "${KUBESIM_URL:-}" ] || export KUBESIM_PORT=${KUBESIM_URL##*:}
 fi
 "$e2e/env.sh" status >/dev/null 2>&1 || "$e2e/env.sh" up
 # shellcheck disable=SC1091
@@ -85,8 +86,9 @@ spec:
 YAML
 kc -n "$ns" rollout status deployment/order-service --timeout=60s
 
-app() {   # GET / of order-service through kubesim's service map: "pid <pid> db <host:port>"
-    python3 - "$KUBESIM_RUN_DIR/kubesim/services.json" "order-service.$ns.svc" <<'PY'
+svcmap=${KUBE_SERVICE_MAP:-${KUBESIM_RUN_DIR:-}/kubesim/services.json}
+app() {   # GET / of order-service through the kubelet's service map: "pid <pid> db <host:port>"
+    python3 - "$svcmap" "order-service.$ns.svc" <<'PY'
 import json, re, sys, urllib.request
 addr = json.load(open(sys.argv[1])).get(sys.argv[2])
 info = json.load(urllib.request.urlopen("http://%s/" % addr, timeout=3))
@@ -102,8 +104,10 @@ if [ -s "$run_dir/operator.pid" ] && kill -0 "$(cat "$run_dir/operator.pid")" 2>
     kill -TERM "$pid"
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 fi
-LIFEBOAT_SERVICE_MAP=$KUBESIM_RUN_DIR/kubesim/services.json \
-    setsid "${LIFEBOAT_BIN_DIR:-$repo/bin}/lifeboat-operator" --kubeconfig "$KUBECONFIG" \
+# on the real control plane: as deploy/'s ServiceAccount with deploy/'s RBAC
+op_kubeconfig=$(python3 "$e2e/lib/operator_sa.py")
+LIFEBOAT_SERVICE_MAP=$svcmap \
+    setsid "${LIFEBOAT_BIN_DIR:-$repo/bin}/lifeboat-operator" --kubeconfig "$op_kubeconfig" \
     --metrics-addr 127.0.0.1:18080 --health-addr 127.0.0.1:18081 --log-format text \
     </dev/null >>"$run_dir/operator.log" 2>&1 &
 echo $! >"$run_dir/operator.pid"

@@ -449,9 +449,9 @@ class NoBookmarkServerTest(PrivateServer):
                 config=cfg)
         # The watch sees only "target" and re-watches every second from the last version it
         # saw, so changes to other objects push that version out of the 3-event history:
-        # the next re-watch gets a 410 and relists.
+        # the next re-watch gets a 410 and relists. 20 s: room for 13 client runs under load.
         inf = subprocess.Popen([PROGRAM, "--kubeconfig", cfg, "informer", "v1/configmaps", "default",
-                                "--seconds", "5", "--timeout", "1", "--field", "metadata.name=target"],
+                                "--seconds", "20", "--timeout", "1", "--field", "metadata.name=target"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: inf.poll() is None and inf.kill())
         self.assertTrue(inf.stdout.readline().startswith("ADD target"))
