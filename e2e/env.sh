@@ -75,6 +75,10 @@ down() {
     if [ -d "$run_dir/cp-suite" ] && [ -x "$here/controlplane/service.sh" ]; then
         "$here/controlplane/service.sh" down "$run_dir/cp-suite" || rc=1
     fi
+    # the private kubesim e2e/kubesim/tests starts when env.sh runs the real control plane
+    if [ -d "$run_dir/kubesim-suite" ] && [ -x "$here/kubesim/service.sh" ]; then
+        "$here/kubesim/service.sh" down "$run_dir/kubesim-suite" || rc=1
+    fi
     rm -f "$run_dir/env.sh"
     return $rc
 }

@@ -10,6 +10,8 @@ import time
 import unittest
 import urllib.request
 
+import kubesimenv  # noqa: E402
+kubesimenv.ensure()   # a private kubesim when env.sh runs the real control plane
 from kube import delete_ns, kubectl, kubectl_json, unique_ns, wait_for
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))

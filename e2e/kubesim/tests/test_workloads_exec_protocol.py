@@ -9,6 +9,8 @@ import struct
 import unittest
 import urllib.parse
 
+import kubesimenv  # noqa: E402
+kubesimenv.ensure()   # a private kubesim when env.sh runs the real control plane
 from kube import connect, delete_ns, kubectl, token, unique_ns
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
