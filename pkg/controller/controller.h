@@ -70,6 +70,7 @@ typedef enum ctrl_outcome {
 typedef struct ctrl_result {
     ctrl_outcome outcome;
     int64_t requeue_ms; /* >= 0: reconcile again after this long (polling); < 0: no */
+    char resource_version[64]; /* CTRL_WRITTEN: the resourceVersion the server gave our write */
 } ctrl_result;
 
 /* Non-zero when obj's status was computed for its current generation

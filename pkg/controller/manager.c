@@ -206,7 +206,7 @@ static void process(mgr_ctrl *c, const char *key)
                     .recorder = m->recorder,
                     .aws = m->aws,
                     .restore_metrics = m->restore_metrics};
-    ctrl_result res = {CTRL_SKIPPED, -1};
+    ctrl_result res = {CTRL_SKIPPED, -1, ""};
     int64_t t0 = lb_time_monotonic_ns();
     const char *result;
     double seconds;
@@ -231,7 +231,10 @@ static void process(mgr_ctrl *c, const char *key)
             if (res.requeue_ms >= 0) /* polling a long operation: come back later */
                 wq_add_after(c->queue, key, res.requeue_ms * 1000000LL);
             result = outcome_name(res.outcome);
-            if (res.outcome != CTRL_SKIPPED)
+            if (res.outcome == CTRL_WRITTEN) /* the version lets a reader order our writes */
+                LB_LOG_DEBUG("reconciled", "controller", c->kind->controller, "object", key,
+                             "result", result, "resourceVersion", res.resource_version);
+            else if (res.outcome != CTRL_SKIPPED)
                 LB_LOG_DEBUG("reconciled", "controller", c->kind->controller, "object", key,
                              "result", result);
         }
