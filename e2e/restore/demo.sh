@@ -75,7 +75,7 @@ spec:
         - {name: ORDER_DATABASE_URL, valueFrom: {secretKeyRef: {name: shop-secrets, key: ORDER_DATABASE_URL}}}
         - {name: ECHO_VAR, value: ORDER_DATABASE_URL}
         - {name: DB_URL_VAR, value: ORDER_DATABASE_URL}
-        readinessProbe: {httpGet: {path: /health, port: http}, periodSeconds: 1}
+        readinessProbe: {httpGet: {path: /health, port: http}, periodSeconds: 1, timeoutSeconds: 5}
 ---
 apiVersion: v1
 kind: Service

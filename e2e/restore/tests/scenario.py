@@ -552,11 +552,14 @@ def deployment_manifest(ns, name, secret="shop-secrets", key="ORDER_DATABASE_URL
                 "name": "app", "image": "shop/%s:1.0" % name, "command": [APP],
                 "ports": [{"containerPort": 8080, "name": "http"}], "env": env,
                 "readinessProbe": {"httpGet": {"path": probe_path, "port": "http"},
-                                   "periodSeconds": 1, "failureThreshold": 1}}]},
+                                   "periodSeconds": 1, "failureThreshold": 1,
+                                   "timeoutSeconds": 5}}]},
         },
     }
+    # timeoutSeconds 5: /health queries the database; on a loaded 2-core machine that takes
+    # seconds, and the API server's default (1 s) would make readiness flap
     probe = {"httpGet": {"path": probe_path, "port": "http"}, "periodSeconds": 1,
-             "failureThreshold": 1}
+             "failureThreshold": 1, "timeoutSeconds": 5}
     if ready_sql:
         probe = {"exec": {"command": [
             "sh", "-c", 'psql "$%s" -XtAc "%s" | grep -q .' % (key, ready_sql)]},

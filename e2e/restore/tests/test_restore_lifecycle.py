@@ -70,7 +70,8 @@ def statefulset_manifest(ns, name, need_sql):
                     "command": ["sh", "-c", cmd],
                     "ports": [{"containerPort": 8080, "name": "http"}], "env": env,
                     "readinessProbe": {"httpGet": {"path": "/health", "port": "http"},
-                                       "periodSeconds": 1, "failureThreshold": 1}}]}},
+                                       "periodSeconds": 1, "failureThreshold": 1,
+                                       "timeoutSeconds": 5}}]}},
         },
     }]
 
