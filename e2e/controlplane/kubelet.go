@@ -1416,8 +1416,23 @@ func (s streamer) ExecInContainer(ctx context.Context, podName string, _ types.U
 	}
 	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"-t", strconv.Itoa(pid), "-m", wdArg, "--"}, cmdv...)...)
 	cmd.Env, cmd.Dir = env, "/"
+	// stdin through our own pipe, not exec's copy loop: exec.Cmd.Wait waits for that loop,
+	// and a v4.channel.k8s.io client cannot close stdin, so the exec would never end after
+	// its process did. The copier is left blocked on the stream, which ServeExec closes.
+	var stdinW *os.File
 	if in != nil {
-		cmd.Stdin = in
+		pr, pw, perr := os.Pipe()
+		if perr != nil {
+			return perr
+		}
+		stdinW = pw
+		defer pw.Close()
+		defer pr.Close()
+		cmd.Stdin = pr
+		go func() {
+			_, _ = io.Copy(pw, in)
+			_ = pw.Close()
+		}()
 	}
 	if out != nil {
 		cmd.Stdout = out
@@ -1429,6 +1444,9 @@ func (s streamer) ExecInContainer(ctx context.Context, podName string, _ types.U
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Run()
+	if stdinW != nil {
+		_ = stdinW.Close() // the process is gone: a late stdin write fails, the copier ends
+	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		return utilexec.CodeExitError{Err: err, Code: ee.ExitCode()}
 	}
