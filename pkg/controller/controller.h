@@ -53,12 +53,14 @@ extern const ctrl_kind ctrl_kind_verify;
 extern const ctrl_kind ctrl_kind_backup;
 
 struct engine_metrics;
+struct backup_metrics;
 
 typedef struct ctrl_env {
     kube_client *client;                    /* status writes */
     kube_recorder *recorder;                /* Events; NULL records none */
     aws_client *aws;                        /* restore steps; NULL without AWS configuration */
     struct engine_metrics *restore_metrics; /* NULL: none */
+    struct backup_metrics *backup_metrics;  /* NULL: none */
 } ctrl_env;
 
 typedef enum ctrl_outcome {
