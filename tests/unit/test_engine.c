@@ -211,6 +211,15 @@ static void annotate(json_t *obj, const char *key, const char *value)
                         json_string(value));
 }
 
+/* What a verified approver writes: lifeboat.dev/approve=<who> and
+ * lifeboat.dev/approve-plan=<status.planHash>. */
+static void approve(json_t *obj, const char *who)
+{
+    const char *hash = api_get_str(json_object_get(obj, "status"), "planHash");
+    annotate(obj, ENGINE_APPROVE_ANNOTATION, who);
+    annotate(obj, ENGINE_APPROVE_PLAN_ANNOTATION, hash != NULL ? hash : "");
+}
+
 /* One reconcile: the engine on a copy of obj's status; persist = the write succeeded. */
 static engine_out once(json_t *obj, lb_time *now, int persist)
 {
@@ -586,7 +595,7 @@ static void test_engine_approval_gate_blocks_destructive_steps(void **state)
     assert_false(destructive_called());
     assert_null(json_object_get(json_object_get(obj, "status"), "approval"));
 
-    annotate(obj, ENGINE_APPROVE_ANNOTATION, "alice");
+    approve(obj, "alice");
     assert_false(engine_settled(obj));
     drive(obj, &now);
     assert_string_equal(phase(obj), "Succeeded");
@@ -769,7 +778,7 @@ static void test_engine_spec_change_during_run_is_ignored(void **state)
     /* the spec moves to generation 2 (another target); the started spec is kept */
     json_object_set(changed, "status", json_object_get(obj, "status"));
     annotate(changed, ENGINE_SPEC_ANNOTATION, value);
-    annotate(changed, ENGINE_APPROVE_ANNOTATION, "bob");
+    approve(changed, "bob");
     drive(changed, &now);
     assert_string_equal(phase(changed), "Succeeded");
     assert_string_equal(seen_target, "orders-restored");
@@ -795,7 +804,7 @@ static void test_engine_spec_change_without_kept_spec_holds(void **state)
 
     drive(obj, &now);
     json_object_set(changed, "status", json_object_get(obj, "status"));
-    annotate(changed, ENGINE_APPROVE_ANNOTATION, "bob");
+    approve(changed, "bob");
     before = n_calls;
     drive(changed, &now);
     assert_int_equal(n_calls, before);
@@ -877,7 +886,7 @@ static void run_until_called(json_t *obj, lb_time *now, const char *name, size_t
     for (int i = 0; i < 200 && calls_of(name) < calls; i++) {
         once(obj, now, 1);
         if (phase(obj) != NULL && strcmp(phase(obj), "AwaitingApproval") == 0)
-            annotate(obj, ENGINE_APPROVE_ANNOTATION, "carol");
+            approve(obj, "carol");
     }
     assert_int_equal(calls_of(name), calls);
 }
@@ -1014,7 +1023,7 @@ static void test_engine_abort_while_awaiting_approval_and_during_rollback(void *
     assert_int_equal(calls_of("orders-db/promote"), 0);
     /* terminal, and the annotation (or approval) afterwards changes nothing */
     before = json_deep_copy(json_object_get(obj, "status"));
-    annotate(obj, ENGINE_APPROVE_ANNOTATION, "carol");
+    approve(obj, "carol");
     once(obj, &now, 1);
     assert_true(json_equal(before, json_object_get(obj, "status")));
     json_decref(before);
@@ -1112,7 +1121,7 @@ static void run_with_crash_at(json_t *obj, int crash, lb_time *now)
     for (int i = 0; i < 400 && !terminal(obj); i++) {
         engine_out out = once(obj, now, k++ != crash);
         if (out.requeue_ms < 0 && !terminal(obj))
-            annotate(obj, ENGINE_APPROVE_ANNOTATION, "carol");
+            approve(obj, "carol");
     }
     assert_true(terminal(obj));
 }

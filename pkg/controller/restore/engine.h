@@ -19,9 +19,17 @@
  *    attempts + 1 and a jittered backoff; STEP_MAX_ATTEMPTS transient failures
  *    of the step in all fail it (reason RetriesExhausted; a WAIT does not reset
  *    the count); a step past its deadline fails (DeadlineExceeded, below).
- *  - "approval": phase AwaitingApproval (Approved False) until the annotation
- *    lifeboat.dev/approve=<who> is on the object; then status.approval,
- *    Approved True. A destructive step is never called while approval is
+ *  - "approval": phase AwaitingApproval (Approved False) until the annotations
+ *    lifeboat.dev/approve=<who> and lifeboat.dev/approve-plan=<status.planHash>
+ *    are on the object (deploy/'s ValidatingAdmissionPolicy admits the first
+ *    only with the approving user's own API-server username); then
+ *    status.approval {approvedBy, approvedAt, planHash}, Approved True. An
+ *    approval for another plan hash (StalePlanHash), by the requester
+ *    (lifeboat.dev/requested-by) when status.scope.requireDistinctApprover
+ *    (SelfApprovalRefused; also when the requester is unknown), or by a user
+ *    not in status.scope.approverUsers when that list is set and no groups are
+ *    (ApproverNotAllowed) changes nothing but the Approved condition and a
+ *    Warning Event. A destructive step is never called while approval is
  *    required and status.approval is absent, whatever the plan says.
  *  - failure rule: a prepare step failing -> phase Failed (nothing live
  *    changed; the restored copy stays and is named in outputs). A cutover
@@ -64,8 +72,13 @@
  * deletion does not stop the run: Progressing/FinishingIrreversible says so and
  * the restore runs to its end (else the database would stay deleted).
  *
- * Spec changes during a run: a restore that has started keeps executing the
- * spec it started with, never a half-old half-new one. That spec is kept in
+ * Spec changes during a run: the CRD refuses them (a transition rule: spec is
+ * immutable once status.startedAt is set). Should one get through (an older
+ * CRD), a restore that has started keeps executing the
+ * spec it started with, never a half-old half-new one; status.runSpecHash
+ * (written by the operator through /status, which tenants cannot write) is
+ * the sha256 of that spec, and a kept copy that does not hash to it is never
+ * executed (the run holds, SpecChanged True/KeptSpecMismatch). That spec is kept in
  * the annotation lifeboat.dev/restore-spec ({"generation": N, "spec": {...}})
  * written before any step function is called (engine_reconcile); a later
  * generation gets condition SpecChanged=True/SpecChangedDuringRun saying the
@@ -90,6 +103,8 @@
 #include "util/timeutil.h"
 
 #define ENGINE_APPROVE_ANNOTATION "lifeboat.dev/approve"
+#define ENGINE_APPROVE_PLAN_ANNOTATION "lifeboat.dev/approve-plan" /* = status.planHash */
+#define ENGINE_REQUESTER_ANNOTATION    "lifeboat.dev/requested-by" /* set at create (deploy/ VAP) */
 #define ENGINE_SPEC_ANNOTATION    "lifeboat.dev/restore-spec"
 #define ENGINE_MAX_SPEC_BYTES     (200 * 1024) /* the kept spec (annotations total 256 KiB) */
 #define ENGINE_MAX_EVENTS         8            /* Events one call may produce */
@@ -165,6 +180,13 @@ typedef struct engine_env {
     kube_recorder *recorder;   /* NULL: no Events */
     engine_metrics *metrics;   /* NULL: no metrics */
     const engine_table *table; /* NULL: engine_default_table */
+    /* Tenancy (DESIGN.md 3.4). enforce_scopes: a request starts only when
+     * `scope` (the RecoveryScope selecting its namespace, borrowed) admits
+     * every name it touches (restore/scope.h); scope NULL -> Valid False with
+     * scope_error. The operator always enforces; unit tests may not. */
+    int enforce_scopes;
+    const json_t *scope;
+    const char *scope_error;
 } engine_env;
 
 typedef struct engine_event {

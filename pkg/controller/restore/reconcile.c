@@ -1,7 +1,11 @@
 /* restore/reconcile.c - the RestoreRequest kind: everything goes through the step engine. */
 #include "controller/restore/reconcile.h"
 
+#include "api/common.h"
 #include "controller/restore/engine.h"
+#include "controller/restore/scope.h"
+#include "util/alloc.h"
+#include "util/error.h"
 
 static int restore_run(ctrl_result *out, const ctrl_env *env, const json_t *obj);
 
@@ -27,13 +31,31 @@ static int restore_run(ctrl_result *out, const ctrl_env *env, const json_t *obj)
                      .recorder = env->recorder,
                      .metrics = env->restore_metrics};
     engine_out eo;
+    json_t *scope = NULL;
+    char *scope_error = NULL;
+    const json_t *st = json_object_get(obj, "status");
     int wrote = 0, rc;
 
     out->outcome = CTRL_SKIPPED;
     out->requeue_ms = -1;
     if (engine_settled(obj))
         return 0;
+    /* deny by default (DESIGN.md 3.4): a request that has not started needs
+     * the RecoveryScope of its namespace */
+    ee.enforce_scopes = 1;
+    if (!json_is_array(json_object_get(st, "steps")) || api_get_str(st, "startedAt") == NULL) {
+        rc = rscope_lookup(&scope, env->client,
+                           api_get_str(json_object_get(obj, "metadata"), "namespace"));
+        if (rc == LB_ENOTFOUND || rc == LB_ECONFLICT)
+            scope_error = lb_strdup(lb_error_last());
+        else if (rc != 0)
+            return rc;
+        ee.scope = scope;
+        ee.scope_error = scope_error;
+    }
     rc = engine_reconcile(&eo, &wrote, &ee, obj, lb_time_now());
+    json_decref(scope);
+    free(scope_error);
     if (rc != 0)
         return rc;
     out->outcome = wrote ? CTRL_WRITTEN : CTRL_UNCHANGED;
