@@ -24,6 +24,7 @@ kc version
 step "installing the CRDs"
 kc apply -f "$repo/crds/"
 kc wait --for=condition=Established --timeout=30s -f "$repo/crds/"
+kc apply -f "$repo/deploy/scopes/single-team.yaml"  # deny by default: the demo is a single-team cluster
 
 step "starting lifeboat-operator (log: $run_dir/operator.log)"
 if [ -s "$run_dir/operator.pid" ] && kill -0 "$(cat "$run_dir/operator.pid")" 2>/dev/null; then

@@ -135,6 +135,7 @@ def main():
     kube.kubectl("apply", "-f", os.path.join(REPO, "crds"))
     kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f",
                  os.path.join(REPO, "crds"))
+    kube.kubectl("apply", "-f", os.path.join(REPO, "deploy", "scopes", "single-team.yaml"))  # deny by default: one broad scope
     kube.kubectl("create", "namespace", NS, check=False)
     binary = os.path.join(os.environ.get("LIFEBOAT_BIN_DIR", os.path.join(REPO, "bin")),
                           "lifeboat-operator")

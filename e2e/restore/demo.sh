@@ -43,6 +43,7 @@ rds() { aws rds --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }
 step "installing the CRDs"
 kc apply -f "$repo/crds/" >/dev/null
 kc wait --for=condition=Established --timeout=30s -f "$repo/crds/" >/dev/null
+kc apply -f "$repo/deploy/scopes/single-team.yaml" >/dev/null  # deny by default: one broad scope
 
 step "seeding shop-orders-prod ($orders orders) - e2e/fixtures/seed.sh"
 eval "$(SEED_ORDERS=$orders "$e2e/fixtures/seed.sh")"
@@ -176,8 +177,9 @@ wait_phase AwaitingApproval 120
 kc -n "$ns" get rr
 echo "order-service still: $(app)"
 
-step "approving: kubectl annotate rr/$rr lifeboat.dev/approve=demo-operator"
-kc -n "$ns" annotate "rr/$rr" lifeboat.dev/approve=demo-operator
+step "approving the published plan: kubectl annotate rr/$rr lifeboat.dev/approve=demo-operator lifeboat.dev/approve-plan=<status.planHash>"
+plan_hash=$(kc -n "$ns" get "rr/$rr" -o jsonpath='{.status.planHash}')
+kc -n "$ns" annotate "rr/$rr" lifeboat.dev/approve=demo-operator "lifeboat.dev/approve-plan=$plan_hash"
 wait_phase Succeeded 180
 
 step "kubectl get rr -n $ns -o wide"

@@ -28,6 +28,7 @@ import kube  # noqa: E402  (kubesim's kubectl helpers)
 
 BIN = os.path.join(os.environ.get("LIFEBOAT_BIN_DIR") or os.path.join(ROOT, "bin"), "lifeboat-operator")
 CRDS = os.path.join(ROOT, "crds")
+SINGLE_TEAM_SCOPE = os.path.join(ROOT, "deploy", "scopes", "single-team.yaml")
 EXAMPLES = os.path.join(ROOT, "examples")
 LEASE_SECONDS = 15
 
@@ -196,6 +197,8 @@ class OperatorCase(unittest.TestCase):
         if not os.access(BIN, os.X_OK):
             raise AssertionError("%s is missing: run make first" % BIN)
         kube.kubectl("apply", "-f", CRDS)
+        kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", CRDS)
+        kube.kubectl("apply", "-f", SINGLE_TEAM_SCOPE)  # deny by default: one broad scope
         cls.ns = kube.unique_ns("op")
         cls.operators = []
 
@@ -483,6 +486,9 @@ class TestKubesimRestart(OperatorCase):
     def seed(self, restore_time_of_a):
         kc = self.kubeconfig
         kube.kubectl("apply", "-f", CRDS, kubeconfig=kc)
+        kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", CRDS,
+                     kubeconfig=kc)
+        kube.kubectl("apply", "-f", SINGLE_TEAM_SCOPE, kubeconfig=kc)
         kube.kubectl("create", "namespace", self.ns, kubeconfig=kc, check=False)
         a = dry_run_example(self.ns, "a")
         a["spec"]["items"][0]["rdsPointInTime"]["restoreTime"] = restore_time_of_a

@@ -46,6 +46,8 @@ import boto3  # noqa: E402
 
 FIXTURES = os.path.join(ROOT, "e2e", "fixtures")
 CRDS = os.path.join(ROOT, "crds")
+# deny by default (DESIGN.md 3.4): the suites run as a single-team cluster
+SINGLE_TEAM_SCOPE = os.path.join(ROOT, "deploy", "scopes", "single-team.yaml")
 APP = os.path.join(ROOT, "e2e", "apps", "echo-env-app")
 BIN_DIR = os.environ.get("LIFEBOAT_BIN_DIR") or os.path.join(ROOT, "bin")
 OPERATOR_BIN = os.path.join(BIN_DIR, "lifeboat-operator")
@@ -610,6 +612,7 @@ class ScenarioCase(unittest.TestCase):
         if not _crds_applied:
             kube.kubectl("apply", "-f", CRDS)
             kube.kubectl("wait", "--for=condition=Established", "--timeout=30s", "-f", CRDS)
+            kube.kubectl("apply", "-f", SINGLE_TEAM_SCOPE)
             _crds_applied = True
         cls.ns = kube.unique_ns("rr")
         cls.instances, cls.snapshots, cls.clusters, cls.uids = [], [], [], []
@@ -769,7 +772,17 @@ class ScenarioCase(unittest.TestCase):
             self.operator.log_tail()))
 
     def approve(self, name, who="alice"):
-        kube.kubectl("annotate", "rr/" + name, "-n", self.ns, "lifeboat.dev/approve=" + who)
+        """Approves the plan the operator published (lifeboat.dev/approve-plan =
+        status.planHash), as `kubectl lifeboat approve` will."""
+        plan_hash, deadline = "", time.monotonic() + 120
+        while not plan_hash and time.monotonic() < deadline:
+            plan_hash = self.rr(name).get("status", {}).get("planHash", "")
+            if not plan_hash:
+                time.sleep(0.2)
+        if not plan_hash:
+            self.fail("rr/%s has no status.planHash to approve" % name)
+        kube.kubectl("annotate", "rr/" + name, "-n", self.ns, "lifeboat.dev/approve=" + who,
+                     "lifeboat.dev/approve-plan=" + plan_hash)
 
     def output_of(self, obj, item):
         for o in obj.get("status", {}).get("outputs", []):
