@@ -29,7 +29,7 @@ import crdcheck  # noqa: E402
 
 KUBECTL = os.environ.get("KUBECTL", "kubectl")
 CRD_NAMES = ["restorerequests.lifeboat.dev", "verificationruns.lifeboat.dev",
-             "backuppolicies.lifeboat.dev"]
+             "backuppolicies.lifeboat.dev", "recoveryscopes.lifeboat.dev"]
 
 
 def example(fname, index=0):
@@ -199,7 +199,9 @@ class OfflineCRDTests(unittest.TestCase):
         want = {"RestoreRequest": ("restorerequests", "rr"),
                 "VerificationRun": ("verificationruns", "vr"),
                 "BackupPolicy": ("backuppolicies", "bp")}
-        self.assertEqual(sorted(self.crds), sorted(want))
+        self.assertEqual(sorted(self.crds), sorted(list(want) + ["RecoveryScope"]))
+        scope = self.crds["RecoveryScope"]["spec"]
+        self.assertEqual((scope["scope"], scope["names"]["plural"]), ("Cluster", "recoveryscopes"))
         for kind, (plural, short) in want.items():
             spec = self.crds[kind]["spec"]
             self.assertEqual(self.crds[kind]["apiVersion"], "apiextensions.k8s.io/v1")
@@ -382,11 +384,13 @@ class DeployTests(unittest.TestCase):
                                 self.by_kind["CustomResourceDefinition"]), sorted(CRD_NAMES))
         for d in self.docs:
             if d["kind"] not in ("Namespace", "CustomResourceDefinition", "ClusterRole",
-                                 "ClusterRoleBinding"):
+                                 "ClusterRoleBinding", "ValidatingAdmissionPolicy",
+                                 "ValidatingAdmissionPolicyBinding"):
                 self.assertEqual(d["metadata"]["namespace"], "lifeboat-system", d["kind"])
 
     def test_cluster_role_grants_what_the_operator_needs(self):
-        rules = self.by_kind["ClusterRole"][0]["rules"]
+        rules = [c for c in self.by_kind["ClusterRole"]
+                 if c["metadata"]["name"] == "lifeboat-operator"][0]["rules"]
 
         def verbs(group, resource):
             out = set()

@@ -299,7 +299,7 @@ class Tenancy(unittest.TestCase):
         out = [o for o in obj["status"]["outputs"] if o.get("item") == "orders"][0]
         self.assertEqual(out["instanceIdentifier"], target)
         url = sc.unb64(kube.kubectl_json("get", "secret", "app-db", "-n", NS_A)["data"]["url"])
-        self.assertEqual(sc.url_port(url), out["port"])
+        self.assertEqual(sc.url_port(url)[1], out["port"])
         ids = sc.cli_instances()
         self.assertIn(target, ids)
         self.assertNotIn(DB_A + "-forged", ids)
