@@ -794,6 +794,8 @@ def restore_request_schema():
         "scope": obj("The RecoveryScope that admitted this request and its approval rules "
                      "(read by deploy/'s ValidatingAdmissionPolicy).", {
                          "name": s("RecoveryScope name.", max_len=253),
+                         "roleArn": s("AWS role every AWS call of this run is made as.",
+                                      max_len=2048),
                          "requireDistinctApprover": b("The requester cannot approve."),
                          "approverUsers": arr("Users who may approve (empty: anyone "
                                               "authorised to approve).",

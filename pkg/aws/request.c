@@ -422,6 +422,29 @@ int aws_client_new_from_env(aws_client **out)
     return 0;
 }
 
+int aws_client_new_with_keys(aws_client **out, const aws_client *base, const char *access_key_id,
+                             const char *secret_access_key, const char *session_token)
+{
+    aws_credentials_provider *p = NULL;
+    aws_client_options o = base->opts;
+    int rc;
+
+    *out = NULL;
+    rc = aws_credentials_provider_new_static(&p, access_key_id, secret_access_key, session_token);
+    if (rc != 0)
+        return rc;
+    o.credentials = p;
+    rc = aws_client_new(out, &o);
+    if (rc != 0) {
+        aws_credentials_provider_free(p);
+        return rc;
+    }
+    (*out)->owned_credentials = p;
+    (*out)->fence = base->fence;
+    (*out)->fence_payload = base->fence_payload;
+    return 0;
+}
+
 void aws_client_free(aws_client *c)
 {
     if (c == NULL)

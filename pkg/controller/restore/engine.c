@@ -394,6 +394,8 @@ static int check_scope(run *r, api_errors *errs)
     ap = json_object_get(json_object_get(sc, "spec"), "approval");
     rec = json_pack("{s:s, s:b}", "name", api_scope_name(sc), "requireDistinctApprover",
                     api_scope_four_eyes(sc));
+    if (api_scope_role_arn(sc) != NULL)
+        json_object_set_new(rec, "roleArn", json_string(api_scope_role_arn(sc)));
     if (json_array_size(json_object_get(ap, "users")) > 0)
         json_object_set(rec, "approverUsers", json_object_get(ap, "users"));
     if (json_array_size(json_object_get(ap, "groups")) > 0)

@@ -2,6 +2,8 @@
 #include "controller/restore/reconcile.h"
 
 #include "api/common.h"
+#include "api/scope.h"
+#include "controller/restore/assume.h"
 #include "controller/restore/engine.h"
 #include "controller/restore/scope.h"
 #include "util/alloc.h"
@@ -34,6 +36,8 @@ static int restore_run(ctrl_result *out, const ctrl_env *env, const json_t *obj)
     json_t *scope = NULL;
     char *scope_error = NULL;
     const json_t *st = json_object_get(obj, "status");
+    const json_t *md = json_object_get(obj, "metadata");
+    const char *role = api_get_str(json_object_get(st, "scope"), "roleArn");
     int wrote = 0, rc;
 
     out->outcome = CTRL_SKIPPED;
@@ -52,6 +56,19 @@ static int restore_run(ctrl_result *out, const ctrl_env *env, const json_t *obj)
             return rc;
         ee.scope = scope;
         ee.scope_error = scope_error;
+        role = scope != NULL ? api_scope_role_arn(scope) : NULL;
+    }
+    /* AWS as the scope's role: the run's role is the one recorded at its start */
+    if (role != NULL && role[0] != '\0' && env->aws != NULL) {
+        aws_client *as_role = NULL;
+        rc = assume_client(&as_role, env->aws, role, api_get_str(md, "namespace"),
+                           api_get_str(md, "name"));
+        if (rc != 0) {
+            json_decref(scope);
+            free(scope_error);
+            return rc;
+        }
+        ee.aws = as_role;
     }
     rc = engine_reconcile(&eo, &wrote, &ee, obj, lb_time_now());
     json_decref(scope);
