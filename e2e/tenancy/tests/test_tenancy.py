@@ -28,6 +28,9 @@ from awssim_control import request_log  # noqa: E402
 DEPLOY = os.path.join(ROOT, "deploy")
 SFX = sc.suffix()
 NS_A, NS_B, NS_C = "team-a-" + SFX, "team-b-" + SFX, "team-c-" + SFX
+NS_R = "team-r-" + SFX   # a scope with an AWS role
+ROLE_R = "arn:aws:iam::123456789012:role/lifeboat-team-r"
+SECRET_R = "team-r/api-" + SFX
 DB_A, DB_B = "team-a-db-" + SFX, "team-b-db-" + SFX
 SNAP_B = "team-b-snap-" + SFX
 BUCKET_B = "team-b-backups-" + SFX
@@ -97,12 +100,14 @@ def setUpModule():
     kube.kubectl("apply", "-f", crds)
     kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
     kube.kubectl("apply", "-f", os.path.join(DEPLOY, "approval-policy.yaml"))
-    for ns in (NS_A, NS_B, NS_C):
+    for ns in (NS_A, NS_B, NS_C, NS_R):
         kube.kubectl("create", "namespace", ns)
+    scope_r = scope("team-r-" + SFX, NS_R, "team-r")
+    scope_r["spec"]["aws"]["roleArn"] = ROLE_R
     kube.kubectl("apply", "-f", "-", input=[scope("team-a-" + SFX, NS_A, "team-a"),
-                                          scope("team-b-" + SFX, NS_B, "team-b")])
+                                          scope("team-b-" + SFX, NS_B, "team-b"), scope_r])
     # alice requests and may approve; bob approves; carol only requests
-    for ns in (NS_A, NS_B, NS_C):
+    for ns in (NS_A, NS_B, NS_C, NS_R):
         for user, role in (("alice", "lifeboat-restore-requester"),
                            ("alice", "lifeboat-restore-approver"),
                            ("bob", "lifeboat-restore-approver"),
@@ -124,7 +129,7 @@ def setUpModule():
            "--body", "/etc/hostname")
     awscli("secretsmanager", "create-secret", "--name", SECRET_B, "--secret-string", "b-v1")
     Tenancy.port_a = sc.create_source_instance(DB_A)
-    Tenancy.operator = sc.Operator(",".join((NS_A, NS_B, NS_C)),
+    Tenancy.operator = sc.Operator(",".join((NS_A, NS_B, NS_C, NS_R)),
                                    os.path.join(sc.run_dir(), "operator-tenancy-%s.log" % SFX))
     Tenancy.operator.start()
 
@@ -154,8 +159,12 @@ class Tenancy(unittest.TestCase):
         self.assertIn(value, msg)
         self.assertIn(scope_name, msg)
         self.assertNotIn("steps", obj["status"], "a refused request must not start")
-        # nothing reached AWS for it: awssim logged no request since it was created
-        after = request_log()[before:]
+        # nothing reached AWS for it: no request naming what it would touch was logged
+        # since it was created (other suites may share awssim, so filter on the names)
+        names = (DB_B, SNAP_B, BUCKET_B, SECRET_B, "team-a-copy-", "team-a-x-", "team-a-y-",
+                 "999999999999", "team-c-db", name)
+        after = [e for e in request_log()[before:]
+                 if any(n in json.dumps(e) for n in names)]
         self.assertEqual(after, [], "AWS calls for a refused request: %s" % after[:3])
         return msg
 
@@ -305,6 +314,38 @@ class Tenancy(unittest.TestCase):
         self.assertNotIn(DB_A + "-forged", ids)
         self.assertNotIn(DB_A + "-other", ids)
 
+    def test_aws_calls_use_the_scopes_assumed_role(self):
+        awscli("secretsmanager", "create-secret", "--name", SECRET_R, "--secret-string", "r-v1")
+        awscli("secretsmanager", "put-secret-value", "--secret-id", SECRET_R,
+               "--secret-string", "r-v2")
+        before = len(request_log())
+        name = "api-key-back"
+        p = as_user("alice", "create", "-f", "-", input=rr_manifest(
+            NS_R, name, {"name": "key", "secretVersion": {"secretId": SECRET_R}},
+            approval=False))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        obj = wait_rr(NS_R, name, lambda o: o.get("status", {}).get("phase") in sc.TERMINAL,
+                      "a terminal phase")
+        self.assertEqual(obj["status"]["phase"], "Succeeded", json.dumps(obj["status"])[:2000])
+        self.assertEqual(obj["status"]["scope"]["roleArn"], ROLE_R)
+        log = request_log()[before:]   # read before our own check below calls AWS
+        self.assertEqual(awscli("secretsmanager", "get-secret-value", "--secret-id", SECRET_R,
+                                "--version-stage", "AWSCURRENT")["SecretString"], "r-v1")
+        mine = os.environ["AWS_ACCESS_KEY_ID"]
+        assumes = [e for e in log if e.get("action") == "AssumeRole"
+                   and (e.get("params") or {}).get("RoleArn") == ROLE_R]
+        self.assertTrue(assumes, "no sts:AssumeRole into %s in awssim's log" % ROLE_R)
+        self.assertEqual(assumes[0]["access_key"], mine)  # assumed with the operator's own key
+        self.assertEqual(assumes[0]["params"].get("RoleSessionName"),
+                         "lb-%s-%s" % (NS_R, name))
+        calls = [e for e in log if e.get("service") == "secretsmanager"
+                 and SECRET_R in json.dumps(e.get("params") or {})]
+        self.assertTrue(calls, "no Secrets Manager call for %s" % SECRET_R)
+        keys = {e.get("access_key") for e in calls}
+        self.assertNotIn(mine, keys, "a call for the namespace was made with the operator's "
+                                     "own key: %s" % [(e["action"], e["access_key"]) for e in calls])
+        self.assertEqual(len(keys), 1, "one cached session for the whole run: %s" % keys)
+        self.assertEqual(len(assumes), 1, "the session is cached, not re-assumed per call")
 
 if __name__ == "__main__":
     unittest.main()
