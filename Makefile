@@ -55,7 +55,7 @@ LDFLAGS := $(SANFLAGS)
 LIB_SRCS := $(shell find pkg -name '*.c' | sort)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/liblifeboat.a
-CMDS := lifeboat-operator lifeboat-agent
+CMDS := lifeboat-operator lifeboat-agent kubectl-lifeboat
 BINS := $(CMDS:%=$(BINDIR)/%)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -162,7 +162,7 @@ test:
 	@$(MAKE) --no-print-directory deps
 	@mkdir -p $(BUILD) && rm -f $(RESULTS)
 	@rc=0; \
-	$(MAKE) --no-print-directory all || rc=1; \
+	$(MAKE) --no-print-directory -j$$(nproc) all $(UNIT_BINS) $(IT_BINS) || rc=1; \
 	$(MAKE) --no-print-directory unit || rc=1; \
 	$(MAKE) --no-print-directory e2e || rc=1; \
 	tests/tap-total $(RESULTS) $(UNIT_SRCS:tests/unit/%.c=unit:%) $$(e2e/run-suites.sh --list) \

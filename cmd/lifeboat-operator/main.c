@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "aws/request.h"
+#include "controller/backup/reconcile.h"
 #include "controller/manager.h"
 #include "controller/options.h"
 #include "controller/restore/engine.h"
@@ -144,6 +145,7 @@ int main(int argc, char **argv)
     metrics_registry *reg = NULL;
     mgr_metrics metrics;
     engine_metrics restore_metrics;
+    backup_metrics bmetrics;
     aws_client *aws = NULL;
     kube_client *client = NULL;
     kube_recorder *recorder = NULL;
@@ -177,7 +179,8 @@ int main(int argc, char **argv)
         opts.lease_namespace = lb_strdup(kube_config_namespace(cfg));
     if (metrics_registry_new(&reg, 0) != 0 ||
         mgr_metrics_init(&metrics, reg, LIFEBOAT_VERSION) != 0 ||
-        engine_metrics_init(&restore_metrics, reg) != 0) {
+        engine_metrics_init(&restore_metrics, reg) != 0 ||
+        backup_metrics_init(&bmetrics, reg) != 0) {
         rc = fail("cannot register the metrics");
         goto free_config;
     }
@@ -200,6 +203,7 @@ int main(int argc, char **argv)
     mgr_options mo = {.client = client,
                       .aws = aws,
                       .restore_metrics = &restore_metrics,
+                      .backup_metrics = &bmetrics,
                       .recorder = recorder,
                       .metrics = &metrics,
                       .namespaces = (const char *const *)opts.namespaces,

@@ -118,6 +118,7 @@ int ctrl_reconcile(ctrl_result *res, const ctrl_kind *k, const ctrl_env *env, co
 
     res->outcome = CTRL_SKIPPED;
     res->requeue_ms = -1;
+    res->resource_version[0] = '\0';
     if (k->run != NULL)
         return k->run(res, env, obj);
     if (ctrl_status_current(obj))
@@ -128,6 +129,10 @@ int ctrl_reconcile(ctrl_result *res, const ctrl_kind *k, const ctrl_env *env, co
     if (result != 0)
         return result;
     *out = wrote ? CTRL_WRITTEN : CTRL_UNCHANGED;
+    if (wrote) {
+        const char *rv = api_get_str(json_object_get(written, "metadata"), "resourceVersion");
+        snprintf(res->resource_version, sizeof(res->resource_version), "%s", rv ? rv : "");
+    }
     status_mark(after, sizeof(after), k, json_object_get(written, "status"));
     if (wrote && strcmp(before, after) != 0) {
         char key[512];

@@ -53,12 +53,14 @@ extern const ctrl_kind ctrl_kind_verify;
 extern const ctrl_kind ctrl_kind_backup;
 
 struct engine_metrics;
+struct backup_metrics;
 
 typedef struct ctrl_env {
     kube_client *client;                    /* status writes */
     kube_recorder *recorder;                /* Events; NULL records none */
     aws_client *aws;                        /* restore steps; NULL without AWS configuration */
     struct engine_metrics *restore_metrics; /* NULL: none */
+    struct backup_metrics *backup_metrics;  /* NULL: none */
 } ctrl_env;
 
 typedef enum ctrl_outcome {
@@ -70,6 +72,7 @@ typedef enum ctrl_outcome {
 typedef struct ctrl_result {
     ctrl_outcome outcome;
     int64_t requeue_ms; /* >= 0: reconcile again after this long (polling); < 0: no */
+    char resource_version[64]; /* CTRL_WRITTEN: the resourceVersion the server gave our write */
 } ctrl_result;
 
 /* Non-zero when obj's status was computed for its current generation

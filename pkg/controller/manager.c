@@ -43,6 +43,7 @@ struct mgr {
     mgr_metrics *metrics;
     aws_client *aws;
     struct engine_metrics *restore_metrics;
+    struct backup_metrics *backup_metrics;
     atomic_llong phases_refreshed_ns; /* last lifeboat_restore_phase refresh */
     char **namespaces;                /* NULL entries: all namespaces */
     size_t n_informers;
@@ -205,8 +206,9 @@ static void process(mgr_ctrl *c, const char *key)
     ctrl_env env = {.client = m->client,
                     .recorder = m->recorder,
                     .aws = m->aws,
-                    .restore_metrics = m->restore_metrics};
-    ctrl_result res = {CTRL_SKIPPED, -1};
+                    .restore_metrics = m->restore_metrics,
+                    .backup_metrics = m->backup_metrics};
+    ctrl_result res = {.outcome = CTRL_SKIPPED, .requeue_ms = -1};
     int64_t t0 = lb_time_monotonic_ns();
     const char *result;
     double seconds;
@@ -231,7 +233,10 @@ static void process(mgr_ctrl *c, const char *key)
             if (res.requeue_ms >= 0) /* polling a long operation: come back later */
                 wq_add_after(c->queue, key, res.requeue_ms * 1000000LL);
             result = outcome_name(res.outcome);
-            if (res.outcome != CTRL_SKIPPED)
+            if (res.outcome == CTRL_WRITTEN) /* the version lets a reader order our writes */
+                LB_LOG_DEBUG("reconciled", "controller", c->kind->controller, "object", key,
+                             "result", result, "resourceVersion", res.resource_version);
+            else if (res.outcome != CTRL_SKIPPED)
                 LB_LOG_DEBUG("reconciled", "controller", c->kind->controller, "object", key,
                              "result", result);
         }
@@ -364,6 +369,7 @@ int mgr_new(mgr **out, const mgr_options *o)
     m->metrics = o->metrics;
     m->aws = o->aws;
     m->restore_metrics = o->restore_metrics;
+    m->backup_metrics = o->backup_metrics;
     m->workers = o->workers;
     m->leader_elect = o->leader_elect;
     m->drain_ms = o->drain_timeout_ms > 0 ? o->drain_timeout_ms : MGR_DEFAULT_DRAIN_MS;

@@ -64,6 +64,7 @@ int mgr_metrics_init(mgr_metrics *out, metrics_registry *reg, const char *versio
 void mgr_metrics_kube_request(const char *verb, long http_status, double seconds, void *payload);
 
 struct engine_metrics;
+struct backup_metrics;
 
 /* The longest a single reconcile may keep acting: past it, every further
  * side effect of that reconcile is refused (LB_ETIMEOUT) and it is retried. */
@@ -73,6 +74,7 @@ typedef struct mgr_options {
     kube_client *client;                    /* borrowed */
     aws_client *aws;                        /* borrowed; NULL without AWS configuration */
     struct engine_metrics *restore_metrics; /* borrowed; may be NULL */
+    struct backup_metrics *backup_metrics;  /* borrowed; may be NULL */
     kube_recorder *recorder;                /* borrowed; may be NULL */
     mgr_metrics *metrics;                   /* borrowed; may be NULL */
     const char *const *namespaces;          /* NULL / 0: all namespaces */

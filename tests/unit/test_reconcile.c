@@ -184,7 +184,7 @@ static void test_reconcile_current_status_is_skipped_without_io(void **state)
     json_t *obj = object(RR_SPEC("true", "2026-02-18T14:30:00Z"), 1, NULL);
     json_t *status = json_object();
     ctrl_env env = {0}; /* no client: any request would crash */
-    ctrl_result out = {CTRL_WRITTEN, 0};
+    ctrl_result out = {.outcome = CTRL_WRITTEN, .requeue_ms = 0};
     (void)state;
 
     assert_int_equal(restore_desired_status(status, obj, now_fixed()), 0);
@@ -200,7 +200,7 @@ static void test_reconcile_awaiting_approval_without_annotation_is_skipped(void 
     json_t *obj = object(RR_SPEC("false", "2026-02-18T14:30:00Z"), 1, NULL);
     json_t *status = json_object();
     ctrl_env env = {0}; /* no client: any request would crash */
-    ctrl_result out = {CTRL_WRITTEN, 0};
+    ctrl_result out = {.outcome = CTRL_WRITTEN, .requeue_ms = 0};
     (void)state;
 
     assert_int_equal(restore_desired_status(status, obj, now_fixed()), 0);

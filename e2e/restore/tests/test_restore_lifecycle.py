@@ -415,6 +415,7 @@ class LeaderPausedMidStep(ScenarioCase):
             paused_at = time.time()
             kube.wait_for(lambda: self.holder() == "akidreplicab", timeout=60, interval=0.2,
                           message="the Lease moves to replica B")
+            moved_at = time.time()
             time.sleep(1)
             resumed_at = time.time()
             os.kill(self.a.pid, signal.SIGCONT)
@@ -440,12 +441,27 @@ class LeaderPausedMidStep(ScenarioCase):
         names = [s["name"] for s in obj["status"]["steps"]]
         self.assertEqual(len(names), len(set(names)))
         self.assert_timeline(obj)
-        # no status write by A after the pause: every status the server accepted after the
-        # Lease moved is B's (A's log says it wrote nothing after resuming), and the
-        # status never went backwards (the phase sequence is monotonic in steps succeeded)
-        a_written = [l for l in self.a.log_lines()
-                     if l.get("result") == "written" and _log_ts(l) >= resumed_at]
-        self.assertEqual(a_written, [], "replica A wrote status after it lost the Lease")
+        # no status write by A after the Lease moved. A write A sent before the pause may be
+        # logged after it resumes, so its log time proves nothing: each replica logs the
+        # resourceVersion of every write the server accepted, and the watch gives the
+        # server's order. Every write of A's was seen before the Lease moved, and precedes
+        # every write of B's.
+        seen = {}
+        for t, o in watch.events:
+            rv = o.get("object", {}).get("metadata", {}).get("resourceVersion")
+            if rv is not None and rv not in seen:
+                seen[rv] = (len(seen), t)
+        a_rvs = [l.get("resourceVersion") for l in self.a.log_lines()
+                 if l.get("result") == "written"]
+        b_rvs = [l.get("resourceVersion") for l in self.b.log_lines()
+                 if l.get("result") == "written"]
+        self.assertTrue(a_rvs and b_rvs, "both replicas wrote: A %s, B %s" % (a_rvs, b_rvs))
+        for rv in a_rvs + b_rvs:
+            self.assertIn(rv, seen, "a logged write (resourceVersion %s) the watch never saw" % rv)
+        late = [rv for rv in a_rvs if seen[rv][1] >= moved_at]
+        self.assertEqual(late, [], "replica A wrote status after it lost the Lease")
+        self.assertLess(max(seen[rv][0] for rv in a_rvs), min(seen[rv][0] for rv in b_rvs),
+                        "a write of A's landed after one of B's")
         done = [sum(1 for s in o["object"].get("status", {}).get("steps", [])
                     if s.get("phase") == "Succeeded")
                 for t, o in watch.events if t >= paused_at and "object" in o]

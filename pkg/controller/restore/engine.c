@@ -1646,6 +1646,8 @@ int engine_reconcile(engine_out *out, int *out_written, const engine_env *env, c
         }
     }
     if (*out_written) {
+        const char *rv = api_get_str(json_object_get(written, "metadata"), "resourceVersion");
+        snprintf(out->resource_version, sizeof(out->resource_version), "%s", rv ? rv : "");
         for (size_t i = 0; i < out->n_events; i++) {
             const engine_event *e = &out->events[i];
             if (streq(e->type, "Warning"))

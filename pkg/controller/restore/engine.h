@@ -216,6 +216,7 @@ typedef struct engine_out {
     char failure_reason[STEP_MAX_REASON]; /* a step failed in this call: its reason */
     int finished;                         /* the run reached a terminal phase in this call */
     double duration_s;                    /* ... after this long */
+    char resource_version[64]; /* status written: the resourceVersion of our write */
 } engine_out;
 
 /* Advances `status` (a copy of obj's status, changed in place) by one unit at

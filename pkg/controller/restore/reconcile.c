@@ -9,6 +9,8 @@
 #include "util/alloc.h"
 #include "util/error.h"
 
+#include <stdio.h>
+
 static int restore_run(ctrl_result *out, const ctrl_env *env, const json_t *obj);
 
 const ctrl_kind ctrl_kind_restore = {
@@ -77,5 +79,6 @@ static int restore_run(ctrl_result *out, const ctrl_env *env, const json_t *obj)
         return rc;
     out->outcome = wrote ? CTRL_WRITTEN : CTRL_UNCHANGED;
     out->requeue_ms = eo.requeue_ms;
+    snprintf(out->resource_version, sizeof(out->resource_version), "%s", eo.resource_version);
     return 0;
 }

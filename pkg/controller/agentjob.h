@@ -1,0 +1,74 @@
+/* agentjob.h - a lifeboat-agent command run as a Kubernetes Job, shared by the
+ * restore steps (pgDump restores) and the BackupPolicy targets (pgDump backups).
+ *
+ * The Job has a deterministic name, the requesting object as its controller
+ * owner, the managed-by label and one container "agent" with an emptyDir work
+ * volume. Secrets (database URL, keys) reach the agent only as secretKeyRef
+ * env entries the caller builds; AWS settings are copied from the operator's
+ * non-secret environment (region, endpoints, CA bundle) and credentials come
+ * from the Job's ServiceAccount (IRSA) or the optional Secret
+ * "lifeboat-agent-aws" (envFrom) in the namespace. backoffLimit 0: a failure
+ * is reported with its log; a retry is the operator's decision.
+ *
+ * agentjob_run() creates the Job once and then observes it; a Job of that
+ * name that is not owned by owner_uid is never adopted. On completion the
+ * agent's JSON result line (the last log line that is a JSON object) is
+ * returned; a failed Job's message carries the agent's error or the
+ * redacted tail of its log.
+ */
+#ifndef LB_CONTROLLER_AGENTJOB_H
+#define LB_CONTROLLER_AGENTJOB_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "kube/client.h"
+
+#define AGENTJOB_CONTAINER     "agent"
+#define AGENTJOB_WORK_DIR      "/var/lib/lifeboat-agent" /* the emptyDir work volume */
+#define AGENTJOB_AWS_SECRET    "lifeboat-agent-aws"
+#define AGENTJOB_DEFAULT_IMAGE "lifeboat-agent:latest" /* $LIFEBOAT_AGENT_IMAGE overrides */
+#define AGENTJOB_DEADLINE_S    21600                   /* activeDeadlineSeconds: 6 h */
+#define AGENTJOB_MAX_MESSAGE   1024
+
+typedef struct agentjob_spec {
+    const char *name;       /* the Job's name (<= 63 bytes) */
+    const char *ns;         /* namespace of the Job and its owner */
+    const char *owner_api;  /* owner's apiVersion */
+    const char *owner_kind; /* "RestoreRequest", "BackupPolicy" */
+    const char *owner_name;
+    const char *owner_uid;
+    const char *annotation; /* annotation key naming the owner, e.g. lifeboat.dev/restore-request */
+    const char *service_account; /* NULL: no API token mounted */
+} agentjob_spec;
+
+/* The Job object: `cmd` (the container's command) and `env` (secretKeyRef and
+ * plain entries) are stolen; the AWS variables and LIFEBOAT_WORK_DIR are
+ * appended to env. Returns a new object. */
+json_t *agentjob_build(const agentjob_spec *s, json_t *cmd, json_t *env);
+
+/* {"name": name, "valueFrom": {"secretKeyRef": ref}} for a {name, key} ref. */
+json_t *agentjob_secret_env(const char *name, const json_t *ref);
+
+typedef enum agentjob_state {
+    AGENTJOB_CREATED = 0, /* created by this call */
+    AGENTJOB_RUNNING,     /* exists, not finished */
+    AGENTJOB_SUCCEEDED,   /* finished; *out_result is the agent's result */
+    AGENTJOB_FAILED,      /* finished without success; message says why */
+    AGENTJOB_NOT_OWNED,   /* a Job of that name belongs to someone else */
+} agentjob_state;
+
+/* Observes the Job s->name, creating it from build(payload) when it does
+ * not exist (build returns a new Job object; called only then). On 0:
+ * *out_state, *out_result (SUCCEEDED only; caller decrefs) and msg (size
+ * bytes: what happened, secrets redacted). Negative: a transient Kubernetes
+ * error (message set). */
+int agentjob_run(agentjob_state *out_state, json_t **out_result, char *msg, size_t size,
+                 kube_client *kube, const agentjob_spec *s, json_t *(*build)(void *payload),
+                 void *payload);
+
+/* Fits `full` into a Kubernetes object name (<= 63 bytes): kept as it is when
+ * short enough, else cut and suffixed with a hash of the whole. */
+void agentjob_object_name(char *out, size_t size, const char *full);
+
+#endif
