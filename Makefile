@@ -37,7 +37,7 @@ DEBIAN_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev clang-for
 	cppcheck libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libwebsockets-dev \
 	libpq-dev libxml2-dev libcmocka-dev postgresql-15 postgresql-client-15 redis-server \
 	redis-tools openssl jq curl util-linux procps iproute2 tzdata git bsdextrautils time \
-	zlib1g-dev libarchive-dev
+	zlib1g-dev libarchive-dev lua5.4 prometheus
 PKGCONFIG_MODULES := libcurl jansson yaml-0.1 libwebsockets libpq libxml-2.0 openssl zlib libarchive
 # The machine's Python (TESTENV.md) carries moto; checked, not installed.
 MOTO_VERSION := 5.2.1
@@ -65,7 +65,7 @@ IT_BINS := $(IT_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 RESULTS = $(BUILD)/results.txt
 
-.PHONY: all deps test unit e2e demo lint fuzz bench clean controlplane
+.PHONY: all deps test unit e2e demo lint fuzz bench clean controlplane krew
 
 # The real Kubernetes control plane for the e2e suites (e2e/controlplane/README.md):
 # one Go binary built from pinned modules through the Go module proxy. Rebuilt only when
@@ -104,7 +104,8 @@ $(BUILD)/tests/integration/%: tests/integration/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB) $(PKG_LIBS) $(LDFLAGS)
 
--include $(LIB_OBJS:.o=.d) $(UNIT_BINS:=.d) $(IT_BINS:=.d)
+# every object and program, the commands' main.o included (a header change rebuilds them)
+-include $(LIB_OBJS:.o=.d) $(CMDS:%=$(BUILD)/cmd/%/main.d) $(UNIT_BINS:=.d) $(IT_BINS:=.d)
 
 # ---- dependencies -------------------------------------------------------------------
 
@@ -126,8 +127,22 @@ deps:
 		|| { echo "deps: python3 needs PyYAML, jsonpatch and jsonschema (TESTENV.md)" >&2; exit 1; }
 	@command -v aws >/dev/null || { echo "deps: the aws CLI is required (TESTENV.md)" >&2; exit 1; }
 	@command -v kubectl >/dev/null || { echo "deps: kubectl 1.$(KUBECTL_MINOR) is required (TESTENV.md)" >&2; exit 1; }
-	@$(MAKE) --no-print-directory controlplane
+	@$(MAKE) --no-print-directory controlplane $(KREW_TOOLS)
 	@echo "deps: ok"
+
+# krew and its manifest validator (pinned), for e2e/plugin's test of deploy/krew.
+KREW_VERSION := v0.4.3
+KREW_TOOLS := build/tools/krew build/tools/validate-krew-manifest
+$(KREW_TOOLS):
+	@[ -x "$(GO)" ] || { echo "deps: Go is required at /usr/local/go (TESTENV.md)" >&2; exit 1; }
+	@mkdir -p $(@D)
+	@echo "deps: building $(@F) $(KREW_VERSION) from sigs.k8s.io/krew"
+	@GOBIN=$(abspath $(@D)) "$(GO)" install sigs.k8s.io/krew/cmd/$(@F)@$(KREW_VERSION)
+
+# The krew package of kubectl-lifeboat: build/krew/{kubectl-lifeboat_linux_amd64.tar.gz,lifeboat.yaml}.
+KREW_PLUGIN_VERSION ?= v0.1.0
+krew: all
+	deploy/krew/package.sh $(KREW_PLUGIN_VERSION) build/krew
 
 controlplane: $(CONTROLPLANE_BIN)
 

@@ -792,7 +792,7 @@ def restore_request_schema():
     spec = obj("What to restore, in which order, with which checks.", {
         "dryRun": b("Only publish status.plan (phase Planned); change nothing.", False),
         "approval": dict(obj("Approval gate before destructive steps.", {
-            "required": b("Destructive steps wait for the lifeboat.dev/approve annotation.",
+            "required": b("Destructive steps wait for the lifeboat.dev/approve annotation. A plan without a destructive step (a copy into new targets only) has no gate.",
                           True),
         }), default={}),
         "rollbackOnFailure": b("Undo cutover steps when a later step or the verification "
@@ -847,9 +847,29 @@ def restore_request_schema():
             "message": s("Result or error (AWS error code and message).", max_len=32768),
         }, required=["name"]), MAX_STATUS_STEPS),
         "approval": obj("Who approved.", {
-            "approvedBy": s("Value of the lifeboat.dev/approve annotation.", max_len=253),
+            "approvedBy": s("The approver's API-server username (the lifeboat.dev/approve "
+                            "annotation, which deploy/'s ValidatingAdmissionPolicy admits only "
+                            "with the approving user's own name).", max_len=253),
             "approvedAt": timestamp("When"),
+            "planHash": s("The status.planHash the approval was given for.", max_len=64),
         }),
+        "planHash": s("Hash of the plan and the spec it was built from; an approval counts "
+                      "only with the annotation lifeboat.dev/approve-plan set to it.",
+                      max_len=64),
+        "runSpecHash": s("sha256 of the spec the run started with; a kept copy of the spec "
+                         "that does not hash to it is never executed.", max_len=64),
+        "scope": obj("The RecoveryScope that admitted this request and its approval rules "
+                     "(read by deploy/'s ValidatingAdmissionPolicy).", {
+                         "name": s("RecoveryScope name.", max_len=253),
+                         "roleArn": s("AWS role every AWS call of this run is made as.",
+                                      max_len=2048),
+                         "requireDistinctApprover": b("The requester cannot approve."),
+                         "approverUsers": arr("Users who may approve (empty: anyone "
+                                              "authorised to approve).",
+                                              s("User.", max_len=253), 64),
+                         "approverGroups": arr("Groups whose members may approve.",
+                                               s("Group.", max_len=253), 64),
+                     }),
         "outputs": arr("What the restore produced.", obj("Output of one item.", {
             "item": s("Item name.", max_len=63),
             "instanceIdentifier": s("DB instance.", max_len=63),
@@ -874,6 +894,13 @@ def restore_request_schema():
             "rtoSeconds": i("Creation (apply) to Succeeded.", 0, fmt="int64"),
             "rtoAfterApprovalSeconds": i("Approval to Succeeded.", 0, fmt="int64"),
             "rpoSeconds": i("Age of the oldest restore point at apply time.", 0, fmt="int64"),
+        }),
+        "verificationRun": obj("The VerificationRun the verification step created (owned by "
+                               "this request) and its result.", {
+            "name": s("Its name, in this namespace.", max_len=253),
+            "uid": s("Its uid.", max_len=64),
+            "phase": s("Its phase (Pending, Restoring, Running, Passed, Failed).", max_len=32),
+            "summary": s("Checks passed / checks run.", max_len=32),
         }),
     })
     return spec, status
@@ -1076,8 +1103,64 @@ def backup_policy_schema():
     return spec, status
 
 
+# ---------------------------------------------------------------- RecoveryScope
+MAX_PATTERNS = 64
+
+
+def patterns(desc):
+    return arr(desc + " Shell-style patterns (fnmatch: *, ?, [..]); empty or absent: none.",
+               s("Pattern.", max_len=2048, min_len=1), MAX_PATTERNS)
+
+
+def recovery_scope_schema():
+    spec = obj("Which namespaces this scope selects and what their requests may act on. "
+               "Deny by default: a namespace no scope selects can restore nothing, and a "
+               "name no pattern below allows is refused (Valid=False) before any AWS call.", {
+        "namespaces": arr("Namespaces selected by name (patterns).",
+                          s("Namespace or pattern.", max_len=253, min_len=1), MAX_PATTERNS),
+        "namespaceSelector": obj("Namespaces selected by label.", {
+            "matchLabels": {"type": "object", "description": "Labels that must all match.",
+                            "additionalProperties": {"type": "string", "maxLength": 63},
+                            "maxProperties": 32},
+        }),
+        "aws": obj("AWS resources and identity.", {
+            "roleArn": s("Role assumed (sts:AssumeRole) for every AWS call made for these "
+                         "namespaces; empty: the operator's own credentials.",
+                         r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", 2048, 20),
+            "rdsInstances": patterns("DB instance identifiers (sources, targets, in-place)."),
+            "rdsClusters": patterns("DB cluster identifiers."),
+            "rdsSnapshots": patterns("DB snapshot identifiers or ARNs restored from."),
+            "instanceClasses": patterns("Instance classes of new instances."),
+            "subnetGroups": patterns("DB subnet groups of new instances."),
+            "securityGroups": patterns("VPC security group ids of new instances."),
+            "allowPublic": b("Whether copies may be publiclyAccessible.", False),
+            "s3": arr("S3 locations: a bucket pattern and a key prefix.", obj("Location.", {
+                "bucket": s("Bucket (pattern).", max_len=255, min_len=1),
+                "prefix": s("Key prefix (empty: the whole bucket).", max_len=1024),
+            }, required=["bucket"]), MAX_PATTERNS),
+            "secretIds": patterns("Secrets Manager secret names or ARNs."),
+        }),
+        "kubernetes": obj("What Jobs and checks may use.", {
+            "images": patterns("Container images of migrations and job items."),
+            "serviceAccounts": patterns("ServiceAccounts of migrations and job items "
+                                        "(the namespace's default is always allowed)."),
+            "httpHosts": patterns("Hosts HTTP checks may call."),
+        }),
+        "approval": obj("Who may approve.", {
+            "users": arr("Users who may approve (empty: anyone authorised to approve).",
+                         s("User.", max_len=253, min_len=1), 64),
+            "groups": arr("Groups whose members may approve.",
+                          s("Group.", max_len=253, min_len=1), 64),
+            "requireDistinctApprover": b("The requester cannot approve their own request "
+                                         "(four eyes).", True),
+        }),
+    }, rules=[("has(self.namespaces) || has(self.namespaceSelector)",
+               "RecoveryScope: namespaces or namespaceSelector must be set")])
+    return spec, None
+
+
 # ---------------------------------------------------------------- CRDs
-def crd(kind, plural, short, spec_status, columns):
+def crd(kind, plural, short, spec_status, columns, scope="Namespaced", root_rules=()):
     spec, status = spec_status
     schema = {
         "type": "object",
@@ -1091,6 +1174,20 @@ def crd(kind, plural, short, spec_status, columns):
         },
         "required": ["spec"],
     }
+    if status is None:
+        del schema["properties"]["status"]
+    if root_rules:
+        schema["x-kubernetes-validations"] = [dict(r) for r in root_rules]
+    version = {
+        "name": VERSION,
+        "served": True,
+        "storage": True,
+        "subresources": {"status": {}},
+        "additionalPrinterColumns": columns,
+        "schema": {"openAPIV3Schema": schema},
+    }
+    if status is None:
+        del version["subresources"]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -1101,7 +1198,7 @@ def crd(kind, plural, short, spec_status, columns):
         },
         "spec": {
             "group": GROUP,
-            "scope": "Namespaced",
+            "scope": scope,
             "names": {
                 "kind": kind,
                 "listKind": kind + "List",
@@ -1110,14 +1207,7 @@ def crd(kind, plural, short, spec_status, columns):
                 "shortNames": [short],
                 "categories": ["lifeboat"],
             },
-            "versions": [{
-                "name": VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": columns,
-                "schema": {"openAPIV3Schema": schema},
-            }],
+            "versions": [version],
         },
     }
 
@@ -1142,7 +1232,18 @@ def all_crds():
                     "Approval condition."),
                 AGE,
                 col("Duration", "integer", ".status.durationSeconds", "Seconds taken."),
-            ]),
+            ], root_rules=[{
+                "rule": "!has(oldSelf.status) || !has(oldSelf.status.startedAt) || "
+                        "self.spec == oldSelf.spec",
+                "message": "spec is immutable once the restore has started (status.startedAt "
+                           "is set); create a new RestoreRequest",
+                "reason": "FieldValueForbidden",
+            }]),
+        "lifeboat.dev_recoveryscopes.yaml": crd(
+            "RecoveryScope", "recoveryscopes", "rscope", recovery_scope_schema(), [
+                col("Role", "string", ".spec.aws.roleArn", "AWS role assumed."),
+                AGE,
+            ], scope="Cluster"),
         "lifeboat.dev_verificationruns.yaml": crd(
             "VerificationRun", "verificationruns", "vr", verification_run_schema(), [
                 col("Phase", "string", ".status.phase", "Phase of the run."),

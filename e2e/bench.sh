@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# e2e/bench.sh - what `make bench` runs. Every figure is measured here, in one run, with
+# e2e/bench.sh - what `make bench` runs (make builds everything it uses first). Every figure is measured here, in one run, with
 # the comparisons side by side; nothing passes or fails on time. It brings up its own
 # environment (run folder build/bench-run, ports 16900/4966) and takes it down again.
 # Results go to stdout and build/bench.txt.
@@ -10,7 +10,9 @@ repo=$(cd "$here/.." && pwd)
 out=$repo/build/bench.txt
 mkdir -p "$repo/build"
 
-export LIFEBOAT_RUN_DIR=$repo/build/bench-run KUBESIM_PORT=16900 AWSSIM_PORT=4966
+# LIFEBOAT_BENCH_RUN_DIR / _KUBE_PORT / _AWS_PORT move it when those ports are taken.
+export LIFEBOAT_RUN_DIR=${LIFEBOAT_BENCH_RUN_DIR:-$repo/build/bench-run}
+export KUBESIM_PORT=${LIFEBOAT_BENCH_KUBE_PORT:-16900} AWSSIM_PORT=${LIFEBOAT_BENCH_AWS_PORT:-4966}
 cleanup() { "$here/env.sh" down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
@@ -18,6 +20,9 @@ section() { printf '\n## %s\n\n' "$*"; }
 
 {
     echo "# make bench, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, $(git -C "$repo" describe --always --dirty 2>/dev/null)"
+
+    section "operator CPU in process, no server (tests/integration/footprint_bench)"
+    "$repo/build/tests/integration/footprint_bench" 20000
 
     section "kubesim at scale (e2e/kubesim/scale.py, its own server)"
     python3 "$here/kubesim/scale.py"

@@ -12,6 +12,7 @@
 # /usr/bin/time (Debian package `time`). Every read-back is checked against
 # the source's sha256; a mismatch exits 1. Times are reported, never judged.
 set -euo pipefail
+export AWSCLI_FORK=off # measure the aws CLI as its own process (e2e/awscli/README.md)
 
 MIB=${BENCH_S3_MIB:-256}
 REPO=${LIFEBOAT_REPO:-$(cd "$(dirname "$0")/.." && pwd)}

@@ -12,6 +12,7 @@
 # Both run with 10 requests in flight (the aws CLI's default
 # max_concurrent_requests). Times are reported, never judged.
 set -euo pipefail
+export AWSCLI_FORK=off # measure the aws CLI as its own process (e2e/awscli/README.md)
 
 N=${BENCH_S3SYNC_OBJECTS:-2000}
 REPO=${LIFEBOAT_REPO:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -69,13 +70,29 @@ run() {
     fi
 }
 
+# awssim's own CPU (utime + stime, seconds) - "the server's own limit" of DESIGN.md
+# section 7: moto serves one request at a time in Python, so the server's CPU for the
+# copies is the least wall time any client can take against it.
+AWSSIM_PIDFILE=${LIFEBOAT_RUN_DIR:+$LIFEBOAT_RUN_DIR/awssim.pid}
+server_cpu() {
+    local pid
+    pid=$(cat "$AWSSIM_PIDFILE" 2>/dev/null) || { echo 0; return; }
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' \
+        "/proc/$pid/stat" 2>/dev/null || echo 0
+}
+
 log_lines() { if [ -n "${AWSSIM_REQUEST_LOG:-}" ]; then wc -l <"$AWSSIM_REQUEST_LOG"; else echo 0; fi; }
 
 L0=$(log_lines)
+C0=$(server_cpu)
 run lifeboat "$AGENT" s3-sync --source-bucket "$SRC" --target-bucket "$DST_LB" --concurrency "$CONC"
+C1=$(server_cpu)
 L1=$(log_lines)
 run awscli aws s3 sync --only-show-errors "s3://$SRC" "s3://$DST_CLI"
+C2=$(server_cpu)
 L2=$(log_lines)
+SRV_LB=$(awk -v a="$C0" -v b="$C1" 'BEGIN { printf "%.2f", b - a }')
+SRV_CLI=$(awk -v a="$C1" -v b="$C2" 'BEGIN { printf "%.2f", b - a }')
 
 python3 - "$SRC" "$DST_LB" "$DST_CLI" "$N" <<'PY'
 import json, subprocess, sys
@@ -106,7 +123,7 @@ print(sum(c.values()), " ".join("%s=%d" % kv for kv in sorted(c.items())))'
 RQ_LB=$(requests "$L0" "$L1")
 RQ_CLI=$(requests "$L1" "$L2")
 
-awk -v n="$N" -v dir="$WORK" -v rl="$RQ_LB" -v rc="$RQ_CLI" '
+awk -v n="$N" -v dir="$WORK" -v rl="$RQ_LB" -v rc="$RQ_CLI" -v sl="$SRV_LB" -v sc="$SRV_CLI" '
 function load(name,   line, f) {
     f = dir "/" name ".time"
     getline line < f
@@ -118,9 +135,11 @@ function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "n/a" }
 BEGIN {
     load("lifeboat"); load("awscli")
     printf "s3Sync of %d objects into an empty bucket, one run each (both targets verified key by key)\n", n
-    printf "%-22s %8s %8s %9s %9s  %s\n", "client", "wall_s", "cpu_s", "rss_MiB", "objects/s", "requests"
-    printf "%-22s %8.2f %8.2f %9.1f %9.0f  %s\n", "lifeboat-agent s3-sync", wall["lifeboat"], cpu["lifeboat"], rss["lifeboat"], n / wall["lifeboat"], rl
-    printf "%-22s %8.2f %8.2f %9.1f %9.0f  %s\n", "aws s3 sync", wall["awscli"], cpu["awscli"], rss["awscli"], n / wall["awscli"], rc
+    printf "%-22s %8s %8s %9s %9s %13s  %s\n", "client", "wall_s", "cpu_s", "rss_MiB", "objects/s", "server_cpu_s", "requests"
+    printf "%-22s %8.2f %8.2f %9.1f %9.0f %13.2f  %s\n", "lifeboat-agent s3-sync", wall["lifeboat"], cpu["lifeboat"], rss["lifeboat"], n / wall["lifeboat"], sl, rl
+    printf "%-22s %8.2f %8.2f %9.1f %9.0f %13.2f  %s\n", "aws s3 sync", wall["awscli"], cpu["awscli"], rss["awscli"], n / wall["awscli"], sc, rc
     printf "ratios lifeboat/aws-cli: wall %s cpu %s rss %s\n", ratio(wall["lifeboat"], wall["awscli"]),
         ratio(cpu["lifeboat"], cpu["awscli"]), ratio(rss["lifeboat"], rss["awscli"])
+    printf "wall / the server CPU for the same work (1.00 = the server is the only limit): lifeboat %s, aws-cli %s\n",
+        ratio(wall["lifeboat"], sl), ratio(wall["awscli"], sc)
 }'

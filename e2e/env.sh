@@ -8,9 +8,13 @@
 # seed    loads the runbooks' datasets (a "production" RDS instance shop-orders-prod)
 #         into a running environment.
 #
-# The Kubernetes is $LIFEBOAT_KUBE: kubesim (the emulator, the default until every suite
-# passes on the real one) or controlplane (the real kube-apiserver, etcd, controllers
-# and the process kubelet of e2e/controlplane, built by make deps).
+# The Kubernetes is the real one: kube-apiserver, etcd, the controllers and the process
+# kubelet of e2e/controlplane, built by make deps (LIFEBOAT_KUBE=controlplane, the only
+# value left: kubesim runs no pods since issue 9 and only serves tests that start a
+# private one). Ports: KUBESIM_PORT, AWSSIM_PORT, AWSSIM_PG_PORT_MIN/MAX and
+# LIFEBOAT_CP_{APISERVER,ETCD,ETCD_PEER,KUBELET,CONTROLLER_MANAGER,SCHEDULER}_PORT; with
+# distinct ports and distinct LIFEBOAT_RUN_DIRs, two environments run side by side from
+# one checkout (every file a component writes is under its RUN_DIR).
 # RUN_DIR is $LIFEBOAT_RUN_DIR or e2e/.run. Each component's e2e/<name>/service.sh
 # implements up|down|status RUN_DIR; up prints its exports on stdout. Every command is
 # safe to run twice.
@@ -19,15 +23,20 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 run_dir=${LIFEBOAT_RUN_DIR:-$here/.run}
-kube=${LIFEBOAT_KUBE:-kubesim}
+kube=${LIFEBOAT_KUBE:-controlplane}
 case "$kube" in
-kubesim | controlplane) ;;
+controlplane) ;;
+kubesim)
+    echo "env.sh: LIFEBOAT_KUBE=kubesim: no longer supported: kubesim runs no pods since" \
+        "issue 9 (e2e/kubesim/README.md); the suites need the real control plane" >&2
+    exit 2
+    ;;
 *)
-    echo "env.sh: LIFEBOAT_KUBE=$kube: must be kubesim or controlplane" >&2
+    echo "env.sh: LIFEBOAT_KUBE=$kube: must be controlplane" >&2
     exit 2
     ;;
 esac
-components=("$kube" awssim)
+components=("$kube" awssim awscli)
 
 up() {
     mkdir -p "$run_dir"
@@ -64,13 +73,13 @@ down() {
         rm -f "$run_dir/operator.pid"
     fi
     # both Kubernetes kinds: a run dir brought up with the other LIFEBOAT_KUBE is cleaned too
-    for c in awssim controlplane kubesim; do
+    for c in awscli awssim controlplane kubesim; do
         [ -x "$here/$c/service.sh" ] || continue
         "$here/$c/service.sh" down "$run_dir" || rc=1
     done
-    # the private control plane e2e/controlplane/tests starts when env.sh runs kubesim
-    if [ -d "$run_dir/cp-suite" ] && [ -x "$here/controlplane/service.sh" ]; then
-        "$here/controlplane/service.sh" down "$run_dir/cp-suite" || rc=1
+    # the private kubesim e2e/kubesim/tests starts when env.sh runs the real control plane
+    if [ -d "$run_dir/kubesim-suite" ] && [ -x "$here/kubesim/service.sh" ]; then
+        "$here/kubesim/service.sh" down "$run_dir/kubesim-suite" || rc=1
     fi
     rm -f "$run_dir/env.sh"
     return $rc

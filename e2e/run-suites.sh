@@ -7,7 +7,7 @@
 # ran counts as failed.
 #
 # Lanes: most of a suite's time is spent waiting (for AWS-like state machines, rollouts,
-# leases), so the suites run in $LIFEBOAT_E2E_LANES lanes (default 3) side by side. Each
+# leases), so the suites run in $LIFEBOAT_E2E_LANES lanes (default 4) side by side. Each
 # lane brings up its own environment (e2e/env.sh up) in RUN_DIR/laneN on its own ports
 # (lane 0 on the usual ones, lane N on them + 10*N) and takes the next suite from one
 # shared list, longest first, until none is left. A suite's output is printed whole when
@@ -35,7 +35,7 @@ if [ "${1:-}" = "--list" ]; then
     exit 0
 fi
 results=${1:?usage: e2e/run-suites.sh RESULTS | --list}
-lanes=${LIFEBOAT_E2E_LANES:-3}
+lanes=${LIFEBOAT_E2E_LANES:-4}
 case "$lanes" in
 [1-8]) ;;
 *)
@@ -49,12 +49,16 @@ base=$(cd "$base" && pwd)
 
 # Seconds each suite took in the last measured run (make test on 2 cores): the longest go
 # first so that the lanes finish together. A suite not listed counts as long (300 s).
+# The restore suites are the former restore suite (840 s of tests) split by the sums of
+# their test times in that run; restore-aurora was measured alone (248 s).
 weight() {
     case "$1" in
-    restore) echo 600 ;; backup) echo 600 ;; awssim) echo 210 ;; awsclient) echo 140 ;;
-    verify) echo 120 ;; redis) echo 100 ;; controlplane) echo 90 ;; kubesim) echo 65 ;;
-    plugin) echo 60 ;; agent) echo 45 ;; operator) echo 35 ;; kubeclient) echo 35 ;;
-    deploy) echo 20 ;; crds) echo 20 ;; apps) echo 12 ;; pg) echo 10 ;;
+    restore) echo 330 ;; restore-lifecycle) echo 290 ;; restore-s3) echo 270 ;;
+    restore-aurora) echo 260 ;; backup) echo 310 ;; backup-schedule) echo 300 ;;
+    awssim) echo 210 ;; awsclient) echo 140 ;; verify) echo 120 ;; redis) echo 100 ;;
+    controlplane) echo 90 ;; kubesim) echo 65 ;; plugin) echo 60 ;; agent) echo 45 ;;
+    operator) echo 35 ;; kubeclient) echo 35 ;; fullenv) echo 150 ;; deploy) echo 20 ;;
+    crds) echo 20 ;; apps) echo 12 ;; pg) echo 10 ;; tenancy) echo 25 ;;
     *) echo 300 ;;
     esac
 }
@@ -102,8 +106,10 @@ run_lane() {
         for s in $(ordered); do
             mkdir "$claims/$s" 2>/dev/null || continue # another lane has it
             log=$claims/$s/output
+            start=$SECONDS
             "$repo/tests/tap-run" "$results" "e2e:$s" python3 "$here/lib/tap.py" \
                 "$here/$s/tests" >"$log" 2>&1 || rc=1
+            echo "=== e2e:$s: $((SECONDS - start)) s in lane $n" >>"$log"
             touch "$claims/$s/done"
             flock "$claims/.print" cat "$log"
         done

@@ -13,6 +13,7 @@
 #   . e2e/.run/env.sh && e2e/agent/bench.sh            # about 1 GiB of rows
 #   BENCH_AGENT_MB=100 e2e/agent/bench.sh              # a smaller database
 set -euo pipefail
+export AWSCLI_FORK=off # measure the aws CLI as its own process (e2e/awscli/README.md)
 
 MB=${BENCH_AGENT_MB:-1024}
 REPO=${LIFEBOAT_REPO:-$(cd "$(dirname "$0")/../.." && pwd)}

@@ -61,6 +61,7 @@ LAYOUT = None
 CLUSTERS = {}  # awssim_id -> pgctl.Cluster (instance or Aurora cluster volume)
 SNAPSHOTS = {}  # snapshot awssim_id -> pgctl.BaseBackup (or None while creating)
 PENDING_RENAMES = {}  # new identifier -> old, while a lagged rename has not landed
+PENDING_CLUSTER_RENAMES = {}  # the same for DB clusters
 THREADS = []  # background jobs, joined (bounded) at shutdown
 SHUTDOWN_JOIN_S = 8  # below service.sh's TERM grace (10 s)
 
@@ -357,8 +358,8 @@ ORIG = {name: getattr(B, name) for name in (
     "create_db_instance", "create_db_snapshot", "delete_db_snapshot",
     "restore_db_instance_from_db_snapshot", "restore_db_instance_to_point_in_time",
     "modify_db_instance", "delete_db_instance", "create_db_cluster",
-    "restore_db_cluster_to_point_in_time", "delete_db_cluster", "stop_db_instance",
-    "start_db_instance")}
+    "restore_db_cluster_to_point_in_time", "delete_db_cluster", "modify_db_cluster",
+    "stop_db_instance", "start_db_instance")}
 ORIG_SAVE_AUTO = rds_models.DBInstance.save_automated_backup
 ORIG_CLUSTER_SAVE_AUTO = rds_models.DBCluster.save_automated_backup
 
@@ -621,7 +622,7 @@ def p_create_db_cluster(self, kwargs):
     _tls.job = None
     engine = kwargs.get("engine")
     ident = kwargs.get("db_cluster_identifier")
-    if ident in self.clusters:
+    if ident in self.clusters or ident in PENDING_CLUSTER_RENAMES:
         raise fault("DBClusterAlreadyExistsFault", f"DB cluster {ident} already exists")
     kwargs = dict(kwargs)
     kwargs.pop("awssim_id", None)
@@ -650,7 +651,8 @@ def p_restore_cluster_pitr(self, db_cluster_identifier, source_db_cluster_identi
                            use_latest_restorable_time=False, **overrides):
     if source_db_cluster_identifier not in self.clusters:
         raise rds_models.DBClusterNotFoundError(source_db_cluster_identifier)
-    if db_cluster_identifier in self.clusters:
+    if (db_cluster_identifier in self.clusters
+            or db_cluster_identifier in PENDING_CLUSTER_RENAMES):
         raise fault("DBClusterAlreadyExistsFault", f"DB cluster {db_cluster_identifier} already exists")
     src = self.clusters[source_db_cluster_identifier]
     c = real_of(src)
@@ -668,7 +670,8 @@ def p_restore_cluster_pitr(self, db_cluster_identifier, source_db_cluster_identi
                     "one of RestoreToTime or UseLatestRestorableTime is required")
     backup, target = check_restore_time(c, source_db_cluster_identifier, restore_time,
                                         use_latest)
-    if db_cluster_identifier in self.clusters:
+    if (db_cluster_identifier in self.clusters
+            or db_cluster_identifier in PENDING_CLUSTER_RENAMES):
         raise fault("DBClusterAlreadyExistsFault", f"DB cluster {db_cluster_identifier} already exists")
     tags = overrides.get("tags")
     archive = c.archive
@@ -693,15 +696,112 @@ def p_restore_cluster_pitr(self, db_cluster_identifier, source_db_cluster_identi
         _tls.job = None
 
 
+def _require_cluster(backend, ident):
+    if ident not in backend.clusters:
+        raise rds_models.DBClusterNotFoundError(ident)
+    return backend.clusters[ident]
+
+
+def _require_cluster_status(cl, allowed, action):
+    if cl.status not in allowed:
+        raise fault("InvalidDBClusterStateFault",
+                    f"Cannot {action} DB cluster {cl.db_cluster_identifier}: its status is "
+                    f"{cl.status}, it must be {' or '.join(allowed)}")
+
+
+def _move_cluster(backend, cl, new_id):
+    """The rename itself: the cluster and its members' DBClusterIdentifier."""
+    old = cl.db_cluster_identifier
+    members = list(cl.members)
+    backend.clusters.pop(old, None)
+    cl.db_cluster_identifier = new_id
+    backend.clusters[new_id] = cl
+    for m in members:
+        m.db_cluster_identifier = new_id
+
+
+def job_rename_cluster(cl, backend, new_id):
+    """Like job_rename: the old name answers `renaming` for the lag, then moves."""
+    t_start = time.time()
+    while time.time() - t_start < CONTROL.rename_lag_s and not pgctl.STOPPING.is_set():
+        pgctl.STOPPING.wait(0.05)
+    with LOCK:
+        PENDING_CLUSTER_RENAMES.pop(new_id, None)
+        old = cl.db_cluster_identifier
+        if backend.clusters.get(old) is not cl or cl.status != "renaming":
+            return  # deleted meanwhile
+        _move_cluster(backend, cl, new_id)
+    t0 = time.time()
+    hold("renaming", t0)
+    with LOCK:
+        if cl.status == "renaming":
+            cl.status = "available"
+
+
+def p_modify_db_cluster(self, kwargs):
+    """ModifyDBCluster as RDS does it: DBClusterNotFoundFault, DBClusterAlreadyExistsFault
+    for a taken NewDBClusterIdentifier, InvalidDBClusterStateFault unless available; a
+    rename shows `renaming` (under the old name for AWSSIM_RENAME_LAG_S) and moves the
+    members' DBClusterIdentifier with it."""
+    ident = kwargs.get("db_cluster_identifier")
+    cl = _require_cluster(self, ident)
+    new_id = kwargs.get("new_db_cluster_identifier")
+    if new_id and new_id != ident and (new_id in self.clusters or
+                                       new_id in PENDING_CLUSTER_RENAMES):
+        raise fault("DBClusterAlreadyExistsFault", f"DB cluster {new_id} already exists")
+    if real_of(cl) is None or not new_id or new_id == ident:
+        return ORIG["modify_db_cluster"](self, kwargs)
+    _require_cluster_status(cl, ["available"], "modify")
+    cl.status = "renaming"
+    if CONTROL.rename_lag_s > 0:
+        PENDING_CLUSTER_RENAMES[new_id] = ident
+        spawn(f"rename-cluster-{new_id}", job_rename_cluster, cl, self, new_id)
+        return cl
+    _move_cluster(self, cl, new_id)
+    PENDING_CLUSTER_RENAMES[new_id] = ident  # popped by the job at once (no lag)
+    spawn(f"rename-cluster-{new_id}", job_rename_cluster_landed, cl, new_id)
+    return cl
+
+
+def job_rename_cluster_landed(cl, new_id):
+    with LOCK:
+        PENDING_CLUSTER_RENAMES.pop(new_id, None)
+    hold("renaming", time.time())
+    with LOCK:
+        if cl.status == "renaming":
+            cl.status = "available"
+
+
+def job_delete_cluster(backend, cl, c):
+    hold("deleting", time.time())
+    with LOCK:
+        ident = cl.db_cluster_identifier
+        if backend.clusters.get(ident) is cl:
+            backend.clusters.pop(ident)
+    CLUSTERS.pop(c.cid, None)
+    c.remove()
+
+
 def p_delete_db_cluster(self, cluster_identifier, snapshot_name=None):
-    cl = self.clusters.get(cluster_identifier)
-    c = real_of(cl) if cl is not None else None
-    result = ORIG["delete_db_cluster"](self, cluster_identifier, snapshot_name)
-    if c is not None:
-        result.status = "deleting"
-        CLUSTERS.pop(c.cid, None)
-        spawn(f"delete-cluster-{cluster_identifier}", c.remove)
-    return result
+    """DeleteDBCluster as RDS does it: InvalidDBClusterStateFault while the cluster is
+    busy or still has instances that are not deleting; the final cluster snapshot
+    (FinalDBSnapshotIdentifier) is taken first (DBClusterSnapshotAlreadyExistsFault if
+    the name is taken); the cluster answers `deleting` until it is gone."""
+    cl = _require_cluster(self, cluster_identifier)
+    c = real_of(cl)
+    if c is None:
+        return ORIG["delete_db_cluster"](self, cluster_identifier, snapshot_name)
+    _require_cluster_status(cl, ["available", "failed", "stopped"], "delete")
+    busy = [m.db_instance_identifier for m in cl.members if m.status != "deleting"]
+    if busy:
+        raise fault("InvalidDBClusterStateFault",
+                    "Cluster cannot be deleted, it still contains DB instances in "
+                    f"non-deleting state: {', '.join(busy)}")
+    if snapshot_name:
+        self.create_db_cluster_snapshot(cluster_identifier, snapshot_name)
+    cl.status = "deleting"
+    spawn(f"delete-cluster-{cluster_identifier}", job_delete_cluster, self, cl, c)
+    return cl
 
 
 def p_stop_start_reject(name):
@@ -778,6 +878,7 @@ def install_patches():
         ("create_db_cluster", p_create_db_cluster),
         ("restore_db_cluster_to_point_in_time", p_restore_cluster_pitr),
         ("delete_db_cluster", p_delete_db_cluster),
+        ("modify_db_cluster", p_modify_db_cluster),
         ("stop_db_instance", p_stop_start_reject("stop_db_instance")),
         ("start_db_instance", p_stop_start_reject("start_db_instance")),
     ):
@@ -828,6 +929,16 @@ def shutdown_clusters():
         LAYOUT.sweep(log)
 
 
+def s3_bucket_region(name):
+    """The region of moto's bucket `name` (its LocationConstraint), or None."""
+    from moto.s3.models import s3_backends
+    for account in list(s3_backends.keys()):
+        bucket = s3_backends[account]["aws"].buckets.get(name)
+        if bucket is not None:
+            return bucket.region_name
+    return None
+
+
 def main():
     global LAYOUT, CONTROL
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -848,7 +959,8 @@ def main():
 
     install_patches()
     CONTROL = faults.Control(os.path.join(LAYOUT.root, "requests.jsonl"), RENAME_LAG_S)
-    app = faults.Middleware(DomainDispatcherApplication(create_backend_app), CONTROL)
+    app = faults.Middleware(DomainDispatcherApplication(create_backend_app), CONTROL,
+                            bucket_region=s3_bucket_region)
     server = make_server(args.host, args.port, app, threaded=True)
     server_thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     server_thread.start()

@@ -21,7 +21,9 @@ Run-time control (JSON over HTTP on awssim's own port):
 Modes: apply-then-500 (the call runs, the client gets a 500), drop-after-apply (the call
 runs, the connection is closed without an answer), 500-no-apply (500, nothing runs),
 throttle (nothing runs; 400 Throttling for the query protocols, 400 ThrottlingException
-for JSON services, 503 SlowDown for S3). `action` is an operation name or an fnmatch
+for JSON services, 503 SlowDown for S3), apply-then-hold (the call runs and is logged at
+once, with "held": true; the answer - a 500 - is held until the faults are cleared or
+HOLD_MAX_S pass: a test kills the client while it waits, i.e. right after the call). `action` is an operation name or an fnmatch
 pattern ("Describe*", "*"); `times` (default 1) counts the requests the fault is applied
 to, -1 for every request; `match` narrows it to requests whose params match the values
 (fnmatch patterns: "shop-orders-prod", "shop-orders-prod-old-*").
@@ -37,7 +39,8 @@ import urllib.parse
 import uuid
 from xml.sax.saxutils import escape
 
-MODES = ("apply-then-500", "drop-after-apply", "500-no-apply", "throttle")
+MODES = ("apply-then-500", "drop-after-apply", "500-no-apply", "throttle", "apply-then-hold")
+HOLD_MAX_S = 120  # apply-then-hold: the longest an answer is held
 MAX_QUERY_BODY_BYTES = 1024 * 1024  # bodies of the query/JSON protocols parsed for the log
 MAX_CONTROL_BODY_BYTES = 64 * 1024  # a /awssim/faults request
 MAX_FAULTS = 256  # rules held at once
@@ -45,7 +48,8 @@ MAX_PARAM_CHARS = 256  # one logged param value
 
 # Identifying parameters copied into the log (query protocol names, JSON names).
 PARAM_KEYS = (
-    "DBInstanceIdentifier", "NewDBInstanceIdentifier", "SourceDBInstanceIdentifier",
+    "DBInstanceIdentifier", "NewDBInstanceIdentifier", "NewDBClusterIdentifier",
+    "SourceDBInstanceIdentifier",
     "TargetDBInstanceIdentifier", "DBSnapshotIdentifier", "DBClusterIdentifier",
     "SourceDBClusterIdentifier", "FinalDBSnapshotIdentifier", "DBClusterSnapshotIdentifier",
     "DeleteAutomatedBackups", "SkipFinalSnapshot", "RestoreTime", "RestoreToTime",
@@ -114,6 +118,7 @@ class Control:
         self.log_path = log_path
         self.log_lock = threading.Lock()
         self.log_file = open(log_path, "a", buffering=1) if log_path else None
+        self.release = threading.Event()  # set by clear(): held answers go out
 
     def take(self, service, action, params):
         """The fault to apply to this request (its count taken), or None."""
@@ -152,6 +157,14 @@ class Control:
         with self.lock:
             self.faults = []
             self.rename_lag_s = self.start_rename_lag_s
+            held, self.release = self.release, threading.Event()
+        held.set()
+
+    def hold(self):
+        """apply-then-hold: waits until clear() or HOLD_MAX_S."""
+        with self.lock:
+            ev = self.release
+        ev.wait(HOLD_MAX_S)
 
     def record(self, entry):
         if self.log_file is None:
@@ -166,8 +179,9 @@ class Control:
 # request classification
 # --------------------------------------------------------------------------------------
 
-def _credential(environ):
-    """(access key, service) from the SigV4 Authorization header or a presigned URL."""
+def _credential_parts(environ):
+    """The SigV4 credential (key/date/region/service/aws4_request) of the Authorization
+    header or a presigned URL, split at "/"; [] when there is none."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     cred = None
     if "Credential=" in auth:
@@ -176,9 +190,14 @@ def _credential(environ):
         q = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
         if "X-Amz-Credential" in q:
             cred = q["X-Amz-Credential"][0]
-    if not cred:
+    return cred.split("/") if cred else []
+
+
+def _credential(environ):
+    """(access key, service) from the SigV4 Authorization header or a presigned URL."""
+    parts = _credential_parts(environ)
+    if not parts:
         return None, None
-    parts = cred.split("/")
     return parts[0] or None, parts[3] if len(parts) >= 5 else None
 
 
@@ -325,10 +344,36 @@ def _json_answer(start_response, status, doc):
     return [body]
 
 
+def _scope_region(environ):
+    """The region of the SigV4 credential scope (header or presigned URL), or None."""
+    parts = _credential_parts(environ)
+    return parts[2] if len(parts) >= 5 and parts[2] else None
+
+
+def _wrong_region_response(signed, bucket_region):
+    """S3's answer to a request signed for another region than the bucket's:
+    400 AuthorizationHeaderMalformed naming the expected Region, header
+    x-amz-bucket-region (what SDKs read to redirect)."""
+    rid = str(uuid.uuid4())
+    msg = (f"The authorization header is malformed; the region '{signed}' is wrong; "
+           f"expecting '{bucket_region}'")
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>AuthorizationHeaderMalformed</Code><Message>{escape(msg)}</Message>"
+            f"<Region>{escape(bucket_region)}</Region><RequestId>{rid}</RequestId>"
+            "</Error>").encode()
+    return "400 Bad Request", [("Content-Type", "application/xml"), ("x-amz-request-id", rid),
+                               ("x-amz-bucket-region", bucket_region)], body
+
+
 class Middleware:
-    def __init__(self, app, control):
+    """bucket_region (optional): bucket name -> its region (LocationConstraint; us-east-1
+    when none) or None when no such bucket; with it an S3 request on an existing bucket
+    signed for another region is answered as S3 does (_wrong_region_response)."""
+
+    def __init__(self, app, control, bucket_region=None):
         self.app = app
         self.control = control
+        self.bucket_region = bucket_region
 
     def control_endpoint(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")
@@ -377,6 +422,20 @@ class Middleware:
             body = environ["wsgi.input"].read(n)
             environ["wsgi.input"] = io.BytesIO(body)
         access_key, service, action, params = classify(environ, body)
+        if service == "s3" and self.bucket_region is not None and params.get("Bucket") \
+                and action not in ("CreateBucket", "ListBuckets"):
+            signed = _scope_region(environ)
+            home = self.bucket_region(params["Bucket"])
+            if signed and home and signed != home:
+                status, headers, payload = _wrong_region_response(signed, home)
+                self.control.record({
+                    "ts": round(time.time(), 6), "service": service, "action": action,
+                    "method": environ.get("REQUEST_METHOD"), "path": path,
+                    "access_key": access_key, "status": 400, "fault": None,
+                    "wrong_region": signed, "params": params})
+                start_response(status, headers + [("Content-Length", str(len(payload)))])
+                return [payload]
+
         mode = self.control.take(service, action, params)
         entry = {"ts": round(time.time(), 6), "service": service, "action": action,
                  "method": environ.get("REQUEST_METHOD"), "path": path,
@@ -422,6 +481,10 @@ class Middleware:
                 except OSError:
                     pass
             raise ConnectionResetError("awssim: connection dropped after applying (fault)")
+        if mode == "apply-then-hold":
+            self.control.record(dict(entry, held=True))  # visible while held; the final
+            # entry (status 500) follows when the answer goes out
+            self.control.hold()
         status, headers, payload = _error_response(service, "500")
         entry["status"] = int(status.split()[0])
         self.control.record(entry)

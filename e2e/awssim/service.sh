@@ -49,6 +49,14 @@ running_pid() {
     echo "$pid"
 }
 
+# The launcher started by `up` is alive (by PID only: right after the fork its cmdline is
+# still this script's until setsid and python have exec'd, which running_pid would take
+# for a dead launcher on a loaded machine).
+launcher_alive() {
+    local pid
+    pid=$(cat "$PIDFILE" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
 answers() {
     curl -s -o /dev/null -m 2 "http://127.0.0.1:$PORT/moto-api/" 2>/dev/null
 }
@@ -96,7 +104,7 @@ up)
     echo $! >"$PIDFILE"
     deadline=$((SECONDS + UP_TIMEOUT_S))
     until answers; do
-        if ! running_pid >/dev/null; then
+        if ! launcher_alive; then
             say "launcher exited; last log lines:"
             tail -n 20 "$LOGFILE" >&2
             exit 1

@@ -3,7 +3,7 @@ package main
 // kubelet.go: the process kubelet. It registers the Node lifeboat-node (Ready), runs
 // the pods the scheduler binds to it as local processes, each container under
 // `unshare --mount --propagation private` with its volumes bind-mounted (as kubesim's
-// kubelet does, e2e/kubesim/KUBELET.md), reports pod status so that the real
+// kubelet does, e2e/controlplane/KUBELET.md), reports pod status so that the real
 // Deployment, StatefulSet and Job controllers compute theirs, and serves exec, attach
 // and container logs to the API server (k8s.io/kubelet's remotecommand server, SPDY;
 // the API server translates kubectl's WebSocket). It also binds PVCs to host folders
@@ -68,7 +68,8 @@ func parseURL(s string) ([]url.URL, error) {
 
 type kubelet struct {
 	cfg     *config
-	cs      kubernetes.Interface
+	cs      kubernetes.Interface // as system:node:<nodeName>
+	pcs     kubernetes.Interface // as system:lifeboat-pv-provisioner
 	podsDir string
 	pvcDir  string
 	mu      sync.Mutex
@@ -117,16 +118,14 @@ type podRT struct {
 }
 
 func runKubelet(cfg *config) {
-	rc, err := clientcmd.BuildConfigFromFlags("", cfg.kc("admin"))
-	if err != nil {
-		fatal(err)
-	}
-	rc.QPS, rc.Burst = 100, 200
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		fatal(err)
-	}
-	k := &kubelet{cfg: cfg, cs: cs, pods: map[types.UID]*podRT{},
+	// The kubelet's own identity: a client certificate for system:node:<name> in group
+	// system:nodes, authorised by the Node authorizer and NodeRestriction (its Node, its
+	// pods, the Secrets/ConfigMaps/PVCs/tokens those pods use). The PV provisioner is a
+	// separate identity (system:lifeboat-pv-provisioner, bound by the supervisor to the
+	// built-in ClusterRole system:persistent-volume-provisioner): a node may not create PVs.
+	cs := clientFor(cfg, "kubelet")
+	pcs := clientFor(cfg, "pv-provisioner")
+	k := &kubelet{cfg: cfg, cs: cs, pcs: pcs, pods: map[types.UID]*podRT{},
 		podsDir: filepath.Join(cfg.dir, "pods"), pvcDir: filepath.Join(cfg.dir, "pvc")}
 	sweepPods(cfg) // processes a previous kubelet of this run dir left behind
 	ctx, cancel := context.WithCancel(context.Background())
@@ -155,13 +154,15 @@ func runKubelet(cfg *config) {
 	})
 	all := informers.NewSharedInformerFactory(cs, 0)
 	k.svcInf = all.Core().V1().Services().Informer()
-	pvcInf := all.Core().V1().PersistentVolumeClaims().Informer()
+	prov := informers.NewSharedInformerFactory(pcs, 0)
+	pvcInf := prov.Core().V1().PersistentVolumeClaims().Informer()
 	_, _ = pvcInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { k.provision(o.(*v1.PersistentVolumeClaim)) },
 		UpdateFunc: func(_, o any) { k.provision(o.(*v1.PersistentVolumeClaim)) },
 	})
 	fac.Start(ctx.Done())
 	all.Start(ctx.Done())
+	prov.Start(ctx.Done())
 	go k.serviceMapLoop(ctx)
 	go k.reclaimLoop(ctx)
 	logf("kubelet: node %s up, serving on 127.0.0.1:%d", nodeName, cfg.kletPort)
@@ -185,6 +186,21 @@ func runKubelet(cfg *config) {
 	cancel()
 }
 
+// clientFor is a clientset with RUN_DIR/controlplane/<name>.kubeconfig (written by the
+// supervisor's ensurePKI); it exits the process when the kubeconfig is unusable.
+func clientFor(cfg *config, name string) *kubernetes.Clientset {
+	rc, err := clientcmd.BuildConfigFromFlags("", cfg.kc(name))
+	if err != nil {
+		fatal(err)
+	}
+	rc.QPS, rc.Burst = 100, 200
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		fatal(err)
+	}
+	return cs
+}
+
 // ---------------------------------------------------------------------- node
 
 func (k *kubelet) nodeObject() *v1.Node {
@@ -195,7 +211,7 @@ func (k *kubelet) nodeObject() *v1.Node {
 	return &v1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: nodeName, Labels: map[string]string{
 			"kubernetes.io/hostname": nodeName, "kubernetes.io/os": "linux",
-			"kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": ""}},
+			"kubernetes.io/arch": "amd64"}},
 		Status: v1.NodeStatus{
 			Capacity: res, Allocatable: res,
 			Conditions: []v1.NodeCondition{
@@ -804,6 +820,23 @@ func (rt *podRT) anyStartedLocked() bool {
 
 // ---------------------------------------------------------------------- env
 
+// absentAndOptional: whether a failed read of a referenced Secret or ConfigMap may be
+// skipped. Only "not found" of an optional reference may: any other error (the Node
+// authorizer answering 403 before its graph has seen the pod, a timeout) fails the container
+// start, which is retried, as the kubelet does - skipping it would start the process without
+// its credentials.
+func absentAndOptional(err error, optional *bool) bool {
+	return apierrors.IsNotFound(err) && optional != nil && *optional
+}
+
+// refError: the container-start error for a referenced object that could not be read.
+func refError(kind, name string, err error) error {
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("%s %q not found", kind, name)
+	}
+	return fmt.Errorf("%s %q: %v", kind, name, err)
+}
+
 func envMap(env []string) map[string]string {
 	m := map[string]string{}
 	for _, kv := range env {
@@ -880,10 +913,10 @@ func (rt *podRT) resolveEnv(c *ctrRT) ([]string, error) {
 		case ef.SecretRef != nil:
 			s, err := cs.CoreV1().Secrets(p.Namespace).Get(ctx, ef.SecretRef.Name, metav1.GetOptions{})
 			if err != nil {
-				if ef.SecretRef.Optional != nil && *ef.SecretRef.Optional {
+				if absentAndOptional(err, ef.SecretRef.Optional) {
 					continue
 				}
-				return nil, fmt.Errorf("secret %q not found", ef.SecretRef.Name)
+				return nil, refError("secret", ef.SecretRef.Name, err)
 			}
 			for k, v := range s.Data {
 				set(ef.Prefix+k, string(v))
@@ -891,10 +924,10 @@ func (rt *podRT) resolveEnv(c *ctrRT) ([]string, error) {
 		case ef.ConfigMapRef != nil:
 			m, err := cs.CoreV1().ConfigMaps(p.Namespace).Get(ctx, ef.ConfigMapRef.Name, metav1.GetOptions{})
 			if err != nil {
-				if ef.ConfigMapRef.Optional != nil && *ef.ConfigMapRef.Optional {
+				if absentAndOptional(err, ef.ConfigMapRef.Optional) {
 					continue
 				}
-				return nil, fmt.Errorf("configmap %q not found", ef.ConfigMapRef.Name)
+				return nil, refError("configmap", ef.ConfigMapRef.Name, err)
 			}
 			for k, v := range m.Data {
 				set(ef.Prefix+k, v)
@@ -912,12 +945,12 @@ func (rt *podRT) resolveEnv(c *ctrRT) ([]string, error) {
 			if err == nil {
 				v, ok = s.Data[r.Key]
 			}
+			if err != nil && !absentAndOptional(err, r.Optional) {
+				return nil, refError("secret", r.Name, err)
+			}
 			if !ok {
 				if r.Optional != nil && *r.Optional {
 					continue
-				}
-				if err != nil {
-					return nil, fmt.Errorf("secret %q not found", r.Name)
 				}
 				return nil, fmt.Errorf("couldn't find key %s in Secret %s/%s", r.Key, p.Namespace, r.Name)
 			}
@@ -929,12 +962,12 @@ func (rt *podRT) resolveEnv(c *ctrRT) ([]string, error) {
 			if err == nil {
 				v, ok = m.Data[r.Key]
 			}
+			if err != nil && !absentAndOptional(err, r.Optional) {
+				return nil, refError("configmap", r.Name, err)
+			}
 			if !ok {
 				if r.Optional != nil && *r.Optional {
 					continue
-				}
-				if err != nil {
-					return nil, fmt.Errorf("configmap %q not found", r.Name)
 				}
 				return nil, fmt.Errorf("couldn't find key %s in ConfigMap %s/%s", r.Key, p.Namespace, r.Name)
 			}
@@ -1039,19 +1072,19 @@ func (rt *podRT) volumeSource(v v1.Volume) (string, error) {
 	case v.Secret != nil:
 		s, err := cs.CoreV1().Secrets(p.Namespace).Get(ctx, v.Secret.SecretName, metav1.GetOptions{})
 		if err != nil {
-			if v.Secret.Optional != nil && *v.Secret.Optional {
+			if absentAndOptional(err, v.Secret.Optional) {
 				return dir, writeFiles(dir, nil, nil, nil)
 			}
-			return "", fmt.Errorf("secret %q not found", v.Secret.SecretName)
+			return "", refError("secret", v.Secret.SecretName, err)
 		}
 		return dir, writeFiles(dir, s.Data, v.Secret.Items, v.Secret.DefaultMode)
 	case v.ConfigMap != nil:
 		m, err := cs.CoreV1().ConfigMaps(p.Namespace).Get(ctx, v.ConfigMap.Name, metav1.GetOptions{})
 		if err != nil {
-			if v.ConfigMap.Optional != nil && *v.ConfigMap.Optional {
+			if absentAndOptional(err, v.ConfigMap.Optional) {
 				return dir, writeFiles(dir, nil, nil, nil)
 			}
-			return "", fmt.Errorf("configmap %q not found", v.ConfigMap.Name)
+			return "", refError("configmap", v.ConfigMap.Name, err)
 		}
 		return dir, writeFiles(dir, cmFiles(m), v.ConfigMap.Items, v.ConfigMap.DefaultMode)
 	case v.Projected != nil:
@@ -1081,10 +1114,10 @@ func (rt *podRT) volumeSource(v v1.Volume) (string, error) {
 			case src.ConfigMap != nil:
 				m, err := cs.CoreV1().ConfigMaps(p.Namespace).Get(ctx, src.ConfigMap.Name, metav1.GetOptions{})
 				if err != nil {
-					if src.ConfigMap.Optional != nil && *src.ConfigMap.Optional {
+					if absentAndOptional(err, src.ConfigMap.Optional) {
 						continue
 					}
-					return "", fmt.Errorf("configmap %q not found", src.ConfigMap.Name)
+					return "", refError("configmap", src.ConfigMap.Name, err)
 				}
 				all := cmFiles(m)
 				items = src.ConfigMap.Items
@@ -1098,10 +1131,10 @@ func (rt *podRT) volumeSource(v v1.Volume) (string, error) {
 			case src.Secret != nil:
 				s, err := cs.CoreV1().Secrets(p.Namespace).Get(ctx, src.Secret.Name, metav1.GetOptions{})
 				if err != nil {
-					if src.Secret.Optional != nil && *src.Secret.Optional {
+					if absentAndOptional(err, src.Secret.Optional) {
 						continue
 					}
-					return "", fmt.Errorf("secret %q not found", src.Secret.Name)
+					return "", refError("secret", src.Secret.Name, err)
 				}
 				if len(src.Secret.Items) == 0 {
 					files = s.Data
@@ -1210,7 +1243,7 @@ func (k *kubelet) provision(pvc *v1.PersistentVolumeClaim) {
 	}
 	name := "pvc-" + string(pvc.UID)
 	ctx := context.Background()
-	if _, err := k.cs.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{}); err == nil {
+	if _, err := k.pcs.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{}); err == nil {
 		return
 	}
 	path := filepath.Join(k.pvcDir, pvc.Namespace, pvc.Name+"-"+string(pvc.UID)[:8])
@@ -1244,7 +1277,7 @@ func (k *kubelet) provision(pvc *v1.PersistentVolumeClaim) {
 			PersistentVolumeSource: v1.PersistentVolumeSource{HostPath: &v1.HostPathVolumeSource{Path: path, Type: &hpt}},
 		},
 	}
-	if _, err := k.cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := k.pcs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		logf("kubelet: pv for %s/%s: %v", pvc.Namespace, pvc.Name, err)
 	}
 }
@@ -1258,7 +1291,7 @@ func (k *kubelet) reclaimLoop(ctx context.Context) {
 			return
 		case <-time.After(5 * time.Second):
 		}
-		pvs, err := k.cs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{LabelSelector: "lifeboat.dev/provisioner=process-kubelet"})
+		pvs, err := k.pcs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{LabelSelector: "lifeboat.dev/provisioner=process-kubelet"})
 		if err != nil {
 			continue
 		}
@@ -1266,7 +1299,7 @@ func (k *kubelet) reclaimLoop(ctx context.Context) {
 			if pv.Status.Phase != v1.VolumeReleased {
 				continue
 			}
-			if err := k.cs.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err == nil && pv.Spec.HostPath != nil &&
+			if err := k.pcs.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err == nil && pv.Spec.HostPath != nil &&
 				strings.HasPrefix(pv.Spec.HostPath.Path, k.pvcDir+"/") {
 				_ = os.RemoveAll(pv.Spec.HostPath.Path)
 			}
@@ -1400,8 +1433,23 @@ func (s streamer) ExecInContainer(ctx context.Context, podName string, _ types.U
 	}
 	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"-t", strconv.Itoa(pid), "-m", wdArg, "--"}, cmdv...)...)
 	cmd.Env, cmd.Dir = env, "/"
+	// stdin through our own pipe, not exec's copy loop: exec.Cmd.Wait waits for that loop,
+	// and a v4.channel.k8s.io client cannot close stdin, so the exec would never end after
+	// its process did. The copier is left blocked on the stream, which ServeExec closes.
+	var stdinW *os.File
 	if in != nil {
-		cmd.Stdin = in
+		pr, pw, perr := os.Pipe()
+		if perr != nil {
+			return perr
+		}
+		stdinW = pw
+		defer pw.Close()
+		defer pr.Close()
+		cmd.Stdin = pr
+		go func() {
+			_, _ = io.Copy(pw, in)
+			_ = pw.Close()
+		}()
 	}
 	if out != nil {
 		cmd.Stdout = out
@@ -1413,6 +1461,9 @@ func (s streamer) ExecInContainer(ctx context.Context, podName string, _ types.U
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Run()
+	if stdinW != nil {
+		_ = stdinW.Close() // the process is gone: a late stdin write fails, the copier ends
+	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		return utilexec.CodeExitError{Err: err, Code: ee.ExitCode()}
 	}

@@ -35,12 +35,19 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
 const nodeName = "lifeboat-node"
+
+// pvProvisionerUser is the identity of the kubelet process's PV provisioner (its own
+// client certificate; the kubelet itself acts as system:node:<nodeName>).
+const pvProvisionerUser = "system:lifeboat-pv-provisioner"
 
 type config struct {
 	runDir    string // RUN_DIR (as given to up)
@@ -183,6 +190,7 @@ func ensurePKI(cfg *config) error {
 		{"controller-manager", "system:kube-controller-manager", nil, false},
 		{"scheduler", "system:kube-scheduler", nil, false},
 		{"kubelet", "system:node:" + nodeName, []string{"system:nodes"}, true},
+		{"pv-provisioner", pvProvisionerUser, nil, false},
 	} {
 		if err := c.issue(cfg.pki, x.base, x.cn, x.orgs, x.server, dns); err != nil {
 			return err
@@ -191,7 +199,7 @@ func ensurePKI(cfg *config) error {
 	if err := ensureSAKey(cfg.pki); err != nil {
 		return err
 	}
-	for _, k := range []string{"controller-manager", "scheduler", "kubelet"} {
+	for _, k := range []string{"controller-manager", "scheduler", "kubelet", "pv-provisioner"} {
 		if err := writeKubeconfig(cfg.kc(k), cfg.server(), cfg.p("ca.crt"), cfg.p(k+".crt"),
 			cfg.p(k+".key"), "", k); err != nil {
 			return err
@@ -422,6 +430,31 @@ func apiReady(cfg *config, path string, timeout time.Duration) error {
 	return fmt.Errorf("%s%s did not answer 200 within %s", cfg.server(), path, timeout)
 }
 
+// bootstrapRBAC grants the PV provisioner the built-in ClusterRole
+// system:persistent-volume-provisioner (as kubeadm grants its add-ons theirs); run by
+// the supervisor as admin once the API server is ready. Safe to run twice.
+func bootstrapRBAC(cfg *config) error {
+	cs := clientFor(cfg, "admin")
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "lifeboat:pv-provisioner"},
+		RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole",
+			Name: "system:persistent-volume-provisioner"},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User",
+			Name: pvProvisionerUser}},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var err error
+	for ctx.Err() == nil {
+		_, err = cs.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{})
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return fmt.Errorf("clusterrolebinding %s: %v", crb.Name, err)
+}
+
 func etcdReady(cfg *config, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -557,6 +590,9 @@ func runSupervisor(cfg *config) {
 			err = etcdReady(cfg, 60*time.Second)
 		case "apiserver":
 			err = apiReady(cfg, "/readyz", 120*time.Second)
+			if err == nil {
+				err = bootstrapRBAC(cfg)
+			}
 		}
 		if err != nil {
 			logf("supervisor: %v", err)

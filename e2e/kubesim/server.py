@@ -1583,22 +1583,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # --- pod exec / attach / log
     def pod_stream(self, ns, name, sub, query):
+        """kubesim runs no pods (the real control plane's process kubelet does, issue 9):
+        pods/exec, attach and log are 501 for an existing pod."""
         pod = SIM.store.get(("", "pods"), ns, name)
         if pod is None:
             raise not_found(SIM.types[("", "pods")], name)
-        try:
-            import podexec  # provided by the kubelet side
-        except ImportError:
-            podexec = None
-        fn = None
-        if podexec is not None:
-            fn = getattr(podexec, "handle_log" if sub == "log" else "handle_exec", None)
-        if fn is None:
-            raise ApiError(501, "NotImplemented", "pods/%s is not available: podexec module missing" % sub)
-        try:
-            fn(self, pod, query)
-        finally:
-            self.close_connection = True
+        raise ApiError(501, "NotImplemented",
+                       "pods/%s is not available: kubesim runs no pods (use the real control "
+                       "plane, e2e/controlplane)" % sub)
 
 
 class TLSServer(http.server.ThreadingHTTPServer):
@@ -1689,7 +1681,6 @@ def main():
                     help="watch events kept for resuming (older resourceVersions get 410)")
     ap.add_argument("--bookmark-interval", type=float,
                     default=float(os.environ.get("KUBESIM_BOOKMARK_INTERVAL", "5")))
-    ap.add_argument("--no-kubelet", action="store_true", help="do not start the kubelet emulation")
     ap.add_argument("--log-level", default=os.environ.get("KUBESIM_LOG_LEVEL", "INFO"))
     args = ap.parse_args()
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -1725,23 +1716,9 @@ def main():
     t.start()
     log.info("kubesim listening on %s (history %d, bookmark interval %.1fs)", url, args.history,
              args.bookmark_interval)
-    kl = None
-    if not args.no_kubelet:
-        try:
-            import kubelet
-        except ImportError as e:
-            log.warning("kubelet module not available (%s); workloads will not run", e)
-        else:
-            kl = kubelet.Kubelet(url, SIM.token, ca_crt, run_dir)
-            kl.start()
     while not stop.wait(1):
         pass
     log.info("shutting down")
-    if kl is not None:
-        try:
-            kl.stop()
-        except Exception:  # noqa: BLE001 - shutting down anyway
-            log.exception("kubelet stop failed")
     SIM.stopping.set()
     srv.shutdown()
     srv.server_close()

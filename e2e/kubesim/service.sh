@@ -54,9 +54,6 @@ down)
       kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null
     fi
   fi
-  # pod processes run in sessions of their own: stop any the server left behind (a
-  # KILLed server, a crash) and remove the mountpoint placeholders the kubelet made
-  "$PY" "$HERE/kubelet.py" sweep "$RUN_DIR" >/dev/null 2>&1 || true
   rm -f "$PIDFILE"
   exit 0
   ;;

@@ -47,8 +47,7 @@ def main():
     try:
         m = case.rr_manifest("orders-pitr-bench", [pitr_item(Bench.src, Bench.src + "-restored",
                                                              sc.rfc3339(Bench.T))],
-                             rollout=["order-service"], approval=True)
-        m["metadata"]["annotations"] = {"lifeboat.dev/approve": "bench"}
+                             rollout=["order-service"], approval=False)
         op = Bench.operator
         hz = os.sysconf("SC_CLK_TCK")
         cpu0 = op.cpu_ticks()

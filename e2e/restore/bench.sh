@@ -15,7 +15,7 @@ if [ -f "$run_dir/env.sh" ]; then
     . "$run_dir/env.sh"
     # env.sh status checks the ports in KUBESIM_PORT/AWSSIM_PORT: take them from the
     # running environment's exports, never the defaults
-    export KUBESIM_PORT=${KUBESIM_URL##*:}
+    [ -z "${KUBESIM_URL:-}" ] || export KUBESIM_PORT=${KUBESIM_URL##*:}
 fi
 if ! "$e2e/env.sh" status >/dev/null 2>&1; then
     "$e2e/env.sh" up >&2

@@ -23,7 +23,8 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 if [ -f "$run_dir/env.sh" ]; then
     # shellcheck disable=SC1091
     . "$run_dir/env.sh"
-    export KUBESIM_PORT=${KUBESIM_URL##*:}   # env.sh status/up use the running ports
+    # env.sh status/up use the running ports (the real control plane's are in env.sh)
+    [ -z "${KUBESIM_URL:-}" ] || export KUBESIM_PORT=${KUBESIM_URL##*:}
 fi
 "$e2e/env.sh" status >/dev/null 2>&1 || "$e2e/env.sh" up
 # shellcheck disable=SC1091
@@ -43,6 +44,7 @@ rds() { aws rds --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }
 step "installing the CRDs"
 kc apply -f "$repo/crds/" >/dev/null
 kc wait --for=condition=Established --timeout=30s -f "$repo/crds/" >/dev/null
+kc apply -f "$repo/deploy/scopes/single-team.yaml" >/dev/null  # deny by default: one broad scope
 
 step "seeding shop-orders-prod ($orders orders) - e2e/fixtures/seed.sh"
 eval "$(SEED_ORDERS=$orders "$e2e/fixtures/seed.sh")"
@@ -74,7 +76,7 @@ spec:
         - {name: ORDER_DATABASE_URL, valueFrom: {secretKeyRef: {name: shop-secrets, key: ORDER_DATABASE_URL}}}
         - {name: ECHO_VAR, value: ORDER_DATABASE_URL}
         - {name: DB_URL_VAR, value: ORDER_DATABASE_URL}
-        readinessProbe: {httpGet: {path: /health, port: http}, periodSeconds: 1}
+        readinessProbe: {httpGet: {path: /health, port: http}, periodSeconds: 1, timeoutSeconds: 5}
 ---
 apiVersion: v1
 kind: Service
@@ -85,8 +87,9 @@ spec:
 YAML
 kc -n "$ns" rollout status deployment/order-service --timeout=60s
 
-app() {   # GET / of order-service through kubesim's service map: "pid <pid> db <host:port>"
-    python3 - "$KUBESIM_RUN_DIR/kubesim/services.json" "order-service.$ns.svc" <<'PY'
+svcmap=${KUBE_SERVICE_MAP:?the control plane environment (e2e/env.sh up) sets KUBE_SERVICE_MAP}
+app() {   # GET / of order-service through the kubelet's service map: "pid <pid> db <host:port>"
+    python3 - "$svcmap" "order-service.$ns.svc" <<'PY'
 import json, re, sys, urllib.request
 addr = json.load(open(sys.argv[1])).get(sys.argv[2])
 info = json.load(urllib.request.urlopen("http://%s/" % addr, timeout=3))
@@ -102,8 +105,10 @@ if [ -s "$run_dir/operator.pid" ] && kill -0 "$(cat "$run_dir/operator.pid")" 2>
     kill -TERM "$pid"
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 fi
-LIFEBOAT_SERVICE_MAP=$KUBESIM_RUN_DIR/kubesim/services.json \
-    setsid "${LIFEBOAT_BIN_DIR:-$repo/bin}/lifeboat-operator" --kubeconfig "$KUBECONFIG" \
+# on the real control plane: as deploy/'s ServiceAccount with deploy/'s RBAC
+op_kubeconfig=$(python3 "$e2e/lib/operator_sa.py")
+LIFEBOAT_SERVICE_MAP=$svcmap \
+    setsid "${LIFEBOAT_BIN_DIR:-$repo/bin}/lifeboat-operator" --kubeconfig "$op_kubeconfig" \
     --metrics-addr 127.0.0.1:18080 --health-addr 127.0.0.1:18081 --log-format text \
     --sql-sslmode disable --http-check-allow-loopback \
     </dev/null >>"$run_dir/operator.log" 2>&1 &
@@ -177,8 +182,9 @@ wait_phase AwaitingApproval 120
 kc -n "$ns" get rr
 echo "order-service still: $(app)"
 
-step "approving: kubectl annotate rr/$rr lifeboat.dev/approve=demo-operator"
-kc -n "$ns" annotate "rr/$rr" lifeboat.dev/approve=demo-operator
+step "approving the published plan: kubectl annotate rr/$rr lifeboat.dev/approve=demo-operator lifeboat.dev/approve-plan=<status.planHash>"
+plan_hash=$(kc -n "$ns" get "rr/$rr" -o jsonpath='{.status.planHash}')
+kc -n "$ns" annotate "rr/$rr" lifeboat.dev/approve=demo-operator "lifeboat.dev/approve-plan=$plan_hash"
 wait_phase Succeeded 180
 
 step "kubectl get rr -n $ns -o wide"

@@ -16,6 +16,7 @@
 #include "agent/cipher.h"
 #include "agent/digest.h"
 #include "agent/gzip.h"
+#include "agent/latest.h"
 #include "agent/manifest.h"
 #include "agent/pgconn.h"
 #include "agent/sink.h"
@@ -29,7 +30,6 @@
 
 #define SNIFF_BYTES        512 /* content recognised from its first bytes */
 #define PROGRESS_EVERY_NS  (5LL * 1000 * 1000 * 1000)
-#define LATEST_MAX_OBJECTS 100000 /* objects considered under a latest-under prefix */
 #define READ_CHUNK         (256 * 1024)
 
 /* ---- child processes -------------------------------------------------- */
@@ -215,93 +215,6 @@ static int fetch_manifest(manifest *out, aws_client *c, const char *bucket, cons
         free(what);
     }
     buf_dispose(&b);
-    return rc;
-}
-
-typedef struct listed {
-    char **keys;
-    char **times;
-    size_t n;
-} listed;
-
-static int list_cb(const s3_object *o, void *payload)
-{
-    listed *l = payload;
-    if (l->n >= LATEST_MAX_OBJECTS)
-        return lb_error_setc(LB_ETOOBIG, "more than %d objects under the prefix",
-                             LATEST_MAX_OBJECTS);
-    if ((l->n & (l->n - 1)) == 0) {
-        size_t cap = l->n == 0 ? 1 : l->n * 2;
-        l->keys = lb_realloc(l->keys, cap * sizeof(char *));
-        l->times = lb_realloc(l->times, cap * sizeof(char *));
-    }
-    l->keys[l->n] = lb_strdup(o->key);
-    l->times[l->n] = lb_strdup(o->last_modified != NULL ? o->last_modified : "");
-    l->n++;
-    return 0;
-}
-
-static int has_key(const listed *l, const char *key)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        if (strcmp(l->keys[i], key) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-int pgjob_latest_under(char **out, aws_client *c, const char *bucket, const char *prefix,
-                       bool require_manifest)
-{
-    listed l = {0};
-    s3_list_options lo = {.prefix = prefix};
-    int rc = s3_list_objects_v2(NULL, c, bucket, &lo, list_cb, &l);
-    ssize_t best = -1;
-    lb_time tb = {0}, ti = {0};
-    size_t skipped = 0;
-    if (rc != 0) {
-        lb_error_wrap(rc, "listing s3://%s/%s", bucket, prefix);
-        goto done;
-    }
-    for (size_t i = 0; i < l.n; i++) {
-        if (manifest_is_manifest_key(l.keys[i]))
-            continue;
-        if (require_manifest) {
-            char *mk = manifest_key_for(l.keys[i]);
-            int ok = has_key(&l, mk);
-            free(mk);
-            if (!ok) {
-                skipped++;
-                continue;
-            }
-        }
-        /* ISO 8601 from S3; compare as times, then by key (names carry a timestamp). */
-        if (lb_time_parse_rfc3339(&ti, l.times[i]) != 0)
-            memset(&ti, 0, sizeof(ti));
-        int64_t a = 0, b = 0;
-        lb_time_to_ns(&a, ti);
-        lb_time_to_ns(&b, tb);
-        if (best < 0 || a > b || (a == b && strcmp(l.keys[i], l.keys[best]) > 0)) {
-            best = (ssize_t)i;
-            tb = ti;
-        }
-    }
-    if (best < 0) {
-        rc = lb_error_setc(LB_ENOTFOUND,
-                           "latestUnder: no %sbackup under s3://%s/%s (%zu objects, %zu without "
-                           "a manifest)",
-                           require_manifest ? "complete " : "", bucket, prefix, l.n, skipped);
-        goto done;
-    }
-    *out = lb_strdup(l.keys[best]);
-    rc = 0;
-done:
-    for (size_t i = 0; i < l.n; i++) {
-        free(l.keys[i]);
-        free(l.times[i]);
-    }
-    free(l.keys);
-    free(l.times);
     return rc;
 }
 
@@ -701,7 +614,7 @@ int pgjob_restore(json_t **out, aws_client *c, const pgjob_restore_opts *o)
     if (o->key != NULL) {
         key = lb_strdup(o->key);
     } else {
-        rc = pgjob_latest_under(&key, c, o->bucket, o->latest_under,
+        rc = latest_backup_under(&key, c, o->bucket, o->latest_under,
                                 o->manifest == PGJOB_MANIFEST_REQUIRED);
         if (rc != 0)
             goto done;
@@ -1100,7 +1013,7 @@ int pgjob_archive_restore(json_t **out, aws_client *c, const pgjob_archive_opts 
     if (o->key != NULL) {
         key = lb_strdup(o->key);
     } else {
-        rc = pgjob_latest_under(&key, c, o->bucket, o->latest_under,
+        rc = latest_backup_under(&key, c, o->bucket, o->latest_under,
                                 o->manifest == PGJOB_MANIFEST_REQUIRED);
         if (rc != 0)
             goto done;

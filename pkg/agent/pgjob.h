@@ -1,8 +1,8 @@
 /* pgjob.h - lifeboat-agent's pg-restore and pg-backup.
  *
  * pg-restore (runbooks 000 1C, 003 section 2, 004 P1):
- *   1. the object: --key, or the newest under --latest-under (the newest
- *      with a manifest when the manifest is required);
+ *   1. the object: --key, or the newest usable backup under --latest-under
+ *      (agent/latest.h: with a manifest when the manifest is required);
  *   2. the manifest (<base>.manifest.json, see manifest.h): `required`
  *      fails without one, `optional` uses it when present, `none` skips it;
  *   3. with a manifest, with --verify-only or with --jobs > 1 the object is
@@ -112,11 +112,5 @@ typedef struct pgjob_archive_opts {
  * archive_extract_safe into target: an archive with an absolute path, a
  * ".." or a link escaping the target extracts nothing. */
 int pgjob_archive_restore(json_t **out, aws_client *c, const pgjob_archive_opts *o);
-
-/* Resolves latest-under: the newest object (LastModified, then key) under
- * prefix that is not a manifest, and, when require_manifest, has one. The
- * caller frees *out. LB_ENOTFOUND naming the prefix when there is none. */
-int pgjob_latest_under(char **out, aws_client *c, const char *bucket, const char *prefix,
-                       bool require_manifest);
 
 #endif

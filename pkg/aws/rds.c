@@ -874,6 +874,30 @@ int rds_create_db_cluster_snapshot(rds_cluster_snapshot *out, aws_client *c, con
     return rc;
 }
 
+int rds_delete_db_cluster_snapshot(rds_cluster_snapshot *out, aws_client *c,
+                                   const char *snapshot_id)
+{
+    aws_query *form;
+    xmlDocPtr doc = NULL;
+    xmlNodePtr n;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (snapshot_id == NULL || snapshot_id[0] == '\0')
+        return lb_error_setc(LB_EINVALID, "rds DeleteDBClusterSnapshot: "
+                                          "DBClusterSnapshotIdentifier must not be empty");
+    form = aws_query_new();
+    aws_query_add(form, "DBClusterSnapshotIdentifier", snapshot_id);
+    rc = rds_call(&doc, c, form, "DeleteDBClusterSnapshot");
+    if (rc == 0)
+        rc = single_result(&n, doc, "DeleteDBClusterSnapshot", "DBClusterSnapshot");
+    if (rc == 0)
+        parse_cluster_snapshot(out, n);
+    xmlFreeDoc(doc);
+    aws_query_free(form);
+    return rc;
+}
+
 int rds_restore_db_cluster_to_point_in_time(rds_cluster *out, aws_client *c, const char *source_id,
                                             const char *restore_time,
                                             const rds_cluster_restore_options *o)
@@ -919,6 +943,62 @@ int rds_restore_db_cluster_to_point_in_time(rds_cluster *out, aws_client *c, con
     xmlFreeDoc(doc);
     aws_query_free(form);
     return rc;
+}
+
+/* One call answering a single DBCluster, parsed into out; frees form. */
+static int cluster_call(rds_cluster *out, aws_client *c, aws_query *form, const char *action)
+{
+    xmlDocPtr doc = NULL;
+    xmlNodePtr n;
+    int rc = rds_call(&doc, c, form, action);
+
+    if (rc == 0)
+        rc = single_result(&n, doc, action, "DBCluster");
+    if (rc == 0) {
+        rc = parse_cluster(out, n);
+        if (rc != 0)
+            rds_cluster_dispose(out);
+    }
+    xmlFreeDoc(doc);
+    aws_query_free(form);
+    return rc;
+}
+
+int rds_modify_db_cluster_rename(rds_cluster *out, aws_client *c, const char *id,
+                                 const char *new_id)
+{
+    aws_query *form;
+
+    memset(out, 0, sizeof(*out));
+    if (id == NULL || id[0] == '\0' || new_id == NULL || new_id[0] == '\0')
+        return lb_error_setc(LB_EINVALID, "rds ModifyDBCluster: DBClusterIdentifier and "
+                                          "NewDBClusterIdentifier must not be empty");
+    form = aws_query_new();
+    aws_query_add(form, "DBClusterIdentifier", id);
+    aws_query_add(form, "NewDBClusterIdentifier", new_id);
+    aws_query_add(form, "ApplyImmediately", "true");
+    return cluster_call(out, c, form, "ModifyDBCluster");
+}
+
+int rds_delete_db_cluster(rds_cluster *out, aws_client *c, const char *id,
+                          const char *final_snapshot_id, bool delete_automated_backups)
+{
+    aws_query *form;
+
+    memset(out, 0, sizeof(*out));
+    if (id == NULL || id[0] == '\0')
+        return lb_error_setc(LB_EINVALID, "rds DeleteDBCluster: DBClusterIdentifier must not be "
+                                          "empty");
+    form = aws_query_new();
+    aws_query_add(form, "DBClusterIdentifier", id);
+    aws_query_add(form, "DeleteAutomatedBackups", delete_automated_backups ? "true" : "false");
+    if (final_snapshot_id != NULL) {
+        aws_query_add(form, "FinalDBSnapshotIdentifier", final_snapshot_id);
+        aws_query_add(form, "SkipFinalSnapshot", "false");
+    } else {
+        aws_query_add(form, "SkipFinalSnapshot", "true");
+    }
+    return cluster_call(out, c, form, "DeleteDBCluster");
 }
 
 int rds_create_db_instance(rds_instance *out, aws_client *c, const rds_create_instance_options *o)

@@ -180,6 +180,18 @@ int rds_describe_db_clusters(rds_cluster_list *out, aws_client *c, const char *i
 /* One cluster; convenience over rds_describe_db_clusters. */
 int rds_describe_db_cluster(rds_cluster *out, aws_client *c, const char *id);
 
+/* Renames a cluster (ModifyDBCluster NewDBClusterIdentifier,
+ * ApplyImmediately=true). Its instances keep their identifiers; the cluster's
+ * endpoints follow the new name. */
+int rds_modify_db_cluster_rename(rds_cluster *out, aws_client *c, const char *id,
+                                 const char *new_id);
+
+/* Deletes a cluster (which must have no instances left, or only deleting
+ * ones); with final_snapshot_id NULL, SkipFinalSnapshot=true, else a final
+ * DB cluster snapshot of that name. DeleteAutomatedBackups is always sent. */
+int rds_delete_db_cluster(rds_cluster *out, aws_client *c, const char *id,
+                          const char *final_snapshot_id, bool delete_automated_backups);
+
 typedef struct rds_cluster_restore_options {
     const char *target_id; /* DBClusterIdentifier of the new cluster; required */
     const char *subnet_group;
@@ -231,6 +243,12 @@ void rds_cluster_snapshot_list_dispose(rds_cluster_snapshot_list *l);
 
 int rds_create_db_cluster_snapshot(rds_cluster_snapshot *out, aws_client *c, const char *cluster_id,
                                    const char *snapshot_id, const rds_tag *tags, size_t ntags);
+
+/* DeleteDBClusterSnapshot; *out is the snapshot as the answer describes it
+ * (status "deleting"). LB_ENOTFOUND when no such snapshot (already gone).
+ * Returns 0 or a negative code. */
+int rds_delete_db_cluster_snapshot(rds_cluster_snapshot *out, aws_client *c,
+                                   const char *snapshot_id);
 
 typedef struct rds_cluster_snapshot_query {
     const char *cluster_id;    /* DBClusterIdentifier, or NULL */

@@ -422,6 +422,44 @@ int aws_client_new_from_env(aws_client **out)
     return 0;
 }
 
+int aws_client_new_with_keys(aws_client **out, const aws_client *base, const char *access_key_id,
+                             const char *secret_access_key, const char *session_token)
+{
+    aws_credentials_provider *p = NULL;
+    aws_client_options o = base->opts;
+    int rc;
+
+    *out = NULL;
+    rc = aws_credentials_provider_new_static(&p, access_key_id, secret_access_key, session_token);
+    if (rc != 0)
+        return rc;
+    o.credentials = p;
+    rc = aws_client_new(out, &o);
+    if (rc != 0) {
+        aws_credentials_provider_free(p);
+        return rc;
+    }
+    (*out)->owned_credentials = p;
+    (*out)->fence = base->fence;
+    (*out)->fence_payload = base->fence_payload;
+    return 0;
+}
+
+int aws_client_new_for_region(aws_client **out, const aws_client *base, const char *region)
+{
+    aws_client_options o = base->opts;
+    int rc;
+
+    *out = NULL;
+    o.region = region;
+    rc = aws_client_new(out, &o); /* validates the region */
+    if (rc != 0)
+        return rc;
+    (*out)->fence = base->fence;
+    (*out)->fence_payload = base->fence_payload;
+    return 0;
+}
+
 void aws_client_free(aws_client *c)
 {
     if (c == NULL)
@@ -508,7 +546,24 @@ typedef struct transfer {
     size_t upload_len;
     size_t upload_pos;
     long request_size; /* bytes of the request curl wrote; 0: never sent */
+    aws_client *client;
+    int fenced; /* the fence closed between the attempt's check and the send */
 } transfer;
+
+/* libcurl calls this once the connection is up, just before it sends the
+ * request: the fence is checked again there, so a replica paused (or slowed)
+ * while it connected does not send a request decided when it still led. */
+static int on_prereq(void *payload, char *primary_ip, char *local_ip, int primary_port,
+                     int local_port)
+{
+    transfer *t = payload;
+    (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+    if (t->client->fence != NULL && t->client->fence(t->client->fence_payload, t->req->service) != 0) {
+        t->fenced = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
+}
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *payload)
 {
@@ -659,6 +714,9 @@ static CURLcode perform_once(aws_client *c, const aws_request *req, const char *
     curl_easy_setopt(h, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
+    t->client = c;
+    curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(h, CURLOPT_PREREQDATA, t);
     if (c->ca_file != NULL)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     if (c->connect_to != NULL) {
@@ -888,6 +946,12 @@ int aws_client_send(aws_response *out, aws_client *c, const aws_request *req)
             rc = lb_error_setc(
                 LB_ETOOBIG, "aws %s: response body exceeds its cap of %zu bytes", req->service,
                 out->status >= 200 && out->status < 300 ? t.cap : (size_t)AWS_MAX_ERROR_BODY_BYTES);
+            goto done;
+        }
+        if (t.fenced) {
+            char why[256];
+            snprintf(why, sizeof(why), "%s", lb_error_last());
+            rc = lb_error_setc(LB_EFENCED, "aws %s: not sent: %s", req->service, why);
             goto done;
         }
         if (t.aborted_by_callback) {

@@ -76,6 +76,18 @@ int aws_client_new(aws_client **out, const aws_client_options *opts);
  * (aws/credentials.h), which the client owns. */
 int aws_client_new_from_env(aws_client **out);
 
+/* A client like `base` (region, endpoints, retries, fence) that signs with the
+ * given keys (copied; token may be NULL), e.g. credentials from sts_assume_role.
+ * The new client owns its provider. Returns 0 or a negative code. */
+int aws_client_new_with_keys(aws_client **out, const aws_client *base, const char *access_key_id,
+                             const char *secret_access_key, const char *session_token);
+
+/* A client like `base` (endpoints, retries, fence, the same credentials
+ * provider, borrowed: base must outlive it) that signs for and talks to
+ * `region`, e.g. the destination of a cross-region copy. Returns 0 or
+ * LB_EINVALID (region malformed, named). */
+int aws_client_new_for_region(aws_client **out, const aws_client *base, const char *region);
+
 /* Frees a client; NULL is accepted. The client must be idle. */
 void aws_client_free(aws_client *c);
 

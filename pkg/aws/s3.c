@@ -486,6 +486,18 @@ int s3_delete_object(s3_object_info *out, aws_client *c, const char *bucket, con
     return versioned_object_call(out, c, &req, "DeleteObject", bucket, key, version_id);
 }
 
+int s3_delete_object_once(s3_object_info *out, aws_client *c, const char *bucket,
+                          const char *key)
+{
+    aws_request req;
+
+    memset(&req, 0, sizeof(req));
+    req.method = "DELETE";
+    req.response_cap = S3_MAX_SMALL_RESPONSE_BYTES;
+    req.resend = AWS_RESEND_NEVER;
+    return versioned_object_call(out, c, &req, "DeleteObject", bucket, key, NULL);
+}
+
 int s3_get_bucket_versioning(char **out, aws_client *c, const char *bucket)
 {
     aws_query *q = aws_query_new();
@@ -952,7 +964,8 @@ int s3_copy_object_ex(s3_object_info *out, int *out_parts, aws_client *c, const 
         free(source);
         return rc;
     }
-    rc = s3_head_object(&src, c, src_bucket, src_key, src_version_id);
+    rc = s3_head_object(&src, opts != NULL && opts->source_client != NULL ? opts->source_client : c,
+                        src_bucket, src_key, src_version_id);
     if (rc != 0)
         return lb_error_wrap(rc, "s3 CopyObject (source)");
     if (src.size < 0) {

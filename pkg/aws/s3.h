@@ -106,6 +106,8 @@ typedef struct s3_copy_options {
     int concurrency;             /* parts in flight; 0: S3_MULTIPART_DEFAULT_CONCURRENCY */
     int64_t source_size;         /* > 0: the source's size as listed; up to the threshold the
                                     HeadObject is skipped (one request per copy) */
+    aws_client *source_client;   /* reads the source (HeadObject) when the source bucket is
+                                    in another region than `bucket`; NULL: the same client */
 } s3_copy_options;
 
 /* s3_copy_object with the multipart threshold, part size and concurrency
@@ -214,6 +216,13 @@ int s3_parse_lifecycle(s3_lifecycle *out, const char *body, size_t len);
  * x-amz-delete-marker and x-amz-version-id. `out` may be NULL. */
 int s3_delete_object(s3_object_info *out, aws_client *c, const char *bucket, const char *key,
                      const char *version_id);
+
+/* s3_delete_object of the current version, never re-sent after an ambiguous
+ * failure (a 5xx, an answer lost): that returns LB_EAMBIGUOUS and the caller
+ * reads the key back - on a versioned bucket a re-sent DELETE would add a
+ * second delete marker. `out` may be NULL. */
+int s3_delete_object_once(s3_object_info *out, aws_client *c, const char *bucket,
+                          const char *key);
 
 #define S3_MULTIPART_MIN_PART_BYTES      (5u * 1024 * 1024) /* S3's minimum (all but the last) */
 #define S3_MULTIPART_DEFAULT_PART_BYTES  (8u * 1024 * 1024)

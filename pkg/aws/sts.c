@@ -44,21 +44,25 @@ static int sts_call(aws_response *resp, aws_client *c, aws_query *form, int unsi
     return rc;
 }
 
-int sts_parse_assume_role_response(aws_credentials *out, const char *body, size_t len)
+/* The Credentials of an <action>Response/<action>Result. */
+static int sts_parse_credentials(aws_credentials *out, const char *body, size_t len,
+                                 const char *action)
 {
     xmlDocPtr doc = NULL;
     xmlNodePtr creds;
     char *exp = NULL;
+    char what[64], path[96];
     int rc;
 
     memset(out, 0, sizeof(*out));
-    rc = aws_xml_parse(&doc, body, len, "sts AssumeRoleWithWebIdentity");
+    snprintf(what, sizeof(what), "sts %s", action);
+    snprintf(path, sizeof(path), "%sResult/Credentials", action);
+    rc = aws_xml_parse(&doc, body, len, what);
     if (rc != 0)
         return rc;
-    creds = aws_xml_path(xmlDocGetRootElement(doc), "AssumeRoleWithWebIdentityResult/Credentials");
+    creds = aws_xml_path(xmlDocGetRootElement(doc), path);
     if (creds == NULL) {
-        rc = lb_error_set("sts AssumeRoleWithWebIdentity: response has no "
-                          "AssumeRoleWithWebIdentityResult/Credentials");
+        rc = lb_error_set("%s: response has no %s", what, path);
         goto done;
     }
     out->access_key_id = aws_xml_text(creds, "AccessKeyId");
@@ -66,16 +70,59 @@ int sts_parse_assume_role_response(aws_credentials *out, const char *body, size_
     out->session_token = aws_xml_text(creds, "SessionToken");
     exp = aws_xml_text(creds, "Expiration");
     out->expiration = aws__parse_time(exp);
-    out->source = "web-identity";
+    out->source = strcmp(action, "AssumeRole") == 0 ? "assume-role" : "web-identity";
     if (out->access_key_id == NULL || out->secret_access_key == NULL ||
         out->session_token == NULL || out->expiration < 0) {
         aws_credentials_dispose(out);
-        rc = lb_error_set("sts AssumeRoleWithWebIdentity: Credentials lack AccessKeyId, "
-                          "SecretAccessKey, SessionToken or a valid Expiration");
+        rc = lb_error_set("%s: Credentials lack AccessKeyId, SecretAccessKey, SessionToken or a "
+                          "valid Expiration",
+                          what);
     }
 done:
     free(exp);
     xmlFreeDoc(doc);
+    return rc;
+}
+
+int sts_parse_assume_role_response(aws_credentials *out, const char *body, size_t len)
+{
+    return sts_parse_credentials(out, body, len, "AssumeRoleWithWebIdentity");
+}
+
+int sts_assume_role(aws_credentials *out, aws_client *c, const char *role_arn,
+                    const char *session_name, const char *const *tags, size_t n_tags,
+                    int duration_s)
+{
+    aws_query *form = aws_query_new();
+    aws_response resp;
+    char key[48];
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    aws_response_init(&resp);
+    aws_query_add(form, "Action", "AssumeRole");
+    aws_query_add(form, "Version", STS_VERSION);
+    aws_query_add(form, "RoleArn", role_arn);
+    aws_query_add(form, "RoleSessionName", session_name);
+    if (duration_s > 0)
+        aws_query_add_int(form, "DurationSeconds", duration_s);
+    for (size_t i = 0; i < n_tags; i++) {
+        snprintf(key, sizeof(key), "Tags.member.%zu.Key", i + 1);
+        aws_query_add(form, key, tags[2 * i]);
+        snprintf(key, sizeof(key), "Tags.member.%zu.Value", i + 1);
+        aws_query_add(form, key, tags[2 * i + 1]);
+    }
+    rc = sts_call(&resp, c, form, 0);
+    if (rc != 0) {
+        lb_error_wrap(rc, "sts AssumeRole %s", role_arn);
+        goto done;
+    }
+    rc = sts_parse_credentials(out, resp.body, resp.body_len, "AssumeRole");
+done:
+    aws_query_free(form);
+    if (resp.body != NULL)
+        explicit_bzero(resp.body, resp.body_len); /* it holds the secret key */
+    aws_response_dispose(&resp);
     return rc;
 }
 

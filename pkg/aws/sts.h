@@ -20,6 +20,14 @@ int sts_assume_role_with_web_identity(aws_credentials *out, aws_client *c, const
                                       const char *session_name, const char *web_identity_token);
 
 /* Who the client's credentials belong to. Dispose with sts_identity_dispose. */
+/* sts:AssumeRole into role_arn (signed with c's credentials) for duration_s
+ * seconds (0: the STS default), with session tags: tags holds n_tags
+ * key/value pairs (tags[2i], tags[2i+1]). On 0, *out holds the temporary
+ * credentials (dispose with aws_credentials_dispose). */
+int sts_assume_role(aws_credentials *out, aws_client *c, const char *role_arn,
+                    const char *session_name, const char *const *tags, size_t n_tags,
+                    int duration_s);
+
 int sts_get_caller_identity(sts_identity *out, aws_client *c);
 void sts_identity_dispose(sts_identity *id);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/common.h"
+#include "api/health.h"
 #include "kube/statuswriter.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -55,7 +56,15 @@ typedef struct desired_call {
 static int apply_desired(json_t *status, const json_t *obj, void *payload)
 {
     desired_call *d = payload;
-    return d->kind->desired(status, obj, d->now);
+    int rc = d->kind->desired(status, obj, d->now);
+    return rc != 0 ? rc : ctrl_health_set(status, obj);
+}
+
+int ctrl_health_set(json_t *status, const json_t *obj)
+{
+    return api_health_conditions_set(status, obj, ctrl_generation(obj), lb_time_now()) < 0
+               ? LB_ERROR
+               : 0;
 }
 
 /* What an Event reports about a status: the phase (or the Valid condition
@@ -115,6 +124,7 @@ int ctrl_reconcile(ctrl_result *res, const ctrl_kind *k, const ctrl_env *env, co
     json_t *written = NULL;
     int wrote = 0, result;
     ctrl_outcome *out = &res->outcome;
+    json_t *fresh = NULL;
 
     res->outcome = CTRL_SKIPPED;
     res->requeue_ms = -1;
@@ -123,9 +133,19 @@ int ctrl_reconcile(ctrl_result *res, const ctrl_kind *k, const ctrl_env *env, co
         return k->run(res, env, obj);
     if (ctrl_status_current(obj))
         return 0;
+    if (k->keep != NULL) {
+        /* obj is the cache's kept view: the desired status needs the whole object */
+        result = kube_get(&fresh, env->client, &ref);
+        if (result == LB_ENOTFOUND)
+            return 0;
+        if (result != 0)
+            return result;
+        obj = fresh;
+    }
     status_mark(before, sizeof(before), k, json_object_get(obj, "status"));
     result = kube_status_update(&written, &wrote, env->client, &ref, obj, apply_desired, &call,
                                 KUBE_STATUS_DEFAULT_ATTEMPTS);
+    json_decref(fresh);
     if (result != 0)
         return result;
     *out = wrote ? CTRL_WRITTEN : CTRL_UNCHANGED;

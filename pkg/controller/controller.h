@@ -1,7 +1,8 @@
 /* controller.h - what the three reconcilers share (DESIGN.md section 2).
  *
- * A reconcile is level-triggered: it reads the object (from the informer's
- * cache), works out the status the object should have, writes it through the
+ * A reconcile is level-triggered: it decides from the informer's kept view of
+ * the object (ctrl_kind.keep) whether there is work, reads what it acts on
+ * from the API server, works out the status the object should have, writes it through the
  * /status subresource when it differs (kube/statuswriter.h) and records an
  * Event when the phase (or, for kinds without one, the Valid condition)
  * changes. Each kind supplies one pure function, `desired`, that turns an
@@ -45,7 +46,20 @@ typedef struct ctrl_kind {
     int has_phase;          /* status.phase exists for this kind */
     ctrl_desired_fn desired;
     ctrl_run_fn run; /* optional: replaces the desired-status reconcile */
+    /* What the informer caches of each object (kube/keep.h paths, NULL-
+     * terminated; NULL: whole objects). `run` gets that kept view and must
+     * read from the API server anything else it acts on. */
+    const char *const *keep;
 } ctrl_kind;
+
+/* The kept-view paths every kind starts with: identity, the Valid condition's
+ * generation (ctrl_status_current()), what an Event names. */
+#define CTRL_KEEP_IDENTITY                                                                   \
+    "/apiVersion", "/kind", "/metadata/namespace", "/metadata/name", "/metadata/uid",         \
+        "/metadata/resourceVersion", "/metadata/generation", "/metadata/deletionTimestamp",   \
+        "/metadata/finalizers", "/status/phase", "/status/observedGeneration",               \
+        "/status/conditions/*/type", "/status/conditions/*/status",                          \
+        "/status/conditions/*/observedGeneration"
 
 /* The three kinds (restore/, verify/, backup/). */
 extern const ctrl_kind ctrl_kind_restore;
@@ -85,7 +99,14 @@ int ctrl_status_current(const json_t *obj);
 /* metadata.generation (0 when absent). */
 int64_t ctrl_generation(const json_t *obj);
 
-/* Reconciles one object of kind k (obj borrowed, from the cache). On 0,
+/* Sets the conditions GitOps tools read (Reconciling, Stalled: api/health.h)
+ * in `status`, the status about to be written for obj. Every kind's status
+ * write calls it last. 0, or LB_ERROR when a condition could not be set. */
+int ctrl_health_set(json_t *status, const json_t *obj);
+
+/* Reconciles one object of kind k (obj borrowed: the cache's kept view when
+ * k->keep is set; then a kind without `run` reads the whole object with a GET
+ * once the kept view says its status is not current). On 0,
  * *out says what happened and whether to come back later. Errors are the
  * status writer's or a step's (the caller requeues with backoff); a failed
  * Event is logged, not returned. Kinds with a `run` function are handed to

@@ -400,7 +400,8 @@ int mgr_new(mgr **out, const mgr_options *o)
     for (size_t k = 0; k < MGR_N_KINDS; k++) {
         mgr_ctrl *c = &m->ctrls[k];
         kube_informer_handlers h = {on_add, on_update, on_delete, c};
-        kube_informer_options io = {.resync_seconds = MGR_RESYNC_SECONDS};
+        kube_informer_options io = {.resync_seconds = MGR_RESYNC_SECONDS,
+                                    .keep = kinds[k]->keep};
         c->m = m;
         c->kind = kinds[k];
         result = wq_new(&c->queue, NULL);

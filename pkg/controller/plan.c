@@ -196,8 +196,7 @@ static void plan__prepare(plan_builder *b, const api_restore_item *it)
                   it->source_id);
         if (!api_get_bool(it->source_spec, "destructive", true))
             plan__add(b, PLAN_STAGE_PREPARE, n, "run", false,
-                      "Run the Job (%s) and wait for it (marked non-destructive).",
-                      it->source_id);
+                      "Run the Job (%s) and wait for it (marked non-destructive).", it->source_id);
         break;
     case API_SOURCE_S3_SYNC:
         plan__add(b, PLAN_STAGE_PREPARE, n, "validate", false,
@@ -348,9 +347,30 @@ static void plan__cutover(plan_builder *b, const api_restore_item *it)
     }
 }
 
+bool plan_has_destructive(const plan *p)
+{
+    for (size_t i = 0; i < p->n_steps; i++)
+        if (p->steps[i].destructive)
+            return true;
+    return false;
+}
+
+/* Removes step i of p (which must exist), keeping the order of the rest. */
+static void plan__drop(plan *p, size_t i)
+{
+    plan_step *s = &p->steps[i];
+    free(s->name);
+    free(s->item);
+    free(s->action);
+    free(s->description);
+    memmove(s, s + 1, (p->n_steps - i - 1) * sizeof(*s));
+    p->n_steps--;
+}
+
 int plan_build(plan **out, const api_restore_spec *spec)
 {
     plan_builder b = {.p = lb_calloc(1, sizeof(plan))};
+    size_t gate = 0;
 
     *out = NULL;
     for (size_t k = 0; k < spec->n_items; k++)
@@ -358,6 +378,7 @@ int plan_build(plan **out, const api_restore_spec *spec)
     if (spec->approval_required)
         plan__add(&b, PLAN_STAGE_APPROVAL, "", "approval", false,
                   "Wait for approval: kubectl annotate rr/<name> lifeboat.dev/approve=<who>.");
+    gate = b.err ? 0 : b.p->n_steps; /* the gate's index + 1 when it was added */
     for (size_t k = 0; k < spec->n_items; k++)
         plan__cutover(&b, &spec->items[spec->order[k]]);
     for (size_t r = 0; r < spec->n_rollout; r++) {
@@ -385,8 +406,9 @@ int plan_build(plan **out, const api_restore_spec *spec)
             plan__add(&b, PLAN_STAGE_CLEANUP, it->name, "cleanup", true,
                       "After %s, delete the renamed-away %s %s-old-<time>%s.",
                       api_get_str(json_object_get(it->spec, "cleanup"), "after"),
-                      it->source == API_SOURCE_RDS_CLUSTER_POINT_IN_TIME ? "DB cluster"
-                                                                         : "DB instance",
+                      it->source == API_SOURCE_RDS_CLUSTER_POINT_IN_TIME
+                          ? "DB cluster's instances, then the DB cluster"
+                          : "DB instance",
                       live != NULL ? live : "<source>",
                       api_get_bool(json_object_get(it->spec, "cleanup"), "finalSnapshot", true)
                           ? " with a final snapshot"
@@ -396,6 +418,8 @@ int plan_build(plan **out, const api_restore_spec *spec)
         plan_free(b.p);
         return b.err;
     }
+    if (spec->approval_required && !plan_has_destructive(b.p))
+        plan__drop(b.p, gate - 1); /* only copies: nothing for an approver to stop */
     *out = b.p;
     return 0;
 }

@@ -9,7 +9,11 @@
  * written order). A plan has these parts, in this order:
  *
  *  1. prepare - for each item, the steps that change nothing live;
- *  2. "approval" - the gate, left out when spec.approval.required is false;
+ *  2. "approval" - the gate, left out when spec.approval.required is false
+ *     and when no step of the plan is destructive (every item restores into
+ *     a copy: a pgDump with target.createDatabase, an RDS restore without
+ *     promote or secretPatches, a job marked destructive: false, and no
+ *     rollout): nothing live changes, so there is nothing to approve;
  *  3. cutover - for each item, the steps that touch live systems;
  *     then "rollout/<Kind>/<name>" for each spec.rollout entry, in the order
  *     given; then "verification" when spec.verification is set;
@@ -90,6 +94,9 @@ typedef struct plan {
 int plan_build(plan **out, const api_restore_spec *spec);
 
 void plan_free(plan *p);
+
+/* True when at least one step of p is destructive (changes something live). */
+bool plan_has_destructive(const plan *p);
 
 /* The index of the step with this name, or -1. */
 int plan_find(const plan *p, const char *name);

@@ -440,7 +440,26 @@ typedef struct response {
     lb_buf body;
     long retry_after_s; /* -1: none */
     int overflow;       /* the body passed its cap */
+    kube_client *fence_client; /* non-NULL: fence this write again just before it is sent */
+    const char *method, *what;
+    int fenced;
 } response;
+
+/* libcurl calls this with the connection up, just before it writes the
+ * request: a mutating request is fenced again there, so a replica paused
+ * while connecting sends nothing once it no longer leads. */
+static int on_prereq(void *payload, char *primary_ip, char *local_ip, int primary_port,
+                     int local_port)
+{
+    response *r = payload;
+    (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+    if (r->fence_client != NULL &&
+        r->fence_client->fence(r->fence_client->fence_payload, r->method, r->what) != 0) {
+        r->fenced = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
+}
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -542,6 +561,12 @@ static int do_request(char **out, size_t *out_len, kube_client *c, const request
         buf_init(&resp.body, rq->cap);
         resp.retry_after_s = -1;
         resp.overflow = 0;
+        resp.fence_client = c->fence != NULL && strcmp(rq->method, "GET") != 0 ? c : NULL;
+        resp.method = rq->method;
+        resp.what = what;
+        resp.fenced = 0;
+        curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
+        curl_easy_setopt(h, CURLOPT_PREREQDATA, &resp);
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->o.timeout_ms);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
@@ -565,6 +590,13 @@ static int do_request(char **out, size_t *out_len, kube_client *c, const request
         kube__metrics(c, rq->verb, cc == CURLE_OK ? http : 0, kube__now() - t0);
 
         if (cc != CURLE_OK) {
+            if (resp.fenced) {
+                char why[256];
+                snprintf(why, sizeof(why), "%s", lb_error_last());
+                result = lb_error_setc(LB_EFENCED, "%s: not sent: %s", what, why);
+                buf_dispose(&resp.body);
+                break;
+            }
             if (cc == CURLE_WRITE_ERROR && resp.overflow) {
                 result =
                     lb_error_setc(LB_ETOOBIG, "%s: response larger than %zu bytes", what, rq->cap);

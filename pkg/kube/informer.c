@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kube/keep.h"
 #include "kube/watch.h"
 #include "util/alloc.h"
 #include "util/backoff.h"
@@ -113,17 +114,68 @@ int kube_informer_new(kube_informer **out, kube_client *c, const kube_ref *ref,
 
 /* ---- applying changes (informer thread) ---------------------------------------------- */
 
-static void apply_upsert(kube_informer *inf, json_t *obj)
+/* What no Lifeboat decision reads and every object may carry, often bigger
+ * than the rest of it: the server-side-apply field owners and kubectl's copy of
+ * the last applied manifest (controller-runtime's TransformStripManagedFields,
+ * plus the annotation). Dropped before the object is cached or handed on. */
+static void strip_bookkeeping(json_t *obj)
 {
-    char key[KUBE_INFORMER_MAX_KEY];
-    json_t *old;
-    if (object_key(key, sizeof(key), obj) != 0)
-        return; /* an object without a name cannot be cached */
+    json_t *md = json_object_get(obj, "metadata");
+    json_t *ann = json_object_get(md, "annotations");
+    json_object_del(md, "managedFields");
+    if (json_object_del(ann, KUBE_LAST_APPLIED_ANNOTATION) == 0 && json_object_size(ann) == 0)
+        json_object_del(md, "annotations");
+}
+
+/* What the cache holds for a decoded object: its kept view (a new
+ * reference), or the object itself less the bookkeeping without `keep`. */
+static json_t *cached_form(kube_informer *inf, json_t *obj)
+{
+    if (inf->o.keep != NULL)
+        return kube_keep_view(obj, inf->o.keep);
+    strip_bookkeeping(obj);
+    return json_incref(obj);
+}
+
+/* How the store holds a cached form (new reference): a kept view as its
+ * compact JSON text (a few hundred bytes, where jansson's tree of the same
+ * view takes several KiB), a whole object as itself. */
+static json_t *packed(kube_informer *inf, json_t *obj)
+{
+    char *text;
+    json_t *s;
+    if (inf->o.keep == NULL)
+        return json_incref(obj);
+    text = json_dumps(obj, JSON_COMPACT);
+    if (text == NULL)
+        return NULL;
+    s = json_stringn_nocheck(text, strlen(text));
+    free(text);
+    return s;
+}
+
+/* The object a stored entry stands for (new reference; NULL for NULL). */
+static json_t *unpacked(const json_t *stored)
+{
+    json_error_t err;
+    if (!json_is_string(stored))
+        return json_incref((json_t *)stored);
+    return json_loadb(json_string_value(stored), json_string_length(stored), 0, &err);
+}
+
+/* Stores obj (already in its cached form; borrowed) under key and runs the
+ * add or update handler. */
+static void store_and_report(kube_informer *inf, const char *key, json_t *obj)
+{
+    json_t *old, *prev, *entry = packed(inf, obj);
+    if (entry == NULL)
+        return; /* out of memory: the next relist retries */
     pthread_mutex_lock(&inf->mu);
-    old = json_object_get(inf->store, key);
-    json_incref(old);
-    json_object_set(inf->store, key, obj);
+    prev = json_incref(json_object_get(inf->store, key));
+    json_object_set_new(inf->store, key, entry);
     pthread_mutex_unlock(&inf->mu);
+    old = unpacked(prev);
+    json_decref(prev);
     if (old != NULL) {
         if (inf->h.on_update != NULL)
             inf->h.on_update(old, obj, inf->h.payload);
@@ -133,18 +185,33 @@ static void apply_upsert(kube_informer *inf, json_t *obj)
     json_decref(old);
 }
 
-static void apply_delete(kube_informer *inf, json_t *obj)
+static void apply_upsert(kube_informer *inf, json_t *full)
 {
     char key[KUBE_INFORMER_MAX_KEY];
+    json_t *obj;
+    if (object_key(key, sizeof(key), full) != 0)
+        return; /* an object without a name cannot be cached */
+    obj = cached_form(inf, full);
+    store_and_report(inf, key, obj);
+    json_decref(obj);
+}
+
+static void apply_delete(kube_informer *inf, json_t *full)
+{
+    char key[KUBE_INFORMER_MAX_KEY];
+    json_t *obj;
     int had;
-    if (object_key(key, sizeof(key), obj) != 0)
+    if (object_key(key, sizeof(key), full) != 0)
         return;
     pthread_mutex_lock(&inf->mu);
     had = json_object_get(inf->store, key) != NULL;
     json_object_del(inf->store, key);
     pthread_mutex_unlock(&inf->mu);
-    if (had && inf->h.on_delete != NULL)
+    if (had && inf->h.on_delete != NULL) {
+        obj = cached_form(inf, full);
         inf->h.on_delete(obj, inf->h.payload);
+        json_decref(obj);
+    }
 }
 
 static int on_event(const char *type, json_t *obj, void *payload)
@@ -180,8 +247,8 @@ static int relist(kube_informer *inf)
         json_array_foreach(json_object_get(page, "items"), i, item)
         {
             char k[KUBE_INFORMER_MAX_KEY];
-            if (object_key(k, sizeof(k), item) == 0)
-                json_object_set(fresh, k, item);
+            if (object_key(k, sizeof(k), item) == 0) /* the page's full items go with it */
+                json_object_set_new(fresh, k, cached_form(inf, item));
         }
         page_rv = json_string_value(
             json_object_get(json_object_get(page, "metadata"), "resourceVersion"));
@@ -210,8 +277,10 @@ static int relist(kube_informer *inf)
     pthread_mutex_unlock(&inf->mu);
     json_object_foreach(gone, key, obj)
     {
-        if (inf->h.on_delete != NULL)
-            inf->h.on_delete(obj, inf->h.payload);
+        json_t *view = unpacked(obj);
+        if (inf->h.on_delete != NULL && view != NULL)
+            inf->h.on_delete(view, inf->h.payload);
+        json_decref(view);
     }
     json_decref(gone);
     json_object_foreach(fresh, key, obj)
@@ -219,13 +288,17 @@ static int relist(kube_informer *inf)
         json_t *old;
         const char *a, *b;
         pthread_mutex_lock(&inf->mu);
-        old = json_object_get(inf->store, key);
-        json_incref(old);
+        old = json_incref(json_object_get(inf->store, key));
         pthread_mutex_unlock(&inf->mu);
+        {
+            json_t *stored = old;
+            old = unpacked(stored);
+            json_decref(stored);
+        }
         a = old ? object_rv(old) : NULL;
         b = object_rv(obj);
         if (old == NULL || a == NULL || b == NULL || strcmp(a, b) != 0)
-            apply_upsert(inf, obj); /* unchanged objects are not reported again */
+            store_and_report(inf, key, obj); /* unchanged objects are not reported again */
         json_decref(old);
     }
     kube_watch_set_resource_version(inf->watch, rv);
@@ -251,7 +324,10 @@ static void resync(kube_informer *inf)
     pthread_mutex_unlock(&inf->mu);
     json_object_foreach(snapshot, key, obj)
     {
-        inf->h.on_update(obj, obj, inf->h.payload);
+        json_t *view = unpacked(obj);
+        if (view != NULL)
+            inf->h.on_update(view, view, inf->h.payload);
+        json_decref(view);
     }
     json_decref(snapshot);
 }
@@ -423,7 +499,11 @@ json_t *kube_informer_get(kube_informer *inf, const char *namespace, const char 
     pthread_mutex_lock(&inf->mu);
     obj = json_incref(json_object_get(inf->store, key));
     pthread_mutex_unlock(&inf->mu);
-    return obj;
+    {
+        json_t *view = unpacked(obj);
+        json_decref(obj);
+        return view;
+    }
 }
 
 size_t kube_informer_len(kube_informer *inf)

@@ -46,7 +46,19 @@ typedef struct kube_informer_options {
     int resync_seconds;        /* 0: never; else on_update(obj, obj) for every object */
     long backoff_ms;           /* default KUBE_INFORMER_BACKOFF_MS */
     long max_backoff_ms;       /* default KUBE_INFORMER_MAX_BACKOFF */
+    /* NULL: cache whole objects (less the bookkeeping below). Otherwise the
+     * kept-view paths (kube/keep.h, borrowed: must outlive the informer): each
+     * decoded object is cut to them at once, and the cache and the handlers
+     * see only that view. The cache holds each view as its compact JSON
+     * text (a few hundred bytes where jansson's tree of it takes KiBs);
+     * _get and the handlers get it decoded, a new object each time. */
+    const char *const *keep;
 } kube_informer_options;
+
+/* Without `keep`, cached objects (and the objects the handlers get) carry neither
+ * metadata.managedFields nor this annotation: nothing decides on them, and
+ * they are often the bulk of an object applied with kubectl. */
+#define KUBE_LAST_APPLIED_ANNOTATION "kubectl.kubernetes.io/last-applied-configuration"
 
 /* Creates an informer for the collection `ref` (ref->name NULL; strings are
  * copied). `opts` may be NULL; `handlers` is copied. The client is borrowed. */

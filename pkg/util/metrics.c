@@ -504,8 +504,6 @@ static int render_metric(lb_buf *out, lb_buf *line, metrics_metric *m)
             rc = flush_line(out, line);
         goto done;
     }
-    if (m->n_labels > 0 && m->n_series == 0)
-        goto done;
     if (m->n_labels == 0 && m->n_series == 0 && find_series(m, NULL) == NULL) {
         rc = LB_ETOOBIG;
         goto done;

@@ -23,8 +23,10 @@
  * name is reserved.
  *
  * Rendering: metrics in registration order, series in creation order; a
- * labelled metric with no series yet is left out (as the Go client does); an
- * unlabelled one always shows. Values print as the shortest decimal that reads
+ * labelled metric with no series yet shows its HELP and TYPE lines only (so a
+ * scrape lists every family the operator exports, and a test can check alert
+ * rules and dashboards against it before each family has samples); an
+ * unlabelled one always shows its sample. Values print as the shortest decimal that reads
  * back to the same double ("1", "0.25", "1e+300", "+Inf", "-Inf", "NaN").
  * HELP text escapes `\` and newline; label values escape `\`, `"` and newline.
  *

@@ -299,7 +299,7 @@ static int cmd_copy(aws_client *c, int argc, char **argv)
  * [--part-mib N] [--concurrency N] */
 static int cmd_copy_ex(aws_client *c, int argc, char **argv)
 {
-    s3_copy_options o = {0, 0, 0, 0};
+    s3_copy_options o = {0, 0, 0, 0, NULL};
     s3_object_info info;
     const char *version = NULL;
     json_t *out;

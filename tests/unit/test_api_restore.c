@@ -155,18 +155,20 @@ static void test_api_restore_base_spec_is_valid(void **state)
 static void test_api_restore_exactly_one_source_names_those_found(void **state)
 {
     (void)state;
-    expect_error(NULL,
-                 "{\"1\":{\"pgDump\":{\"source\":{\"bucket\":\"b-1\",\"key\":\"k\"},"
-                 "\"target\":{\"connectionSecretRef\":{\"name\":\"db\",\"key\":\"url\"}}}}}",
-                 "spec.items[1]",
-                 "exactly one source of rdsPointInTime, rdsSnapshot, rdsInPlace, "
-                 "rdsClusterPointInTime, pgDump, "
-                 "redisRDB, s3Objects, s3Sync, secretVersion, fileArchive, job must be set, found 2: "
-                 "pgDump, s3Sync");
-    expect_error(NULL, "{\"1\":{\"s3Sync\":null}}", "spec.items[1]",
-                 "exactly one source of rdsPointInTime, rdsSnapshot, rdsInPlace, "
-                 "rdsClusterPointInTime, pgDump, "
-                 "redisRDB, s3Objects, s3Sync, secretVersion, fileArchive, job must be set, found 0");
+    expect_error(
+        NULL,
+        "{\"1\":{\"pgDump\":{\"source\":{\"bucket\":\"b-1\",\"key\":\"k\"},"
+        "\"target\":{\"connectionSecretRef\":{\"name\":\"db\",\"key\":\"url\"}}}}}",
+        "spec.items[1]",
+        "exactly one source of rdsPointInTime, rdsSnapshot, rdsInPlace, "
+        "rdsClusterPointInTime, pgDump, "
+        "redisRDB, s3Objects, s3Sync, secretVersion, fileArchive, job must be set, found 2: "
+        "pgDump, s3Sync");
+    expect_error(
+        NULL, "{\"1\":{\"s3Sync\":null}}", "spec.items[1]",
+        "exactly one source of rdsPointInTime, rdsSnapshot, rdsInPlace, "
+        "rdsClusterPointInTime, pgDump, "
+        "redisRDB, s3Objects, s3Sync, secretVersion, fileArchive, job must be set, found 0");
 }
 
 static void test_api_restore_time_must_not_be_in_the_future(void **state)
@@ -195,6 +197,15 @@ static void test_api_restore_cel_rules_report_their_message(void **state)
         "rdsSnapshot: exactly one of dbSnapshotIdentifier, latestFrom must be set");
     expect_error(NULL, "{\"0\":{\"cleanup\":{\"deleteOld\":true}}}", "spec.items[0]",
                  "items[].cleanup.deleteOld needs promote: rename");
+    /* the Aurora cutover (issue 18 item 4): the restored cluster is a new one */
+    expect_error(NULL,
+                 "{\"0\":{\"rdsPointInTime\":null,\"promote\":\"rename\","
+                 "\"rdsClusterPointInTime\":{\"sourceDBClusterIdentifier\":\"loans\","
+                 "\"targetDBClusterIdentifier\":\"loans\",\"useLatestRestorableTime\":true,"
+                 "\"writerInstanceClass\":\"db.r6g.large\"}}}",
+                 "spec.items[0].rdsClusterPointInTime",
+                 "rdsClusterPointInTime: targetDBClusterIdentifier must differ from "
+                 "sourceDBClusterIdentifier");
     expect_error(NULL, "{\"1\":{\"s3Sync\":{\"targetBucket\":\"media-replica\"}}}",
                  "spec.items[1].s3Sync", "s3Sync: sourceBucket and targetBucket must differ");
 }

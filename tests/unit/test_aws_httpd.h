@@ -101,6 +101,11 @@ static inline void httpd_serve_one(httpd *s, int cfd)
             got += (size_t)n;
         }
     }
+    if (len == 0) { /* connected, then closed without a byte (e.g. a fenced send): no request */
+        free(req);
+        close(cfd);
+        return;
+    }
     pthread_mutex_lock(&s->lock);
     if (s->nrequests < HTTPD_MAX_REQUESTS)
         s->requests[s->nrequests++] = req;

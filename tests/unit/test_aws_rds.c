@@ -263,6 +263,54 @@ static void test_rds_rename_delete_and_snapshot_requests(void **state)
     assert_non_null(strstr(lb_error_last(), "DBSnapshotAlreadyExists: Cannot create"));
 }
 
+static void test_rds_cluster_rename_and_delete_requests(void **state)
+{
+    fixture *f = *state;
+    rds_cluster cl;
+    httpd_script(&f->srv, 200, NULL,
+                 "<R><ModifyDBClusterResult><DBCluster><DBClusterIdentifier>loans"
+                 "</DBClusterIdentifier><Status>renaming</Status>"
+                 "</DBCluster></ModifyDBClusterResult></R>");
+    httpd_script(&f->srv, 200, NULL,
+                 "<R><DeleteDBClusterResult><DBCluster><DBClusterIdentifier>old"
+                 "</DBClusterIdentifier><Status>deleting</Status>"
+                 "</DBCluster></DeleteDBClusterResult></R>");
+    httpd_script(&f->srv, 200, NULL,
+                 "<R><DeleteDBClusterResult><DBCluster><DBClusterIdentifier>old"
+                 "</DBClusterIdentifier></DBCluster></DeleteDBClusterResult></R>");
+    httpd_script(&f->srv, 400, NULL,
+                 "<ErrorResponse><Error><Code>InvalidDBClusterStateFault</Code><Message>Cluster "
+                 "cannot be deleted, it still contains DB instances in non-deleting state."
+                 "</Message></Error></ErrorResponse>");
+    assert_int_equal(rds_modify_db_cluster_rename(&cl, f->c, "loans-restored", "loans"), 0);
+    assert_string_equal(cl.id, "loans");
+    assert_string_equal(cl.status, "renaming");
+    rds_cluster_dispose(&cl);
+    assert_string_equal(httpd_req_body(&f->srv, 0),
+                        "Action=ModifyDBCluster&ApplyImmediately=true&"
+                        "DBClusterIdentifier=loans-restored&NewDBClusterIdentifier=loans&"
+                        "Version=2014-10-31");
+    assert_int_equal(rds_delete_db_cluster(&cl, f->c, "old", "old-final", false), 0);
+    assert_string_equal(cl.status, "deleting");
+    rds_cluster_dispose(&cl);
+    assert_string_equal(httpd_req_body(&f->srv, 1),
+                        "Action=DeleteDBCluster&DBClusterIdentifier=old&"
+                        "DeleteAutomatedBackups=false&"
+                        "FinalDBSnapshotIdentifier=old-final&SkipFinalSnapshot=false&"
+                        "Version=2014-10-31");
+    assert_int_equal(rds_delete_db_cluster(&cl, f->c, "old", NULL, true), 0);
+    rds_cluster_dispose(&cl);
+    assert_non_null(strstr(httpd_req_body(&f->srv, 2), "SkipFinalSnapshot=true"));
+    assert_null(strstr(httpd_req_body(&f->srv, 2), "FinalDBSnapshotIdentifier"));
+    assert_non_null(strstr(httpd_req_body(&f->srv, 2), "DeleteAutomatedBackups=true"));
+    assert_int_not_equal(rds_delete_db_cluster(&cl, f->c, "old", "old-final", false), 0);
+    assert_non_null(strstr(lb_error_last(), "InvalidDBClusterStateFault: Cluster cannot"));
+    /* empty identifiers are refused before any request */
+    assert_int_equal(rds_modify_db_cluster_rename(&cl, f->c, "", "x"), LB_EINVALID);
+    assert_int_equal(rds_delete_db_cluster(&cl, f->c, NULL, NULL, false), LB_EINVALID);
+    assert_int_equal(f->srv.nrequests, 4);
+}
+
 static void test_rds_tags_round_trip(void **state)
 {
     fixture *f = *state;
@@ -617,6 +665,7 @@ int main(void)
         T(test_rds_restore_needs_target),
         T(test_rds_rename_delete_and_snapshot_requests),
         T(test_rds_tags_round_trip),
+        T(test_rds_cluster_rename_and_delete_requests),
         T(test_rds_malformed_response_is_an_error),
         T(test_rds_delete_snapshot),
         T(test_rds_describe_db_clusters_pages_and_parses_members),

@@ -544,6 +544,31 @@ static void test_aws_retries_throttling_then_succeeds(void **state)
     case_stop(&t);
 }
 
+static void test_aws_client_for_region_signs_for_that_region(void **state)
+{
+    signed_case t;
+    aws_client *eu = NULL;
+    aws_request req = {.service = "s3", .method = "GET", .bucket = "b", .path = "/k"};
+    aws_response resp;
+    char auth[512];
+    (void)state;
+    retry_client(&t, 1, 10000, 1);
+    assert_int_equal(aws_client_new_for_region(&eu, t.client, "EU_WEST"), LB_EINVALID);
+    assert_non_null(strstr(lb_error_last(), "region"));
+    assert_null(eu);
+    assert_int_equal(aws_client_new_for_region(&eu, t.client, "eu-west-1"), 0);
+    assert_string_equal(aws_client_region(eu), "eu-west-1");
+    assert_string_equal(aws_client_region(t.client), "us-east-1");
+    httpd_script(&t.srv, 200, NULL, "x");
+    aws_response_init(&resp);
+    assert_int_equal(aws_client_send(&resp, eu, &req), 0); /* the same endpoint override */
+    httpd_req_header(&t.srv, 0, "Authorization", auth, sizeof(auth));
+    assert_non_null(strstr(auth, "/eu-west-1/s3/aws4_request"));
+    aws_response_dispose(&resp);
+    aws_client_free(eu);
+    case_stop(&t);
+}
+
 static void test_aws_throttling_gives_up_after_max_attempts(void **state)
 {
     signed_case t;
@@ -564,6 +589,47 @@ static void test_aws_throttling_gives_up_after_max_attempts(void **state)
     assert_int_equal(aws_client_send(&resp, t.client, &req), LB_ETHROTTLED);
     assert_int_equal(resp.attempts, 2);
     assert_string_equal(lb_error_last(), "Throttling: Rate exceeded");
+    aws_response_dispose(&resp);
+    case_stop(&t);
+}
+
+/* The fence: checked before each attempt, and again by libcurl just before the
+ * request is written (CURLOPT_PREREQFUNCTION), so a replica that stops leading
+ * while it connects sends nothing. */
+static int fence_calls;
+static int fence_opens_once(void *payload, const char *service)
+{
+    (void)payload, (void)service;
+    if (fence_calls++ == 0)
+        return 0;
+    return lb_error_setc(LB_EFENCED, "this replica no longer holds the leader Lease");
+}
+
+static void test_aws_fence_closing_before_the_send_sends_nothing(void **state)
+{
+    signed_case t;
+    aws_request req = {.service = "rds",
+                       .method = "POST",
+                       .content_type = "text/plain",
+                       .body = "x",
+                       .body_len = 1};
+    aws_response resp;
+    (void)state;
+    retry_client(&t, 5, 10000, 1);
+    httpd_script(&t.srv, 200, NULL, "<ok/>");
+    fence_calls = 0;
+    aws_client_set_fence(t.client, fence_opens_once, NULL);
+    aws_response_init(&resp);
+    assert_int_equal(aws_client_send(&resp, t.client, &req), LB_EFENCED);
+    assert_int_equal(fence_calls, 2); /* the attempt's check, then libcurl's before sending */
+    assert_int_equal(t.srv.nrequests, 0);
+    assert_non_null(strstr(lb_error_last(), "not sent"));
+    aws_response_dispose(&resp);
+    /* a closed fence: not even the attempt starts */
+    aws_response_init(&resp);
+    assert_int_equal(aws_client_send(&resp, t.client, &req), LB_EFENCED);
+    assert_int_equal(fence_calls, 3);
+    assert_int_equal(t.srv.nrequests, 0);
     aws_response_dispose(&resp);
     case_stop(&t);
 }
@@ -913,7 +979,9 @@ int main(void)
         cmocka_unit_test(test_aws_request_body_needs_content_type),
         cmocka_unit_test(test_aws_retries_throttling_then_succeeds),
         cmocka_unit_test(test_aws_throttling_gives_up_after_max_attempts),
+        cmocka_unit_test(test_aws_client_for_region_signs_for_that_region),
         cmocka_unit_test(test_aws_not_found_is_not_retried_and_keeps_message),
+        cmocka_unit_test(test_aws_fence_closing_before_the_send_sends_nothing),
         cmocka_unit_test(test_aws_deadline_stops_retries),
         cmocka_unit_test(test_aws_mutating_500_is_ambiguous_and_not_resent),
         cmocka_unit_test(test_aws_mutating_dropped_connection_is_ambiguous),

@@ -13,6 +13,7 @@
 
 #include "aws/request.h"
 #include "aws/s3.h"
+#include "aws/s3tags.h"
 #include "util/error.h"
 
 #include <openssl/evp.h>
@@ -200,7 +201,7 @@ static void test_s3_copy_object_500_is_ambiguous_and_not_resent(void **state)
     s3_object_info info;
     aws_client *c;
     aws_credentials_provider *p;
-    s3_copy_options o = {0, 0, 0, 10};
+    s3_copy_options o = {0, 0, 0, 10, NULL};
 
     httpd_client(&c, &p, &f->srv, 5);
     httpd_script(&f->srv, 500, NULL,
@@ -230,7 +231,7 @@ static char *head_body(size_t size)
 static void test_s3_copy_object_above_threshold_uses_upload_part_copy(void **state)
 {
     fixture *f = *state;
-    s3_copy_options o = {1 * MIB, 5 * MIB, 1, 0};
+    s3_copy_options o = {1 * MIB, 5 * MIB, 1, 0, NULL};
     s3_object_info info;
     char *head = head_body(12 * MIB);
     char line[256], hdr[256];
@@ -284,7 +285,7 @@ static void test_s3_copy_object_above_threshold_uses_upload_part_copy(void **sta
 static void test_s3_copy_object_at_threshold_stays_single(void **state)
 {
     fixture *f = *state;
-    s3_copy_options o = {1 * MIB, 0, 0, 0};
+    s3_copy_options o = {1 * MIB, 0, 0, 0, NULL};
     s3_object_info info;
     char *head = head_body(1 * MIB);
     char line[256];
@@ -304,7 +305,7 @@ static void test_s3_copy_object_at_threshold_stays_single(void **state)
 static void test_s3_copy_part_error_aborts_upload(void **state)
 {
     fixture *f = *state;
-    s3_copy_options o = {1 * MIB, 5 * MIB, 1, 0};
+    s3_copy_options o = {1 * MIB, 5 * MIB, 1, 0, NULL};
     s3_object_info info;
     char *head = head_body(11 * MIB);
     char line[256];
@@ -332,8 +333,8 @@ static void test_s3_copy_part_error_aborts_upload(void **state)
 static void test_s3_copy_rejects_bad_options(void **state)
 {
     fixture *f = *state;
-    s3_copy_options too_big = {6LL * 1024 * MIB, 0, 0, 0};
-    s3_copy_options small_part = {0, 1 * MIB, 0, 0};
+    s3_copy_options too_big = {6LL * 1024 * MIB, 0, 0, 0, NULL};
+    s3_copy_options small_part = {0, 1 * MIB, 0, 0, NULL};
     s3_object_info info;
     assert_int_equal(s3_copy_object_ex(&info, NULL, f->c, "d", "k", "s", "k", NULL, &too_big),
                      LB_EINVALID);
@@ -776,6 +777,84 @@ static void test_s3_multipart_rejects_small_parts(void **state)
     assert_int_equal(f->srv.nrequests, 0);
 }
 
+static void test_s3_put_object_tagging_body_and_md5(void **state)
+{
+    fixture *f = *state;
+    s3_tag tags[] = {{"lifeboat.dev/uid", "u-1"}, {"a&b", "<v>"}};
+    char line[256], md5[64], want[32];
+    const char *body;
+
+    httpd_script(&f->srv, 200, NULL, NULL);
+    assert_int_equal(s3_put_object_tagging(f->c, "media", "pg/x y.dump", tags, 2), 0);
+    httpd_req_line(&f->srv, 0, line, sizeof(line));
+    assert_string_equal(line, "PUT /media/pg/x%20y.dump?tagging= HTTP/1.1");
+    body = httpd_req_body(&f->srv, 0);
+    assert_non_null(strstr(body, "<TagSet><Tag><Key>lifeboat.dev/uid</Key><Value>u-1</Value>"
+                                 "</Tag><Tag><Key>a&amp;b</Key><Value>&lt;v&gt;</Value></Tag>"
+                                 "</TagSet>"));
+    httpd_req_header(&f->srv, 0, "Content-MD5", md5, sizeof(md5));
+    md5_b64(want, body);
+    assert_string_equal(md5, want);
+}
+
+static void test_s3_put_object_tagging_rejects_bad_arguments(void **state)
+{
+    fixture *f = *state;
+    s3_tag tags[S3_TAGS_MAX + 1];
+    for (int i = 0; i <= S3_TAGS_MAX; i++)
+        tags[i] = (s3_tag){"k", "v"};
+    assert_int_equal(s3_put_object_tagging(f->c, "media", "k", tags, S3_TAGS_MAX + 1),
+                     LB_EINVALID);
+    assert_non_null(strstr(lb_error_last(), "at most 10"));
+    assert_int_equal(s3_put_object_tagging(f->c, "media", "", tags, 1), LB_EINVALID);
+    assert_non_null(strstr(lb_error_last(), "key must not be empty"));
+    assert_int_equal(f->srv.nrequests, 0);
+}
+
+static void test_s3_get_object_tagging_parses_the_tag_set(void **state)
+{
+    fixture *f = *state;
+    s3_tag_set t;
+    char line[256];
+
+    httpd_script(&f->srv, 200, NULL,
+                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                 "<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet>"
+                 "<Tag><Key>lifeboat.dev/uid</Key><Value>u-1</Value></Tag>"
+                 "<Tag><Key>empty</Key><Value></Value></Tag>"
+                 "</TagSet></Tagging>");
+    assert_int_equal(s3_get_object_tagging(&t, f->c, "media", "k.rdb"), 0);
+    httpd_req_line(&f->srv, 0, line, sizeof(line));
+    assert_string_equal(line, "GET /media/k.rdb?tagging= HTTP/1.1");
+    assert_int_equal(t.n, 2);
+    assert_string_equal(s3_tag_set_get(&t, "lifeboat.dev/uid"), "u-1");
+    assert_string_equal(s3_tag_set_get(&t, "empty"), "");
+    assert_null(s3_tag_set_get(&t, "lifeboat.dev/target"));
+    s3_tag_set_dispose(&t);
+}
+
+static void test_s3_get_object_tagging_missing_and_too_many(void **state)
+{
+    fixture *f = *state;
+    s3_tag_set t;
+    char body[2048];
+    size_t off;
+
+    httpd_script(&f->srv, 404, NULL,
+                 "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist."
+                 "</Message></Error>");
+    assert_int_equal(s3_get_object_tagging(&t, f->c, "media", "gone"), LB_ENOTFOUND);
+    s3_tag_set_dispose(&t);
+    off = (size_t)snprintf(body, sizeof(body), "<Tagging><TagSet>");
+    for (int i = 0; i <= S3_TAGS_MAX; i++)
+        off += (size_t)snprintf(body + off, sizeof(body) - off,
+                                "<Tag><Key>k%d</Key><Value>v</Value></Tag>", i);
+    snprintf(body + off, sizeof(body) - off, "</TagSet></Tagging>");
+    httpd_script(&f->srv, 200, NULL, body);
+    assert_int_equal(s3_get_object_tagging(&t, f->c, "media", "k"), LB_ETOOBIG);
+    s3_tag_set_dispose(&t);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -809,6 +888,10 @@ int main(void)
         T(test_s3_get_bucket_replication),
         T(test_s3_get_bucket_lifecycle_configuration),
         T(test_s3_lifecycle_malformed_is_an_error),
+        T(test_s3_put_object_tagging_body_and_md5),
+        T(test_s3_put_object_tagging_rejects_bad_arguments),
+        T(test_s3_get_object_tagging_parses_the_tag_set),
+        T(test_s3_get_object_tagging_missing_and_too_many),
     };
     return cmocka_run_group_tests_name("aws_s3", tests, NULL, NULL);
 }

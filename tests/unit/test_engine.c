@@ -211,6 +211,18 @@ static void annotate(json_t *obj, const char *key, const char *value)
                         json_string(value));
 }
 
+/* The env of once(): fake_env unless a tenancy test sets one. */
+static const engine_env *test_env;
+
+/* What a verified approver writes: lifeboat.dev/approve=<who> and
+ * lifeboat.dev/approve-plan=<status.planHash>. */
+static void approve(json_t *obj, const char *who)
+{
+    const char *hash = api_get_str(json_object_get(obj, "status"), "planHash");
+    annotate(obj, ENGINE_APPROVE_ANNOTATION, who);
+    annotate(obj, ENGINE_APPROVE_PLAN_ANNOTATION, hash != NULL ? hash : "");
+}
+
 /* One reconcile: the engine on a copy of obj's status; persist = the write succeeded. */
 static engine_out once(json_t *obj, lb_time *now, int persist)
 {
@@ -219,7 +231,9 @@ static engine_out once(json_t *obj, lb_time *now, int persist)
     engine_memo memo;
     engine_out out;
     memset(&memo, 0, sizeof(memo));
-    assert_int_equal(engine_step(status, &out, &fake_env, obj, *now, &memo), 0);
+    assert_int_equal(engine_step(status, &out, test_env != NULL ? test_env : &fake_env, obj, *now,
+                                 &memo),
+                     0);
     engine_memo_dispose(&memo);
     if (persist)
         json_object_set_new(obj, "status", status);
@@ -586,7 +600,7 @@ static void test_engine_approval_gate_blocks_destructive_steps(void **state)
     assert_false(destructive_called());
     assert_null(json_object_get(json_object_get(obj, "status"), "approval"));
 
-    annotate(obj, ENGINE_APPROVE_ANNOTATION, "alice");
+    approve(obj, "alice");
     assert_false(engine_settled(obj));
     drive(obj, &now);
     assert_string_equal(phase(obj), "Succeeded");
@@ -618,7 +632,7 @@ static void test_engine_measures_rto_and_rpo(void **state)
     assert_string_equal(phase(obj), "AwaitingApproval");
     assert_null(json_object_get(json_object_get(obj, "status"), "measured"));
     now.sec += 100; /* the approver takes 100 s */
-    annotate(obj, ENGINE_APPROVE_ANNOTATION, "alice");
+    approve(obj, "alice");
     drive(obj, &now);
     assert_string_equal(phase(obj), "Succeeded");
     assert_int_equal(
@@ -807,7 +821,7 @@ static void test_engine_spec_change_during_run_is_ignored(void **state)
     /* the spec moves to generation 2 (another target); the started spec is kept */
     json_object_set(changed, "status", json_object_get(obj, "status"));
     annotate(changed, ENGINE_SPEC_ANNOTATION, value);
-    annotate(changed, ENGINE_APPROVE_ANNOTATION, "bob");
+    approve(changed, "bob");
     drive(changed, &now);
     assert_string_equal(phase(changed), "Succeeded");
     assert_string_equal(seen_target, "orders-restored");
@@ -833,7 +847,7 @@ static void test_engine_spec_change_without_kept_spec_holds(void **state)
 
     drive(obj, &now);
     json_object_set(changed, "status", json_object_get(obj, "status"));
-    annotate(changed, ENGINE_APPROVE_ANNOTATION, "bob");
+    approve(changed, "bob");
     before = n_calls;
     drive(changed, &now);
     assert_int_equal(n_calls, before);
@@ -915,7 +929,7 @@ static void run_until_called(json_t *obj, lb_time *now, const char *name, size_t
     for (int i = 0; i < 200 && calls_of(name) < calls; i++) {
         once(obj, now, 1);
         if (phase(obj) != NULL && strcmp(phase(obj), "AwaitingApproval") == 0)
-            annotate(obj, ENGINE_APPROVE_ANNOTATION, "carol");
+            approve(obj, "carol");
     }
     assert_int_equal(calls_of(name), calls);
 }
@@ -1052,7 +1066,7 @@ static void test_engine_abort_while_awaiting_approval_and_during_rollback(void *
     assert_int_equal(calls_of("orders-db/promote"), 0);
     /* terminal, and the annotation (or approval) afterwards changes nothing */
     before = json_deep_copy(json_object_get(obj, "status"));
-    annotate(obj, ENGINE_APPROVE_ANNOTATION, "carol");
+    approve(obj, "carol");
     once(obj, &now, 1);
     assert_true(json_equal(before, json_object_get(obj, "status")));
     json_decref(before);
@@ -1150,7 +1164,7 @@ static void run_with_crash_at(json_t *obj, int crash, lb_time *now)
     for (int i = 0; i < 400 && !terminal(obj); i++) {
         engine_out out = once(obj, now, k++ != crash);
         if (out.requeue_ms < 0 && !terminal(obj))
-            annotate(obj, ENGINE_APPROVE_ANNOTATION, "carol");
+            approve(obj, "carol");
     }
     assert_true(terminal(obj));
 }
@@ -1288,6 +1302,140 @@ static void test_engine_default_table_covers_every_rds_source(void **state)
     assert_true(engine_table_find(&engine_default_table, API_SOURCE_S3_SYNC, "compare")->needs_aws);
 }
 
+
+/* ---- tenancy (DESIGN.md 3.4) ------------------------------------------------------ */
+
+static json_t *scope_obj(const char *instances, int four_eyes)
+{
+    char buf[1024];
+    snprintf(buf, sizeof(buf),
+             "{\"metadata\":{\"name\":\"team-a\"},\"spec\":{\"namespaces\":[\"ns\"],"
+             "\"aws\":{\"rdsInstances\":%s},\"kubernetes\":{\"httpHosts\":[\"*.ns.svc\"]},"
+             "\"approval\":{\"requireDistinctApprover\":%s}}}",
+             instances, four_eyes ? "true" : "false");
+    return json_loads(buf, 0, NULL);
+}
+
+static void test_engine_scope_refuses_a_name_outside_it_before_anything_runs(void **state)
+{
+    json_t *obj = rr("true", "true", "orders-restored", 1);
+    json_t *sc = scope_obj("[\"orders-prod\"]", 0); /* the target is not allowed */
+    engine_env env = {.table = &fake_table, .enforce_scopes = 1, .scope = sc};
+    lb_time now = t0();
+    const char *msg;
+    (void)state;
+    reset();
+    test_env = &env;
+    drive(obj, &now);
+    test_env = NULL;
+    assert_string_equal(phase(obj), "Failed");
+    assert_string_equal(cond(obj, "Valid", "status"), "False");
+    msg = cond(obj, "Valid", "message");
+    assert_non_null(strstr(msg, "spec.items[0].rdsPointInTime.targetDBInstanceIdentifier"));
+    assert_non_null(strstr(msg, "orders-restored"));
+    assert_non_null(strstr(msg, "RecoveryScope team-a"));
+    assert_int_equal(n_calls, 0); /* no step, so no AWS call */
+    json_decref(obj);
+    json_decref(sc);
+}
+
+static void test_engine_without_a_scope_nothing_runs(void **state)
+{
+    json_t *obj = rr("true", "true", "orders-restored", 1);
+    engine_env env = {.table = &fake_table, .enforce_scopes = 1,
+                      .scope_error = "no RecoveryScope selects namespace ns"};
+    lb_time now = t0();
+    (void)state;
+    reset();
+    test_env = &env;
+    drive(obj, &now);
+    test_env = NULL;
+    assert_string_equal(phase(obj), "Failed");
+    assert_non_null(strstr(cond(obj, "Valid", "message"), "no RecoveryScope selects namespace ns"));
+    assert_int_equal(n_calls, 0);
+    json_decref(obj);
+}
+
+static void test_engine_approval_needs_the_current_plan_hash_and_four_eyes(void **state)
+{
+    json_t *obj = rr("true", "true", "orders-restored", 1);
+    json_t *sc = scope_obj("[\"orders-*\"]", 1);
+    engine_env env = {.table = &fake_table, .enforce_scopes = 1, .scope = sc};
+    lb_time now = t0();
+    engine_out out;
+    const json_t *st;
+    (void)state;
+    reset();
+    test_env = &env;
+    annotate(obj, ENGINE_REQUESTER_ANNOTATION, "alice");
+    drive(obj, &now);
+    assert_string_equal(phase(obj), "AwaitingApproval");
+    st = json_object_get(obj, "status");
+    assert_int_equal(strlen(api_get_str(st, "planHash")), 64);
+    assert_true(api_get_bool(json_object_get(st, "scope"), "requireDistinctApprover", false));
+
+    /* an old plan's hash: nothing happens but a Warning */
+    annotate(obj, ENGINE_APPROVE_ANNOTATION, "bob");
+    annotate(obj, ENGINE_APPROVE_PLAN_ANNOTATION, "0123456789abcdef");
+    out = once(obj, &now, 1);
+    assert_string_equal(phase(obj), "AwaitingApproval");
+    assert_string_equal(cond(obj, "Approved", "reason"), "StalePlanHash");
+    assert_true(out.n_events >= 1);
+    assert_string_equal(out.events[0].reason, "StalePlanHash");
+    assert_null(json_object_get(json_object_get(obj, "status"), "approval"));
+    assert_false(destructive_called());
+
+    /* the requester approving their own request under four eyes */
+    approve(obj, "alice");
+    drive(obj, &now);
+    assert_string_equal(phase(obj), "AwaitingApproval");
+    assert_string_equal(cond(obj, "Approved", "reason"), "SelfApprovalRefused");
+    assert_false(destructive_called());
+
+    approve(obj, "bob");
+    drive(obj, &now);
+    test_env = NULL;
+    assert_string_equal(phase(obj), "Succeeded");
+    st = json_object_get(json_object_get(obj, "status"), "approval");
+    assert_string_equal(api_get_str(st, "approvedBy"), "bob");
+    assert_string_equal(api_get_str(st, "planHash"),
+                        api_get_str(json_object_get(obj, "status"), "planHash"));
+    json_decref(obj);
+    json_decref(sc);
+}
+
+static void test_engine_forged_kept_spec_is_never_executed(void **state)
+{
+    json_t *obj = rr("true", "true", "orders-restored", 1);
+    json_t *changed = rr("true", "true", "orders-forged", 2);
+    json_t *forged;
+    char *value;
+    lb_time now = t0();
+    size_t before;
+    (void)state;
+    reset();
+
+    drive(obj, &now);
+    assert_string_equal(phase(obj), "AwaitingApproval");
+    /* the requester writes a new spec and a "kept" copy of it claiming generation 1 */
+    forged = json_pack("{s:i, s:O}", "generation", 1, "spec", json_object_get(changed, "spec"));
+    value = json_dumps(forged, JSON_COMPACT);
+    json_object_set(changed, "status", json_object_get(obj, "status"));
+    annotate(changed, ENGINE_SPEC_ANNOTATION, value);
+    approve(changed, "bob");
+    before = n_calls;
+    drive(changed, &now);
+    assert_int_equal(n_calls, before);
+    assert_string_not_equal(seen_target, "orders-forged");
+    assert_string_equal(cond(changed, "SpecChanged", "reason"), "KeptSpecMismatch");
+    assert_false(destructive_called());
+    free(value);
+    json_decref(forged);
+    json_decref(obj);
+    json_decref(changed);
+    reset();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1322,6 +1470,10 @@ int main(void)
         cmocka_unit_test(test_engine_dry_run_and_invalid_keep_todays_behaviour),
         cmocka_unit_test(test_engine_aws_step_without_aws_fails_uncalled),
         cmocka_unit_test(test_engine_default_table_covers_every_rds_source),
+        cmocka_unit_test(test_engine_scope_refuses_a_name_outside_it_before_anything_runs),
+        cmocka_unit_test(test_engine_without_a_scope_nothing_runs),
+        cmocka_unit_test(test_engine_approval_needs_the_current_plan_hash_and_four_eyes),
+        cmocka_unit_test(test_engine_forged_kept_spec_is_never_executed),
     };
     return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
 }

@@ -137,6 +137,43 @@ static void test_client_get_retries_429_honouring_retry_after(void **state)
     free(r2);
 }
 
+/* The leader fence of a write is checked before the attempt and again by
+ * libcurl just before the request is written: closing in between sends nothing. */
+static int kfence_calls;
+static int kfence_opens_once(void *payload, const char *method, const char *what)
+{
+    (void)payload, (void)method, (void)what;
+    if (kfence_calls++ == 0)
+        return 0;
+    return lb_error_setc(LB_EFENCED, "this replica no longer holds the leader Lease");
+}
+
+static void test_client_write_fenced_just_before_sending_is_not_sent(void **state)
+{
+    char *r1 = resp("201 Created", "", "{}");
+    scripted sc[] = {{.raw = r1}};
+    env e;
+    json_t *body = json_pack("{s:s}", "kind", "ConfigMap");
+    json_t *out = NULL;
+    kube_ref coll = CM;
+    (void)state;
+    coll.name = NULL;
+    env_start(&e, sc, 1);
+    kfence_calls = 0;
+    kube_client_set_fence(e.c, kfence_opens_once, NULL);
+    assert_int_equal(kube_create(&out, e.c, &coll, body), LB_EFENCED);
+    assert_int_equal(kfence_calls, 2);
+    assert_non_null(strstr(lb_error_last(), "not sent"));
+    assert_null(out);
+    sleep_ms(100);
+    /* the connection may have been opened; no request line was written on it */
+    assert_true(atomic_load(&e.srv.n_requests) == 0 || e.srv.requests[0] == NULL ||
+                strstr(e.srv.requests[0], "POST") == NULL);
+    json_decref(body);
+    env_stop(&e);
+    free(r1);
+}
+
 static void test_client_post_is_not_retried_on_500(void **state)
 {
     char *r1 = resp("500 Internal Server Error", "",
@@ -400,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_ref_path_shapes_and_escaping),
         cmocka_unit_test(test_client_get_retries_429_honouring_retry_after),
         cmocka_unit_test(test_client_post_is_not_retried_on_500),
+        cmocka_unit_test(test_client_write_fenced_just_before_sending_is_not_sent),
         cmocka_unit_test(test_client_response_over_object_cap_is_refused),
         cmocka_unit_test(test_client_list_patch_delete_requests),
         cmocka_unit_test(test_client_401_fetches_credentials_again),

@@ -230,11 +230,115 @@ static void test_informer_backs_off_and_relists_after_errors(void **state)
     free(list);
 }
 
+/* managedFields and kubectl's last-applied copy never reach the cache or the
+ * handlers, from a LIST or from a watch event; other annotations stay. */
+#define BULKY(name, rv, extra)                                                                     \
+    "{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"shop\",\"resourceVersion\":\"" rv         \
+    "\",\"managedFields\":[{\"manager\":\"kubectl\",\"fieldsV1\":{\"f:spec\":{}}}],"              \
+    "\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"{\\\"spec\\\":{}}\"" \
+    extra "}},\"spec\":{\"x\":1}}"
+
+static void test_informer_drops_bookkeeping_fields(void **state)
+{
+    char *list = resp("200 OK", "",
+                      "{\"metadata\":{\"resourceVersion\":\"3\"},\"items\":[" BULKY(
+                          "a", "3", ",\"lifeboat.dev/approve\":\"alice\"") "]}");
+    scripted sc[] = {
+        {.raw = list},
+        {.raw = CHUNKED,
+         .chunks = {"{\"type\":\"ADDED\",\"object\":" BULKY("b", "4", "") "}\n"},
+         .hold = 1},
+    };
+    handler_log lg = {.n = 0};
+    kube_informer_handlers h = {on_add, on_update, on_delete, &lg};
+    kube_informer_options io = {.backoff_ms = 10};
+    kube_ref coll = {"", "v1", "configmaps", "shop", NULL, NULL};
+    kube_informer *inf = NULL;
+    json_t *a, *b, *md;
+    env e;
+    (void)state;
+
+    pthread_mutex_init(&lg.mu, NULL);
+    env_start(&e, sc, 2);
+    assert_int_equal(kube_informer_new(&inf, e.c, &coll, &io, &h), 0);
+    assert_int_equal(kube_informer_start(inf), 0);
+    wait_for(&lg, 2);
+    a = kube_informer_get(inf, "shop", "a");
+    b = kube_informer_get(inf, "shop", "b");
+    assert_non_null(a);
+    assert_non_null(b);
+    md = json_object_get(a, "metadata");
+    assert_null(json_object_get(md, "managedFields"));
+    assert_null(json_object_get(json_object_get(md, "annotations"), KUBE_LAST_APPLIED_ANNOTATION));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(md, "annotations"),
+                                                          "lifeboat.dev/approve")),
+                        "alice");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(a, "spec"), "x")), 1);
+    md = json_object_get(b, "metadata");
+    assert_null(json_object_get(md, "managedFields"));
+    assert_null(json_object_get(md, "annotations")); /* it held only the last-applied copy */
+    json_decref(a);
+    json_decref(b);
+    kube_informer_free(inf);
+    env_stop(&e);
+    pthread_mutex_destroy(&lg.mu);
+    free(list);
+}
+
+/* With `keep`, the cache and the handlers hold only the kept view, for listed
+ * objects and watched ones alike; the delete handler gets the view too. */
+static void test_informer_caches_the_kept_view(void **state)
+{
+    static const char *const keep[] = {"/metadata/name", "/metadata/namespace",
+                                       "/metadata/resourceVersion",
+                                       "/metadata/annotations/lifeboat.dev~1approve", NULL};
+    char *list = resp("200 OK", "",
+                      "{\"metadata\":{\"resourceVersion\":\"3\"},\"items\":[" BULKY(
+                          "a", "3", ",\"lifeboat.dev/approve\":\"alice\"") "]}");
+    scripted sc[] = {
+        {.raw = list},
+        {.raw = CHUNKED,
+         .chunks = {"{\"type\":\"ADDED\",\"object\":" BULKY("b", "4", "") "}\n"
+                    "{\"type\":\"DELETED\",\"object\":" BULKY("a", "5", "") "}\n"},
+         .hold = 1},
+    };
+    handler_log lg = {.n = 0};
+    kube_informer_handlers h = {on_add, on_update, on_delete, &lg};
+    kube_informer_options io = {.backoff_ms = 10, .keep = keep};
+    kube_ref coll = {"", "v1", "configmaps", "shop", NULL, NULL};
+    kube_informer *inf = NULL;
+    json_t *b, *want;
+    env e;
+    (void)state;
+
+    pthread_mutex_init(&lg.mu, NULL);
+    env_start(&e, sc, 2);
+    assert_int_equal(kube_informer_new(&inf, e.c, &coll, &io, &h), 0);
+    assert_int_equal(kube_informer_start(inf), 0);
+    wait_for(&lg, 3);
+    assert_string_equal(lg.lines[0], "add a 3");
+    assert_string_equal(lg.lines[1], "add b 4");
+    assert_string_equal(lg.lines[2], "delete a 5");
+    assert_null(kube_informer_get(inf, "shop", "a"));
+    b = kube_informer_get(inf, "shop", "b");
+    want = json_pack("{s:{s:s,s:s,s:s}}", "metadata", "name", "b", "namespace", "shop",
+                     "resourceVersion", "4");
+    assert_true(json_equal(b, want)); /* spec, managedFields, annotations: all dropped */
+    json_decref(want);
+    json_decref(b);
+    kube_informer_free(inf);
+    env_stop(&e);
+    pthread_mutex_destroy(&lg.mu);
+    free(list);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_informer_lists_watches_and_relists_on_gone),
         cmocka_unit_test(test_informer_backs_off_and_relists_after_errors),
+        cmocka_unit_test(test_informer_drops_bookkeeping_fields),
+        cmocka_unit_test(test_informer_caches_the_kept_view),
     };
     return cmocka_run_group_tests_name("kube_informer", tests, NULL, NULL);
 }

@@ -290,6 +290,103 @@ static void test_plan_in_place_without_gate_still_orders_snapshot_first(void **s
     json_decref(spec);
 }
 
+/* A pgDump item into target secret "db"; copy: target.createDatabase. */
+static json_t *pg_dump_spec(bool copy)
+{
+    return json_pack("{s:[{s:s, s:{s:{s:s, s:s}, s:{s:{s:s, s:s}, s:b}}}]}", "items", "name",
+                     "analytics", "pgDump", "source", "bucket", "shop-backups", "key", "a.dump",
+                     "target", "connectionSecretRef", "name", "db", "key", "url", "createDatabase",
+                     copy);
+}
+
+static void test_plan_copy_only_needs_no_approval(void **state)
+{
+    json_t *spec = pg_dump_spec(true), *item;
+    plan *p;
+    (void)state;
+    /* into a new database: loaded in prepare, nothing live, no gate */
+    p = plan_of(spec);
+    assert_false(plan_has_destructive(p));
+    assert_int_equal(plan_find(p, "approval"), -1);
+    assert_true(plan_find(p, "analytics/load") >= 0);
+    plan_free(p);
+    /* the same copy whose URL is then patched into a live Secret: gated */
+    item = json_array_get(json_object_get(spec, "items"), 0);
+    json_object_set_new(item, "secretPatches",
+                        json_pack("[{s:s, s:s, s:b}]", "secretName", "app", "key", "DATABASE_URL",
+                                  "replaceHost", 1));
+    p = plan_of(spec);
+    assert_true(plan_has_destructive(p));
+    assert_true(plan_find(p, "approval") >= 0);
+    assert_true(plan_find(p, "approval") < plan_find(p, "analytics/patch-secrets"));
+    plan_free(p);
+    json_object_del(item, "secretPatches");
+    /* a copy plus a rollout (restarts live workloads): gated */
+    json_object_set_new(spec, "rollout",
+                        json_pack("[{s:s, s:s}]", "kind", "Deployment", "name", "api-gateway"));
+    p = plan_of(spec);
+    assert_true(plan_find(p, "approval") >= 0);
+    plan_free(p);
+    json_decref(spec);
+}
+
+/* Runbook 003 section 1 as one request: an Aurora item with promote: rename and
+ * cleanup plans the cluster renames and the cluster cleanup (issue 18 item 4). */
+static void test_plan_aurora_cutover_renames_and_cleans_up_clusters(void **state)
+{
+    static const want_step want[] = {
+        {"loans-db/validate", false},
+        {"loans-db/restore-cluster", false},
+        {"loans-db/create-writer", false},
+        {"loans-db/wait-available", false},
+        {"approval", false},
+        {"loans-db/promote", true},
+        {"loans-db/patch-secrets", true},
+        {"loans-db/cleanup", true},
+    };
+    json_t *spec = json_loads(
+        "{\"items\":[{\"name\":\"loans-db\",\"rdsClusterPointInTime\":{"
+        "\"sourceDBClusterIdentifier\":\"loanserve-prod-aurora\","
+        "\"targetDBClusterIdentifier\":\"loanserve-prod-aurora-restored\","
+        "\"restoreToTime\":\"2026-02-18T14:30:00Z\",\"writerInstanceClass\":\"db.r6g.large\"},"
+        "\"promote\":\"rename\",\"credentialsSecretRef\":{\"name\":\"db-admin\"},"
+        "\"secretPatches\":[{\"secretName\":\"app\",\"key\":\"DATABASE_URL\",\"replaceHost\":true}]"
+        ","
+        "\"cleanup\":{\"deleteOld\":true,\"finalSnapshot\":true,\"after\":\"1h\"}}]}",
+        0, NULL);
+    plan *p;
+    const plan_step *st;
+    (void)state;
+    assert_non_null(spec);
+    p = plan_of(spec);
+    assert_steps(p, want, sizeof(want) / sizeof(want[0]));
+    st = &p->steps[plan_find(p, "loans-db/promote")];
+    assert_non_null(strstr(st->description, "Rename DB cluster loanserve-prod-aurora to "
+                                            "loanserve-prod-aurora-old-<time>, then "
+                                            "loanserve-prod-aurora-restored to "
+                                            "loanserve-prod-aurora"));
+    st = &p->steps[plan_find(p, "loans-db/cleanup")];
+    assert_non_null(strstr(st->description, "After 1h, delete the renamed-away DB cluster's "
+                                            "instances, then the DB cluster "
+                                            "loanserve-prod-aurora-old-<time> with a final "
+                                            "snapshot."));
+    plan_free(p);
+    json_decref(spec);
+}
+
+static void test_plan_live_target_keeps_the_gate(void **state)
+{
+    json_t *spec = pg_dump_spec(false);
+    plan *p;
+    (void)state;
+    p = plan_of(spec);
+    assert_true(plan_find(p, "approval") >= 0);
+    assert_true(plan_find(p, "approval") < plan_find(p, "analytics/load"));
+    assert_true(p->steps[plan_find(p, "analytics/load")].destructive);
+    plan_free(p);
+    json_decref(spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +395,9 @@ int main(void)
         cmocka_unit_test(test_plan_to_json_fits_the_status_schema),
         cmocka_unit_test(test_plan_approval_not_required_removes_only_the_gate),
         cmocka_unit_test(test_plan_dry_run_does_not_change_the_plan),
+        cmocka_unit_test(test_plan_copy_only_needs_no_approval),
+        cmocka_unit_test(test_plan_live_target_keeps_the_gate),
+        cmocka_unit_test(test_plan_aurora_cutover_renames_and_cleans_up_clusters),
         cmocka_unit_test(test_plan_depends_on_reorders_within_a_class),
         cmocka_unit_test(test_plan_depends_on_cycle_is_invalid_and_named),
         cmocka_unit_test(test_plan_in_place_without_gate_still_orders_snapshot_first),

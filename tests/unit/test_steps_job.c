@@ -16,13 +16,8 @@
 #include "util/error.h"
 
 #include "test_kube_fake_server.h"
+#include "test_step_fixture.h"
 
-#define RR_JSON                                                                                    \
-    "{\"apiVersion\":\"lifeboat.dev/v1alpha1\",\"kind\":\"RestoreRequest\",\"metadata\":{"         \
-    "\"name\":\"rr1\",\"namespace\":\"shop\",\"uid\":\"uid-111\"}}"
-#define OWNED                                                                                      \
-    "\"ownerReferences\":[{\"kind\":\"RestoreRequest\",\"name\":\"rr1\",\"uid\":\"uid-111\"}]"
-#define NOT_FOUND "{\"kind\":\"Status\",\"code\":404,\"reason\":\"NotFound\",\"message\":\"nope\"}"
 #define JOB_SPEC                                                                                   \
     "{\"job\":{\"destructive\":true,\"timeoutSeconds\":900,\"template\":{\"metadata\":{"           \
     "\"labels\":{\"runbook\":\"004-p2\"}},\"spec\":{\"template\":{\"spec\":{\"containers\":[{"     \
@@ -43,66 +38,16 @@
 #define PODS                                                                                       \
     "{\"items\":[{\"metadata\":{\"name\":\"p1\",\"creationTimestamp\":\"2026-11-21T01:00:00Z\"}}]}"
 
-typedef struct fixture {
-    env e;
-    char *raws[MAX_SCRIPT];
-    size_t n;
-    json_t *rr, *status, *item_spec;
-    api_restore_item item;
-    api_restore_spec spec;
-    plan_step step;
-    step_ctx ctx;
-    step_result out;
-} fixture;
 
+/* item files (a job or fileArchive: its spec under `field`) at its run step. */
 static void fx_start(fixture *f, const char *const *pairs, size_t n, const char *status,
                      const char *item_spec, api_source source, const char *field)
 {
-    scripted sc[MAX_SCRIPT];
-    memset(f, 0, sizeof(*f));
-    memset(sc, 0, sizeof(sc));
-    assert_true(n <= MAX_SCRIPT);
-    for (size_t i = 0; i < n; i++) {
-        f->raws[i] = resp(pairs[2 * i], "", pairs[2 * i + 1]);
-        sc[i].raw = f->raws[i];
-    }
-    f->n = n;
-    env_start(&f->e, sc, n);
-    f->rr = json_loads(RR_JSON, 0, NULL);
-    f->status = json_loads(status, 0, NULL);
-    f->item_spec = json_loads(item_spec, 0, NULL);
-    assert_non_null(f->status);
-    assert_non_null(f->item_spec);
-    f->item.name = "files";
+    fx_init(f, pairs, n, status, item_spec, "files", source, field, "files/run");
     f->item.target_id = "PersistentVolumeClaim files/app";
-    f->item.source = source;
-    f->item.spec = f->item_spec;
-    f->item.source_spec = json_object_get(f->item_spec, field);
-    f->step.name = "files/run";
-    f->ctx.kube = f->e.c;
-    f->ctx.rr = f->rr;
-    f->ctx.status = f->status;
-    f->ctx.spec = &f->spec;
-    f->ctx.item = &f->item;
-    f->ctx.step = &f->step;
 }
 
-static void fx_stop(fixture *f)
-{
-    env_stop(&f->e);
-    for (size_t i = 0; i < f->n; i++)
-        free(f->raws[i]);
-    json_decref(f->rr);
-    json_decref(f->status);
-    json_decref(f->item_spec);
-    json_decref(f->out.output);
-}
 
-static const char *req(fixture *f, size_t i)
-{
-    assert_true(atomic_load(&f->e.srv.n_requests) > i);
-    return f->e.srv.requests[i];
-}
 
 
 static void test_job_run_creates_the_templates_job_with_restricted_defaults(void **state)

@@ -14,6 +14,7 @@
 #include "util/error.h"
 
 #include "test_kube_fake_server.h"
+#include "test_step_fixture.h"
 
 /* package-private helpers of steps_kube.c */
 void steps_kube__object_name(char *out, size_t size, const char *full);
@@ -24,12 +25,6 @@ int steps_kube__render_template(char **out, const char *tmpl, const char *host, 
 int steps_kube__rollout_check(const json_t *obj, const char *kind, char *msg, size_t size);
 int steps_kube__crashloop_check(const json_t *pods, lb_time since, char *msg, size_t size);
 
-#define RR_JSON                                                                                    \
-    "{\"apiVersion\":\"lifeboat.dev/v1alpha1\",\"kind\":\"RestoreRequest\",\"metadata\":{"         \
-    "\"name\":\"rr1\",\"namespace\":\"shop\",\"uid\":\"uid-111\"}}"
-#define OWNED                                                                                      \
-    "\"ownerReferences\":[{\"kind\":\"RestoreRequest\",\"name\":\"rr1\",\"uid\":\"uid-111\"}]"
-#define NOT_FOUND "{\"kind\":\"Status\",\"code\":404,\"reason\":\"NotFound\",\"message\":\"nope\"}"
 
 /* base64 of the values used below */
 #define B64_ORIG                                                                                                                              \
@@ -42,49 +37,18 @@ int steps_kube__crashloop_check(const json_t *pods, lb_time since, char *msg, si
     "cG9zdGdyZXM6Ly9hcHA6c2VjcmV0QG90aGVyLmRiOjEvc2hvcA==" /* postgres://app:secret@other.db:1/shop \
                                                             */
 
-typedef struct fixture {
-    env e;
-    char *raws[MAX_SCRIPT];
-    size_t n;
-    json_t *rr, *status, *item_spec;
-    api_restore_item item;
-    api_restore_spec spec;
-    api_workload rollout[1];
-    api_workload scale[1];
-    plan_step step;
-    step_ctx ctx;
-    step_result out;
-} fixture;
 
 /* Starts the server with (status line, body) pairs. */
+#define KUBE_STATUS                                                                                \
+    "{\"outputs\":[{\"item\":\"orders-db\",\"endpoint\":\"new.db\",\"port\":6543}],\"steps\":[{"  \
+    "\"name\":\"rollout/Deployment/api\",\"startedAt\":\"2026-11-21T01:02:03Z\"},{\"name\":"        \
+    "\"rollback/rollout/Deployment/api\",\"startedAt\":\"2026-11-21T02:00:00Z\"}]}"
+
+/* orders-db (rdsPointInTime) at patch-secrets, scaling down and rolling out Deployment api. */
 static void fx_start(fixture *f, const char *const *pairs, size_t n, const char *item_spec)
 {
-    scripted sc[MAX_SCRIPT];
-
-    memset(f, 0, sizeof(*f));
-    memset(sc, 0, sizeof(sc));
-    assert_true(n <= MAX_SCRIPT);
-    for (size_t i = 0; i < n; i++) {
-        f->raws[i] = resp(pairs[2 * i], "", pairs[2 * i + 1]);
-        sc[i].raw = f->raws[i];
-    }
-    f->n = n;
-    env_start(&f->e, sc, n);
-    f->rr = json_loads(RR_JSON, 0, NULL);
-    f->status = json_loads("{\"outputs\":[{\"item\":\"orders-db\",\"endpoint\":\"new.db\","
-                           "\"port\":6543}],\"steps\":[{\"name\":\"rollout/Deployment/api\","
-                           "\"startedAt\":\"2026-11-21T01:02:03Z\"},{\"name\":"
-                           "\"rollback/rollout/Deployment/api\",\"startedAt\":"
-                           "\"2026-11-21T02:00:00Z\"}]}",
-                           0, NULL);
-    f->item_spec = json_loads(item_spec ? item_spec : "{}", 0, NULL);
-    assert_non_null(f->rr);
-    assert_non_null(f->status);
-    assert_non_null(f->item_spec);
-    f->item.name = "orders-db";
-    f->item.source = API_SOURCE_RDS_POINT_IN_TIME;
-    f->item.spec = f->item_spec;
-    f->item.source_spec = json_object_get(f->item_spec, "rdsPointInTime");
+    fx_init(f, pairs, n, KUBE_STATUS, item_spec ? item_spec : "{}", "orders-db",
+            API_SOURCE_RDS_POINT_IN_TIME, "rdsPointInTime", "orders-db/patch-secrets");
     f->scale[0].kind = "Deployment";
     f->scale[0].name = "api";
     f->item.scale_down = f->scale;
@@ -93,31 +57,9 @@ static void fx_start(fixture *f, const char *const *pairs, size_t n, const char 
     f->rollout[0].name = "api";
     f->spec.rollout = f->rollout;
     f->spec.n_rollout = 1;
-    f->step.name = "orders-db/patch-secrets";
-    f->ctx.kube = f->e.c;
-    f->ctx.rr = f->rr;
-    f->ctx.status = f->status;
-    f->ctx.spec = &f->spec;
-    f->ctx.item = &f->item;
-    f->ctx.step = &f->step;
 }
 
-static void fx_stop(fixture *f)
-{
-    env_stop(&f->e);
-    for (size_t i = 0; i < f->n; i++)
-        free(f->raws[i]);
-    json_decref(f->rr);
-    json_decref(f->status);
-    json_decref(f->item_spec);
-    json_decref(f->out.output);
-}
 
-static const char *req(fixture *f, size_t i)
-{
-    assert_true(atomic_load(&f->e.srv.n_requests) > i);
-    return f->e.srv.requests[i];
-}
 
 /* ---- pure helpers --------------------------------------------------------------------- */
 

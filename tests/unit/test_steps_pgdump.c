@@ -14,13 +14,8 @@
 #include "util/error.h"
 
 #include "test_kube_fake_server.h"
+#include "test_step_fixture.h"
 
-#define RR_JSON                                                                                    \
-    "{\"apiVersion\":\"lifeboat.dev/v1alpha1\",\"kind\":\"RestoreRequest\",\"metadata\":{"         \
-    "\"name\":\"rr1\",\"namespace\":\"shop\",\"uid\":\"uid-111\"}}"
-#define OWNED                                                                                      \
-    "\"ownerReferences\":[{\"kind\":\"RestoreRequest\",\"name\":\"rr1\",\"uid\":\"uid-111\"}]"
-#define NOT_FOUND "{\"kind\":\"Status\",\"code\":404,\"reason\":\"NotFound\",\"message\":\"nope\"}"
 #define ITEM_SPEC                                                                                  \
     "{\"pgDump\":{\"source\":{\"bucket\":\"backups\",\"latestUnder\":\"pg/\"},\"manifest\":"       \
     "\"required\",\"decryption\":{\"keySecretRef\":{\"name\":\"bk\",\"key\":\"k\"}},\"target\":{"  \
@@ -38,64 +33,14 @@
     "{\"items\":[{\"metadata\":{\"name\":\"lb-rr1-orders-load-x1\",\"creationTimestamp\":"         \
     "\"2026-11-21T01:00:00Z\"}}]}"
 
-typedef struct fixture {
-    env e;
-    char *raws[MAX_SCRIPT];
-    size_t n;
-    json_t *rr, *status, *item_spec;
-    api_restore_item item;
-    api_restore_spec spec;
-    plan_step step;
-    step_ctx ctx;
-    step_result out;
-} fixture;
 
+/* pgDump item orders at its load step, with the given status. */
 static void fx_start(fixture *f, const char *const *pairs, size_t n, const char *status)
 {
-    scripted sc[MAX_SCRIPT];
-    memset(f, 0, sizeof(*f));
-    memset(sc, 0, sizeof(sc));
-    assert_true(n <= MAX_SCRIPT);
-    for (size_t i = 0; i < n; i++) {
-        f->raws[i] = resp(pairs[2 * i], "", pairs[2 * i + 1]);
-        sc[i].raw = f->raws[i];
-    }
-    f->n = n;
-    env_start(&f->e, sc, n);
-    f->rr = json_loads(RR_JSON, 0, NULL);
-    f->status = json_loads(status, 0, NULL);
-    f->item_spec = json_loads(ITEM_SPEC, 0, NULL);
-    assert_non_null(f->status);
-    assert_non_null(f->item_spec);
-    f->item.name = "orders";
-    f->item.source = API_SOURCE_PG_DUMP;
-    f->item.spec = f->item_spec;
-    f->item.source_spec = json_object_get(f->item_spec, "pgDump");
-    f->step.name = "orders/load";
-    f->ctx.kube = f->e.c;
-    f->ctx.rr = f->rr;
-    f->ctx.status = f->status;
-    f->ctx.spec = &f->spec;
-    f->ctx.item = &f->item;
-    f->ctx.step = &f->step;
+    fx_init(f, pairs, n, status, ITEM_SPEC, "orders", API_SOURCE_PG_DUMP, "pgDump", "orders/load");
 }
 
-static void fx_stop(fixture *f)
-{
-    env_stop(&f->e);
-    for (size_t i = 0; i < f->n; i++)
-        free(f->raws[i]);
-    json_decref(f->rr);
-    json_decref(f->status);
-    json_decref(f->item_spec);
-    json_decref(f->out.output);
-}
 
-static const char *req(fixture *f, size_t i)
-{
-    assert_true(atomic_load(&f->e.srv.n_requests) > i);
-    return f->e.srv.requests[i];
-}
 
 static void test_pgdump_load_creates_job_with_secrets_only_in_secret_key_refs(void **state)
 {

@@ -45,6 +45,8 @@ typedef struct fake_inst {
     int lag;                   /* DescribeDBInstances calls before it lands */
     fake_tag tags[FAKE_TAGS];
     int ntags;
+    int is_cluster;      /* a DB cluster (DescribeDBClusters), not an instance */
+    char cluster_id[64]; /* an instance: the cluster it is a member of, or "" */
 } fake_inst;
 
 typedef struct fake_snap {
@@ -111,7 +113,15 @@ static int form_get(const char *body, const char *key, char *out, size_t size)
 static fake_inst *fake_find(fake *f, const char *id)
 {
     for (int i = 0; i < FAKE_MAX; i++)
-        if (f->inst[i].used && strcmp(f->inst[i].id, id) == 0)
+        if (f->inst[i].used && !f->inst[i].is_cluster && strcmp(f->inst[i].id, id) == 0)
+            return &f->inst[i];
+    return NULL;
+}
+
+static fake_inst *fake_find_cluster(fake *f, const char *id)
+{
+    for (int i = 0; i < FAKE_MAX; i++)
+        if (f->inst[i].used && f->inst[i].is_cluster && strcmp(f->inst[i].id, id) == 0)
             return &f->inst[i];
     return NULL;
 }
@@ -169,6 +179,21 @@ static fake_inst *fake_add(fake *f, const char *id, const char *status, const ch
     abort();
 }
 
+/* A cluster `id` with one member instance `writer` (NULL: none). */
+static fake_inst *fake_add_cluster(fake *f, const char *id, const char *status, const char *uid_tag,
+                                   const char *writer)
+{
+    fake_inst *cl = fake_add(f, id, status, uid_tag);
+    cl->is_cluster = 1;
+    snprintf(cl->arn, sizeof(cl->arn), "arn:aws:rds:us-east-1:123456789012:cluster:%s-%d", id,
+             (int)(cl - f->inst));
+    if (writer != NULL) {
+        fake_inst *w = fake_add(f, writer, "available", NULL);
+        snprintf(w->cluster_id, sizeof(w->cluster_id), "%s", id);
+    }
+    return cl;
+}
+
 static fake_snap *fake_add_snap(fake *f, const char *id, const char *inst, const char *status,
                                 const char *type, const char *created)
 {
@@ -196,6 +221,36 @@ static void fake_log(fake *f, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(f->log[f->nlog++], sizeof(f->log[0]), fmt, ap);
     va_end(ap);
+}
+
+/* A cluster's XML with its members (instances whose cluster_id is its id). */
+static void cluster_xml(char *out, size_t size, const fake *f, const fake_inst *cl)
+{
+    size_t n = (size_t)snprintf(out, size,
+                                "<DBCluster><DBClusterIdentifier>%s</DBClusterIdentifier>"
+                                "<Status>%s</Status><DBClusterArn>%s</DBClusterArn>"
+                                "<Engine>aurora-postgresql</Engine><Endpoint>%s.cluster-x"
+                                "</Endpoint><Port>%d</Port><DBClusterMembers>",
+                                cl->id, cl->status, cl->arn, cl->id, cl->port);
+    for (int i = 0; i < FAKE_MAX; i++) {
+        const fake_inst *m = &f->inst[i];
+        if (m->used && !m->is_cluster && strcmp(m->cluster_id, cl->id) == 0)
+            n += (size_t)snprintf(out + n, size - n,
+                                  "<DBClusterMember><DBInstanceIdentifier>%s"
+                                  "</DBInstanceIdentifier><IsClusterWriter>true</IsClusterWriter>"
+                                  "</DBClusterMember>",
+                                  m->id);
+    }
+    snprintf(out + n, size - n, "</DBClusterMembers></DBCluster>");
+}
+
+/* Renames cluster cl to nid, its members with it. */
+static void cluster_move(fake *f, fake_inst *cl, const char *nid)
+{
+    for (int i = 0; i < FAKE_MAX; i++)
+        if (f->inst[i].used && !f->inst[i].is_cluster && strcmp(f->inst[i].cluster_id, cl->id) == 0)
+            snprintf(f->inst[i].cluster_id, sizeof(f->inst[i].cluster_id), "%s", nid);
+    snprintf(cl->id, sizeof(cl->id), "%s", nid);
 }
 
 static void inst_xml(char *out, size_t size, const fake_inst *in)
@@ -258,7 +313,7 @@ static void fake_apply(fake *f, const char *action, const char *body, int *statu
     if (strcmp(action, "DescribeDBInstances") == 0) {
         for (int i = 0; i < FAKE_MAX; i++) { /* lagged renames land */
             in = &f->inst[i];
-            if (in->used && in->lag > 0 && --in->lag == 0) {
+            if (in->used && !in->is_cluster && in->lag > 0 && --in->lag == 0) {
                 memcpy(in->id, in->pending_id, sizeof(in->id));
                 in->polls_until_available = 2;
             }
@@ -269,7 +324,7 @@ static void fake_apply(fake *f, const char *action, const char *body, int *statu
                              "<DBInstances>");
         for (int i = 0; i < FAKE_MAX; i++) {
             in = &f->inst[i];
-            if (!in->used || (have && strcmp(in->id, id) != 0))
+            if (!in->used || in->is_cluster || (have && strcmp(in->id, id) != 0))
                 continue;
             if (in->polls_until_available > 0 && --in->polls_until_available == 0) {
                 inst_xml(x, sizeof(x), in);
@@ -288,6 +343,31 @@ static void fake_apply(fake *f, const char *action, const char *body, int *statu
         snprintf(out + n, size - n,
                  "</DBInstances></DescribeDBInstancesResult>"
                  "</DescribeDBInstancesResponse>");
+        return;
+    }
+    if (strcmp(action, "DescribeDBClusters") == 0) {
+        for (int i = 0; i < FAKE_MAX; i++) { /* lagged cluster renames land */
+            in = &f->inst[i];
+            if (in->used && in->is_cluster && in->lag > 0 && --in->lag == 0) {
+                cluster_move(f, in, in->pending_id);
+                in->polls_until_available = 2;
+            }
+        }
+        form_get(body, "DBClusterIdentifier", id, sizeof(id));
+        in = fake_find_cluster(f, id);
+        if (in == NULL) {
+            *status = 404;
+            snprintf(v, sizeof(v), "DBCluster %s not found.", id);
+            error_xml(out, size, "DBClusterNotFoundFault", v);
+            return;
+        }
+        cluster_xml(x, sizeof(x), f, in);
+        if (in->polls_until_available > 0 && --in->polls_until_available == 0)
+            snprintf(in->status, sizeof(in->status), "available");
+        snprintf(out, size,
+                 "<DescribeDBClustersResponse><DescribeDBClustersResult><DBClusters>%s"
+                 "</DBClusters></DescribeDBClustersResult></DescribeDBClustersResponse>",
+                 x);
         return;
     }
     if (strcmp(action, "ListTagsForResource") == 0) {
@@ -417,6 +497,63 @@ static void fake_apply(fake *f, const char *action, const char *body, int *statu
         snprintf(in->status, sizeof(in->status), "deleting");
         inst_xml(x, sizeof(x), in);
         snprintf(out, size, "<R><DeleteDBInstanceResult>%s</DeleteDBInstanceResult></R>", x);
+        return;
+    }
+    if (strcmp(action, "ModifyDBCluster") == 0) {
+        char nid[64];
+        form_get(body, "DBClusterIdentifier", id, sizeof(id));
+        form_get(body, "NewDBClusterIdentifier", nid, sizeof(nid));
+        fake_log(f, "ModifyDBCluster %s -> %s", id, nid);
+        in = fake_find_cluster(f, id);
+        if (in == NULL || fake_find_cluster(f, nid) != NULL) {
+            *status = 400;
+            error_xml(out, size, in ? "DBClusterAlreadyExistsFault" : "DBClusterNotFoundFault",
+                      "no");
+            return;
+        }
+        if (strcmp(in->status, "available") != 0) {
+            *status = 400;
+            error_xml(out, size, "InvalidDBClusterStateFault", "not available");
+            return;
+        }
+        snprintf(in->status, sizeof(in->status), "renaming");
+        if (f->rename_lag > 0) {
+            snprintf(in->pending_id, sizeof(in->pending_id), "%s", nid);
+            in->lag = f->rename_lag;
+            in->polls_until_available = 0;
+        } else {
+            cluster_move(f, in, nid);
+            in->polls_until_available = 2;
+        }
+        cluster_xml(x, sizeof(x), f, in);
+        snprintf(out, size, "<R><ModifyDBClusterResult>%s</ModifyDBClusterResult></R>", x);
+        return;
+    }
+    if (strcmp(action, "DeleteDBCluster") == 0) {
+        char fin[128], autob[16];
+        form_get(body, "DBClusterIdentifier", id, sizeof(id));
+        form_get(body, "DeleteAutomatedBackups", autob, sizeof(autob));
+        if (!form_get(body, "FinalDBSnapshotIdentifier", fin, sizeof(fin)))
+            snprintf(fin, sizeof(fin), "none");
+        fake_log(f, "DeleteDBCluster %s final=%s automated-backups-deleted=%s", id, fin, autob);
+        in = fake_find_cluster(f, id);
+        if (in == NULL) {
+            *status = 404;
+            error_xml(out, size, "DBClusterNotFoundFault", "gone");
+            return;
+        }
+        for (int i = 0; i < FAKE_MAX; i++) {
+            const fake_inst *m = &f->inst[i];
+            if (m->used && !m->is_cluster && strcmp(m->cluster_id, id) == 0 &&
+                strcmp(m->status, "deleting") != 0) {
+                *status = 400;
+                error_xml(out, size, "InvalidDBClusterStateFault", "members left");
+                return;
+            }
+        }
+        snprintf(in->status, sizeof(in->status), "deleting");
+        cluster_xml(x, sizeof(x), f, in);
+        snprintf(out, size, "<R><DeleteDBClusterResult>%s</DeleteDBClusterResult></R>", x);
         return;
     }
     if (strcmp(action, "CreateDBSnapshot") == 0) {
@@ -1342,6 +1479,129 @@ static void test_cleanup_deletes_what_promote_recorded(void **state)
     assert_log(&f->srv, want, 1);
 }
 
+/* ---- Aurora: cluster promote, undo and cleanup (issue 18 item 4) ----------------------- */
+
+#define CLUSTER_ITEM                                                                               \
+    "{\"name\": \"orders-db\", \"rdsClusterPointInTime\": {\"sourceDBClusterIdentifier\": "        \
+    "\"loans\", \"useLatestRestorableTime\": true, \"targetDBClusterIdentifier\": "                \
+    "\"loans-restored\", \"writerInstanceClass\": \"db.r6g.large\"}, \"promote\": \"rename\", "    \
+    "\"cleanup\": {\"deleteOld\": true, \"after\": \"1s\"}}"
+#define CLUSTER_CLEANUP_STATUS                                                                     \
+    "{\"steps\": [{\"name\": \"orders-db/promote\", \"phase\": \"Succeeded\", "                    \
+    "\"startedAt\": \"2026-11-20T10:00:00Z\", \"finishedAt\": \"2026-11-20T10:05:00Z\"}]}"
+
+static void test_cluster_promote_and_undo_rename_clusters(void **state)
+{
+    fixture *f = *state;
+    static const char *const want[] = {
+        "AddTagsToResource loans lifeboat.dev/renamed-by=UID",
+        "ModifyDBCluster loans -> loans-old-20261120100000",
+        "ModifyDBCluster loans-restored -> loans",
+        "ModifyDBCluster loans -> loans-restored",
+        "ModifyDBCluster loans-old-20261120100000 -> loans",
+    };
+    fake_inst *orig, *copy;
+    load(f, CLUSTER_ITEM, PROMOTE_STATUS);
+    orig = fake_add_cluster(&f->srv, "loans", "available", NULL, "loans-writer");
+    copy = fake_add_cluster(&f->srv, "loans-restored", "available", UID, "loans-restored-writer");
+    run_until_settled(f, rds_step_promote, "promote", 12);
+    assert_int_equal(f->res.verdict, STEP_DONE);
+    assert_ptr_equal(fake_find_cluster(&f->srv, "loans"), copy);
+    assert_ptr_equal(fake_find_cluster(&f->srv, "loans-old-20261120100000"), orig);
+    assert_string_equal(out_get(f, "clusterIdentifier"), "loans");
+    assert_string_equal(out_get(f, "replacedClusterIdentifier"), "loans-old-20261120100000");
+    assert_string_equal(out_get(f, "endpoint"), "loans.cluster-x"); /* follows the name */
+    assert_int_equal(json_integer_value(json_object_get(f->res.output, "port")), copy->port);
+    /* the instances keep their names; membership follows the clusters */
+    assert_string_equal(fake_find(&f->srv, "loans-restored-writer")->cluster_id, "loans");
+    assert_string_equal(fake_find(&f->srv, "loans-writer")->cluster_id, "loans-old-20261120100000");
+    f->ctx.rollback = 1;
+    run_until_settled(f, rds_step_promote_undo, "promote", 12);
+    assert_int_equal(f->res.verdict, STEP_DONE);
+    assert_log(&f->srv, want, 5);
+    assert_ptr_equal(fake_find_cluster(&f->srv, "loans"), orig);
+    assert_ptr_equal(fake_find_cluster(&f->srv, "loans-restored"), copy);
+    assert_null(fake_find_cluster(&f->srv, "loans-old-20261120100000"));
+}
+
+static void test_cluster_promote_through_rename_lag_and_applied_then_500(void **state)
+{
+    fixture *f = *state;
+    static const char *const want[] = {
+        "AddTagsToResource loans lifeboat.dev/renamed-by=UID",
+        "ModifyDBCluster loans -> loans-old-20261120100000",
+        "ModifyDBCluster loans-restored -> loans",
+    };
+    load(f, CLUSTER_ITEM, PROMOTE_STATUS);
+    fake_add_cluster(&f->srv, "loans", "available", NULL, NULL);
+    fake_add_cluster(&f->srv, "loans-restored", "available", UID, NULL);
+    f->srv.rename_lag = 3; /* the old name answers `renaming` for 3 describes */
+    scripted_failure(f, "ModifyDBCluster", 500);
+    assert_int_equal(run_until_settled_transient(f, rds_step_promote, "promote", 30), 1);
+    assert_int_equal(f->res.verdict, STEP_DONE);
+    assert_log(&f->srv, want, 3); /* each rename sent once */
+    assert_string_equal(out_get(f, "clusterIdentifier"), "loans");
+}
+
+static void test_cluster_promote_refuses_foreign_target(void **state)
+{
+    fixture *f = *state;
+    load(f, CLUSTER_ITEM, PROMOTE_STATUS);
+    fake_add_cluster(&f->srv, "loans", "available", NULL, NULL);
+    fake_add_cluster(&f->srv, "loans-restored", "available", OTHER_UID, NULL);
+    assert_int_equal(run(f, rds_step_promote, "promote"), 0);
+    assert_int_equal(f->res.verdict, STEP_FAILED);
+    assert_string_equal(f->res.reason, "TargetNotOwned");
+    assert_non_null(strstr(f->res.message, "DB cluster loans-restored"));
+    assert_int_equal(f->srv.nlog, 0);
+}
+
+static void test_cluster_cleanup_deletes_members_then_cluster_once(void **state)
+{
+    fixture *f = *state;
+    static const char *const want[] = {
+        "DeleteDBInstance loans-writer skip-final automated-backups-deleted=false",
+        "DeleteDBCluster loans-old-20261120100000 final=loans-old-20261120100000-final "
+        "automated-backups-deleted=false",
+    };
+    fake_inst *old;
+    load(f, CLUSTER_ITEM, CLUSTER_CLEANUP_STATUS);
+    old = fake_add_cluster(&f->srv, "loans-old-20261120100000", "available", NULL, NULL);
+    fake_add(&f->srv, "loans-writer", "available", NULL);
+    snprintf(fake_find(&f->srv, "loans-writer")->cluster_id, 64, "%s", old->id);
+    tag_set(old, "lifeboat.dev/renamed-by", UID);
+    f->ctx.now = lb_time_now();
+    /* the member is deleted first; the cluster waits for it */
+    assert_int_equal(run(f, rds_step_cleanup, "cleanup"), 0);
+    assert_int_equal(f->res.verdict, STEP_WAIT);
+    assert_non_null(strstr(f->res.message, "1 instance(s)"));
+    assert_int_equal(run(f, rds_step_cleanup, "cleanup"), 0); /* deleting: not sent again */
+    assert_int_equal(f->res.verdict, STEP_WAIT);
+    assert_int_equal(f->srv.nlog, 1);
+    fake_find(&f->srv, "loans-writer")->used = 0; /* the member is gone */
+    assert_int_equal(run(f, rds_step_cleanup, "cleanup"), 0);
+    assert_int_equal(f->res.verdict, STEP_DONE);
+    assert_string_equal(out_get(f, "snapshotIdentifier"), "loans-old-20261120100000-final");
+    /* again (a crash after the call): the cluster is deleting, no second delete */
+    assert_int_equal(run(f, rds_step_cleanup, "cleanup"), 0);
+    assert_int_equal(f->res.verdict, STEP_DONE);
+    assert_log(&f->srv, want, 2);
+}
+
+static void test_cluster_cleanup_refuses_untagged_old(void **state)
+{
+    fixture *f = *state;
+    load(f, CLUSTER_ITEM, CLUSTER_CLEANUP_STATUS);
+    fake_add_cluster(&f->srv, "loans-old-20261120100000", "available", NULL, "loans-writer");
+    f->ctx.now = lb_time_now();
+    assert_int_equal(run(f, rds_step_cleanup, "cleanup"), 0);
+    assert_int_equal(f->res.verdict, STEP_FAILED);
+    assert_string_equal(f->res.reason, "TargetNotOwned");
+    assert_non_null(strstr(f->res.message, "DB cluster loans-old-20261120100000"));
+    assert_null(f->res.output);
+    assert_int_equal(f->srv.nlog, 0);
+}
+
 static void test_no_aws_fails_clearly(void **state)
 {
     fixture *f = *state;
@@ -1395,6 +1655,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cleanup_deletes_what_promote_recorded, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_aws_fails_clearly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_promote_and_undo_rename_clusters, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_cluster_promote_through_rename_lag_and_applied_then_500, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_promote_refuses_foreign_target, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_cleanup_deletes_members_then_cluster_once,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_cleanup_refuses_untagged_old, setup, teardown),
     };
     return cmocka_run_group_tests_name("steps_rds", tests, NULL, NULL);
 }

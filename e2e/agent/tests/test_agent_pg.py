@@ -144,6 +144,29 @@ class AgentPgTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("nomani/absent.dump does not exist", res["error"])
 
+    def test_latest_under_skips_a_failed_backup_and_an_empty_one(self):
+        """A BackupPolicy tags a failed backup's leftover lifeboat.dev/backup-result=failed until
+        retention deletes it; latestUnder must not restore it meanwhile, nor a 0-byte object."""
+        self.fresh_db("lt", orders=50)
+        counts = self.pg.counts("lt")
+        put(self.bucket, "lt/a.dump", self.pg.dump("lt", "-Fc"))
+        time.sleep(1.1)  # LastModified has second resolution
+        self.pg.script("DELETE FROM orders WHERE id > 10", "lt")
+        put(self.bucket, "lt/b.dump", self.pg.dump("lt", "-Fc"))
+        aws("s3api", "put-object-tagging", "--bucket", self.bucket, "--key", "lt/b.dump",
+            "--tagging", "TagSet=[{Key=lifeboat.dev/backup-result,Value=failed}]")
+        time.sleep(1.1)
+        put(self.bucket, "lt/c.dump", b"")
+        rc, res, err = self.restore("lt", "--latest-under", "lt/")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(res["object"], "s3://%s/lt/a.dump" % self.bucket)
+        self.assertEqual(self.pg.counts("lt"), counts)
+        # Untagged, the newer dump is the newest usable one again.
+        aws("s3api", "delete-object-tagging", "--bucket", self.bucket, "--key", "lt/b.dump")
+        rc, res, err = self.restore("lt", "--latest-under", "lt/", "--verify-only")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(res["object"], "s3://%s/lt/b.dump" % self.bucket)
+
     # ---- runbook 004 P1 ------------------------------------------------------
 
     def test_runbook_004_openssl_cbc_sql_gz_enc(self):

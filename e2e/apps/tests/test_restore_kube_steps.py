@@ -1,10 +1,10 @@
-"""The Kubernetes restore steps (pkg/controller/restore/steps_kube.c) against a live kubesim.
+"""The Kubernetes restore steps (pkg/controller/restore/steps_kube.c) against a live Kubernetes (the real control plane or kubesim).
 
 Each step of a real RestoreRequest (created in a fresh namespace, so owner references carry
 its uid) is run to its verdict by tests/integration/restore_kube_steps
 ($LIFEBOAT_BUILD_DIR, default /work/main/build), the way the step engine calls it; the
 oracles are the app's own HTTP answers (PID, the value it read from its Secret), kubectl
-and the process table. Needs KUBECONFIG and KUBESIM_RUN_DIR from e2e/env.sh up; no AWS.
+and the process table. Needs KUBECONFIG and KUBE_SERVICE_MAP from e2e/env.sh up; no AWS.
 """
 import base64
 import hashlib
@@ -150,7 +150,8 @@ class KubeSteps(unittest.TestCase):
         return p.stdout.strip().splitlines()[-1]
 
     def app(self):
-        with open(os.path.join(os.environ["KUBESIM_RUN_DIR"], "kubesim", "services.json")) as f:
+        path = os.environ["KUBE_SERVICE_MAP"]
+        with open(path) as f:
             addr = json.load(f)["echo.%s.svc" % self.ns]
         with urllib.request.urlopen("http://%s/" % addr, timeout=5) as r:
             return json.loads(r.read())

@@ -53,6 +53,14 @@ class BackupCase(ScenarioCase):
             name, what, timeout, json.dumps((obj or {}).get("status"), indent=1)[:4000],
             self.operator.log_tail()))
 
+    def run_token(self, name, token, phase, timeout=BP_WAIT_S):
+        """backup-now with token, waits for that run to finish, asserts its phase; returns
+        the BackupPolicy."""
+        self.backup_now(name, token)
+        obj = self.wait_token(name, token, timeout)
+        self.assertEqual(history(obj)[-1]["phase"], phase, history(obj))
+        return obj
+
     def wait_token(self, name, token, timeout=BP_WAIT_S):
         return self.wait_bp(name, lambda o: any(h.get("token") == token for h in history(o))
                             and "run" not in o.get("status", {}),
@@ -86,6 +94,18 @@ def snapshots_of(instance):
                    s["DBSnapshotArn"])["TagList"]
         out[s["DBSnapshotIdentifier"]] = {t["Key"]: t["Value"] for t in tags}
     return out
+
+
+def keys_under(bucket, prefix=""):
+    """Sorted keys of the bucket under prefix, from the aws CLI."""
+    out = aws("s3api", "list-objects-v2", "--bucket", bucket, "--prefix", prefix) or {}
+    return sorted(o["Key"] for o in out.get("Contents", []))
+
+
+def s3_tags(bucket, key):
+    """{tag: value} of bucket/key, from the aws CLI."""
+    out = aws("s3api", "get-object-tagging", "--bucket", bucket, "--key", key) or {}
+    return {t["Key"]: t["Value"] for t in out.get("TagSet", [])}
 
 
 def metric_value(text, name, **labels):

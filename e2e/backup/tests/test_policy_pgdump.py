@@ -3,13 +3,17 @@ Job (kubesim runs its pod as a local process, bin/ on PATH) into awssim's S3, en
 with a manifest; the object restores through the pgDump source of a RestoreRequest to
 identical row counts. A dump of the emptied database after a non-empty one is flagged
 Suspicious (condition, Event, metric), never a success; a target that cannot dump sets
-lastError and the failure metric."""
+lastError and the failure metric; a real pg_dump failure leaves nothing; a failed Job's
+leftover object is tagged failed, never counted, deleted by the next retention pass."""
 import json
 import os
+import time
 
-from bplib import BackupCase, cond, history, kube, metric_value, target_status
+from bplib import (BackupCase, cond, history, keys_under, kube, metric_value, s3_tags,
+                   target_status)
 from scenario import b64
 from agentlib import PgCluster, new_bucket, seed_shop
+from awssim_control import control, request_log
 
 KEY = "bk-policy-encryption-key-32byte!"
 
@@ -52,19 +56,12 @@ class PgDumpBackupTest(BackupCase):
         try:
             return self.bp(name)
         except AssertionError:
-            return self.apply_bp(self.bp_manifest(name, [{
-                "name": "orders-logical",
-                "pgDump": {"connectionSecretRef": {"name": secret, "key": "url"},
-                           "destination": {"bucket": self.bucket, "prefix": "pg/shop/"},
-                           "encryption": {"keySecretRef": {"name": "backup-key",
-                                                           "key": "key"}}}}]))
+            return self.apply_bp(self.bp_manifest(name, [self.target("pg/shop/", secret)]))
 
     def test_1_dump_restores_to_identical_row_counts(self):
         self.policy("logical", "shop-db")
         counts = self.pg.counts("shop")
-        self.backup_now("logical", "t1")
-        obj = self.wait_token("logical", "t1")
-        self.assertEqual(history(obj)[-1]["phase"], "Succeeded", history(obj))
+        obj = self.run_token("logical", "t1", "Succeeded")
         lb = target_status(obj, "orders-logical")["lastBackup"]
         key = lb["id"]
         self.assertTrue(key.startswith("pg/shop/orders-logical_") and key.endswith("Z.dump"), key)
@@ -101,11 +98,8 @@ class PgDumpBackupTest(BackupCase):
         last_ok = obj["status"]["lastSuccessfulTime"]
         tables = ", ".join('"%s"' % t.split(".", 1)[1] for t in self.pg.counts("shop"))
         self.pg.script("TRUNCATE %s CASCADE;" % tables, "shop")
-        self.backup_now("logical", "t2")
-        obj = self.wait_token("logical", "t2")
-        h = history(obj)[-1]
-        self.assertEqual(h["phase"], "Suspicious", h)
-        self.assertIn("0 rows/keys", h["targets"][0]["message"])
+        obj = self.run_token("logical", "t2", "Suspicious")
+        self.assertIn("0 rows/keys", history(obj)[-1]["targets"][0]["message"])
         ts = target_status(obj, "orders-logical")
         self.assertEqual(ts["lastBackup"]["rows"], 0)
         self.assertIn("0 rows/keys", ts["lastBackup"]["suspicious"])
@@ -124,10 +118,7 @@ class PgDumpBackupTest(BackupCase):
 
     def test_3_failed_target_sets_last_error_and_metric(self):
         self.policy("broken", "missing-db")
-        self.backup_now("broken", "t3")
-        obj = self.wait_token("broken", "t3")
-        h = history(obj)[-1]
-        self.assertEqual(h["phase"], "Failed", h)
+        obj = self.run_token("broken", "t3", "Failed")
         ts = target_status(obj, "orders-logical")
         self.assertIn("BackupFailed", ts["lastError"])
         self.assertIn("no_such_database", ts["lastError"])
@@ -137,6 +128,111 @@ class PgDumpBackupTest(BackupCase):
             self.operator.metrics(), "lifeboat_backup_failures_total",
             policy="%s/broken" % self.ns, target="orders-logical", reason="BackupFailed")
             or 0, 1)
+
+    def test_4_pg_dump_failure_leaves_no_backup(self):
+        """A real pg_dump failure (the role may read the tables, not their sequences:
+        `permission denied for sequence`): the run Fails naming pg_dump, no object and no
+        unfinished multipart upload is left under the prefix, nothing is counted."""
+        seed_shop(self.pg, "shop_noseq", orders=50)
+        self.pg.script("REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM app;", "shop_noseq")
+        self.put_secret("noseq-db", self.pg.url("shop_noseq"))
+        self.apply_bp(self.bp_manifest("noseq", [self.target("pg/noseq/", "noseq-db")],
+                                       retention={"keepLast": 5}))
+        obj = self.run_token("noseq", "n1", "Failed")
+        ts = target_status(obj, "orders-logical")
+        self.assertIn("pg_dump", ts["lastError"])
+        self.assertNotIn("lastBackup", ts)
+        self.assertNotIn("lastGood", ts)
+        self.assertEqual(keys_under(self.bucket, "pg/noseq/"), [])
+        uploads = json.loads(self.run_aws("s3api", "list-multipart-uploads", "--bucket",
+                                          self.bucket, "--prefix", "pg/noseq/") or "{}")
+        self.assertEqual(uploads.get("Uploads", []), [], uploads)
+
+    def test_5_failed_backups_leftover_is_tagged_failed_and_deleted(self):
+        """The Job fails after its dump object is complete (awssim refuses every write of the
+        manifest): the object is tagged as the policy's and failed, never lastGood; the next
+        good run's retention (keepLast 5, far from reached) deletes it and keeps the good
+        one."""
+        obj = self.apply_bp(self.bp_manifest(
+            "leftover", [self.target("pg/leftover/", "shop-db")], retention={"keepLast": 5}))
+        uid = obj["metadata"]["uid"]
+        control("POST", {"action": "PutObject", "mode": "500-no-apply", "times": -1,
+                         "match": {"Key": "pg/leftover/*.manifest.json"}})
+        try:
+            self.backup_now("leftover", "l1")
+            obj = self.wait_token("leftover", "l1")
+        finally:
+            control("DELETE")
+        h = history(obj)[-1]
+        self.assertEqual(h["phase"], "Failed", h)
+        ts = target_status(obj, "orders-logical")
+        self.assertNotIn("lastGood", ts)
+        left = keys_under(self.bucket, "pg/leftover/")
+        self.assertEqual(len(left), 1, left)
+        self.assertTrue(left[0].endswith("Z.dump"), left)
+        self.assertEqual(s3_tags(self.bucket, left[0]), {
+            "lifeboat.dev/owner": "BackupPolicy/%s/leftover" % self.ns,
+            "lifeboat.dev/uid": uid, "lifeboat.dev/target": "orders-logical",
+            "lifeboat.dev/backup-result": "failed"})
+        obj = self.run_token("leftover", "l2", "Succeeded")
+        good = target_status(obj, "orders-logical")["lastGood"]["id"]
+        self.assertNotEqual(good, left[0])
+        self.assertEqual(keys_under(self.bucket, "pg/leftover/"),
+                         sorted([good, good[:-5] + ".manifest.json"]))
+        events = kube.kubectl_json("get", "events", "-n", self.ns)["items"]
+        self.assertTrue(any(e.get("reason") == "RetentionDeleted" and
+                            left[0] in e.get("message", "") for e in events),
+                        [(e.get("reason"), e.get("message")) for e in events])
+
+    def test_6_tagging_after_kill9_leaves_one_tag_set(self):
+        """kill -9 right after the PutObjectTagging of the dump (awssim applies it and holds
+        the answer), then a 500 after the manifest's: one Job, one dump and one manifest,
+        each with exactly the three ownership tags; the run Succeeds."""
+        obj = self.apply_bp(self.bp_manifest("tagkill", [self.target("pg/tagkill/", "shop-db")]))
+        uid = obj["metadata"]["uid"]
+        since = time.time()
+        control("POST", {"action": "PutObjectTagging", "mode": "apply-then-hold", "times": 1,
+                         "match": {"Key": "pg/tagkill/*.dump"}})
+        try:
+            self.backup_now("tagkill", "k1")
+            deadline = time.monotonic() + 180
+            while not any(e.get("held") and e.get("ts", 0) >= since
+                          and e.get("action") == "PutObjectTagging" for e in request_log()):
+                self.assertLess(time.monotonic(), deadline, self.operator.log_tail())
+                time.sleep(0.2)
+            self.operator.kill9()
+            control("DELETE")
+            control("POST", {"action": "PutObjectTagging", "mode": "apply-then-500",
+                             "times": 1, "match": {"Key": "pg/tagkill/*.manifest.json"}})
+            self.operator.start()
+            obj = self.wait_token("tagkill", "k1")
+            state = control("GET")
+        finally:
+            control("DELETE")
+        self.assertEqual([f["applied"] for f in state["faults"]], [1], state)
+        self.assertEqual(history(obj)[-1]["phase"], "Succeeded", history(obj))
+        key = target_status(obj, "orders-logical")["lastGood"]["id"]
+        self.assertEqual(keys_under(self.bucket, "pg/tagkill/"),
+                         sorted([key, key[:-5] + ".manifest.json"]))
+        want = {"lifeboat.dev/owner": "BackupPolicy/%s/tagkill" % self.ns,
+                "lifeboat.dev/uid": uid, "lifeboat.dev/target": "orders-logical"}
+        for k in keys_under(self.bucket, "pg/tagkill/"):
+            self.assertEqual(s3_tags(self.bucket, k), want, k)
+        jobs = [j for j in kube.kubectl_json("get", "job", "-n", self.ns)["items"]
+                if any(o.get("uid") == uid for o in j["metadata"].get("ownerReferences", []))]
+        self.assertEqual(len(jobs), 1, [j["metadata"]["name"] for j in jobs])
+
+    def target(self, prefix, secret):
+        return {"name": "orders-logical",
+                "pgDump": {"connectionSecretRef": {"name": secret, "key": "url"},
+                           "destination": {"bucket": self.bucket, "prefix": prefix},
+                           "encryption": {"keySecretRef": {"name": "backup-key",
+                                                           "key": "key"}}}}
+
+    def put_secret(self, name, url):
+        kube.kubectl("apply", "-f", "-", input={
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": self.ns}, "data": {"url": b64(url)}})
 
     def run_aws(self, *args, raw=False):
         import subprocess

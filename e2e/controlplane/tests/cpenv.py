@@ -1,64 +1,26 @@
 """The real control plane for this suite.
 
-When e2e/env.sh started it (LIFEBOAT_KUBE=controlplane), the suite uses that one.
-Otherwise (env.sh brought kubesim up) ensure() starts a private control plane under
-RUN_DIR/cp-suite on free ports with e2e/controlplane/service.sh and stops it at exit,
-so the suite always runs against the real kube-apiserver. awssim comes from env.sh.
+The suites use the one e2e/env.sh started (LIFEBOAT_KUBE=controlplane, the only kind
+env.sh runs since issue 9), and awssim from the same environment.
 """
-import atexit
 import os
-import socket
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-SERVICE = os.path.join(ROOT, "e2e", "controlplane", "service.sh")
 sys.path.insert(0, os.path.join(ROOT, "e2e", "kubesim", "tests"))
 sys.path.insert(0, os.path.join(ROOT, "e2e", "restore", "tests"))
 
-_started = []
-PORT_VARS = ("LIFEBOAT_CP_APISERVER_PORT", "LIFEBOAT_CP_ETCD_PORT", "LIFEBOAT_CP_ETCD_PEER_PORT",
-             "LIFEBOAT_CP_KUBELET_PORT", "LIFEBOAT_CP_CONTROLLER_MANAGER_PORT",
-             "LIFEBOAT_CP_SCHEDULER_PORT")
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _down(run_dir, env):
-    subprocess.run([SERVICE, "down", run_dir], env=env, capture_output=True, timeout=120)
-
 
 def ensure():
-    """Points os.environ (KUBECONFIG, KUBE_SERVICE_MAP, CONTROLPLANE_*) at a running real
-    control plane; returns its run dir."""
-    if os.environ.get("LIFEBOAT_KUBE") == "controlplane" and os.environ.get("CONTROLPLANE_RUN_DIR"):
-        return os.environ["CONTROLPLANE_RUN_DIR"]
-    if _started:
-        return _started[0]
-    base = os.environ.get("LIFEBOAT_RUN_DIR") or os.path.join(ROOT, "e2e", ".run")
-    run_dir = os.path.join(base, "cp-suite")
-    env = dict(os.environ)
-    for v in PORT_VARS:
-        env[v] = str(_free_port())
-    _down(run_dir, env)
-    p = subprocess.run([SERVICE, "up", run_dir], env=env, capture_output=True, text=True,
-                       timeout=300)
-    if p.returncode != 0:
-        raise AssertionError("the control plane did not start:\n%s%s" % (p.stderr, p.stdout))
-    atexit.register(_down, run_dir, env)
-    for line in p.stdout.splitlines():
-        if line.startswith("export "):
-            k, v = line[len("export "):].split("=", 1)
-            os.environ[k] = v.strip("'")
-    for v in PORT_VARS:
-        os.environ[v] = env[v]
-    _started.append(run_dir)
-    return run_dir
+    """The run dir of the real control plane e2e/env.sh started (KUBECONFIG,
+    KUBE_SERVICE_MAP and CONTROLPLANE_* come from RUN_DIR/env.sh); a clear error when the
+    environment was not sourced."""
+    if os.environ.get("LIFEBOAT_KUBE") != "controlplane" or \
+            not os.environ.get("CONTROLPLANE_RUN_DIR"):
+        raise AssertionError("no control plane in the environment: run e2e/env.sh up and "
+                             "source RUN_DIR/env.sh (LIFEBOAT_KUBE=controlplane)")
+    return os.environ["CONTROLPLANE_RUN_DIR"]
 
 
 def cp_dir():

@@ -246,7 +246,13 @@ class OperatorRBAC(unittest.TestCase):
                      ("update", "restorerequests.lifeboat.dev", "--subresource=status", "-n", "shop"),
                      ("create", "verificationruns.lifeboat.dev", "-n", "shop"),
                      ("create", "events", "-n", "shop"),
-                     ("update", "leases.coordination.k8s.io", "-n", "lifeboat-system")):
+                     ("update", "leases.coordination.k8s.io", "-n", "lifeboat-system"),
+                     # tenancy (DESIGN.md 3.4): the scopes, a namespace's labels, and
+                     # SubjectAccessReviews for the requester
+                     ("list", "recoveryscopes.lifeboat.dev"),
+                     ("watch", "recoveryscopes.lifeboat.dev"),
+                     ("get", "namespaces/shop"),
+                     ("create", "localsubjectaccessreviews.authorization.k8s.io", "-n", "shop")):
             self.assertEqual(self.can(*args), "yes", args)
 
     def test_operator_may_not_do_more(self):
@@ -265,6 +271,9 @@ class OperatorRBAC(unittest.TestCase):
                      # issue 11: verbs the code does not use
                      ("delete", "jobs.batch", "-n", "shop"), ("list", "namespaces"),
                      ("update", "secrets", "-n", "shop"),
+                     ("create", "recoveryscopes.lifeboat.dev"),
+                     ("update", "recoveryscopes.lifeboat.dev"),
+                     ("create", "subjectaccessreviews.authorization.k8s.io"),
                      ("patch", "restorerequests.lifeboat.dev", "--subresource=status", "-n",
                       "shop")):
             self.assertEqual(self.can(*args), "no", args)
@@ -279,6 +288,62 @@ class OperatorRBAC(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("forbidden", p.stderr)
         self.assertIn(SA, p.stderr)
+
+
+class KubeletIdentity(unittest.TestCase):
+    """The process kubelet acts with its own node credentials (a client certificate for
+    system:node:lifeboat-node in system:nodes, decided by the Node authorizer and
+    NodeRestriction), its PV provisioner with another identity; neither is admin."""
+
+    def kubectl_as(self, name, *args):
+        return subprocess.run(["kubectl", "--kubeconfig",
+                               os.path.join(cpenv.cp_dir(), name + ".kubeconfig")] + list(args),
+                              capture_output=True, text=True, timeout=60)
+
+    def whoami(self, name):
+        p = self.kubectl_as(name, "auth", "whoami", "-o", "json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)["status"]["userInfo"]
+
+    def test_kubelet_credentials_are_the_nodes(self):
+        me = self.whoami("kubelet")
+        self.assertEqual(me["username"], "system:node:lifeboat-node")
+        self.assertIn("system:nodes", me["groups"])
+        self.assertNotIn("system:masters", me["groups"])
+        prov = self.whoami("pv-provisioner")
+        self.assertEqual(prov["username"], "system:lifeboat-pv-provisioner")
+        self.assertNotIn("system:masters", prov.get("groups", []))
+
+    def test_node_authorizer_limits_the_kubelet_to_its_pods(self):
+        ns = "cp-node-" + uuid.uuid4().hex[:6]
+        kube.kubectl("create", "namespace", ns)
+        self.addCleanup(kube.kubectl, "delete", "namespace", ns, "--wait=false", check=False)
+        for name in ("used", "unused"):
+            kube.kubectl("create", "secret", "generic", name, "-n", ns, "--from-literal=v=" + name)
+        # a Secret no pod on the node uses: refused to the node (a real request)
+        p = self.kubectl_as("kubelet", "get", "secret", "unused", "-n", ns)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("forbidden", p.stderr)
+        self.assertIn("system:node:lifeboat-node", p.stderr)
+        # a pod bound to the node that uses "used": the kubelet reads it and the process sees it
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "reader", "namespace": ns},
+               "spec": {"restartPolicy": "Never", "containers": [{
+                   "name": "c", "image": "none", "command": ["sh", "-c", "echo got=$V; sleep 30"],
+                   "env": [{"name": "V", "valueFrom": {"secretKeyRef": {"name": "used", "key": "v"}}}]}]}}
+        kube.kubectl("apply", "-f", "-", input=json.dumps(pod))
+        kube.wait_for(lambda: "got=used" in kube.kubectl("logs", "reader", "-n", ns,
+                                                         check=False).stdout,
+                      timeout=120, message="the pod's log shows the Secret's value")
+        p = self.kubectl_as("kubelet", "get", "secret", "used", "-n", ns, "-o", "name")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotEqual(self.kubectl_as("kubelet", "get", "secret", "unused", "-n", ns).returncode, 0)
+        # what a node may not do at all: PVs (the provisioner may), every Secret, RBAC
+        for args, want in ((("create", "persistentvolumes"), ("no", "yes")),
+                           (("list", "secrets", "-A"), ("no", "no")),
+                           (("create", "clusterrolebindings.rbac.authorization.k8s.io"), ("no", "no"))):
+            for name, w in zip(("kubelet", "pv-provisioner"), want):
+                got = self.kubectl_as(name, "auth", "can-i", *args).stdout.split()[0]
+                self.assertEqual(got, w, (name, args))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import crdcheck  # noqa: E402
 
 KUBECTL = os.environ.get("KUBECTL", "kubectl")
 CRD_NAMES = ["restorerequests.lifeboat.dev", "verificationruns.lifeboat.dev",
-             "backuppolicies.lifeboat.dev"]
+             "backuppolicies.lifeboat.dev", "recoveryscopes.lifeboat.dev"]
 
 
 def example(fname, index=0):
@@ -199,7 +199,9 @@ class OfflineCRDTests(unittest.TestCase):
         want = {"RestoreRequest": ("restorerequests", "rr"),
                 "VerificationRun": ("verificationruns", "vr"),
                 "BackupPolicy": ("backuppolicies", "bp")}
-        self.assertEqual(sorted(self.crds), sorted(want))
+        self.assertEqual(sorted(self.crds), sorted(list(want) + ["RecoveryScope"]))
+        scope = self.crds["RecoveryScope"]["spec"]
+        self.assertEqual((scope["scope"], scope["names"]["plural"]), ("Cluster", "recoveryscopes"))
         for kind, (plural, short) in want.items():
             spec = self.crds[kind]["spec"]
             self.assertEqual(self.crds[kind]["apiVersion"], "apiextensions.k8s.io/v1")
@@ -306,7 +308,8 @@ class OfflineExampleTests(unittest.TestCase):
             for doc in crdcheck.load_yaml_docs(path):
                 with self.subTest(example=os.path.basename(path), name=doc["metadata"]["name"]):
                     self.assertEqual(doc["apiVersion"], "lifeboat.dev/v1alpha1")
-                    self.assertEqual(doc["metadata"]["namespace"], "shop")
+                    if doc["kind"] != "RecoveryScope":   # cluster-scoped
+                        self.assertEqual(doc["metadata"]["namespace"], "shop")
                     self.assertEqual(crdcheck.validate(doc, self.crds[doc["kind"]]), [])
 
     def test_every_example_names_its_runbook_and_is_in_the_readme(self):
@@ -382,11 +385,13 @@ class DeployTests(unittest.TestCase):
                                 self.by_kind["CustomResourceDefinition"]), sorted(CRD_NAMES))
         for d in self.docs:
             if d["kind"] not in ("Namespace", "CustomResourceDefinition", "ClusterRole",
-                                 "ClusterRoleBinding"):
+                                 "ClusterRoleBinding", "ValidatingAdmissionPolicy",
+                                 "ValidatingAdmissionPolicyBinding"):
                 self.assertEqual(d["metadata"]["namespace"], "lifeboat-system", d["kind"])
 
     def test_cluster_role_grants_what_the_operator_needs(self):
-        rules = self.by_kind["ClusterRole"][0]["rules"]
+        rules = [c for c in self.by_kind["ClusterRole"]
+                 if c["metadata"]["name"] == "lifeboat-operator"][0]["rules"]
 
         def verbs(group, resource):
             out = set()
@@ -410,7 +415,9 @@ class DeployTests(unittest.TestCase):
         self.assertIn("create", verbs("", "pods/exec"))
         for res in ("deployments", "statefulsets"):
             self.assertLessEqual({"get", "patch"}, verbs("apps", res))   # restarts are polled
-        self.assertEqual(set(), verbs("", "namespaces"))   # the code reads no Namespace
+        # one Namespace by name, for a RecoveryScope's namespaceSelector; never listed
+        self.assertEqual({"get"}, verbs("", "namespaces"))
+        self.assertEqual({"create"}, verbs("authorization.k8s.io", "localsubjectaccessreviews"))
         self.assertEqual(verbs("coordination.k8s.io", "leases"), set())  # namespaced Role
         for r in rules:
             self.assertNotIn("*", r["verbs"])

@@ -266,15 +266,21 @@ class ClientTest(unittest.TestCase):
 
 
     def test_informer_cache_follows_changes(self):
-        kc_json("create", "v1/configmaps", self.ns, write_json(self, configmap("pre", {"v": "0"})))
+        # 15 s: room for three kubectl runs on a loaded machine (the informer stops then).
+        # A label selector: the real controller manager publishes kube-root-ca.crt into every
+        # namespace (at a moment of its choosing); only this test's ConfigMaps count
+        def labelled(name, data):
+            return configmap(name, data, labels={"lifeboat-test": "informer"})
+        kc_json("create", "v1/configmaps", self.ns, write_json(self, labelled("pre", {"v": "0"})))
         inf = subprocess.Popen([PROGRAM, "--kubeconfig", kubeconfig(), "informer", "v1/configmaps",
-                                self.ns, "--seconds", "4", "--limit", "1"],
+                                self.ns, "--seconds", "15", "--limit", "1",
+                                "--selector", "lifeboat-test=informer"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: inf.poll() is None and inf.kill())
         self.assertEqual(inf.stdout.readline().strip(), "ADD pre " +
                          kc_json("get", "v1/configmaps", self.ns, "pre")["metadata"]["resourceVersion"])
         self.assertEqual(inf.stdout.readline().strip(), "SYNCED 1")
-        kubectl("apply", "-f", "-", "-n", self.ns, input=json.dumps(configmap("new", {"v": "1"})))
+        kubectl("apply", "-f", "-", "-n", self.ns, input=json.dumps(labelled("new", {"v": "1"})))
         kubectl("patch", "configmap", "pre", "-n", self.ns, "--type", "merge", "-p", '{"data":{"v":"2"}}')
         kubectl("delete", "configmap", "new", "-n", self.ns)
         out, err = inf.communicate(timeout=30)
@@ -367,7 +373,7 @@ class PrivateServer(unittest.TestCase):
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(REPO, "e2e", "kubesim", "server.py"), "--run-dir",
              self.run_dir, "--port", str(port), "--history", "3",
-             "--bookmark-interval", self.BOOKMARK_S, "--no-kubelet"],
+             "--bookmark-interval", self.BOOKMARK_S],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.addCleanup(self.stop)
         self.config = os.path.join(self.run_dir, "kubeconfig")
@@ -443,9 +449,9 @@ class NoBookmarkServerTest(PrivateServer):
                 config=cfg)
         # The watch sees only "target" and re-watches every second from the last version it
         # saw, so changes to other objects push that version out of the 3-event history:
-        # the next re-watch gets a 410 and relists.
+        # the next re-watch gets a 410 and relists. 20 s: room for 13 client runs under load.
         inf = subprocess.Popen([PROGRAM, "--kubeconfig", cfg, "informer", "v1/configmaps", "default",
-                                "--seconds", "5", "--timeout", "1", "--field", "metadata.name=target"],
+                                "--seconds", "20", "--timeout", "1", "--field", "metadata.name=target"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: inf.poll() is None and inf.kill())
         self.assertTrue(inf.stdout.readline().startswith("ADD target"))

@@ -196,7 +196,7 @@ class PrivateServer:
     def __enter__(self):
         server = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "server.py")
         self.log = open(os.path.join(self.dir, "server.log"), "wb")
-        self.proc = subprocess.Popen([sys.executable, server, "--run-dir", self.dir, "--port", "0", "--no-kubelet"]
+        self.proc = subprocess.Popen([sys.executable, server, "--run-dir", self.dir, "--port", "0"]
                                      + self.flags, stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(self.kubeconfig) and api("GET", "/version", kubeconfig=self.kubeconfig)
                  .status == 200, timeout=30, message="private kubesim to answer")

@@ -11,6 +11,8 @@ import unittest
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kubesimenv  # noqa: E402
+kubesimenv.ensure()   # a private kubesim when env.sh runs the real control plane
 import kube  # noqa: E402
 from kube import api, data_path, kubectl, wait_for  # noqa: E402
 

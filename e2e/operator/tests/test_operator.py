@@ -25,9 +25,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "e2e", "kubesim", "tests"))
 import kube  # noqa: E402  (kubesim's kubectl helpers)
+sys.path.insert(0, os.path.join(ROOT, "e2e", "lib"))
+import operator_sa  # noqa: E402  (on the real control plane: deploy/'s ServiceAccount)
 
 BIN = os.path.join(os.environ.get("LIFEBOAT_BIN_DIR") or os.path.join(ROOT, "bin"), "lifeboat-operator")
 CRDS = os.path.join(ROOT, "crds")
+SINGLE_TEAM_SCOPE = os.path.join(ROOT, "deploy", "scopes", "single-team.yaml")
 EXAMPLES = os.path.join(ROOT, "examples")
 LEASE_SECONDS = 15
 
@@ -196,6 +199,8 @@ class OperatorCase(unittest.TestCase):
         if not os.access(BIN, os.X_OK):
             raise AssertionError("%s is missing: run make first" % BIN)
         kube.kubectl("apply", "-f", CRDS)
+        kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", CRDS)
+        kube.kubectl("apply", "-f", SINGLE_TEAM_SCOPE)  # deny by default: one broad scope
         cls.ns = kube.unique_ns("op")
         cls.operators = []
 
@@ -204,7 +209,7 @@ class OperatorCase(unittest.TestCase):
         kube.delete_ns(cls.ns)
 
     def start(self, name, *flags, kubeconfig=None):
-        op = Operator(name, kubeconfig or kube.kubeconfig_path(), "--namespaces", self.ns, *flags)
+        op = Operator(name, kubeconfig or operator_sa.kubeconfig(), "--namespaces", self.ns, *flags)
         self.operators.append(op)
         self.addCleanup(op.stop)
         return op
@@ -246,7 +251,7 @@ class TestDryRunAndValidation(OperatorCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.op = Operator("single", kube.kubeconfig_path(), "--namespaces", cls.ns)
+        cls.op = Operator("single", operator_sa.kubeconfig(), "--namespaces", cls.ns)
         cls.operators = [cls.op]
         cls.op.wait_ready()
 
@@ -387,6 +392,7 @@ class TestDryRunAndValidation(OperatorCase):
 
 class TestLeaderElection(OperatorCase):
     def leader_flags(self):
+        operator_sa.grant_lease(self.ns)    # deploy/'s leader-election Role, in this namespace
         return ("--leader-elect", "--lease-name", "lifeboat-operator", "--lease-namespace", self.ns)
 
     def written(self, op):
@@ -444,8 +450,8 @@ class TestKubesimRestart(OperatorCase):
     def start_server(self):
         server = os.path.join(ROOT, "e2e", "kubesim", "server.py")
         log = open(os.path.join(self.dir, "server.log"), "ab")
-        proc = subprocess.Popen([sys.executable, server, "--run-dir", self.dir, "--port", str(self.port),
-                                 "--no-kubelet"], stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, server, "--run-dir", self.dir,
+                                 "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.addCleanup(self.stop_server, proc)
         token_path = os.path.join(self.dir, "kubesim", "token")
@@ -481,6 +487,9 @@ class TestKubesimRestart(OperatorCase):
     def seed(self, restore_time_of_a):
         kc = self.kubeconfig
         kube.kubectl("apply", "-f", CRDS, kubeconfig=kc)
+        kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", CRDS,
+                     kubeconfig=kc)
+        kube.kubectl("apply", "-f", SINGLE_TEAM_SCOPE, kubeconfig=kc)
         kube.kubectl("create", "namespace", self.ns, kubeconfig=kc, check=False)
         a = dry_run_example(self.ns, "a")
         a["spec"]["items"][0]["rdsPointInTime"]["restoreTime"] = restore_time_of_a

@@ -23,8 +23,11 @@ import cpenv  # noqa: E402
 
 cpenv.ensure()   # before the scenario modules read the environment
 sys.path.insert(0, os.path.join(ROOT, "e2e", "restore", "tests"))
+sys.path.insert(0, os.path.join(ROOT, "e2e", "restore-lifecycle", "tests"))
 
 import kube  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "e2e", "lib"))
+import argohealth  # noqa: E402
 from test_restore_lifecycle import pitr_item  # noqa: E402  (a function: no test class is imported)
 from scenario import (ScenarioCase, cli_instances, psql, rfc3339, secret_value, step_of,  # noqa: E402
                       suffix, utc_now, wait_restorable, BIN_DIR)
@@ -71,6 +74,14 @@ class KubectlLifeboat(ScenarioCase):
             type(self).waiting = True
         return self.wait_phase("approve-me", "AwaitingApproval", timeout=120)
 
+    def assert_health(self, obj, want):
+        """GitOps health of a live object: Argo CD's Lua (deploy/argocd/health.lua) and the
+        kstatus conditions the operator wrote say the same."""
+        self.assertEqual(argohealth.health(obj)[0], want, self.describe_rr(obj))
+        conds = {c["type"]: c["status"] for c in obj["status"].get("conditions", [])}
+        self.assertEqual(conds.get("Reconciling"), "True" if want == "Progressing" else "False")
+        self.assertEqual(conds.get("Stalled"), "True" if want == "Degraded" else "False")
+
     def test_1_plan_is_status_plan(self):
         obj = self.ensure_waiting()
         plan = obj["status"]["plan"]
@@ -103,7 +114,9 @@ class KubectlLifeboat(ScenarioCase):
         obj = self.rr("approve-me")
         self.assertNotIn("lifeboat.dev/approve", obj["metadata"].get("annotations", {}))
         time.sleep(1)
-        self.assertEqual(self.rr("approve-me")["status"]["phase"], "AwaitingApproval")
+        obj = self.rr("approve-me")
+        self.assertEqual(obj["status"]["phase"], "AwaitingApproval")
+        self.assert_health(obj, "Suspended")
 
     def test_4_approve_yes_and_watch_the_timeline_to_the_end(self):
         self.ensure_waiting()
@@ -126,6 +139,7 @@ class KubectlLifeboat(ScenarioCase):
         self.assertEqual(watch.returncode, 0, out[-2000:] + err)
         self.assertEqual(obj["metadata"]["annotations"]["lifeboat.dev/approve"], me)
         self.assertEqual(obj["status"]["approval"]["approvedBy"], me)
+        self.assert_health(obj, "Healthy")
         # the watch redrew as the run went on, and its last frame is the finished run
         frames = out.split("---\n")
         self.assertGreaterEqual(len(frames), 3, out[-2000:])
@@ -165,6 +179,7 @@ class KubectlLifeboat(ScenarioCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         obj = self.wait_phase("abort-me", "RolledBack", timeout=180)
         self.assertIn("gateway errors", obj["status"]["message"])
+        self.assert_health(obj, "Degraded")
         self.assertEqual(secret_value(self.ns, "shop-secrets", "ORDER_DATABASE_URL"),
                          self.url_before)
         self.assertEqual(plugin("timeline", "abort-me", "-n", self.ns, "--watch").returncode, 4)

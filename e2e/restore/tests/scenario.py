@@ -1,12 +1,12 @@
 """Scenario harness for the RestoreRequest end-to-end suites (issue 6).
 
-Runs against the environment of `e2e/env.sh up` (source RUN_DIR/env.sh first): kubesim
-($KUBECONFIG) and awssim ($AWS_ENDPOINT_URL, RDS instances are real PostgreSQL). Each test
+Runs against the environment of `e2e/env.sh up` (source RUN_DIR/env.sh first): the real
+control plane ($KUBECONFIG) and awssim ($AWS_ENDPOINT_URL, RDS instances are real PostgreSQL). Each test
 class (a ScenarioCase) gets in setUpClass:
   - the CRDs applied, a fresh namespace,
   - its own bin/lifeboat-operator ($LIFEBOAT_BIN_DIR) limited to that namespace with
     --namespaces, with the env's KUBECONFIG and AWS variables and
-    LIFEBOAT_SERVICE_MAP=$KUBESIM_RUN_DIR/kubesim/services.json, logging to a file under
+    LIFEBOAT_SERVICE_MAP=$KUBE_SERVICE_MAP (the process kubelet's), logging to a file under
     RUN_DIR/restore/;
 and helpers to seed a "production" RDS instance (small: a few thousand orders), the
 master-credentials Secret, the Secret shop-secrets with ORDER_DATABASE_URL, the sample
@@ -41,11 +41,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "e2e", "kubesim", "tests"))
 import kube  # noqa: E402  (kubesim's kubectl helpers: kubectl, kubectl_json, api, wait_for)
+sys.path.insert(0, os.path.join(ROOT, "e2e", "lib"))
+import operator_sa  # noqa: E402  (the operator as deploy/'s ServiceAccount)
 
 import boto3  # noqa: E402
 
 FIXTURES = os.path.join(ROOT, "e2e", "fixtures")
 CRDS = os.path.join(ROOT, "crds")
+# deny by default (DESIGN.md 3.4): the suites run as a single-team cluster
+SINGLE_TEAM_SCOPE = os.path.join(ROOT, "deploy", "scopes", "single-team.yaml")
 APP = os.path.join(ROOT, "e2e", "apps", "echo-env-app")
 BIN_DIR = os.environ.get("LIFEBOAT_BIN_DIR") or os.path.join(ROOT, "bin")
 OPERATOR_BIN = os.path.join(BIN_DIR, "lifeboat-operator")
@@ -91,8 +95,8 @@ def run_dir():
 
 def require_env():
     missing = [k for k in ("KUBECONFIG", "AWS_ENDPOINT_URL") if not os.environ.get(k)]
-    if not os.environ.get("KUBE_SERVICE_MAP") and not os.environ.get("KUBESIM_RUN_DIR"):
-        missing.append("KUBE_SERVICE_MAP or KUBESIM_RUN_DIR")
+    if not os.environ.get("KUBE_SERVICE_MAP") or not os.environ.get("CONTROLPLANE_RUN_DIR"):
+        missing.append("KUBE_SERVICE_MAP and CONTROLPLANE_RUN_DIR (the real control plane)")
     if missing:
         raise AssertionError("environment not set (%s): run e2e/env.sh up and source "
                              "RUN_DIR/env.sh" % ", ".join(missing))
@@ -403,15 +407,31 @@ def writer_restore_time(writer, after=2, rows_after=3, timeout=30):
 
 # ----------------------------------------------------------------------- the operator
 def service_map_path():
-    """The Service name -> 127.0.0.1:<port> map: $KUBE_SERVICE_MAP (the real control
-    plane's process kubelet, or kubesim's) else kubesim's services.json."""
-    return os.environ.get("KUBE_SERVICE_MAP") or os.path.join(
-        os.environ["KUBESIM_RUN_DIR"], "kubesim", "services.json")
+    """The Service name -> 127.0.0.1:<port> map the control plane's process kubelet
+    keeps ($KUBE_SERVICE_MAP)."""
+    return os.environ["KUBE_SERVICE_MAP"]
+
+
+def kubelet_dir():
+    """The folder the control plane's process kubelet keeps its pods in
+    (pods/<ns>/<pod>/<container>.pid, .log)."""
+    return os.path.join(os.environ["CONTROLPLANE_RUN_DIR"], "controlplane")
+
+
+def claim_path(ns, claim, timeout=120):
+    """The host folder backing PersistentVolumeClaim ns/claim, once it is bound: the
+    hostPath of its PersistentVolume (the control plane's provisioner binds claims
+    asynchronously)."""
+    kube.kubectl("wait", "--for=jsonpath={.status.phase}=Bound", "pvc/" + claim, "-n", ns,
+                 "--timeout=%ds" % timeout, timeout=timeout + 30)
+    volume = kube.kubectl_json("get", "pvc", claim, "-n", ns)["spec"]["volumeName"]
+    return kube.kubectl_json("get", "pv", volume)["spec"]["hostPath"]["path"]
 
 
 def operator_kubeconfig():
-    """$LIFEBOAT_OPERATOR_KUBECONFIG (e.g. deploy/'s ServiceAccount token) else $KUBECONFIG."""
-    return os.environ.get("LIFEBOAT_OPERATOR_KUBECONFIG") or os.environ["KUBECONFIG"]
+    """$LIFEBOAT_OPERATOR_KUBECONFIG, else a kubeconfig of deploy/'s ServiceAccount
+    (e2e/lib/operator_sa.py)."""
+    return operator_sa.kubeconfig()
 
 
 class Operator:
@@ -552,11 +572,14 @@ def deployment_manifest(ns, name, secret="shop-secrets", key="ORDER_DATABASE_URL
                 "name": "app", "image": "shop/%s:1.0" % name, "command": [APP],
                 "ports": [{"containerPort": 8080, "name": "http"}], "env": env,
                 "readinessProbe": {"httpGet": {"path": probe_path, "port": "http"},
-                                   "periodSeconds": 1, "failureThreshold": 1}}]},
+                                   "periodSeconds": 1, "failureThreshold": 1,
+                                   "timeoutSeconds": 5}}]},
         },
     }
+    # timeoutSeconds 5: /health queries the database; on a loaded 2-core machine that takes
+    # seconds, and the API server's default (1 s) would make readiness flap
     probe = {"httpGet": {"path": probe_path, "port": "http"}, "periodSeconds": 1,
-             "failureThreshold": 1}
+             "failureThreshold": 1, "timeoutSeconds": 5}
     if ready_sql:
         probe = {"exec": {"command": [
             "sh", "-c", 'psql "$%s" -XtAc "%s" | grep -q .' % (key, ready_sql)]},
@@ -573,7 +596,7 @@ def deployment_manifest(ns, name, secret="shop-secrets", key="ORDER_DATABASE_URL
 
 
 def service_address(ns, name):
-    """127.0.0.1:<port> of the Service's first ready pod (kubesim's services.json)."""
+    """127.0.0.1:<port> of the Service's first ready pod (the process kubelet's map)."""
     path = service_map_path()
     try:
         with open(path) as f:
@@ -613,6 +636,7 @@ class ScenarioCase(unittest.TestCase):
         if not _crds_applied:
             kube.kubectl("apply", "-f", CRDS)
             kube.kubectl("wait", "--for=condition=Established", "--timeout=30s", "-f", CRDS)
+            kube.kubectl("apply", "-f", SINGLE_TEAM_SCOPE)
             _crds_applied = True
         cls.ns = kube.unique_ns("rr")
         cls.instances, cls.snapshots, cls.clusters, cls.uids = [], [], [], []
@@ -772,7 +796,17 @@ class ScenarioCase(unittest.TestCase):
             self.operator.log_tail()))
 
     def approve(self, name, who="alice"):
-        kube.kubectl("annotate", "rr/" + name, "-n", self.ns, "lifeboat.dev/approve=" + who)
+        """Approves the plan the operator published (lifeboat.dev/approve-plan =
+        status.planHash), as `kubectl lifeboat approve` will."""
+        plan_hash, deadline = "", time.monotonic() + 120
+        while not plan_hash and time.monotonic() < deadline:
+            plan_hash = self.rr(name).get("status", {}).get("planHash", "")
+            if not plan_hash:
+                time.sleep(0.2)
+        if not plan_hash:
+            self.fail("rr/%s has no status.planHash to approve" % name)
+        kube.kubectl("annotate", "rr/" + name, "-n", self.ns, "lifeboat.dev/approve=" + who,
+                     "lifeboat.dev/approve-plan=" + plan_hash)
 
     def output_of(self, obj, item):
         for o in obj.get("status", {}).get("outputs", []):

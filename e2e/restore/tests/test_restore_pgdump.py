@@ -82,6 +82,9 @@ class PgDumpRestoreTest(ScenarioCase):
                                                 "expect": {"equals": counts["public.orders"]}}}]}
         self.apply_rr(rr)
         obj = self.wait_phase("orders-pg-dump", "AwaitingApproval")
+        # A live target waits at the gate (unlike a copy, see below).
+        self.assertIn("approval", [p["name"] for p in obj["status"]["plan"]])
+        self.assertEqual(self.step(obj, "orders-logical/load")["phase"], "Pending")
         # Prepare downloaded and decoded it; nothing live changed yet.
         self.assertIn("computed (no manifest)", self.step(obj, "orders-logical/checksum")["message"])
         self.assertEqual(self.pg.psql("SELECT count(*) FROM orders", "lomash_orders"), "4000")
@@ -181,9 +184,11 @@ class PgDumpRestoreTest(ScenarioCase):
         self.assertEqual(dep["spec"]["replicas"], 1)
 
 
-    def test_restore_into_a_new_database_runs_before_the_approval(self):
-        """target.createDatabase: the dump is loaded into a new database (a copy) in the
-        prepare, so the approver finds it loaded and checked; the live database is never
+    def test_restore_into_a_new_database_needs_no_approval(self):
+        """target.createDatabase: the dump is loaded into a new database (a copy); nothing
+        live changes, so the request (approval.required left at its default, true) runs to
+        Succeeded with no approval gate in its plan and no approval recorded (issue 12:
+        "When the target is a copy, nothing needs approval"); the live database is never
         touched; a database that already exists is refused, not loaded into."""
         seed_shop(self.pg, "copysrc", orders=150)
         counts = self.pg.counts("copysrc")
@@ -195,17 +200,22 @@ class PgDumpRestoreTest(ScenarioCase):
         item["verify"] = {"checks": [{"name": "orders", "sql": {
             "query": "SELECT count(*) FROM orders",
             "expect": {"equals": counts["public.orders"]}}}]}
-        self.apply_rr(self.rr_manifest("copy-rr", [item]))
-        obj = self.wait_phase("copy-rr", "AwaitingApproval", timeout=180)
+        manifest = self.rr_manifest("copy-rr", [item])
+        self.assertNotEqual(manifest["spec"].get("approval", {}).get("required"), False)
+        self.apply_rr(manifest)
+        obj = self.wait_phase("copy-rr", ("Succeeded", "AwaitingApproval"), timeout=180)
+        self.assertEqual(obj["status"]["phase"], "Succeeded", self.describe_rr(obj))
         plan = {p["name"]: p for p in obj["status"]["plan"]}
-        self.assertFalse(plan["copy/load"]["destructive"])
+        self.assertNotIn("approval", plan)
+        self.assertFalse(any(p["destructive"] for p in plan.values()), plan)
+        self.assertNotIn("approval", obj["status"])
+        approved = [c for c in obj["status"]["conditions"] if c["type"] == "Approved"][0]
+        self.assertEqual((approved["status"], approved["reason"]), ("True", "NothingToApprove"))
         self.assertEqual(self.step(obj, "copy/load")["phase"], "Succeeded")
         self.assertEqual(self.step(obj, "copy/verify")["phase"], "Succeeded")
-        # Loaded before any approval, into the new database only.
+        # Loaded into the new database only.
         self.assertEqual(self.pg.counts("copysrc_restored"), counts)
         self.assertEqual(self.pg.psql("SELECT count(*) FROM orders", "copysrc"), "100")
-        self.approve("copy-rr")
-        self.wait_phase("copy-rr", "Succeeded", timeout=120)
 
         # The same request shape against a database that exists is refused.
         self.db_secret("copy-exists", "copysrc")
@@ -224,7 +234,7 @@ class PgDumpCrashAndBadInputTest(PgDumpRestoreTest):
     test_runbook_000_1c_custom_dump_after_approval = None
     test_runbook_003_off_by_one_manifest_stops_before_the_drop = None
     test_runbook_004_p1_encrypted_with_scale_down = None
-    test_restore_into_a_new_database_runs_before_the_approval = None
+    test_restore_into_a_new_database_needs_no_approval = None
 
     def test_kill_9_while_the_download_job_runs_adopts_the_job(self):
         import time

@@ -55,7 +55,7 @@ def auth_manifest(ns, name, secret, key, ready_sha=None, progress_deadline=None)
     env = [{"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}},
            {"name": "ECHO_VAR", "value": key}]
     probe = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 1,
-             "failureThreshold": 1}
+             "failureThreshold": 1, "timeoutSeconds": 5}
     if ready_sha:
         probe = {"exec": {"command": ["sh", "-c", 'test "$(printf %%s "$%s" | sha256sum | '
                                       'cut -c1-16)" = %s' % (key, ready_sha)]},

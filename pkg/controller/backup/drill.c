@@ -43,9 +43,17 @@ static int cmp_created(const void *a, const void *b)
     return c != 0 ? -c : -strcmp(md(x, "name"), md(y, "name")); /* newest first */
 }
 
-/* Deletes this policy's drills beyond the newest BACKUP_DRILLS_KEEP; follows
- * the newest's phase into status.lastVerification. */
-static int prune_and_follow(json_t *st, kube_client *kube, const json_t *bp)
+static int finished(const json_t *vr)
+{
+    const char *ph = json_string_value(json_object_get(json_object_get(vr, "status"), "phase"));
+    return ph != NULL && (strcmp(ph, "Passed") == 0 || strcmp(ph, "Failed") == 0);
+}
+
+/* Deletes this policy's finished drills beyond the newest BACKUP_DRILLS_KEEP
+ * (a drill still running is never deleted: its scratch instance would be
+ * torn down mid-way); follows status.lastVerification's run's phase.
+ * *out_active: 1 when that run exists and has not finished. */
+static int prune_and_follow(int *out_active, json_t *st, kube_client *kube, const json_t *bp)
 {
     kube_ref ref = {.group = "lifeboat.dev",
                     .version = "v1alpha1",
@@ -53,9 +61,12 @@ static int prune_and_follow(json_t *st, kube_client *kube, const json_t *bp)
                     .namespace = md(bp, "namespace")};
     json_t *list = NULL;
     const json_t **mine = NULL;
-    size_t n = 0, i;
+    size_t n = 0, kept = 0, i;
     const json_t *it;
-    int rc = kube_list(&list, kube, &ref, NULL);
+    int rc;
+
+    *out_active = 0;
+    rc = kube_list(&list, kube, &ref, NULL);
     if (rc != 0)
         return rc;
     const json_t *items = json_object_get(list, "items");
@@ -74,15 +85,17 @@ static int prune_and_follow(json_t *st, kube_client *kube, const json_t *bp)
                 json_string_value(json_object_get(json_object_get(mine[i], "status"), "phase"));
             if (ph != NULL)
                 json_object_set_new(lv, "phase", json_string(ph));
+            if (!finished(mine[i]))
+                *out_active = 1;
         }
-        if (i >= BACKUP_DRILLS_KEEP) {
-            ref.name = md(mine[i], "name");
-            int drc = kube_delete(NULL, kube, &ref, "Background");
-            ref.name = NULL;
-            if (drc != 0 && drc != LB_ENOTFOUND) {
-                rc = drc;
-                break;
-            }
+        if (!finished(mine[i]) || ++kept <= BACKUP_DRILLS_KEEP)
+            continue;
+        ref.name = md(mine[i], "name");
+        int drc = kube_delete(NULL, kube, &ref, "Background");
+        ref.name = NULL;
+        if (drc != 0 && drc != LB_ENOTFOUND) {
+            rc = drc;
+            break;
         }
     }
     free(mine);
@@ -96,12 +109,19 @@ int backup_drill(int64_t *out_requeue_ms, int *out_created, json_t *st, kube_cli
     const json_t *tmpl = json_object_get(json_object_get(spec->json, "verification"), "template");
     json_t *lv = json_object_get(st, "lastVerification");
     int64_t base, due = 0, next = 0;
-    int rc;
+    int rc, active = 0;
 
     *out_requeue_ms = -1;
     *out_created = 0;
     if (!spec->has_verification || tmpl == NULL)
         return 0;
+    rc = prune_and_follow(&active, st, kube, bp);
+    if (rc != 0)
+        return rc;
+    if (active) { /* no overlap: ticks due meanwhile collapse into one after it */
+        *out_requeue_ms = BACKUP_DRILL_POLL_MS;
+        return 0;
+    }
     base = time_of(json_string_value(json_object_get(lv, "time")));
     if (base == 0)
         base = time_of(md(bp, "creationTimestamp"));
@@ -142,6 +162,7 @@ int backup_drill(int64_t *out_requeue_ms, int *out_created, json_t *st, kube_cli
         lb_time_format(when, sizeof(when), (lb_time){due, 0}, 0);
         lv = json_pack("{s:s, s:s, s:s}", "name", name, "time", when, "phase", "Pending");
         json_object_set_new(st, "lastVerification", lv);
+        *out_requeue_ms = BACKUP_DRILL_POLL_MS; /* follow the new drill's phase */
     }
-    return prune_and_follow(st, kube, bp);
+    return 0;
 }

@@ -21,6 +21,10 @@
 
 static int backup_reconcile(ctrl_result *out, const ctrl_env *env, const json_t *obj);
 
+/* What the cache keeps of a BackupPolicy: identity; backup_reconcile() GETs
+ * the policy before it reads anything else. */
+static const char *const backup_keep[] = {CTRL_KEEP_IDENTITY, NULL};
+
 const ctrl_kind ctrl_kind_backup = {
     .controller = "backup",
     .kind = "BackupPolicy",
@@ -28,6 +32,7 @@ const ctrl_kind ctrl_kind_backup = {
     .has_phase = 0,
     .desired = backup_desired_status,
     .run = backup_reconcile,
+    .keep = backup_keep,
 };
 
 int backup_metrics_init(backup_metrics *out, metrics_registry *reg)
@@ -574,9 +579,10 @@ static void health(brun *r)
 
 static int put_status(json_t *status, const json_t *obj, void *payload)
 {
-    (void)obj;
     json_object_clear(status);
-    return json_object_update(status, (json_t *)payload) == 0 ? 0 : LB_ERROR;
+    if (json_object_update(status, (json_t *)payload) != 0)
+        return LB_ERROR;
+    return ctrl_health_set(status, obj);
 }
 
 static int backup_reconcile(ctrl_result *out, const ctrl_env *env, const json_t *obj)

@@ -2,6 +2,7 @@
 #include "controller/backup/target.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "aws/s3.h"
 #include "controller/agentjob.h"
 #include "controller/backup/policy.h"
+#include "controller/backup/s3retention.h"
 #include "redis/pod.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -221,9 +223,14 @@ static int run_pgdump(backup_target_result *out, const backup_target_ctx *ctx)
     case AGENTJOB_NOT_OWNED:
         verdict(out, BACKUP_TARGET_FAILED, "JobNotOwned", "%s", msg);
         goto done;
-    case AGENTJOB_FAILED:
-        verdict(out, BACKUP_TARGET_FAILED, "BackupFailed", "%s", msg);
+    case AGENTJOB_FAILED: { /* what it left (if anything) is marked failed, for retention */
+        char *mkey = backup_s3_manifest_key(key);
+        rc = ctx->aws != NULL ? backup_s3_mark_failed(ctx, bucket, key, mkey) : 0;
+        free(mkey);
+        if (rc == 0)
+            verdict(out, BACKUP_TARGET_FAILED, "BackupFailed", "%s", msg);
         goto done;
+    }
     case AGENTJOB_SUCCEEDED:
         break;
     }
@@ -233,9 +240,11 @@ static int run_pgdump(backup_target_result *out, const backup_target_ctx *ctx)
     }
     {
         s3_object_info oi = {0}, mi = {0};
-        char *mkey = lb_sprintf("%.*s.manifest.json", (int)(strlen(key) - 5), key);
+        char *mkey = backup_s3_manifest_key(key);
+        bool exists = false;
         rc = s3_head_object(&oi, ctx->aws, bucket, key, NULL);
         if (rc == 0) {
+            exists = true;
             rc = s3_head_object(&mi, ctx->aws, bucket, mkey, NULL);
             out->has_manifest = rc == 0;
             if (rc == LB_ENOTFOUND)
@@ -245,6 +254,11 @@ static int run_pgdump(backup_target_result *out, const backup_target_ctx *ctx)
             oi.size = 0;
             out->has_manifest = 0;
         }
+        /* ownership, for retention (s3retention.h); 0 bytes or no manifest: a failed
+         * backup (backup_judge says BAD), tagged so that retention never counts it */
+        if (rc == 0 && exists)
+            rc = backup_s3_tag_owned(ctx, bucket, key, out->has_manifest ? mkey : NULL,
+                                     oi.size == 0 || !out->has_manifest);
         free(mkey);
         if (rc == 0) {
             const char *sha = json_string_value(json_object_get(res, "sha256"));
@@ -296,6 +310,14 @@ static int run_redis(backup_target_result *out, const backup_target_ctx *ctx)
         return verdict(out, BACKUP_TARGET_FAILED, "BackupFailed", "%s", lb_error_last());
     if (rc != 0)
         return rc;
+    /* ownership, for retention (s3retention.h); a failure here is transient and the next call
+     * makes a new RDB object: the untagged one is never deleted by retention */
+    rc = backup_s3_tag_owned(ctx, bucket, r.key, r.manifest_key,
+                             r.size_bytes == 0 || r.manifest_key == NULL);
+    if (rc != 0) {
+        redis_backup_result_dispose(&r);
+        return rc;
+    }
     snprintf(out->id, sizeof(out->id), "%s", r.key);
     snprintf(out->location, sizeof(out->location), "s3://%s/%s", bucket, r.key);
     lb_time_format(out->time, sizeof(out->time), ctx->now, 0);
@@ -318,6 +340,7 @@ typedef struct s3entry {
     char *key;
     long long size;
     char *etag;
+    int64_t time; /* LastModified, Unix seconds (0: unknown) */
 } s3entry;
 
 typedef struct s3set {
@@ -340,6 +363,10 @@ static int s3set_add(const s3_object *o, void *payload)
     s->items[s->n].key = lb_strdup(o->key);
     s->items[s->n].size = o->size;
     s->items[s->n].etag = lb_strdup(o->etag ? o->etag : "");
+    lb_time t = {0};
+    if (o->last_modified == NULL || lb_time_parse_rfc3339(&t, o->last_modified) != 0)
+        t.sec = 0;
+    s->items[s->n].time = t.sec;
     s->n++;
     return 0;
 }
@@ -369,6 +396,19 @@ static int same_object(const s3entry *a, const s3entry *b)
     return strcmp(a->etag, b->etag) == 0;
 }
 
+/* The run's start from its stamp (YYYYMMDDHHMMSS UTC), Unix seconds; 0 when
+ * the stamp is not one. */
+static int64_t stamp_seconds(const char *stamp)
+{
+    char text[32];
+    lb_time t = {0};
+    if (stamp == NULL || strlen(stamp) != 14)
+        return 0;
+    snprintf(text, sizeof(text), "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", stamp, stamp + 4, stamp + 6,
+             stamp + 8, stamp + 10, stamp + 12);
+    return lb_time_parse_rfc3339(&t, text) == 0 ? t.sec : 0;
+}
+
 static int run_s3copy(backup_target_result *out, const backup_target_ctx *ctx)
 {
     const json_t *t = ctx->target->spec;
@@ -376,14 +416,23 @@ static int run_s3copy(backup_target_result *out, const backup_target_ctx *ctx)
     const char *dst = json_string_value(json_object_get(t, "destinationBucket"));
     const char *prefix = json_string_value(json_object_get(t, "prefix"));
     s3set a = {0}, b = {0};
+    backup_s3copy_clients cl;
     s3_list_options lo = {.prefix = prefix};
     size_t copied = 0, pending = 0;
     long long bytes = 0;
+    int64_t run_start = stamp_seconds(ctx->stamp);
     int rc;
 
-    rc = s3_list_objects_v2(NULL, ctx->aws, src, &lo, s3set_add, &a);
+    rc = backup_s3copy_clients_open(&cl, ctx);
+    if (rc == LB_EINVALID)
+        return verdict(out, BACKUP_TARGET_FAILED, "InvalidRegion", "%s", lb_error_last());
+    if (rc != 0)
+        return rc;
+    backup_target_ctx dctx = *ctx; /* tagging in the destination's region */
+    dctx.aws = cl.dst;
+    rc = s3_list_objects_v2(NULL, cl.src, src, &lo, s3set_add, &a);
     if (rc == 0 || rc == 1)
-        rc = s3_list_objects_v2(NULL, ctx->aws, dst, &lo, s3set_add, &b);
+        rc = s3_list_objects_v2(NULL, cl.dst, dst, &lo, s3set_add, &b);
     if (rc == 1 || a.overflow || b.overflow) {
         rc = 0;
         verdict(out, BACKUP_TARGET_FAILED, "TooManyObjects",
@@ -403,15 +452,24 @@ static int run_s3copy(backup_target_result *out, const backup_target_ctx *ctx)
     for (size_t i = 0; i < a.n; i++) {
         const s3entry *have = bsearch(&a.items[i], b.items, b.n, sizeof(*b.items), cmp_entry);
         bytes += a.items[i].size;
-        if (have != NULL && same_object(&a.items[i], have))
+        if (have != NULL && same_object(&a.items[i], have)) {
+            /* copied during this run: owned? (a crash or an ambiguous answer between the
+             * CopyObject and its tagging left it untagged; the copy is not repeated) */
+            if (run_start > 0 && have->time >= run_start &&
+                (rc = backup_s3_tag_copy(&dctx, dst, have->key)) != 0 && rc != LB_ENOTFOUND)
+                goto done;
+            rc = 0;
             continue;
+        }
         if (copied >= S3COPY_BATCH) {
             pending++;
             continue;
         }
         s3_object_info oi = {0};
-        rc = s3_copy_object_ex(&oi, NULL, ctx->aws, dst, a.items[i].key, src, a.items[i].key, NULL,
-                               NULL);
+        s3_copy_options co = {.source_size = a.items[i].size,
+                              .source_client = cl.src != cl.dst ? cl.src : NULL};
+        rc = s3_copy_object_ex(&oi, NULL, cl.dst, dst, a.items[i].key, src, a.items[i].key, NULL,
+                               &co);
         if (rc == 0 && strchr(a.items[i].etag, '-') == NULL && oi.etag != NULL &&
             strcmp(oi.etag, a.items[i].etag) != 0) {
             verdict(out, BACKUP_TARGET_FAILED, "ChecksumMismatch",
@@ -421,6 +479,8 @@ static int run_s3copy(backup_target_result *out, const backup_target_ctx *ctx)
             goto done;
         }
         s3_object_info_dispose(&oi);
+        if (rc == 0) /* ownership, for retention (s3retention.h); checked again below */
+            rc = backup_s3_tag_copy(&dctx, dst, a.items[i].key);
         if (rc != 0)
             goto done;
         copied++;
@@ -448,6 +508,7 @@ static int run_s3copy(backup_target_result *out, const backup_target_ctx *ctx)
 done:
     s3set_dispose(&a);
     s3set_dispose(&b);
+    backup_s3copy_clients_close(&cl);
     return rc;
 }
 
@@ -477,73 +538,121 @@ int backup_target_run(backup_target_result *out, const backup_target_ctx *ctx)
                    api_backup_kind_field(ctx->target->kind));
 }
 
+/* One manual snapshot (instance or cluster), as retention sees it. */
+typedef struct snap_ref {
+    const char *id, *arn, *status, *created;
+} snap_ref;
+
+/* Retention of the policy's own tagged manual snapshots in snaps[0..n): deletes
+ * what backup_retention_select() marks (never keep_id) with DeleteDBSnapshot or
+ * DeleteDBClusterSnapshot. A snapshot already gone counts as deleted. */
+static int rds_retention(int *out_deleted, char *msg, size_t size, const backup_target_ctx *ctx,
+                         const api_backup_spec *spec, const char *keep_id, const snap_ref *snaps,
+                         size_t n_snaps, int cluster)
+{
+    backup_copy *copies = lb_calloc(n_snaps + 1, sizeof(*copies));
+    bool *del = lb_calloc(n_snaps + 1, sizeof(*del));
+    size_t *idx = lb_calloc(n_snaps + 1, sizeof(*idx)), n = 0, i, off = 0;
+    int rc = 0;
+
+    for (i = 0; i < n_snaps; i++) {
+        lb_time t = {0};
+        int ours = tagged_ours(ctx, snaps[i].arn ? snaps[i].arn : "", 1);
+        if (ours < 0) {
+            rc = ours;
+            goto done;
+        }
+        if (!ours || snaps[i].created == NULL ||
+            lb_time_parse_rfc3339(&t, snaps[i].created) != 0)
+            continue; /* manual, another policy's, or another target's: never ours to delete */
+        copies[n].time = t.sec;
+        copies[n].good = snaps[i].status != NULL && strcmp(snaps[i].status, "available") == 0;
+        copies[n].keep = keep_id != NULL && strcmp(snaps[i].id, keep_id) == 0;
+        idx[n++] = i;
+    }
+    backup_retention_select(del, copies, n, spec->keep_last, spec->max_age_sec, ctx->now.sec);
+    for (i = 0; i < n; i++) {
+        const char *id = snaps[idx[i]].id;
+        if (!del[i])
+            continue;
+        if (cluster) {
+            rds_cluster_snapshot gone = {0};
+            rc = rds_delete_db_cluster_snapshot(&gone, ctx->aws, id);
+            rds_cluster_snapshot_dispose(&gone);
+        } else {
+            rds_snapshot gone = {0};
+            rc = rds_delete_db_snapshot(&gone, ctx->aws, id);
+            rds_snapshot_dispose(&gone);
+        }
+        if (rc == LB_ENOTFOUND) /* gone already (a repeat after a crash or a lost answer) */
+            rc = 0;
+        if (rc != 0)
+            goto done;
+        (*out_deleted)++;
+        if (off < size) {
+            int w = snprintf(msg + off, size - off, "%s%s", off ? ", " : "deleted ", id);
+            off += w > 0 ? (size_t)w : 0;
+        }
+    }
+done:
+    free(copies);
+    free(del);
+    free(idx);
+    return rc;
+}
+
 int backup_target_retention(int *out_deleted, char *msg, size_t size, const backup_target_ctx *ctx,
                             const api_backup_spec *spec, const char *keep_id)
 {
-    const char *inst;
-    rds_snapshot_list l = {0};
-    backup_copy *copies = NULL;
-    bool *del = NULL;
-    size_t i, off = 0;
+    snap_ref *snaps = NULL;
+    size_t i;
     int rc = 0;
 
     *out_deleted = 0;
     msg[0] = '\0';
     if (spec->keep_last < 0 && spec->max_age_sec < 0)
         return 0;
-    if (ctx->target->kind != API_BACKUP_RDS_SNAPSHOT) {
-        snprintf(msg, size, "retention of %s backups is not implemented in this build",
-                 api_backup_kind_field(ctx->target->kind));
-        return 0;
-    }
-    inst = json_string_value(json_object_get(ctx->target->spec, "dbInstanceIdentifier"));
-    rds_snapshot_query q = {.instance_id = inst, .snapshot_type = "manual"};
-    rc = rds_describe_db_snapshots(&l, NULL, ctx->aws, &q);
-    if (rc != 0)
-        goto done;
-    copies = lb_calloc(l.n + 1, sizeof(*copies));
-    del = lb_calloc(l.n + 1, sizeof(*del));
-    size_t *idx = lb_calloc(l.n + 1, sizeof(*idx)), n = 0;
-    for (i = 0; i < l.n; i++) {
-        lb_time t = {0};
-        int ours = tagged_ours(ctx, l.items[i].arn ? l.items[i].arn : "", 1);
-        if (ours < 0) {
-            rc = ours;
-            free(idx);
-            goto done;
+    switch (ctx->target->kind) {
+    case API_BACKUP_PG_DUMP:
+    case API_BACKUP_REDIS_RDB:
+        return backup_s3_retention(out_deleted, msg, size, ctx, spec, keep_id);
+    case API_BACKUP_S3_COPY:
+        return backup_s3copy_retention(out_deleted, msg, size, ctx, spec);
+    case API_BACKUP_RDS_SNAPSHOT: {
+        rds_snapshot_list l = {0};
+        rds_snapshot_query q = {
+            .instance_id =
+                json_string_value(json_object_get(ctx->target->spec, "dbInstanceIdentifier")),
+            .snapshot_type = "manual"};
+        rc = rds_describe_db_snapshots(&l, NULL, ctx->aws, &q);
+        if (rc == 0) {
+            snaps = lb_calloc(l.n + 1, sizeof(*snaps));
+            for (i = 0; i < l.n; i++)
+                snaps[i] = (snap_ref){l.items[i].id, l.items[i].arn, l.items[i].status,
+                                      l.items[i].create_time};
+            rc = rds_retention(out_deleted, msg, size, ctx, spec, keep_id, snaps, l.n, 0);
         }
-        if (!ours || l.items[i].create_time == NULL ||
-            lb_time_parse_rfc3339(&t, l.items[i].create_time) != 0)
-            continue; /* manual, another policy's, or another target's: never ours to delete */
-        copies[n].time = t.sec;
-        copies[n].good = l.items[i].status != NULL && strcmp(l.items[i].status, "available") == 0;
-        copies[n].keep = keep_id != NULL && strcmp(l.items[i].id, keep_id) == 0;
-        idx[n++] = i;
+        rds_snapshot_list_dispose(&l);
+        break;
     }
-    backup_retention_select(del, copies, n, spec->keep_last, spec->max_age_sec, ctx->now.sec);
-    for (i = 0; i < n; i++) {
-        rds_snapshot gone = {0};
-        if (!del[i])
-            continue;
-        rc = rds_delete_db_snapshot(&gone, ctx->aws, l.items[idx[i]].id);
-        rds_snapshot_dispose(&gone);
-        if (rc == LB_ENOTFOUND)
-            rc = 0;
-        if (rc != 0) {
-            free(idx);
-            goto done;
+    case API_BACKUP_RDS_CLUSTER_SNAPSHOT: {
+        rds_cluster_snapshot_list l = {0};
+        rds_cluster_snapshot_query q = {
+            .cluster_id =
+                json_string_value(json_object_get(ctx->target->spec, "dbClusterIdentifier")),
+            .snapshot_type = "manual"};
+        rc = rds_describe_db_cluster_snapshots(&l, NULL, ctx->aws, &q);
+        if (rc == 0) {
+            snaps = lb_calloc(l.n + 1, sizeof(*snaps));
+            for (i = 0; i < l.n; i++)
+                snaps[i] = (snap_ref){l.items[i].id, l.items[i].arn, l.items[i].status,
+                                      l.items[i].create_time};
+            rc = rds_retention(out_deleted, msg, size, ctx, spec, keep_id, snaps, l.n, 1);
         }
-        (*out_deleted)++;
-        if (off < size) {
-            int w = snprintf(msg + off, size - off, "%s%s", off ? ", " : "deleted ",
-                             l.items[idx[i]].id);
-            off += w > 0 ? (size_t)w : 0;
-        }
+        rds_cluster_snapshot_list_dispose(&l);
+        break;
     }
-    free(idx);
-done:
-    rds_snapshot_list_dispose(&l);
-    free(copies);
-    free(del);
+    }
+    free(snaps);
     return rc;
 }

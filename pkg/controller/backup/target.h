@@ -9,20 +9,29 @@
  *    lifeboat.dev/uid = <policy uid>, lifeboat.dev/target = <target name>;
  *    a snapshot of that id without the policy's uid tag is refused
  *    (TargetNotOwned); DONE once it is `available`;
- *  - rdsClusterSnapshot: the same for a cluster;
+ *  - rdsClusterSnapshot: the same for a cluster (manual cluster snapshot);
  *  - pgDump: a Job "lb-bp-<policy>-<target>-<stamp>" (controller/agentjob.h)
  *    runs `lifeboat-agent pg-backup --key <prefix><target>_<stamp>Z.dump`
  *    (AES-256-GCM with spec.encryption, else --no-encryption); its result
- *    gives size, sha256 and rows, and the manifest is checked to exist;
+ *    gives size, sha256 and rows, and the manifest is checked to exist; the
+ *    dump and manifest are then tagged as the policy's (s3retention.h);
  *  - redisRDB: pkg/redis's backup (BGSAVE, stream out through exec, sha256,
  *    manifest), keys from INFO keyspace. It takes one bounded call (BGSAVE
  *    waits at most REDIS_BACKUP_SAVE_WAIT_MS); its key holds the time of the
- *    call, so a crash during that call can leave one extra RDB object;
+ *    call, so a crash during that call can leave one extra RDB object (untagged,
+ *    so never deleted by retention); the RDB and manifest are tagged as the
+ *    policy's (s3retention.h);
  *  - s3Copy: lists source and destination under the prefix, copies server-side
  *    at most S3COPY_BATCH missing or different keys per call (WAIT), and is DONE
  *    when every source key is in the destination with equal size and (single-part
- *    objects) equal ETag; nothing is deleted in the destination. One AWS client:
- *    sourceRegion/destinationRegion are not used by this build.
+ *    objects) equal ETag; nothing is deleted in the destination. Each copy is
+ *    tagged as the policy's (s3retention.h) right after its CopyObject, and
+ *    every copy made since the run's start is checked again on the next call
+ *    (the verifying one), so a crash or an ambiguous answer between a copy and
+ *    its tagging leaves no unowned copy and no second copy. With
+ *    sourceRegion/destinationRegion (the offsite copy in another region) each
+ *    bucket is listed in its own region and CopyObject goes to the
+ *    destination's region (s3retention.h, backup_s3copy_clients).
  *
  * Secrets (database URLs, keys) reach the agent as secretKeyRef env only.
  */
@@ -74,9 +83,14 @@ typedef struct backup_target_ctx {
  * a negative code for a transient failure (message in lb_error_last()). */
 int backup_target_run(backup_target_result *out, const backup_target_ctx *ctx);
 
-/* Retention of the target's backups (rdsSnapshot: the policy's own tagged
- * manual snapshots of the instance; other kinds: none in this build, *msg
- * says so): deletes what backup_retention_select() marks, never keep_id.
+/* Retention of the target's backups (rdsSnapshot, rdsClusterSnapshot: the
+ * policy's own manual snapshots of the instance or cluster, by the uid and
+ * target tags - never a manual snapshot or another policy's; pgDump, redisRDB:
+ * the policy's own tagged objects under the destination prefix, s3Copy: its
+ * own copies of keys gone from the source, s3retention.h): deletes what
+ * backup_retention_select() marks, never keep_id. A delete answered "not
+ * found" (already deleted: a repeat after a crash or a lost answer) counts
+ * as done.
  * *out_deleted counts deletions; msg names them. Returns 0 or a negative
  * code. */
 int backup_target_retention(int *out_deleted, char *msg, size_t size, const backup_target_ctx *ctx,

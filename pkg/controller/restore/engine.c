@@ -7,7 +7,10 @@
 #include <string.h>
 
 #include "api/common.h"
+#include "api/scope.h"
 #include "controller/plan.h"
+#include "controller/restore/scope.h"
+#include "controller/restore/stepmetrics.h"
 #include "kube/statuswriter.h"
 #include "util/alloc.h"
 #include "util/backoff.h"
@@ -172,6 +175,7 @@ int engine_metrics_init(engine_metrics *out, metrics_registry *reg)
     rc = rc
              ?: metrics_counter_new(&out->failures, reg, "lifeboat_restore_step_failures_total",
                                     "Restore steps that failed, by reason.", reason, 1);
+    rc = rc ?: step_metrics_init(&out->step_duration, reg);
     return rc;
 }
 
@@ -421,6 +425,61 @@ static char *unsupported(const run *r)
     return s;
 }
 
+/* The namespace's RecoveryScope must admit every name the spec touches
+ * (restore/scope.h), before anything runs. Records status.scope (read by
+ * deploy/'s ValidatingAdmissionPolicy for four eyes). Returns 0, or -1 after
+ * set_invalid. */
+static int check_scope(run *r, api_errors *errs)
+{
+    const json_t *sc = r->env->scope, *ap;
+    char *joined = NULL;
+    json_t *rec;
+    int rc = 0;
+
+    if (sc == NULL) {
+        set_invalid(r, r->env->scope_error != NULL ? r->env->scope_error
+                                                   : "no RecoveryScope selects this namespace");
+        json_object_del(r->status, "scope");
+        return -1;
+    }
+    if (rscope_check_spec(errs, sc, r->spec) != 0) {
+        joined = api_errors_join(errs);
+        set_invalid(r, joined);
+        json_object_del(r->status, "scope");
+        rc = -1;
+        goto done;
+    }
+    if (r->env->access_error != NULL) {
+        set_invalid(r, r->env->access_error);
+        json_object_del(r->status, "scope");
+        return -1;
+    }
+    ap = json_object_get(json_object_get(sc, "spec"), "approval");
+    rec = json_pack("{s:s, s:b}", "name", api_scope_name(sc), "requireDistinctApprover",
+                    api_scope_four_eyes(sc));
+    if (api_scope_role_arn(sc) != NULL)
+        json_object_set_new(rec, "roleArn", json_string(api_scope_role_arn(sc)));
+    if (json_array_size(json_object_get(ap, "users")) > 0)
+        json_object_set(rec, "approverUsers", json_object_get(ap, "users"));
+    if (json_array_size(json_object_get(ap, "groups")) > 0)
+        json_object_set(rec, "approverGroups", json_object_get(ap, "groups"));
+    json_object_set_new(r->status, "scope", rec);
+done:
+    free(joined);
+    return rc;
+}
+
+/* status.planHash: sha256 of the published plan and the spec it came from. */
+static void set_plan_hash(run *r, const json_t *spec)
+{
+    char h[65];
+    json_t *both = json_pack("{s:O, s:O}", "plan", json_object_get(r->status, "plan"), "spec",
+                             spec != NULL ? spec : json_null());
+    rscope_json_hash(h, both);
+    ctrl_set_str(r->status, "planHash", h);
+    json_decref(both);
+}
+
 static int plan_or_start(run *r)
 {
     const json_t *spec = json_object_get(r->obj, "spec");
@@ -442,10 +501,13 @@ static int plan_or_start(run *r)
         set_invalid(r, msg);
         goto done;
     }
+    if (r->env->enforce_scopes && check_scope(r, &errs) != 0)
+        goto done;
     for (size_t i = 0; i < r->plan->n_steps; i++)
         destructive += r->plan->steps[i].destructive ? 1 : 0;
     ctrl_set_valid(r->status, r->gen, r->now);
     json_object_set_new(r->status, "plan", plan_to_json(r->plan));
+    set_plan_hash(r, spec);
     ctrl_set_str(r->status, "currentStep", "");
     if (r->spec->dry_run) {
         msg = lb_sprintf("dry run: the plan has %zu steps (%zu destructive); nothing will be "
@@ -472,13 +534,21 @@ static int plan_or_start(run *r)
                                                "phase", "Pending", "attempts", 0));
     json_object_set_new(r->status, "steps", steps);
     set_time(r->status, "startedAt", r->now);
+    {
+        char h[65];
+        rscope_json_hash(h, spec);
+        ctrl_set_str(r->status, "runSpecHash", h);
+    }
     json_object_del(r->status, "completedAt");
     json_object_del(r->status, "durationSeconds");
     msg = lb_sprintf("restore started: %zu steps (%zu destructive)", r->plan->n_steps, destructive);
     set_cond(r, "Progressing", "True", "Started", msg);
-    if (r->spec->approval_required)
+    if (plan_find(r->plan, "approval") >= 0)
         set_cond(r, "Approved", "False", "AwaitingApproval",
                  "destructive steps wait for the annotation lifeboat.dev/approve=<who>");
+    else if (r->spec->approval_required)
+        set_cond(r, "Approved", "True", "NothingToApprove",
+                 "no step changes anything live (every item restores into a copy)");
     else
         set_cond(r, "Approved", "True", "ApprovalNotRequired", "spec.approval.required is false");
     set_phase(r, "Running", msg);
@@ -534,6 +604,20 @@ static int load_run_spec(run *r)
             goto done;
         }
         spec = json_object_get(kept, "spec");
+        if (api_get_str(r->status, "runSpecHash") != NULL) {
+            char h[65];
+            rscope_json_hash(h, spec);
+            if (!streq(h, api_get_str(r->status, "runSpecHash"))) {
+                msg = lb_sprintf("the spec kept in annotation %s does not hash to "
+                                 "status.runSpecHash (it was changed after the run started); "
+                                 "the restore holds and executes nothing from it",
+                                 ENGINE_SPEC_ANNOTATION);
+                set_cond(r, "SpecChanged", "True", "KeptSpecMismatch", msg);
+                hold(r, "KeptSpecMismatch", msg);
+                result = 1;
+                goto done;
+            }
+        }
         msg = lb_sprintf("the spec changed to generation %lld after the restore started with "
                          "generation %lld; the change is ignored and the restore runs the spec it "
                          "started with; create a new RestoreRequest for the new spec",
@@ -964,6 +1048,68 @@ static void finish_succeeded(run *r)
     free(msg);
 }
 
+/* An approval that does not count: the request stays AwaitingApproval, the
+ * Approved condition says why, and a Warning Event is recorded (only when
+ * the condition changes: a status identical to the last one is not written). */
+static void refuse_approval(run *r, const char *reason, const char *msg)
+{
+    const json_t *c = api_condition_find(r->status, "Approved");
+    if (!streq(api_get_str(c, "reason"), reason) || !streq(api_get_str(c, "message"), msg))
+        add_event(r->out, "Warning", reason, "%s", msg);
+    set_cond(r, "Approved", "False", reason, msg);
+    set_cond(r, "Progressing", "False", reason, msg);
+    ctrl_set_str(r->status, "message", msg);
+    set_phase(r, "AwaitingApproval", msg);
+    r->out->requeue_ms = -1; /* a new annotation's watch event brings the object back */
+}
+
+/* Non-zero (after refuse_approval) when the approval by `who` cannot count:
+ * another plan hash, self-approval under four eyes, an approver outside the
+ * scope's users. */
+static int approval_refused(run *r, const char *who)
+{
+    const char *given = annotation(r->obj, ENGINE_APPROVE_PLAN_ANNOTATION);
+    const char *hash = api_get_str(r->status, "planHash");
+    const char *requester = annotation(r->obj, ENGINE_REQUESTER_ANNOTATION);
+    const json_t *sc = json_object_get(r->status, "scope"), *u;
+    const json_t *users = json_object_get(sc, "approverUsers");
+    char *msg = NULL;
+    size_t i;
+    int listed = 0;
+
+    if (hash != NULL && !streq(given, hash)) {
+        msg = lb_sprintf("approval by %.253s ignored: %s is %s%.64s%s but the current plan is "
+                         "status.planHash=%s; approve the current plan",
+                         who, ENGINE_APPROVE_PLAN_ANNOTATION, given ? "\"" : "",
+                         given ? given : "absent", given ? "\"" : "", hash);
+        refuse_approval(r, "StalePlanHash", msg);
+        goto done;
+    }
+    if (api_get_bool(sc, "requireDistinctApprover", false) &&
+        (requester == NULL || streq(requester, who))) {
+        msg = lb_sprintf("approval by %.253s refused: RecoveryScope %s requires an approver "
+                         "other than the requester (%s=%.253s)",
+                         who, api_get_str(sc, "name") ? api_get_str(sc, "name") : "",
+                         ENGINE_REQUESTER_ANNOTATION, requester ? requester : "<not recorded>");
+        refuse_approval(r, "SelfApprovalRefused", msg);
+        goto done;
+    }
+    json_array_foreach(users, i, u) listed |= streq(json_string_value(u), who);
+    if (json_array_size(users) > 0 && !listed &&
+        json_array_size(json_object_get(sc, "approverGroups")) == 0) {
+        msg = lb_sprintf("approval by %.253s refused: not among RecoveryScope %s's "
+                         "spec.approval.users",
+                         who, api_get_str(sc, "name") ? api_get_str(sc, "name") : "");
+        refuse_approval(r, "ApproverNotAllowed", msg);
+        goto done;
+    }
+done:
+    if (msg == NULL)
+        return 0;
+    free(msg);
+    return 1;
+}
+
 /* The approval gate (step record s of plan step ps). */
 static void run_approval(run *r, json_t *s, const plan_step *ps)
 {
@@ -979,6 +1125,8 @@ static void run_approval(run *r, json_t *s, const plan_step *ps)
                   ps->description);
     }
     ctrl_set_str(r->status, "currentStep", ps->name);
+    if (who != NULL && who[0] != '\0' && approval_refused(r, who))
+        return;
     if (who != NULL && who[0] != '\0') {
         char by[ENGINE_MAX_APPROVER + 1];
         size_t n = strlen(who);
@@ -993,7 +1141,11 @@ static void run_approval(run *r, json_t *s, const plan_step *ps)
         json_object_set_new(s, "phase", json_string("Succeeded"));
         set_time(s, "finishedAt", r->now);
         json_object_set_new(s, "message", json_string(msg));
-        json_object_set_new(r->status, "approval", json_pack("{s:s}", "approvedBy", by));
+        json_object_set_new(r->status, "approval",
+                            json_pack("{s:s, s:s}", "approvedBy", by, "planHash",
+                                      api_get_str(r->status, "planHash") != NULL
+                                          ? api_get_str(r->status, "planHash")
+                                          : ""));
         set_time(json_object_get(r->status, "approval"), "approvedAt", r->now);
         set_cond(r, "Approved", "True", "Approved", msg);
         set_cond(r, "Progressing", "True", "Approved", msg);
@@ -1003,9 +1155,12 @@ static void run_approval(run *r, json_t *s, const plan_step *ps)
         r->out->requeue_ms = 0;
     } else {
         msg = lb_sprintf("waiting for approval: the prepare steps are done; approve with kubectl "
-                         "annotate rr/%s -n %s %s=<who>",
+                         "annotate rr/%s -n %s %s=<your username> %s=%s",
                          api_get_str(md, "name"), api_get_str(md, "namespace"),
-                         ENGINE_APPROVE_ANNOTATION);
+                         ENGINE_APPROVE_ANNOTATION, ENGINE_APPROVE_PLAN_ANNOTATION,
+                         api_get_str(r->status, "planHash") != NULL
+                             ? api_get_str(r->status, "planHash")
+                             : "<status.planHash>");
         json_object_set_new(s, "message", json_string(msg));
         set_cond(r, "Approved", "False", "AwaitingApproval", msg);
         set_cond(r, "Progressing", "False", "AwaitingApproval", msg);
@@ -1191,6 +1346,9 @@ static int run_step(run *r, size_t idx, const plan_step *ps, int rollback)
         }
         return 0;
     }
+    /* the verification step names its owned VerificationRun (steps_verifyrun.c) */
+    if (res.output != NULL && ps->item[0] == '\0' && strcmp(ps->action, "verification") == 0)
+        json_object_set_new(r->status, "verificationRun", json_deep_copy(res.output));
     switch (res.verdict) {
     case STEP_DONE:
         json_object_set_new(s, "phase", json_string("Succeeded"));
@@ -1411,7 +1569,8 @@ typedef struct write_call {
 static int apply_engine(json_t *status, const json_t *obj, void *payload)
 {
     write_call *w = payload;
-    return engine_step(status, w->out, w->env, obj, w->now, w->memo);
+    int rc = engine_step(status, w->out, w->env, obj, w->now, w->memo);
+    return rc != 0 ? rc : ctrl_health_set(status, obj);
 }
 
 /* Keeps the spec of the running generation in the annotation, before any
@@ -1507,7 +1666,7 @@ int engine_reconcile(engine_out *out, int *out_written, const engine_env *env, c
                     .resource = "restorerequests",
                     .namespace = api_get_str(md, "namespace"),
                     .name = api_get_str(md, "name")};
-    json_t *cur = json_incref((json_t *)obj), *written = NULL;
+    json_t *cur = json_incref((json_t *)obj), *written = NULL, *before = NULL;
     const json_t *st = json_object_get(obj, "status");
     engine_memo memo;
     write_call call = {.env = env, .out = out, .memo = &memo, .now = now};
@@ -1543,6 +1702,9 @@ int engine_reconcile(engine_out *out, int *out_written, const engine_env *env, c
                 goto done;
         }
     }
+    /* a copy: the steps as they were before this write, for the per-step metric */
+    before = json_pack("{s:o}", "status",
+                       json_deep_copy(json_object_get(cur, "status")) ?: json_object());
     rc = kube_status_update(&written, out_written, env->kube, &ref, cur, apply_engine, &call, 0);
     if (rc != 0)
         goto done;
@@ -1572,6 +1734,8 @@ int engine_reconcile(engine_out *out, int *out_written, const engine_env *env, c
                 LB_LOG_WARN("event not recorded", "controller", "restore", "object", key, "reason",
                             e->reason, "error", lb_error_last());
         }
+        if (env->metrics != NULL)
+            step_metrics_observe(env->metrics->step_duration, before, written);
         if (env->metrics != NULL && out->failure_reason[0] != '\0')
             metrics_counter_inc(env->metrics->failures, (const char *const[]){out->failure_reason});
         if (env->metrics != NULL && out->finished) {
@@ -1583,6 +1747,7 @@ int engine_reconcile(engine_out *out, int *out_written, const engine_env *env, c
     }
 done:
     engine_memo_dispose(&memo);
+    json_decref(before);
     json_decref(written);
     json_decref(cur);
     return rc;

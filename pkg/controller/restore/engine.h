@@ -19,9 +19,17 @@
  *    attempts + 1 and a jittered backoff; STEP_MAX_ATTEMPTS transient failures
  *    of the step in all fail it (reason RetriesExhausted; a WAIT does not reset
  *    the count); a step past its deadline fails (DeadlineExceeded, below).
- *  - "approval": phase AwaitingApproval (Approved False) until the annotation
- *    lifeboat.dev/approve=<who> is on the object; then status.approval,
- *    Approved True. A destructive step is never called while approval is
+ *  - "approval": phase AwaitingApproval (Approved False) until the annotations
+ *    lifeboat.dev/approve=<who> and lifeboat.dev/approve-plan=<status.planHash>
+ *    are on the object (deploy/'s ValidatingAdmissionPolicy admits the first
+ *    only with the approving user's own API-server username); then
+ *    status.approval {approvedBy, approvedAt, planHash}, Approved True. An
+ *    approval for another plan hash (StalePlanHash), by the requester
+ *    (lifeboat.dev/requested-by) when status.scope.requireDistinctApprover
+ *    (SelfApprovalRefused; also when the requester is unknown), or by a user
+ *    not in status.scope.approverUsers when that list is set and no groups are
+ *    (ApproverNotAllowed) changes nothing but the Approved condition and a
+ *    Warning Event. A destructive step is never called while approval is
  *    required and status.approval is absent, whatever the plan says.
  *  - failure rule: a prepare step failing -> phase Failed (nothing live
  *    changed; the restored copy stays and is named in outputs). A cutover
@@ -64,8 +72,13 @@
  * deletion does not stop the run: Progressing/FinishingIrreversible says so and
  * the restore runs to its end (else the database would stay deleted).
  *
- * Spec changes during a run: a restore that has started keeps executing the
- * spec it started with, never a half-old half-new one. That spec is kept in
+ * Spec changes during a run: the CRD refuses them (a transition rule: spec is
+ * immutable once status.startedAt is set). Should one get through (an older
+ * CRD), a restore that has started keeps executing the
+ * spec it started with, never a half-old half-new one; status.runSpecHash
+ * (written by the operator through /status, which tenants cannot write) is
+ * the sha256 of that spec, and a kept copy that does not hash to it is never
+ * executed (the run holds, SpecChanged True/KeptSpecMismatch). That spec is kept in
  * the annotation lifeboat.dev/restore-spec ({"generation": N, "spec": {...}})
  * written before any step function is called (engine_reconcile); a later
  * generation gets condition SpecChanged=True/SpecChangedDuringRun saying the
@@ -89,19 +102,21 @@
 #include "util/metrics.h"
 #include "util/timeutil.h"
 
-#define ENGINE_APPROVE_ANNOTATION "lifeboat.dev/approve"
-#define ENGINE_SPEC_ANNOTATION    "lifeboat.dev/restore-spec"
-#define ENGINE_MAX_SPEC_BYTES     (200 * 1024) /* the kept spec (annotations total 256 KiB) */
-#define ENGINE_MAX_EVENTS         8            /* Events one call may produce */
-#define ENGINE_MAX_OUTPUTS        128          /* status.outputs (the CRD's maxItems) */
-#define ENGINE_MAX_APPROVER       253  /* status.approval.approvedBy (the CRD's maxLength) */
-#define ENGINE_RETRY_BASE_MS      1000 /* transient failure backoff: base .. cap */
-#define ENGINE_RETRY_CAP_MS       60000
-#define ENGINE_ROLLBACK_PREFIX    "rollback/"
-#define ENGINE_ABORT_ANNOTATION   "lifeboat.dev/abort"
-#define ENGINE_ABORT_STEP         "abort" /* the status.steps entry an abort adds */
-#define ENGINE_FINALIZER          "lifeboat.dev/restore-protection"
-#define ENGINE_STOP_WRITERS       "stop-writers" /* rollback/stop-writers */
+#define ENGINE_APPROVE_ANNOTATION      "lifeboat.dev/approve"
+#define ENGINE_APPROVE_PLAN_ANNOTATION "lifeboat.dev/approve-plan" /* = status.planHash */
+#define ENGINE_REQUESTER_ANNOTATION    "lifeboat.dev/requested-by" /* set at create (deploy/ VAP) */
+#define ENGINE_SPEC_ANNOTATION         "lifeboat.dev/restore-spec"
+#define ENGINE_MAX_SPEC_BYTES          (200 * 1024) /* the kept spec (annotations total 256 KiB) */
+#define ENGINE_MAX_EVENTS              8            /* Events one call may produce */
+#define ENGINE_MAX_OUTPUTS             128          /* status.outputs (the CRD's maxItems) */
+#define ENGINE_MAX_APPROVER            253  /* status.approval.approvedBy (the CRD's maxLength) */
+#define ENGINE_RETRY_BASE_MS           1000 /* transient failure backoff: base .. cap */
+#define ENGINE_RETRY_CAP_MS            60000
+#define ENGINE_ROLLBACK_PREFIX         "rollback/"
+#define ENGINE_ABORT_ANNOTATION        "lifeboat.dev/abort"
+#define ENGINE_ABORT_STEP              "abort" /* the status.steps entry an abort adds */
+#define ENGINE_FINALIZER               "lifeboat.dev/restore-protection"
+#define ENGINE_STOP_WRITERS            "stop-writers" /* rollback/stop-writers */
 
 /* One (source, action) -> function mapping. source API_SOURCE_NONE is for
  * the request-level steps (rollout, verification). undo, when set, is what a
@@ -150,9 +165,11 @@ typedef struct engine_metrics {
     metrics_metric *duration; /* lifeboat_restore_duration_seconds{phase} (histogram) */
     metrics_metric *phase;    /* lifeboat_restore_phase{phase}: RestoreRequests per phase (gauge) */
     metrics_metric *failures; /* lifeboat_restore_step_failures_total{reason} */
+    metrics_metric *step_duration; /* lifeboat_restore_step_duration_seconds{kind,action,phase}
+                                      (histogram, stepmetrics.h) */
 } engine_metrics;
 
-/* Registers the three metrics in reg (borrowed). */
+/* Registers the four metrics in reg (borrowed). */
 int engine_metrics_init(engine_metrics *out, metrics_registry *reg);
 
 /* The phases of status.phase, in the CRD's order (for the phase gauge). */
@@ -165,6 +182,16 @@ typedef struct engine_env {
     kube_recorder *recorder;   /* NULL: no Events */
     engine_metrics *metrics;   /* NULL: no metrics */
     const engine_table *table; /* NULL: engine_default_table */
+    /* Tenancy (DESIGN.md 3.4). enforce_scopes: a request starts only when
+     * `scope` (the RecoveryScope selecting its namespace, borrowed) admits
+     * every name it touches (restore/scope.h); scope NULL -> Valid False with
+     * scope_error. The operator always enforces; unit tests may not. */
+    int enforce_scopes;
+    const json_t *scope;
+    const char *scope_error;
+    /* the refusals of the requester's SubjectAccessReviews (restore/access.h)
+     * or NULL: Valid False with it, after the scope's own checks */
+    const char *access_error;
 } engine_env;
 
 typedef struct engine_event {
@@ -194,7 +221,7 @@ typedef struct engine_out {
     char failure_reason[STEP_MAX_REASON]; /* a step failed in this call: its reason */
     int finished;                         /* the run reached a terminal phase in this call */
     double duration_s;                    /* ... after this long */
-    char resource_version[64]; /* status written: the resourceVersion of our write */
+    char resource_version[64];            /* status written: the resourceVersion of our write */
 } engine_out;
 
 /* Advances `status` (a copy of obj's status, changed in place) by one unit at

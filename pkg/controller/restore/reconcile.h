@@ -6,6 +6,12 @@
  * after the delay a step asks for. A request the engine has nothing to do
  * for (engine_settled()) is skipped without parsing anything.
  *
+ * The informer caches only the kept view (ctrl_kind_restore.keep: identity,
+ * phase, generations, startedAt, whether steps exist, the approve and abort
+ * annotations); engine_settled() decides on that view, and a request with work
+ * to do is read fresh from the API server (GET) before anything else - its
+ * spec, plan and steps are never taken from the cache.
+ *
  * restore_desired_status() is the engine without I/O: parse and validate the
  * spec; invalid -> Valid False/InvalidSpec naming the fields, phase Failed,
  * no plan; valid -> Valid True, status.plan (plan_to_json) and

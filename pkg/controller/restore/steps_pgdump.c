@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/latest.h"
 #include "agent/manifest.h"
 #include "agent/pgjob.h"
 #include "controller/agentjob.h"
@@ -121,7 +122,7 @@ int pgdump_step_validate(step_result *out, const step_ctx *ctx)
     if (key != NULL) {
         resolved = lb_strdup(key);
     } else {
-        rc = pgjob_latest_under(&resolved, ctx->aws, bucket, under ? under : "",
+        rc = latest_backup_under(&resolved, ctx->aws, bucket, under ? under : "",
                                 strcmp(mode, "required") == 0);
         if (rc == LB_ENOTFOUND) {
             rc = 0;

@@ -65,10 +65,14 @@
  * renames take 30-500 ms) are seen quickly and long ones (a 20-minute restore)
  * are polled every 2 s.
  *
- * Known limits: Aurora clusters support restore-cluster, create-writer,
- * wait-available and validate; promote/cleanup of a cluster need
- * ModifyDBCluster/DeleteDBCluster, which pkg/aws does not have yet, and fail
- * with reason NotSupported. The per-source `region` field is not used: all
+ * Aurora (rdsClusterPointInTime): promote and its undo run the same state
+ * machine on DB clusters (ModifyDBCluster NewDBClusterIdentifier); the
+ * clusters' instances keep their identifiers (clients use the cluster
+ * endpoint, which follows the cluster's name, and promote outputs it). Cleanup
+ * deletes the old cluster's instances (no final snapshot each: the cluster's
+ * covers them; they are the cluster's members, so they are owned through the
+ * cluster's renamed-by tag), waits until they are gone, then DeleteDBCluster
+ * with FinalDBSnapshotIdentifier "<old>-final". The per-source `region` field is not used: all
  * calls go through ctx->aws (the operator's region).
  */
 #include "controller/restore/step.h"
@@ -1010,7 +1014,8 @@ int rds_step_wait_available(step_result *out, const step_ctx *ctx)
 
 /* ---- promote: rename ------------------------------------------------------- */
 
-/* The instance a promote renames away: the PIT source, the snapshot's instance. */
+/* The instance or cluster a promote renames away: the PIT source, the
+ * snapshot's instance. */
 static int promote_source(char *buf, size_t size, const step_ctx *ctx)
 {
     const json_t *lf = json_object_get(ctx->item->source_spec, "latestFrom");
@@ -1018,7 +1023,8 @@ static int promote_source(char *buf, size_t size, const step_ctx *ctx)
     rds_snapshot snap;
     int rc;
 
-    if (ctx->item->source == API_SOURCE_RDS_POINT_IN_TIME) {
+    if (ctx->item->source == API_SOURCE_RDS_POINT_IN_TIME ||
+        ctx->item->source == API_SOURCE_RDS_CLUSTER_POINT_IN_TIME) {
         snprintf(buf, size, "%s", ctx->item->source_id);
         return 0;
     }
@@ -1041,22 +1047,91 @@ static int promote_source(char *buf, size_t size, const step_ctx *ctx)
     return 0;
 }
 
+/* What promote, its undo and cleanup need of a DB instance or cluster. */
+typedef struct db_view {
+    char *status, *arn, *endpoint;
+    int port;
+    char **members; /* a cluster's instance identifiers (none for an instance) */
+    size_t nmembers;
+} db_view;
+
+static void db_view_dispose(db_view *v)
+{
+    free(v->status);
+    free(v->arn);
+    free(v->endpoint);
+    for (size_t i = 0; i < v->nmembers; i++)
+        free(v->members[i]);
+    free(v->members);
+    memset(v, 0, sizeof(*v));
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? lb_strdup(s) : NULL;
+}
+
+/* Whether this item's promote and cleanup act on a DB cluster. */
+static bool item_is_cluster(const step_ctx *ctx)
+{
+    return ctx->item->source == API_SOURCE_RDS_CLUSTER_POINT_IN_TIME;
+}
+
+static const char *db_kind(const step_ctx *ctx)
+{
+    return item_is_cluster(ctx) ? "DB cluster" : "DB instance";
+}
+
+/* Describes the instance or cluster (as the item acts on) `id`: 1 exists (*v
+ * filled), 0 absent, < 0 error. A cluster's endpoint is its writer endpoint. */
+static int find_db(db_view *v, const step_ctx *ctx, const char *id)
+{
+    int rc;
+
+    memset(v, 0, sizeof(*v));
+    if (item_is_cluster(ctx)) {
+        rds_cluster cl;
+        rc = find_cluster(&cl, ctx->aws, id);
+        if (rc != 1)
+            return rc;
+        v->status = dup_or_null(cl.status);
+        v->arn = dup_or_null(cl.arn);
+        v->endpoint = dup_or_null(cl.endpoint);
+        v->port = cl.port;
+        if (cl.nmembers > 0) {
+            v->members = lb_calloc(cl.nmembers, sizeof(*v->members));
+            for (size_t i = 0; i < cl.nmembers; i++)
+                if (cl.members[i].instance_id != NULL)
+                    v->members[v->nmembers++] = lb_strdup(cl.members[i].instance_id);
+        }
+        rds_cluster_dispose(&cl);
+        return 1;
+    }
+    rds_instance inst;
+    rc = find_instance(&inst, ctx->aws, id);
+    if (rc != 1)
+        return rc;
+    v->status = dup_or_null(inst.status);
+    v->arn = dup_or_null(inst.arn);
+    v->endpoint = dup_or_null(inst.endpoint_address);
+    v->port = inst.port;
+    rds_instance_dispose(&inst);
+    return 1;
+}
+
 typedef struct promote_state {
     char src[RDS_ID_MAX + 1], old[RDS_ID_MAX + 1];
     const char *tgt;
-    rds_instance s, o, t;
+    db_view s, o, t;
     int has_s, has_o, has_t;
     int s_ours, o_renamed_by_us, t_ours;
 } promote_state;
 
 static void promote_state_dispose(promote_state *p)
 {
-    if (p->has_s)
-        rds_instance_dispose(&p->s);
-    if (p->has_o)
-        rds_instance_dispose(&p->o);
-    if (p->has_t)
-        rds_instance_dispose(&p->t);
+    db_view_dispose(&p->s);
+    db_view_dispose(&p->o);
+    db_view_dispose(&p->t);
 }
 
 /* Reads which of source, old and target exist and whom they belong to. A
@@ -1064,14 +1139,11 @@ static void promote_state_dispose(promote_state *p)
 static int promote_read(promote_state *p, int *ok, step_result *out, const step_ctx *ctx)
 {
     char srcbuf[RDS_ID_MAX + 1];
+    const char *kind = db_kind(ctx);
     int rc;
 
     *ok = 0;
     memset(p, 0, sizeof(*p));
-    if (ctx->item->source == API_SOURCE_RDS_CLUSTER_POINT_IN_TIME)
-        return step_failed(out, "NotSupported",
-                           "promote: rename of a DB cluster needs ModifyDBCluster, which this "
-                           "operator does not call yet; use promote: none and secretPatches");
     if (!ctx->item->promote_rename)
         return step_failed(out, "InvalidSpec", "item %s: promote is not rename", ctx->item->name);
     rc = promote_source(srcbuf, sizeof(srcbuf), ctx);
@@ -1080,17 +1152,17 @@ static int promote_read(promote_state *p, int *ok, step_result *out, const step_
     snprintf(p->src, sizeof(p->src), "%s", srcbuf);
     if (timed_id(p->old, sizeof(p->old), ctx, "promote", p->src, "old", RDS_ID_MAX) != 0)
         return step_failed(out, "StepNotStarted",
-                           "step %s/promote has no startedAt to name the old instance",
-                           ctx->item->name);
+                           "step %s/promote has no startedAt to name the old %s", ctx->item->name,
+                           item_is_cluster(ctx) ? "cluster" : "instance");
     lb_error_clear();
     p->tgt = ctx->item->target_id;
-    if ((rc = find_instance(&p->s, ctx->aws, p->src)) < 0)
+    if ((rc = find_db(&p->s, ctx, p->src)) < 0)
         goto err;
     p->has_s = rc;
-    if ((rc = find_instance(&p->o, ctx->aws, p->old)) < 0)
+    if ((rc = find_db(&p->o, ctx, p->old)) < 0)
         goto err;
     p->has_o = rc;
-    if ((rc = find_instance(&p->t, ctx->aws, p->tgt)) < 0)
+    if ((rc = find_db(&p->t, ctx, p->tgt)) < 0)
         goto err;
     p->has_t = rc;
     if (p->has_s && (rc = p->s_ours = tagged_ours(ctx->aws, p->s.arn, TAG_UID, ctx)) < 0)
@@ -1104,39 +1176,50 @@ static int promote_read(promote_state *p, int *ok, step_result *out, const step_
         step_tags t;
         step_tags_of(&t, ctx);
         return step_failed(out, "TargetNotOwned",
-                           "DB instance %s exists and is not tagged %s=%s; it was not touched",
-                           p->old, TAG_RENAMED_BY, t.uid);
+                           "%s %s exists and is not tagged %s=%s; it was not touched", kind, p->old,
+                           TAG_RENAMED_BY, t.uid);
     }
     if (p->has_t && !p->t_ours) {
         step_tags t;
         step_tags_of(&t, ctx);
         return step_failed(out, "TargetNotOwned",
-                           "DB instance %s exists and is not tagged %s=%s; it was not touched",
-                           p->tgt, TAG_UID, t.uid);
+                           "%s %s exists and is not tagged %s=%s; it was not touched", kind, p->tgt,
+                           TAG_UID, t.uid);
     }
     *ok = 1;
     return 0;
 err:
-    return aws_err(out, rc, "describing the instances to rename");
+    return aws_err(out, rc,
+                   item_is_cluster(ctx) ? "describing the clusters to rename"
+                                        : "describing the instances to rename");
 }
 
-static int rename_instance(step_result *out, const step_ctx *ctx, const char *from, const char *to,
-                           const char *why)
+static int rename_db(step_result *out, const step_ctx *ctx, const char *from, const char *to,
+                     const char *why)
 {
-    rds_instance r;
     char msg[256];
-    int rc = rds_modify_db_instance_rename(&r, ctx->aws, from, to);
+    int rc;
 
-    snprintf(msg, sizeof(msg), "renaming DB instance %s to %s", from, to);
+    snprintf(msg, sizeof(msg), "renaming %s %s to %s", db_kind(ctx), from, to);
+    if (item_is_cluster(ctx)) {
+        rds_cluster r;
+        rc = rds_modify_db_cluster_rename(&r, ctx->aws, from, to);
+        if (rc == 0)
+            rds_cluster_dispose(&r);
+    } else {
+        rds_instance r;
+        rc = rds_modify_db_instance_rename(&r, ctx->aws, from, to);
+        if (rc == 0)
+            rds_instance_dispose(&r);
+    }
     if (rc != 0)
         return aws_err(out, rc, msg);
-    rds_instance_dispose(&r);
     return step_wait(out, poll_ms(ctx), "%s (%s)", msg, why);
 }
 
-/* Fails the step when instance `id` (`what`) is in a terminal status; 1 when
- * a verdict was written. */
-static int terminal(step_result *out, const char *what, const char *id, const rds_instance *i)
+/* Fails the step when `id` (`what`) is in a terminal status; 1 when a verdict
+ * was written. */
+static int terminal(step_result *out, const char *what, const char *id, const db_view *i)
 {
     if (!status_terminal(i->status))
         return 0;
@@ -1145,9 +1228,9 @@ static int terminal(step_result *out, const char *what, const char *id, const rd
     return 1;
 }
 
-/* Waits while instance `id` is not available; 1 when a verdict was written. */
+/* Waits while `id` is not available; 1 when a verdict was written. */
 static int not_ready(step_result *out, const step_ctx *ctx, const char *what, const char *id,
-                     const rds_instance *i)
+                     const db_view *i)
 {
     if (terminal(out, what, id, i))
         return 1;
@@ -1158,97 +1241,115 @@ static int not_ready(step_result *out, const step_ctx *ctx, const char *what, co
     return 1;
 }
 
+/* The outputs of a promote that landed: the restored copy answers as `id`,
+ * the original is `old` (what cleanup deletes). */
+static void promote_outputs(step_result *out, const step_ctx *ctx, const char *id, const char *old,
+                            const db_view *v)
+{
+    bool cluster = item_is_cluster(ctx);
+    step_output_str(out, cluster ? "clusterIdentifier" : "instanceIdentifier", id);
+    step_output_str(out, cluster ? "replacedClusterIdentifier" : "replacedInstanceIdentifier", old);
+    step_output_str(out, "endpoint", or_empty(v->endpoint));
+    step_output_int(out, "port", v->port);
+}
+
 /* One decision of the forward promote from a state read by promote_read. */
 static int promote_decide(step_result *out, const step_ctx *ctx, promote_state *p)
 {
+    const char *kind = db_kind(ctx);
+    char restored[40];
+
+    snprintf(restored, sizeof(restored), "restored %s", kind);
     if (p->has_s && p->s_ours) {
         /* phase 2 landed: the restored copy answers under the source name */
         if (p->has_t)
             return step_failed(out, "PromoteConflict",
-                               "DB instance %s (ours) and %s both exist; expected the target to "
+                               "%s %s (ours) and %s both exist; expected the target to "
                                "have been renamed",
-                               p->src, p->tgt);
-        if (not_ready(out, ctx, "DB instance", p->src, &p->s))
+                               kind, p->src, p->tgt);
+        if (not_ready(out, ctx, kind, p->src, &p->s))
             return 0;
-        step_output_str(out, "instanceIdentifier", p->src);
-        step_output_str(out, "replacedInstanceIdentifier", p->old);
-        step_output_str(out, "endpoint", or_empty(p->s.endpoint_address));
-        step_output_int(out, "port", p->s.port);
+        if (item_is_cluster(ctx) && (p->s.endpoint == NULL || p->s.port == 0))
+            return step_wait(out, poll_ms(ctx), "%s %s is available without an endpoint yet", kind,
+                             p->src);
+        promote_outputs(out, ctx, p->src, p->old, &p->s);
         return step_done(out, "restored copy promoted: %s now answers as %s; the original is %s",
                          p->tgt, p->src, p->old);
     }
     if (!p->has_t)
-        return step_failed(
-            out, "TargetNotFound", "restored DB instance %s not found (source %s %s, old %s %s)",
-            p->tgt, p->src, p->has_s ? "exists" : "absent", p->old, p->has_o ? "exists" : "absent");
-    if (terminal(out, "restored DB instance", p->tgt, &p->t))
+        return step_failed(out, "TargetNotFound", "%s %s not found (source %s %s, old %s %s)",
+                           restored, p->tgt, p->src, p->has_s ? "exists" : "absent", p->old,
+                           p->has_o ? "exists" : "absent");
+    if (terminal(out, restored, p->tgt, &p->t))
         return 0;
     if (p->has_s && p->has_o)
         return step_failed(out, "PromoteConflict",
-                           "DB instances %s and %s both exist; refusing to rename over either",
-                           p->src, p->old);
+                           "%ss %s and %s both exist; refusing to rename over either", kind, p->src,
+                           p->old);
     if (p->has_s) {
         /* phase 1: move the original out of the way, tagged so undo/cleanup know it.
          * While it is renaming (our earlier rename, still under its old name) wait. */
         step_tags t;
         rds_tag tag;
         int rc;
-        if (not_ready(out, ctx, "DB instance", p->src, &p->s) ||
-            not_ready(out, ctx, "restored DB instance", p->tgt, &p->t))
+        if (not_ready(out, ctx, kind, p->src, &p->s) ||
+            not_ready(out, ctx, restored, p->tgt, &p->t))
             return 0;
         step_tags_of(&t, ctx);
         tag = (rds_tag){TAG_RENAMED_BY, t.uid};
         rc = rds_add_tags_to_resource(ctx->aws, p->s.arn, &tag, 1);
         if (rc != 0)
             return aws_err(out, rc, "tagging the source before renaming it");
-        return rename_instance(out, ctx, p->src, p->old, "phase 1 of 2");
+        return rename_db(out, ctx, p->src, p->old, "phase 1 of 2");
     }
     if (p->has_o) {
         /* phase 1 landed (the source name is free, whatever the old one's status):
          * start phase 2 as soon as the restored copy can be renamed. */
-        if (not_ready(out, ctx, "restored DB instance", p->tgt, &p->t))
+        if (not_ready(out, ctx, restored, p->tgt, &p->t))
             return 0;
-        return rename_instance(out, ctx, p->tgt, p->src, "phase 2 of 2");
+        return rename_db(out, ctx, p->tgt, p->src, "phase 2 of 2");
     }
     return step_failed(out, "SourceNotFound",
-                       "neither DB instance %s nor %s exists; nothing to promote over", p->src,
+                       "neither %s %s nor %s exists; nothing to promote over", kind, p->src,
                        p->old);
 }
 
 /* One decision of the undo of promote. */
 static int promote_undo_decide(step_result *out, const step_ctx *ctx, promote_state *p)
 {
+    const char *kind = db_kind(ctx);
+
     if (p->has_s && p->s_ours) {
         if (p->has_t)
             return step_failed(out, "PromoteConflict", "cannot rename %s back to %s: %s exists",
                                p->src, p->tgt, p->tgt);
-        if (not_ready(out, ctx, "DB instance", p->src, &p->s))
+        if (not_ready(out, ctx, kind, p->src, &p->s))
             return 0;
-        return rename_instance(out, ctx, p->src, p->tgt, "undo 1 of 2");
+        return rename_db(out, ctx, p->src, p->tgt, "undo 1 of 2");
     }
     if (!p->has_s && p->has_o) {
         /* undo 1 landed (or phase 2 never ran): the source name is free */
-        if (not_ready(out, ctx, "DB instance", p->old, &p->o))
+        if (not_ready(out, ctx, kind, p->old, &p->o))
             return 0;
-        return rename_instance(out, ctx, p->old, p->src, "undo 2 of 2");
+        return rename_db(out, ctx, p->old, p->src, "undo 2 of 2");
     }
     if (p->has_s && !p->has_o) {
-        if (not_ready(out, ctx, "DB instance", p->src, &p->s))
+        if (not_ready(out, ctx, kind, p->src, &p->s))
             return 0;
-        step_output_str(out, "instanceIdentifier", p->tgt);
-        if (p->has_t && p->t.endpoint_address != NULL) {
-            step_output_str(out, "endpoint", p->t.endpoint_address);
+        step_output_str(out, item_is_cluster(ctx) ? "clusterIdentifier" : "instanceIdentifier",
+                        p->tgt);
+        if (p->has_t && p->t.endpoint != NULL) {
+            step_output_str(out, "endpoint", p->t.endpoint);
             step_output_int(out, "port", p->t.port);
         }
-        return step_done(out, "DB instance %s is the original again; the restored copy is %s",
-                         p->src, p->has_t ? p->tgt : "gone");
+        return step_done(out, "%s %s is the original again; the restored copy is %s", kind, p->src,
+                         p->has_t ? p->tgt : "gone");
     }
     if (p->has_s && p->has_o)
         return step_failed(out, "PromoteConflict",
-                           "DB instances %s and %s both exist; refusing to rename over either",
-                           p->src, p->old);
-    return step_failed(out, "SourceNotFound", "neither DB instance %s nor %s exists", p->src,
-                       p->old);
+                           "%ss %s and %s both exist; refusing to rename over either", kind, p->src,
+                           p->old);
+    return step_failed(out, "SourceNotFound", "neither %s %s nor %s exists", kind, p->src, p->old);
 }
 
 /* Verdicts that may come from reading the three names in separate calls while
@@ -1473,6 +1574,87 @@ static int promote_finished_at(lb_time *out, const step_ctx *ctx)
     return LB_ENOTFOUND;
 }
 
+/* Deletes the members of old cluster `old` that are not deleting yet; sets
+ * *left to how many members remain. */
+static int delete_cluster_members(step_result *out, const step_ctx *ctx, const db_view *v,
+                                  size_t *left)
+{
+    *left = 0;
+    for (size_t i = 0; i < v->nmembers; i++) {
+        rds_instance inst, del;
+        char msg[160];
+        int rc = find_instance(&inst, ctx->aws, v->members[i]);
+        if (rc < 0)
+            return aws_err(out, rc, "describing a member of the old cluster");
+        if (rc == 0)
+            continue;
+        (*left)++;
+        if (status_is(inst.status, "deleting")) {
+            rds_instance_dispose(&inst);
+            continue;
+        }
+        rds_instance_dispose(&inst);
+        /* a cluster member takes no final snapshot: the cluster's covers it */
+        rc = rds_delete_db_instance(&del, ctx->aws, v->members[i], NULL,
+                                    delete_automated_backups(ctx));
+        snprintf(msg, sizeof(msg), "deleting instance %s of the old cluster", v->members[i]);
+        if (rc != 0)
+            return aws_err(out, rc, msg);
+        rds_instance_dispose(&del);
+        LB_LOG_INFO("cleanup: deleting a member of the old cluster", "instance", v->members[i]);
+    }
+    return 0;
+}
+
+/* Cleanup of a renamed-away cluster `old`: its instances first, then the
+ * cluster, with a final cluster snapshot `final_id` unless it is NULL. */
+static int cleanup_cluster(step_result *out, const step_ctx *ctx, const char *old,
+                           const char *final_id)
+{
+    const char *fin = final_id != NULL ? final_id : "";
+    const char *with = final_id != NULL ? "; final snapshot " : "";
+    db_view v;
+    size_t left = 0;
+    rds_cluster del;
+    int rc = find_db(&v, ctx, old), ours;
+
+    if (rc < 0)
+        return aws_err(out, rc, "describing the old cluster");
+    if (rc == 0)
+        return step_done(out, "old DB cluster %s is gone%s%s", old, with, fin);
+    if (status_is(v.status, "deleting")) {
+        db_view_dispose(&v);
+        return step_done(out, "old DB cluster %s is deleting%s%s", old, with, fin);
+    }
+    ours = tagged_ours(ctx->aws, v.arn, TAG_RENAMED_BY, ctx);
+    if (ours != 1) {
+        step_tags t;
+        db_view_dispose(&v);
+        if (ours < 0)
+            return aws_err(out, ours, "reading the old cluster's tags");
+        step_tags_of(&t, ctx);
+        json_decref(out->output);
+        out->output = NULL;
+        return step_failed(out, "TargetNotOwned",
+                           "DB cluster %s is not tagged %s=%s; it was not deleted", old,
+                           TAG_RENAMED_BY, t.uid);
+    }
+    rc = delete_cluster_members(out, ctx, &v, &left);
+    db_view_dispose(&v);
+    if (rc != 0 || out->verdict == STEP_FAILED)
+        return rc;
+    if (left > 0)
+        return step_wait(out, poll_ms(ctx),
+                         "deleting the %zu instance(s) of old DB cluster %s before the cluster",
+                         left, old);
+    rc = rds_delete_db_cluster(&del, ctx->aws, old, final_id, delete_automated_backups(ctx));
+    if (rc != 0)
+        return aws_err(out, rc, "deleting the old cluster");
+    rds_cluster_dispose(&del);
+    return step_done(out, "deleting old DB cluster %s%s%s", old,
+                     final_id != NULL ? " with final snapshot " : " without a final snapshot", fin);
+}
+
 int rds_step_cleanup(step_result *out, const step_ctx *ctx)
 {
     const api_restore_item *it = ctx->item;
@@ -1487,11 +1669,6 @@ int rds_step_cleanup(step_result *out, const step_ctx *ctx)
 
     if (need_aws(out, ctx))
         return 0;
-    if (it->source == API_SOURCE_RDS_CLUSTER_POINT_IN_TIME)
-        return step_failed(out, "NotSupported",
-                           "cleanup of an old DB cluster needs "
-                           "DeleteDBCluster, which this operator does not "
-                           "call yet");
     if (promote_finished_at(&done_at, ctx) != 0)
         return step_failed(
             out, "StepNotFinished",
@@ -1507,9 +1684,12 @@ int rds_step_cleanup(step_result *out, const step_ctx *ctx)
                          "to delete the old instance",
                          at, (long long)it->cleanup_after_sec);
     }
-    if (out_str(ctx, "replacedInstanceIdentifier") != NULL) {
+    if (out_str(ctx, "replacedInstanceIdentifier") != NULL ||
+        out_str(ctx, "replacedClusterIdentifier") != NULL) {
         /* what promote recorded: no snapshot lookup, which fails once the snapshot is gone */
-        snprintf(old, sizeof(old), "%s", out_str(ctx, "replacedInstanceIdentifier"));
+        snprintf(old, sizeof(old), "%s",
+                 item_is_cluster(ctx) ? out_str(ctx, "replacedClusterIdentifier")
+                                      : out_str(ctx, "replacedInstanceIdentifier"));
     } else {
         rc = promote_source(src, sizeof(src), ctx);
         if (rc < 0)
@@ -1520,6 +1700,8 @@ int rds_step_cleanup(step_result *out, const step_ctx *ctx)
     derived_id(final_id, sizeof(final_id), old, "final", RDS_SNAP_ID_MAX);
     if (final)
         step_output_str(out, "snapshotIdentifier", final_id);
+    if (item_is_cluster(ctx))
+        return cleanup_cluster(out, ctx, old, final ? final_id : NULL);
     rc = find_instance(&inst, ctx->aws, old);
     if (rc < 0)
         return aws_err(out, rc, "describing the old instance");

@@ -46,6 +46,7 @@
 
 #include <openssl/evp.h>
 
+#include "agent/latest.h"
 #include "api/common.h"
 #include "aws/s3.h"
 #include "controller/restore/engine.h"
@@ -227,30 +228,6 @@ static int item_key(redis_item *it, step_result *out, const step_ctx *ctx)
         return 1;
     }
     it->key = lb_strdup(loc + strlen(prefix));
-    return 0;
-}
-
-typedef struct newest {
-    char *key;
-    char *modified;
-} newest;
-
-static int pick_newest(const s3_object *o, void *payload)
-{
-    newest *n = payload;
-    size_t len = strlen(o->key);
-    if (len >= 14 && strcmp(o->key + len - 14, ".manifest.json") == 0)
-        return 0;
-    if (o->key[len - 1] == '/' || o->size == 0)
-        return 0;
-    if (n->key == NULL || strcmp(o->last_modified ? o->last_modified : "", n->modified) > 0 ||
-        (strcmp(o->last_modified ? o->last_modified : "", n->modified) == 0 &&
-         strcmp(o->key, n->key) > 0)) {
-        free(n->key);
-        free(n->modified);
-        n->key = lb_strdup(o->key);
-        n->modified = lb_strdup(o->last_modified ? o->last_modified : "");
-    }
     return 0;
 }
 
@@ -604,20 +581,13 @@ int redis_step_validate(step_result *out, const step_ctx *ctx)
 
     latest = api_get_str(json_object_get(src_of(ctx), "source"), "latestUnder");
     if (latest != NULL) {
-        newest n = {NULL, NULL};
-        s3_list_options lo = {latest, 0};
-        rc = s3_list_objects_v2(NULL, ctx->aws, it.bucket, &lo, pick_newest, &n);
-        free(n.modified);
-        if (rc != 0) {
-            free(n.key);
+        rc = latest_backup_under(&it.key, ctx->aws, it.bucket, latest, false);
+        if (rc == LB_ENOTFOUND) {
+            rc = step_failed(out, "SourceNotFound", "redisRDB: %s", lb_error_last());
             goto done;
         }
-        if (n.key == NULL) {
-            rc = step_failed(out, "SourceNotFound", "redisRDB: no RDB object under s3://%s/%s",
-                             it.bucket, latest);
+        if (rc != 0)
             goto done;
-        }
-        it.key = n.key;
     } else {
         it.key = lb_strdup(api_get_str(json_object_get(src_of(ctx), "source"), "key"));
     }

@@ -9,14 +9,15 @@
  * check runs; the message lists each one's observed value ("orders-present:
  * observed 1204, expected >= 1"); any failure fails the step (CheckFailed).
  *
- * verify_step_verification ("verification") runs spec.verification.checks:
- *   sql       against spec.verification.target when set (rdsInstance: its
- *             current endpoint from DescribeDBInstances and its
+ * The request's `verification` checklist runs in an owned VerificationRun
+ * (steps_verifyrun.c), which calls the checks below one at a time. Their
+ * targets:
+ *   sql       against the checklist's target (rdsInstance: its current
+ *             endpoint from DescribeDBInstances and its
  *             credentialsSecretRef/database; connectionSecretRef: the
  *             connection string stored in that Secret key), otherwise against
  *             the first RDS item (execution order) that has an endpoint in
- *             status.outputs - after a promote that is the promoted instance -
- *             with that item's credentials and database;
+ *             status.outputs, with that item's credentials and database;
  *   http      libcurl request (method GET|HEAD|POST, body or bodySecretRef,
  *             contentType) with expectStatus and expectBodyContains; the body
  *             kept is capped at VERIFY_HTTP_MAX_BODY, each request at
@@ -1015,35 +1016,4 @@ int verify_rpo_result(json_t **out, int64_t *out_age, int *out_measured, const s
     sql_target_dispose(&ct.t);
     *out = result_of(&r, "rpo", (lb_time_monotonic_ns() - t0) / 1000000);
     return 0;
-}
-
-int verify_step_verification(step_result *out, const step_ctx *ctx)
-{
-    const json_t *ver = json_object_get(ctx->spec->json, "verification");
-    const json_t *checks = json_object_get(ver, "checks");
-    const json_t *rpo = json_object_get(ver, "rpo");
-    check_target ct;
-    verify_report r;
-    size_t i;
-    const json_t *c;
-
-    if (ver == NULL)
-        return step_done(out, "no spec.verification");
-    memset(&ct, 0, sizeof(ct));
-    report_start(&r);
-    json_array_foreach(checks, i, c)
-    {
-        run_check(&r, ctx, ver, c, i, &ct);
-    }
-    if (rpo != NULL) {
-        check_target_ensure(&ct, ctx, ver);
-        if (ct.have)
-            run_rpo(&r, rpo, &ct.t, ctx->now, NULL, NULL);
-        else
-            report_add(&r, false, "rpo: no SQL target: %s", ct.err);
-    }
-    sql_target_dispose(&ct.t);
-    if (r.passed + r.failed == 0)
-        return step_done(out, "spec.verification has no checks");
-    return report_finish(out, &r, "verification checks");
 }

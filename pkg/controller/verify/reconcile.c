@@ -8,6 +8,11 @@
 #include "controller/verify/run.h"
 #include "util/error.h"
 
+/* What the cache keeps of a VerificationRun: what verify_run() reads before
+ * it GETs the run (a finished run's TTL); the rest is read fresh. */
+static const char *const verify_keep[] = {CTRL_KEEP_IDENTITY, "/spec/ttlSecondsAfterFinished",
+                                          "/status/finishedAt", NULL};
+
 const ctrl_kind ctrl_kind_verify = {
     .controller = "verify",
     .kind = "VerificationRun",
@@ -15,6 +20,7 @@ const ctrl_kind ctrl_kind_verify = {
     .has_phase = 1,
     .desired = verify_desired_status,
     .run = verify_run,
+    .keep = verify_keep,
 };
 
 int verify_desired_status(json_t *status, const json_t *obj, lb_time now)

@@ -57,6 +57,17 @@ int verify_metrics_init(verify_metrics *out, metrics_registry *reg)
     if (rc == 0)
         rc = metrics_counter_new(&out->runs, reg, "lifeboat_verification_runs_total",
                                  "Finished VerificationRuns by phase", ph, 1);
+    if (rc == 0)
+        rc = metrics_gauge_new(&out->slo_met, reg, "lifeboat_verification_slo_met",
+                               "1 when the last finished VerificationRun met its spec.slo "
+                               "(the SLOMet condition), else 0; absent without an slo",
+                               nn, 2);
+    if (rc == 0)
+        rc = metrics_gauge_new(&out->rto_slo, reg, "lifeboat_verification_rto_objective_seconds",
+                               "spec.slo.rto of the last finished VerificationRun", nn, 2);
+    if (rc == 0)
+        rc = metrics_gauge_new(&out->rpo_slo, reg, "lifeboat_verification_rpo_objective_seconds",
+                               "spec.slo.rpo of the last finished VerificationRun", nn, 2);
     return rc;
 }
 
@@ -821,6 +832,16 @@ static void record_metrics(vr *v)
                           (double)api_get_int(meas, "rpoSeconds", 0));
     if (streq(phase, "Passed"))
         metrics_gauge_set(m->last_success, (const char *const[]){ns, name}, (double)v->now.sec);
+    const json_t *slo_met = api_condition_find(v->st, "SLOMet");
+    if (slo_met != NULL)
+        metrics_gauge_set(m->slo_met, (const char *const[]){ns, name},
+                          streq(api_get_str(slo_met, "status"), "True") ? 1.0 : 0.0);
+    const json_t *slo = v->spec != NULL ? json_object_get(v->spec->json, "slo") : NULL;
+    int64_t objective;
+    if (api_get_str(slo, "rto") != NULL && api_duration_parse(&objective, api_get_str(slo, "rto")) == 0)
+        metrics_gauge_set(m->rto_slo, (const char *const[]){ns, name}, (double)objective);
+    if (api_get_str(slo, "rpo") != NULL && api_duration_parse(&objective, api_get_str(slo, "rpo")) == 0)
+        metrics_gauge_set(m->rpo_slo, (const char *const[]){ns, name}, (double)objective);
     json_array_foreach(json_object_get(v->st, "results"), i, e)
     {
         const char *check = api_get_str(e, "name");
@@ -877,9 +898,10 @@ static int do_finish(vr *v)
 
 static int put_status(json_t *status, const json_t *obj, void *payload)
 {
-    (void)obj;
     json_object_clear(status);
-    return json_object_update(status, (json_t *)payload) == 0 ? 0 : LB_EINVALID;
+    if (json_object_update(status, (json_t *)payload) != 0)
+        return LB_EINVALID;
+    return ctrl_health_set(status, obj);
 }
 
 /* Deletes a finished run ttlSecondsAfterFinished after finishedAt. */

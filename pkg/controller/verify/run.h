@@ -62,6 +62,9 @@ typedef struct verify_metrics {
     metrics_metric *last_success; /* lifeboat_verification_last_success_timestamp_seconds */
     metrics_metric *check;        /* lifeboat_verification_check_passed{namespace,name,check} */
     metrics_metric *runs;         /* lifeboat_verification_runs_total{phase} */
+    metrics_metric *slo_met;      /* lifeboat_verification_slo_met{namespace,name}: 1/0 */
+    metrics_metric *rto_slo;      /* lifeboat_verification_rto_objective_seconds{namespace,name} */
+    metrics_metric *rpo_slo;      /* lifeboat_verification_rpo_objective_seconds{namespace,name} */
 } verify_metrics;
 
 /* Registers the metrics above in reg (borrowed). Returns 0 or a negative code. */

@@ -1,0 +1,276 @@
+"""s3Sync items (issue 14, part 2; runbook 000 Restore 3B) against awssim's S3 (moto).
+
+  - 3B: the primary bucket misses 300 of the replica's 2,000 objects, holds 3 with other
+    content and 5 extraneous ones; the compare step names the counts before approval; with
+    a 500-after-apply on one CopyObject and throttled copies on the way, the request ends
+    with identical key sets and contents (every object read back and compared with the
+    replica's), the 5 extras deleted, and each missing key copied exactly once (awssim's
+    request log); the verify step compares key by key; a re-run copies nothing;
+  - deleteExtraneous false keeps the extras; a replica that is empty is refused before
+    anything is written;
+  - kill -9 of the operator in the middle of the sync: the new operator resumes and every
+    key is copied exactly once.
+Oracles: the aws CLI (listings), boto3 GETs of both sides (content), the request log.
+"""
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "restore", "tests"))  # the restore helpers
+from scenario import ScenarioCase, aws, step_of, suffix  # noqa: E402
+from awssim_control import applied, control, request_log  # noqa: E402
+
+import boto3  # noqa: E402
+
+
+def s3():
+    return boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                        region_name=os.environ.get("AWS_REGION", "us-east-1"))
+
+
+def make_bucket(name, versioned=True):
+    c = s3()
+    c.create_bucket(Bucket=name)
+    if versioned:
+        c.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+
+
+def put_many(bucket, items):
+    c = s3()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda kv: c.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), items))
+
+
+def empty_bucket(name):
+    try:
+        c = s3()
+        while True:
+            out = c.list_object_versions(Bucket=name)
+            ids = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                   for v in out.get("Versions", []) + out.get("DeleteMarkers", [])]
+            if not ids:
+                break
+            c.delete_objects(Bucket=name, Delete={"Objects": ids[:1000], "Quiet": True})
+        c.delete_bucket(Bucket=name)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def cli_keys(bucket, prefix=""):
+    """{key: (size, etag)} from `aws s3api list-objects-v2` (the CLI pages itself)."""
+    out = aws("s3api", "list-objects-v2", "--bucket", bucket, "--prefix", prefix) or {}
+    return {o["Key"]: (o["Size"], o["ETag"]) for o in out.get("Contents", [])}
+
+
+def contents(bucket, keys):
+    c = s3()
+
+    def get(k):
+        return k, c.get_object(Bucket=bucket, Key=k)["Body"].read()
+    with ThreadPoolExecutor(8) as pool:
+        return dict(pool.map(get, keys))
+
+
+def copies_into(bucket, since):
+    return [e for e in request_log() if e.get("ts", 0) >= since
+            and e.get("action") == "CopyObject"
+            and e.get("params", {}).get("Bucket") == bucket]
+
+
+def per_key(entries):
+    n = {}
+    for e in entries:
+        n[e["params"]["Key"]] = n.get(e["params"]["Key"], 0) + 1
+    return n
+
+
+def body(i, variant="replica"):
+    return ("%s object %04d " % (variant, i) * (1 + i % 7)).encode()
+
+
+class S3SyncRestore(ScenarioCase):
+    N = 2000
+    MISSING = 300
+    EXTRA = 5
+    CHANGED = 3
+
+    @classmethod
+    def scenario(cls):
+        cls.replica = "shop-media-replica-" + suffix()
+        cls.primary = "shop-media-" + suffix()
+        make_bucket(cls.replica)
+        make_bucket(cls.primary)
+        cls.prefix = "products/"
+        cls.keys = ["%sp%04d/hero.jpg" % (cls.prefix, i) for i in range(cls.N)]
+        put_many(cls.replica, [(k, body(i)) for i, k in enumerate(cls.keys)])
+        cls.missing = set(cls.keys[i] for i in range(0, cls.N, cls.N // cls.MISSING)
+                          [:cls.MISSING])
+        kept = [(k, body(i)) for i, k in enumerate(cls.keys) if k not in cls.missing]
+        cls.changed = [k for k, _ in kept[1:1 + cls.CHANGED]]
+        kept = [(k, b"tampered " + v if k in cls.changed else v) for k, v in kept]
+        cls.extras = ["%sextra-%d.jpg" % (cls.prefix, i) for i in range(cls.EXTRA)]
+        put_many(cls.primary, kept + [(k, b"not in the replica") for k in cls.extras])
+        # outside the prefix: never touched
+        put_many(cls.primary, [("other/keep.txt", b"outside the prefix")])
+
+    @classmethod
+    def tearDownClass(cls):
+        control("DELETE")
+        empty_bucket(cls.replica)
+        empty_bucket(cls.primary)
+        super().tearDownClass()
+
+    def tearDown(self):
+        control("DELETE")
+        super().tearDown()
+
+    def item(self, **extra):
+        return {"name": "media", "s3Sync": dict({
+            "sourceBucket": self.replica, "sourceRegion": "eu-west-2",
+            "targetBucket": self.primary, "targetRegion": "eu-west-1",
+            "prefix": self.prefix, "concurrency": 8}, **extra)}
+
+    def test_3b_sync_from_the_replica_with_faults(self):
+        before = cli_keys(self.primary, self.prefix)
+        self.assertEqual(len(before), self.N - self.MISSING + self.EXTRA)
+        name = "media-3b"
+        since = time.time()
+        self.apply_rr(self.rr_manifest(name, [self.item(deleteExtraneous=True)]))
+        obj = self.wait_phase(name, "AwaitingApproval")
+        cmp = step_of(obj, "media/compare")["message"]
+        self.assertIn("%d to copy" % (self.MISSING + self.CHANGED), cmp, cmp)
+        self.assertIn("%d extraneous, to delete" % self.EXTRA, cmp, cmp)
+        self.assertIn("%d same" % (self.N - self.MISSING - self.CHANGED), cmp, cmp)
+        self.assertEqual(copies_into(self.primary, since), [], "prepare wrote nothing")
+        self.assertEqual(cli_keys(self.primary, self.prefix), before)
+
+        # one copy is applied but answered 500; three are throttled (503 SlowDown)
+        control("POST", {"action": "CopyObject", "mode": "apply-then-500", "times": 1,
+                         "match": {"Bucket": self.primary}})
+        control("POST", {"action": "CopyObject", "mode": "throttle", "times": 3,
+                         "match": {"Bucket": self.primary}})
+        self.approve(name)
+        obj = self.wait_phase(name, "Succeeded", timeout=300)
+        self.assert_timeline(obj)
+        self.assertIn("matches", step_of(obj, "media/verify")["message"])
+
+        after = cli_keys(self.primary, self.prefix)
+        replica = cli_keys(self.replica, self.prefix)
+        self.assertEqual(sorted(after), sorted(replica), "identical key sets")
+        for k in self.extras:
+            self.assertNotIn(k, after)
+        a = contents(self.primary, sorted(after))
+        b = contents(self.replica, sorted(replica))
+        bad = [k for k in b if a.get(k) != b[k]]
+        self.assertEqual(bad, [], "objects differ after the sync")
+        self.assertEqual(list(cli_keys(self.primary, "other/")), ["other/keep.txt"],
+                         "outside the prefix: untouched")
+
+        log = copies_into(self.primary, since)
+        faults = [e for e in log if e.get("fault")]
+        self.assertEqual(sorted(e["fault"] for e in faults),
+                         ["apply-then-500", "throttle", "throttle", "throttle"], faults)
+        done = per_key([e for e in log if applied(e)])
+        self.assertEqual(set(done), self.missing | set(self.changed))
+        self.assertEqual(max(done.values()), 1,
+                         "copied twice: %s" % [k for k, v in done.items() if v > 1])
+        # the ambiguous copy was not re-sent: its key appears once in the whole log
+        amb = [e for e in faults if e["fault"] == "apply-then-500"][0]["params"]["Key"]
+        self.assertEqual(per_key(log)[amb], 1)
+
+        # a re-run finds everything in place and copies nothing
+        since = time.time()
+        self.apply_rr(self.rr_manifest(name + "-again", [self.item(deleteExtraneous=True)],
+                                       approval=False))
+        obj = self.wait_phase(name + "-again", "Succeeded")
+        self.assertIn("0 to copy", step_of(obj, "media/compare")["message"])
+        self.assertEqual(copies_into(self.primary, since), [])
+
+    def test_extras_kept_without_delete_extraneous_and_empty_source_refused(self):
+        src, dst = "shop-docs-replica-" + suffix(), "shop-docs-" + suffix()
+        make_bucket(src)
+        make_bucket(dst)
+        try:
+            put_many(src, [("d/%d" % i, body(i)) for i in range(20)])
+            put_many(dst, [("d/%d" % i, body(i)) for i in range(0, 20, 2)] +
+                     [("d/extra", b"x")])
+            name = "docs-keep"
+            self.apply_rr(self.rr_manifest(name, [{"name": "docs", "s3Sync": {
+                "sourceBucket": src, "targetBucket": dst}}], approval=False))
+            obj = self.wait_phase(name, "Succeeded")
+            self.assertIn("1 extraneous, kept", step_of(obj, "docs/compare")["message"])
+            got = cli_keys(dst)
+            self.assertIn("d/extra", got)
+            self.assertEqual(sorted(k for k in got if k != "d/extra"), sorted(cli_keys(src)))
+
+            empty = "shop-empty-replica-" + suffix()
+            make_bucket(empty)
+            try:
+                since = time.time()
+                self.apply_rr(self.rr_manifest("docs-empty", [{"name": "docs", "s3Sync": {
+                    "sourceBucket": empty, "targetBucket": dst, "deleteExtraneous": True}}],
+                    approval=False))
+                obj = self.wait_phase("docs-empty", "Failed")
+                st = step_of(obj, "docs/validate")
+                self.assertIn("empty source", st["message"])
+                self.assertEqual(len(cli_keys(dst)), 21, "nothing deleted")
+                self.assertEqual([e for e in request_log() if e.get("ts", 0) >= since and
+                                  e.get("action") in ("CopyObject", "DeleteObjects")], [])
+            finally:
+                empty_bucket(empty)
+        finally:
+            empty_bucket(src)
+            empty_bucket(dst)
+
+
+class S3SyncCrash(ScenarioCase):
+    """kill -9 of the operator in the middle of the sync: each key copied exactly once."""
+    N = 1500
+
+    @classmethod
+    def scenario(cls):
+        cls.replica = "shop-img-replica-" + suffix()
+        cls.primary = "shop-img-" + suffix()
+        make_bucket(cls.replica)
+        make_bucket(cls.primary)
+        cls.keys = ["img/%05d.png" % i for i in range(cls.N)]
+        put_many(cls.replica, [(k, body(i)) for i, k in enumerate(cls.keys)])
+
+    @classmethod
+    def tearDownClass(cls):
+        empty_bucket(cls.replica)
+        empty_bucket(cls.primary)
+        super().tearDownClass()
+
+    def test_kill9_mid_sync_copies_each_key_once(self):
+        name = "img-sync"
+        since = time.time()
+        self.apply_rr(self.rr_manifest(name, [{"name": "img", "s3Sync": {
+            "sourceBucket": self.replica, "targetBucket": self.primary,
+            "concurrency": 4}}], approval=False))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            n = len(copies_into(self.primary, since))
+            if 100 <= n < self.N:
+                break
+            if n >= self.N:
+                self.fail("the sync finished before the kill could land; raise N")
+            time.sleep(0.05)
+        self.operator.kill9()
+        killed_at = len(copies_into(self.primary, since))
+        self.assertGreater(killed_at, 0)
+        self.assertLess(killed_at, self.N)
+        sys.stderr.write("# killed after %d of %d copies\n" % (killed_at, self.N))
+        self.operator.start()
+        obj = self.wait_phase(name, "Succeeded", timeout=300)
+        self.assertIn("matches", step_of(obj, "img/verify")["message"])
+        done = per_key([e for e in copies_into(self.primary, since) if applied(e)])
+        self.assertEqual(set(done), set(self.keys))
+        self.assertEqual(max(done.values()), 1,
+                         "copied twice: %s" % [k for k, v in done.items() if v > 1])
+        a, b = cli_keys(self.primary), cli_keys(self.replica)
+        self.assertEqual(a, b, "same keys, sizes and ETags")
+        sample = self.keys[:: self.N // 30]
+        self.assertEqual(contents(self.primary, sample), contents(self.replica, sample))
