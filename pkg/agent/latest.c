@@ -105,7 +105,8 @@ int latest_backup_under(char **out, aws_client *c, const char *bucket, const cha
             l.v[candidates++] = e;
         }
     }
-    qsort(l.v, candidates, sizeof(*l.v), newest_first);
+    if (candidates > 1) /* l.v is NULL for an empty listing */
+        qsort(l.v, candidates, sizeof(*l.v), newest_first);
     for (size_t i = 0; i < candidates; i++) {
         if (reads++ == LATEST_MAX_TAG_READS) {
             rc = lb_error_setc(LB_ENOTFOUND,

@@ -532,7 +532,8 @@ json_t *kube_informer_keys(kube_informer *inf)
     {
         keys[n++] = key;
     }
-    qsort(keys, n, sizeof(*keys), cmp_str);
+    if (n > 1)
+        qsort(keys, n, sizeof(*keys), cmp_str);
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, json_string(keys[i]));
     pthread_mutex_unlock(&inf->mu);

@@ -76,7 +76,8 @@ static int prune_and_follow(int *out_active, json_t *st, kube_client *kube, cons
         if (owned_by(it, md(bp, "uid")))
             mine[n++] = it;
     }
-    qsort(mine, n, sizeof(*mine), cmp_created);
+    if (n > 1)
+        qsort(mine, n, sizeof(*mine), cmp_created);
     json_t *lv = json_object_get(st, "lastVerification");
     const char *lname = json_string_value(json_object_get(lv, "name"));
     for (i = 0; i < n; i++) {

@@ -361,7 +361,8 @@ int backup_s3copy_retention(int *out_deleted, char *msg, size_t size,
         rc = s3_list_objects_v2(NULL, cl.dst, dst, &lo, keyset_add, &b);
     if (rc != 0)
         goto done;
-    qsort(a.keys, a.n, sizeof(*a.keys), cmp_str);
+    if (a.n > 1) /* an empty listing has no array */
+        qsort(a.keys, a.n, sizeof(*a.keys), cmp_str);
     for (size_t i = 0; i < b.n; i++) {
         if (bsearch(&b.keys[i], a.keys, a.n, sizeof(*a.keys), cmp_str) != NULL)
             continue; /* still in the source: part of the current copy */

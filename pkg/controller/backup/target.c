@@ -447,8 +447,10 @@ static int run_s3copy(backup_target_result *out, const backup_target_ctx *ctx)
     }
     if (rc != 0)
         goto done;
-    qsort(a.items, a.n, sizeof(*a.items), cmp_entry);
-    qsort(b.items, b.n, sizeof(*b.items), cmp_entry);
+    if (a.n > 1) /* an empty listing has no array */
+        qsort(a.items, a.n, sizeof(*a.items), cmp_entry);
+    if (b.n > 1)
+        qsort(b.items, b.n, sizeof(*b.items), cmp_entry);
     for (size_t i = 0; i < a.n; i++) {
         const s3entry *have = bsearch(&a.items[i], b.items, b.n, sizeof(*b.items), cmp_entry);
         bytes += a.items[i].size;

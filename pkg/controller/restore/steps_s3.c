@@ -162,7 +162,8 @@ int steps_s3__plan(s3obj_plan *out, s3obj_version *v, size_t n, const char *mode
                    int remove_newer)
 {
     memset(out, 0, sizeof(*out));
-    qsort(v, n, sizeof(*v), version_cmp);
+    if (n > 1) /* qsort(NULL, 0) is undefined */
+        qsort(v, n, sizeof(*v), version_cmp);
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && strcmp(v[j].key, v[i].key) == 0)
