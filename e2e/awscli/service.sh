@@ -27,6 +27,7 @@ say() { echo "awscli: $*" >&2; }
 exports() {
     cat <<EOF2
 export PATH='$BIN':"\$PATH"
+export AWSCLI_FORK_BIN='$BIN'
 export AWSCLI_FORK_SOCKET='$SOCK'
 EOF2
 }

@@ -16,7 +16,20 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from awssim_helpers import AWSSIM_DIR, FIXTURES, psql
 
-PORT = 4610
+
+
+def free_port():
+    """A port nobody listens on now (the kernel's pick), so the test's private awssim
+    never meets another lane's, or a leftover of a killed run."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+PORT = free_port()
 SERVICE = os.path.join(AWSSIM_DIR, "service.sh")
 WAIT_S = 60
 

@@ -8,6 +8,7 @@ import os
 import sys
 
 from bplib import BackupCase, aws, cond, history, snapshots_of, suffix_name
+from scenario import wait_instance_available
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "redis", "tests"))
@@ -71,9 +72,12 @@ class RdsBackupNowTest(BackupCase):
 
     def test_2_keep_last_deletes_only_its_own(self):
         manual = suffix_name("manual-before-deploy")
+        # RDS refuses a snapshot while the instance is backing-up from test_1's
+        wait_instance_available(self.inst)
         aws("rds", "create-db-snapshot", "--db-instance-identifier", self.inst,
             "--db-snapshot-identifier", manual)
         other = suffix_name("other-policy-snap")
+        wait_instance_available(self.inst)
         aws("rds", "create-db-snapshot", "--db-instance-identifier", self.inst,
             "--db-snapshot-identifier", other, "--tags",
             "Key=lifeboat.dev/owner,Value=BackupPolicy/%s/other" % self.ns,

@@ -6,7 +6,8 @@ import os
 import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# the helpers live with the awssim suite (e2e/awssim/tests)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "awssim", "tests"))
 from awssim_helpers import (aws, create_instance, delete_quietly, ensure_subnet_group,
                             instance, load_fixtures, psql, rds_text, suffix, wait_instance,
                             wait_instance_gone, wait_snapshot, write_rows)

@@ -9,7 +9,8 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# the helpers live with the awssim suite (e2e/awssim/tests)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "awssim", "tests"))
 from awssim_helpers import aws, psql, suffix  # noqa: E402
 
 USER = "loanserve"
