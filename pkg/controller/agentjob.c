@@ -76,8 +76,8 @@ json_t *agentjob_build(const agentjob_spec *s, json_t *cmd, json_t *env)
                             "labels", LABEL_MANAGED_BY, "lifeboat", "spec", pod);
     if (s->completions > 1) {
         json_t *spec = json_object_get(job, "spec");
-        int par = s->parallelism > 0 && s->parallelism < s->completions ? s->parallelism
-                                                                         : s->completions;
+        int par =
+            s->parallelism > 0 && s->parallelism < s->completions ? s->parallelism : s->completions;
         json_object_set_new(spec, "completionMode", json_string("Indexed"));
         json_object_set_new(spec, "completions", json_integer(s->completions));
         json_object_set_new(spec, "parallelism", json_integer(par));

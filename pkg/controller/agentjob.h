@@ -46,8 +46,8 @@ typedef struct agentjob_spec {
     const char *owner_uid;
     const char *annotation; /* annotation key naming the owner, e.g. lifeboat.dev/restore-request */
     const char *service_account; /* NULL: no API token mounted */
-    int completions; /* > 1: an Indexed Job of that many completions; 0 or 1: one pod */
-    int parallelism; /* pods at once for completions > 1; 0: completions */
+    int completions;             /* > 1: an Indexed Job of that many completions; 0 or 1: one pod */
+    int parallelism;             /* pods at once for completions > 1; 0: completions */
 } agentjob_spec;
 
 /* The Job object: `cmd` (the container's command) and `env` (secretKeyRef and

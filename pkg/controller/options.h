@@ -49,8 +49,8 @@ typedef struct op_options {
     char **http_check_hosts; /* util/netguard.h patterns; none: any allowed host */
     size_t n_http_check_hosts;
     int http_check_allow_loopback;
-    char *sql_sslmode;     /* never NULL after parsing */
-    char *sql_sslrootcert; /* NULL: libpq's default */
+    char *sql_sslmode;                /* never NULL after parsing */
+    char *sql_sslrootcert;            /* NULL: libpq's default */
     long s3sync_operator_max_objects; /* keys per side an s3Sync item syncs in the operator */
     int help;
     int version;

@@ -22,32 +22,32 @@ int steps_s3sync__shards(size_t src_keys, size_t dst_keys, size_t max_keys);
 json_t *steps_s3sync__job(const agentjob_spec *spec, const json_t *s3, int shards);
 
 #define ITEM_SPEC                                                                                  \
-    "{\"s3Sync\":{\"sourceBucket\":\"media-replica\",\"targetBucket\":\"media\",\"prefix\":"      \
+    "{\"s3Sync\":{\"sourceBucket\":\"media-replica\",\"targetBucket\":\"media\",\"prefix\":"       \
     "\"img/\",\"deleteExtraneous\":true,\"concurrency\":10}}"
 #define JOB_META "\"metadata\":{\"name\":\"lb-rr1-media-sync\"," OWNED "}"
 #define JOB_RUNNING                                                                                \
     "{" JOB_META ",\"spec\":{\"completions\":3,\"completionMode\":\"Indexed\"},\"status\":{"       \
     "\"succeeded\":1,\"active\":2}}"
 #define JOB_COMPLETE                                                                               \
-    "{" JOB_META ",\"spec\":{\"completions\":3},\"status\":{\"succeeded\":3,\"conditions\":[{"    \
+    "{" JOB_META ",\"spec\":{\"completions\":3},\"status\":{\"succeeded\":3,\"conditions\":[{"     \
     "\"type\":\"Complete\",\"status\":\"True\"}]}}"
 #define JOB_FAILED                                                                                 \
-    "{" JOB_META ",\"spec\":{\"completions\":3},\"status\":{\"succeeded\":1,\"failed\":1,"        \
+    "{" JOB_META ",\"spec\":{\"completions\":3},\"status\":{\"succeeded\":1,\"failed\":1,"         \
     "\"conditions\":[{\"type\":\"Failed\",\"status\":\"True\"}]}}"
 /* index 1 failed first; index 2's pod, newer, succeeded */
 #define PODS                                                                                       \
     "{\"items\":[{\"metadata\":{\"name\":\"lb-rr1-media-sync-1-abc\",\"creationTimestamp\":"       \
-    "\"2026-12-01T01:00:00Z\"},\"status\":{\"phase\":\"Failed\"}},{\"metadata\":{\"name\":"       \
-    "\"lb-rr1-media-sync-2-def\",\"creationTimestamp\":\"2026-12-01T01:00:05Z\"},\"status\":{"    \
+    "\"2026-12-01T01:00:00Z\"},\"status\":{\"phase\":\"Failed\"}},{\"metadata\":{\"name\":"        \
+    "\"lb-rr1-media-sync-2-def\",\"creationTimestamp\":\"2026-12-01T01:00:05Z\"},\"status\":{"     \
     "\"phase\":\"Succeeded\"}}]}"
 #define FAILED_LOG                                                                                 \
     "s3-sync failed\n{\"result\":\"failed\",\"error\":\"CopyObject img/7.jpg: AccessDenied\"}\n"
 
 #define OBJ(key, size)                                                                             \
-    "<Contents><Key>" key "</Key><Size>" size "</Size><ETag>&quot;e" size "&quot;</ETag>"         \
+    "<Contents><Key>" key "</Key><Size>" size "</Size><ETag>&quot;e" size "&quot;</ETag>"          \
     "<LastModified>2026-12-01T01:00:00.000Z</LastModified></Contents>"
 #define LISTING(objs)                                                                              \
-    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"http://"               \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"http://"                \
     "s3.amazonaws.com/doc/2006-03-01/\"><IsTruncated>false</IsTruncated>" objs                     \
     "</ListBucketResult>"
 #define THREE LISTING(OBJ("img/1.jpg", "1") OBJ("img/2.jpg", "2") OBJ("img/3.jpg", "3"))
@@ -203,8 +203,8 @@ static void test_s3sync_sync_creates_one_indexed_job_sized_from_the_counts(void 
 {
     /* listings (stopped past 2 keys), then the counts: 3 and 1 -> 2 shards */
     const char *lists[] = {THREE, ONE, THREE, ONE};
-    const char *pairs[] = {"404 Not Found", NOT_FOUND, "404 Not Found", NOT_FOUND,
-                           "201 Created", "{}"};
+    const char *pairs[] = {"404 Not Found", NOT_FOUND,     "404 Not Found",
+                           NOT_FOUND,       "201 Created", "{}"};
     fixture f;
     s3fx s;
     (void)state;
@@ -217,7 +217,8 @@ static void test_s3sync_sync_creates_one_indexed_job_sized_from_the_counts(void 
     assert_int_equal(f.out.verdict, STEP_WAIT);
     assert_non_null(strstr(f.out.message, "Job lb-rr1-media-sync created"));
     assert_non_null(strstr(f.out.message, "2 shards"));
-    assert_non_null(strstr(req(&f, 0), "GET /apis/batch/v1/namespaces/shop/jobs/lb-rr1-media-sync "));
+    assert_non_null(
+        strstr(req(&f, 0), "GET /apis/batch/v1/namespaces/shop/jobs/lb-rr1-media-sync "));
     const char *post = req(&f, 2);
     assert_non_null(strstr(post, "POST /apis/batch/v1/namespaces/shop/jobs "));
     assert_non_null(strstr(post, "\"completionMode\":\"Indexed\""));
@@ -243,7 +244,8 @@ static void test_s3sync_sync_observes_the_job_with_progress_and_lists_nothing(vo
     assert_int_equal(f.out.verdict, STEP_WAIT);
     assert_non_null(strstr(f.out.message, "1/3 indexes succeeded, 2 running"));
     assert_int_equal(atomic_load(&f.e.srv.n_requests), 2); /* two GETs, no POST */
-    assert_non_null(strstr(req(&f, 1), "GET /apis/batch/v1/namespaces/shop/jobs/lb-rr1-media-sync "));
+    assert_non_null(
+        strstr(req(&f, 1), "GET /apis/batch/v1/namespaces/shop/jobs/lb-rr1-media-sync "));
     fx_stop(&f);
 }
 

@@ -51,8 +51,9 @@
  *             succeeded" from the Job's status; a failed Job fails the step
  *             (SyncJobFailed) with the agent's error. The Job's name is
  *             deterministic and an existing Job is looked for first, before
- *             any listing, so an operator killed at any instant resumes by
- *             observing the same Job, never by starting a second one;
+ *             any listing (one GET per sync call, in operator mode too), so
+ *             an operator killed at any instant resumes by observing the
+ *             same Job, never by starting a second one;
  *   verify    each shard, after its copies and deletes, lists both buckets
  *             afresh and verifies its keys exactly as operator mode's verify
  *             does (sizes, ETags, SHA-256 of multipart keys, no extras of its
@@ -96,10 +97,10 @@
 #define S3SYNC_JOB_COUNT_MAX_KEYS 100000 /* keys per side counted to size the Job */
 #define S3SYNC_JOB_SUFFIX         "sync" /* the Job is "lb-<rr>-<item>-sync" */
 #define S3SYNC_ANN_REQUEST        "lifeboat.dev/restore-request"
-#define S3SYNC_COPIES_PER_CALL      256    /* copies made by one sync call */
-#define S3SYNC_MAX_CONTENT_CHECKS   100    /* multipart-ETag keys hashed per call */
-#define S3SYNC_THROTTLE_WAIT_MS     5000
-#define S3SYNC_FIRST_KEYS           5
+#define S3SYNC_COPIES_PER_CALL    256 /* copies made by one sync call */
+#define S3SYNC_MAX_CONTENT_CHECKS 100 /* multipart-ETag keys hashed per call */
+#define S3SYNC_THROTTLE_WAIT_MS   5000
+#define S3SYNC_FIRST_KEYS         5
 
 typedef struct sync_view {
     const char *src, *dst, *prefix;
@@ -152,8 +153,7 @@ static int list_both(int *out_job, sync_state *st, const sync_view *w, step_resu
     *out_job = 0;
     memset(st, 0, sizeof(*st));
     if (ctx->aws == NULL) {
-        step_failed(out, "NoAWSConfiguration", "item %s: s3Sync needs AWS access",
-                    ctx->item->name);
+        step_failed(out, "NoAWSConfiguration", "item %s: s3Sync needs AWS access", ctx->item->name);
         return 1;
     }
     st->src.max = st->dst.max = max_objects;
@@ -346,8 +346,7 @@ static int delete_extras(const sync_state *st, const sync_view *w, const step_ct
     memset(&dr, 0, sizeof(dr));
     rc = s3_delete_objects(&dr, ctx->aws, w->dst, ids, st->d.nextra, true);
     if (rc != 0)
-        rc = lb_error_wrap(rc, "DeleteObjects s3://%s (%zu extraneous keys)", w->dst,
-                           st->d.nextra);
+        rc = lb_error_wrap(rc, "DeleteObjects s3://%s (%zu extraneous keys)", w->dst, st->d.nextra);
     s3_delete_result_dispose(&dr);
     free(ids);
     return rc;
@@ -402,8 +401,7 @@ json_t *steps_s3sync__job(const agentjob_spec *spec, const json_t *s3, int shard
     }
     if (json_is_true(json_object_get(s3, "deleteExtraneous")))
         json_array_append_new(cmd, json_string("--delete-extraneous"));
-    snprintf(num, sizeof(num), "%d",
-             conc >= 1 && conc <= S3SYNC_MAX_CONCURRENCY ? (int)conc : 16);
+    snprintf(num, sizeof(num), "%d", conc >= 1 && conc <= S3SYNC_MAX_CONCURRENCY ? (int)conc : 16);
     json_array_append_new(cmd, json_string("--concurrency"));
     json_array_append_new(cmd, json_string(num));
     snprintf(num, sizeof(num), "%d", shards);
@@ -422,9 +420,7 @@ typedef struct job_args {
 static json_t *build_job(void *payload)
 {
     const job_args *a = payload;
-    /* shards is 0 only when the Job existed a moment ago and has just been
-     * deleted: it is created again, of the fewest shards */
-    return steps_s3sync__job(a->spec, a->ctx->item->source_spec, a->shards >= 2 ? a->shards : 2);
+    return steps_s3sync__job(a->spec, a->ctx->item->source_spec, a->shards);
 }
 
 static const char *rr_str(const step_ctx *ctx, const char *key, const char *dflt)
@@ -489,8 +485,10 @@ static int count_keys(size_t *out, const step_ctx *ctx, const char *bucket, cons
     return rc != 0 ? lb_error_wrap(rc, "ListObjectsV2 s3://%s", bucket) : 0;
 }
 
-/* Creates (shards >= 2) or observes the sync Job and turns its state into
- * out. Returns 0 or a negative transient code. */
+/* Observes the sync Job, creating it of `shards` shards when it does not
+ * exist, and turns its state into out. shards is 0 when the caller found the
+ * Job: should it be deleted in between, it is created again of the fewest.
+ * Returns 0 or a negative transient code. */
 static int run_job(step_result *out, const step_ctx *ctx, const sync_view *w, const char *name,
                    int shards)
 {
@@ -500,6 +498,8 @@ static int run_job(step_result *out, const step_ctx *ctx, const sync_view *w, co
     json_t *res = NULL;
     int rc;
 
+    if (shards < 2)
+        shards = 2;
     job_spec_of(&spec, ctx, name);
     job_args a = {.spec = &spec, .ctx = ctx, .shards = shards};
     rc = agentjob_run(&state, &res, msg, sizeof(msg), ctx->kube, &spec, build_job, &a);
@@ -510,9 +510,8 @@ static int run_job(step_result *out, const step_ctx *ctx, const sync_view *w, co
         step_wait(out, STEP_POLL_MS,
                   "s3://%s -> s3://%s: Job %s created: lifeboat-agent s3-sync in %d shards, %d "
                   "at once",
-                  w->src, w->dst, name, shards >= 2 ? shards : 2,
-                  shards < S3SYNC_JOB_PARALLELISM ? (shards >= 2 ? shards : 2)
-                                                  : S3SYNC_JOB_PARALLELISM);
+                  w->src, w->dst, name, shards,
+                  shards < S3SYNC_JOB_PARALLELISM ? shards : S3SYNC_JOB_PARALLELISM);
         break;
     case AGENTJOB_RUNNING:
         step_wait(out, STEP_POLL_MS, "s3://%s -> s3://%s: %s", w->src, w->dst, msg);
@@ -614,8 +613,8 @@ int s3sync_step_sync(step_result *out, const step_ctx *ctx)
             rc = batch_failed(out, rc, done, &w);
             goto out;
         }
-        rc = step_wait(out, 0, "s3://%s: %zu objects with other content copied; checking",
-                       w.dst, done);
+        rc = step_wait(out, 0, "s3://%s: %zu objects with other content copied; checking", w.dst,
+                       done);
         goto out;
     }
     rc = step_done(out,
@@ -632,8 +631,8 @@ out:
 
 /* Job mode's verify: the Job complete with every index succeeded (each shard
  * verified its keys before exiting 0; see the file comment). */
-static int verify_job(step_result *out, const sync_view *w, const step_ctx *ctx,
-                      const json_t *obj, const char *name)
+static int verify_job(step_result *out, const sync_view *w, const step_ctx *ctx, const json_t *obj,
+                      const char *name)
 {
     const json_t *status = json_object_get(obj, "status");
     json_int_t completions =
@@ -651,8 +650,8 @@ static int verify_job(step_result *out, const sync_view *w, const step_ctx *ctx,
                            "against s3://%s",
                            name, (long long)succeeded, (long long)completions, w->dst, w->src);
     if (!agentjob_condition(obj, "Complete"))
-        return step_wait(out, STEP_POLL_MS, "waiting for Job %s: %lld/%lld indexes succeeded",
-                         name, (long long)succeeded, (long long)completions);
+        return step_wait(out, STEP_POLL_MS, "waiting for Job %s: %lld/%lld indexes succeeded", name,
+                         (long long)succeeded, (long long)completions);
     if (succeeded < completions)
         return step_failed(out, "VerifyFailed",
                            "Job %s is complete with %lld of %lld indexes succeeded", name,
