@@ -15,7 +15,8 @@
     `lifeboat-agent s3-sync` shards (pods of the process kubelet): completions 3, the
     target equal to the replica object by object, the extras gone; kill -9 of the operator
     while the Job runs leaves that one Job (same uid), observed to the end by the next
-    operator.
+    operator; a shard whose copies keep failing fails the Job and the step with the
+    agent's error.
 Oracles: the aws CLI (listings), boto3 GETs of both sides (content), the request log,
 the Job objects (kubectl).
 """
@@ -381,6 +382,27 @@ class S3SyncJobMode(ScenarioCase):
         done = per_key([e for e in copies_into(primary, since) if applied(e)])
         self.assertEqual(len(done), self.MISSING, "only the missing keys were copied")
         self.assertEqual(max(done.values()), 1)
+
+    def test_a_failing_shard_fails_the_step_with_the_agent_error(self):
+        replica, primary, prefix, _ = self.fill("jf")
+        name = "assets-fail"
+        control("POST", {"action": "CopyObject", "mode": "500-no-apply", "times": -1,
+                         "match": {"Bucket": primary}})
+        try:
+            self.apply_rr(self.rr_manifest(name, [self.item(replica, primary, prefix)],
+                                           approval=False))
+            # nothing live needed undoing: rollbackOnFailure ends it RolledBack
+            obj = self.wait_phase(name, ("Failed", "RolledBack"), timeout=300)
+        finally:
+            control("DELETE")
+        st = step_of(obj, "assets/sync")
+        self.assertEqual(st.get("phase"), "Failed", st)
+        self.assertIn("Job lb-%s-assets-sync failed: " % name, st["message"], st)
+        self.assertIn("CopyObject", st["message"], st)   # the agent's own error
+        jobs = self.jobs(name)
+        self.assertEqual(len(jobs), 1)
+        self.assertIn("Failed", [c["type"] for c in jobs[0]["status"].get("conditions", [])
+                                 if c.get("status") == "True"])
 
     def test_kill9_while_the_job_runs_leaves_one_job(self):
         replica, primary, prefix, extras = self.fill("jk")
