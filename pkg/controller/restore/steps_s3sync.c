@@ -46,7 +46,9 @@
  *   sync      creates the Job once (shards = ceil(keys / max_objects) of the
  *             larger side, at least 2, at most S3SYNC_JOB_MAX_SHARDS; keys
  *             counted without being kept, up to S3SYNC_JOB_COUNT_MAX_KEYS
- *             per side, beyond which the most shards are taken), then
+ *             per side, beyond which the most shards are taken: the count
+ *             must fit in one call, so with the default threshold, which
+ *             equals that cap, every Job-mode item gets the most), then
  *             observes it: WAIT with "<succeeded>/<shards> indexes
  *             succeeded" from the Job's status; a failed Job fails the step
  *             (SyncJobFailed) with the agent's error. The Job's name is
@@ -77,11 +79,10 @@
  * operator's client (as the RDS steps do); with one endpoint per region the
  * copy is sent to the target's region, which is the operator's.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "aws/s3.h"
 #include "aws/s3sync.h"
