@@ -17,6 +17,7 @@
 #include "controller/options.h"
 #include "controller/restore/checks.h"
 #include "controller/restore/engine.h"
+#include "controller/restore/step.h"
 #include "controller/verify/run.h"
 #include "kube/client.h"
 #include "kube/config.h"
@@ -199,6 +200,7 @@ int main(int argc, char **argv)
         goto free_config;
     }
     verify_checks_configure(opts.sql_sslmode, opts.sql_sslrootcert);
+    s3sync_steps_configure((size_t)opts.s3sync_operator_max_objects);
     if (metrics_registry_new(&reg, 0) != 0 ||
         mgr_metrics_init(&metrics, reg, LIFEBOAT_VERSION) != 0 ||
         engine_metrics_init(&restore_metrics, reg) != 0 ||

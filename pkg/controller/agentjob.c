@@ -70,13 +70,22 @@ json_t *agentjob_build(const agentjob_spec *s, json_t *cmd, json_t *env)
         "namespace", s->ns, "labels", LABEL_MANAGED_BY, "lifeboat", "annotations", s->annotation,
         who, "ownerReferences", "apiVersion", s->owner_api, "kind", s->owner_kind, "name",
         s->owner_name, "uid", s->owner_uid, "controller", 1, "blockOwnerDeletion", 1);
-    return json_pack("{s:s, s:s, s:o, s:{s:i, s:i, s:{s:{s:{s:s}}, s:o}}}", "apiVersion",
-                     "batch/v1", "kind", "Job", "metadata", meta, "spec", "backoffLimit", 0,
-                     "activeDeadlineSeconds", AGENTJOB_DEADLINE_S, "template", "metadata", "labels",
-                     LABEL_MANAGED_BY, "lifeboat", "spec", pod);
+    json_t *job = json_pack("{s:s, s:s, s:o, s:{s:i, s:i, s:{s:{s:{s:s}}, s:o}}}", "apiVersion",
+                            "batch/v1", "kind", "Job", "metadata", meta, "spec", "backoffLimit", 0,
+                            "activeDeadlineSeconds", AGENTJOB_DEADLINE_S, "template", "metadata",
+                            "labels", LABEL_MANAGED_BY, "lifeboat", "spec", pod);
+    if (s->completions > 1) {
+        json_t *spec = json_object_get(job, "spec");
+        int par =
+            s->parallelism > 0 && s->parallelism < s->completions ? s->parallelism : s->completions;
+        json_object_set_new(spec, "completionMode", json_string("Indexed"));
+        json_object_set_new(spec, "completions", json_integer(s->completions));
+        json_object_set_new(spec, "parallelism", json_integer(par));
+    }
+    return job;
 }
 
-static int owned(const json_t *obj, const char *uid)
+int agentjob_owned(const json_t *obj, const char *uid)
 {
     const json_t *refs = json_object_get(json_object_get(obj, "metadata"), "ownerReferences");
     size_t i;
@@ -90,7 +99,7 @@ static int owned(const json_t *obj, const char *uid)
     return 0;
 }
 
-static int job_cond(const json_t *job, const char *type)
+int agentjob_condition(const json_t *job, const char *type)
 {
     const json_t *conds = json_object_get(json_object_get(job, "status"), "conditions");
     size_t i;
@@ -104,8 +113,16 @@ static int job_cond(const json_t *job, const char *type)
     return 0;
 }
 
-/* The log of the Job's newest pod (caller frees), or NULL with the message set. */
-static char *job_log(kube_client *kube, const char *ns, const char *job)
+static int pod_failed(const json_t *pod)
+{
+    const char *phase = json_string_value(json_object_get(json_object_get(pod, "status"), "phase"));
+    return phase != NULL && strcmp(phase, "Failed") == 0;
+}
+
+/* The log of the Job's newest pod, or of its newest failed pod when
+ * prefer_failed and there is one (an Indexed Job whose other indexes ran
+ * later); caller frees; NULL with the message set. */
+static char *job_log(kube_client *kube, const char *ns, const char *job, int prefer_failed)
 {
     kube_ref pods = {.group = "", .version = "v1", .resource = "pods", .namespace = ns};
     kube_list_options lo = {0};
@@ -121,7 +138,9 @@ static char *job_log(kube_client *kube, const char *ns, const char *job)
         {
             const char *ts = md_str(p, "creationTimestamp");
             const char *best = newest ? md_str(newest, "creationTimestamp") : NULL;
-            if (newest == NULL || (ts != NULL && best != NULL && strcmp(ts, best) >= 0))
+            int better = prefer_failed && newest != NULL ? pod_failed(p) - pod_failed(newest) : 0;
+            if (newest == NULL || better > 0 ||
+                (better == 0 && ts != NULL && best != NULL && strcmp(ts, best) >= 0))
                 newest = p;
         }
     }
@@ -205,18 +224,27 @@ int agentjob_run(agentjob_state *out_state, json_t **out_result, char *msg, size
     }
     if (rc != 0)
         return lb_error_wrap(rc, "get Job %s", s->name);
-    if (!owned(obj, s->owner_uid)) {
+    if (!agentjob_owned(obj, s->owner_uid)) {
         *out_state = AGENTJOB_NOT_OWNED;
         snprintf(msg, size, "Job %s exists but is not owned by this %s", s->name, s->owner_kind);
         goto done;
     }
-    int complete = job_cond(obj, "Complete"), failed = job_cond(obj, "Failed");
+    int complete = agentjob_condition(obj, "Complete"), failed = agentjob_condition(obj, "Failed");
     if (!complete && !failed) {
+        const json_t *st = json_object_get(obj, "status");
+        json_int_t completions =
+            json_integer_value(json_object_get(json_object_get(obj, "spec"), "completions"));
         *out_state = AGENTJOB_RUNNING;
-        snprintf(msg, size, "waiting for Job %s", s->name);
+        if (completions > 1)
+            snprintf(msg, size, "waiting for Job %s: %lld/%lld indexes succeeded, %lld running",
+                     s->name, (long long)json_integer_value(json_object_get(st, "succeeded")),
+                     (long long)completions,
+                     (long long)json_integer_value(json_object_get(st, "active")));
+        else
+            snprintf(msg, size, "waiting for Job %s", s->name);
         goto done;
     }
-    log = job_log(kube, s->ns, s->name);
+    log = job_log(kube, s->ns, s->name, failed);
     res = log != NULL ? job_result(log) : NULL;
     if (failed || res == NULL ||
         strcmp(json_string_value(json_object_get(res, "result")) ?: "", "succeeded") != 0) {

@@ -10,6 +10,12 @@
  * "lifeboat-agent-aws" (envFrom) in the namespace. backoffLimit 0: a failure
  * is reported with its log; a retry is the operator's decision.
  *
+ * A spec with completions > 1 makes an Indexed Job (completionMode Indexed,
+ * that many completions, `parallelism` pods at once): each pod gets its index
+ * in $JOB_COMPLETION_INDEX (s3Sync's sharded `lifeboat-agent s3-sync`). The
+ * Job-wide backoffLimit 0 still holds: the first failed index fails the Job
+ * (the controller stops the others), and its log is the one reported.
+ *
  * agentjob_run() creates the Job once and then observes it; a Job of that
  * name that is not owned by owner_uid is never adopted. On completion the
  * agent's JSON result line (the last log line that is a JSON object) is
@@ -40,6 +46,8 @@ typedef struct agentjob_spec {
     const char *owner_uid;
     const char *annotation; /* annotation key naming the owner, e.g. lifeboat.dev/restore-request */
     const char *service_account; /* NULL: no API token mounted */
+    int completions;             /* > 1: an Indexed Job of that many completions; 0 or 1: one pod */
+    int parallelism;             /* pods at once for completions > 1; 0: completions */
 } agentjob_spec;
 
 /* The Job object: `cmd` (the container's command) and `env` (secretKeyRef and
@@ -61,11 +69,20 @@ typedef enum agentjob_state {
 /* Observes the Job s->name, creating it from build(payload) when it does
  * not exist (build returns a new Job object; called only then). On 0:
  * *out_state, *out_result (SUCCEEDED only; caller decrefs) and msg (size
- * bytes: what happened, secrets redacted). Negative: a transient Kubernetes
+ * bytes: what happened, secrets redacted; for a running Job of several
+ * completions, "<succeeded>/<completions> indexes succeeded, <active>
+ * running"). On an Indexed Job the result is the newest pod's and a failure's
+ * message comes from the newest failed pod. Negative: a transient Kubernetes
  * error (message set). */
 int agentjob_run(agentjob_state *out_state, json_t **out_result, char *msg, size_t size,
                  kube_client *kube, const agentjob_spec *s, json_t *(*build)(void *payload),
                  void *payload);
+
+/* 1 when one of job's ownerReferences has uid `uid` (non-empty), else 0. */
+int agentjob_owned(const json_t *job, const char *uid);
+
+/* 1 when job's status has the condition `type` ("Complete", "Failed") True. */
+int agentjob_condition(const json_t *job, const char *type);
 
 /* Fits `full` into a Kubernetes object name (<= 63 bytes): kept as it is when
  * short enough, else cut and suffixed with a hash of the whole. */

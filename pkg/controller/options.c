@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/s3sync.h"
+#include "controller/restore/step.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/netguard.h"
@@ -44,6 +46,10 @@ const char *op_options_usage(void)
            "                           [LIFEBOAT_SQL_SSLMODE]; default verify-full\n"
            "  --sql-sslrootcert PATH   CA bundle for verify-ca/verify-full (e.g. the RDS\n"
            "                           bundle) [LIFEBOAT_SQL_SSLROOTCERT]; default libpq's\n"
+           "  --s3sync-operator-max-objects N  keys per side an s3Sync item syncs inside\n"
+           "                           the operator; above it the item runs as an Indexed\n"
+           "                           Job of lifeboat-agent s3-sync shards, 1..1000000\n"
+           "                           [LIFEBOAT_S3SYNC_OPERATOR_MAX_OBJECTS]; default 100000\n"
            "  --help                   show this help and exit\n"
            "  --version                print the version and exit\n";
 }
@@ -63,6 +69,7 @@ typedef enum opt_id {
     OPT_HTTP_CHECK_ALLOW_LOOPBACK,
     OPT_SQL_SSLMODE,
     OPT_SQL_SSLROOTCERT,
+    OPT_S3SYNC_OPERATOR_MAX_OBJECTS,
     OPT_HELP,
     OPT_VERSION,
 } opt_id;
@@ -90,6 +97,8 @@ static const opt_def defs[] = {
      OPT_HTTP_CHECK_ALLOW_LOOPBACK, 2},
     {"--sql-sslmode", "LIFEBOAT_SQL_SSLMODE", OPT_SQL_SSLMODE, 1},
     {"--sql-sslrootcert", "LIFEBOAT_SQL_SSLROOTCERT", OPT_SQL_SSLROOTCERT, 1},
+    {"--s3sync-operator-max-objects", "LIFEBOAT_S3SYNC_OPERATOR_MAX_OBJECTS",
+     OPT_S3SYNC_OPERATOR_MAX_OBJECTS, 1},
     {"--help", NULL, OPT_HELP, 0},
     {"--version", NULL, OPT_VERSION, 0},
 };
@@ -249,6 +258,14 @@ static int apply(op_options *o, const opt_def *d, const char *v, const char *nam
     case OPT_SQL_SSLROOTCERT:
         set_str(&o->sql_sslrootcert, v);
         return 0;
+    case OPT_S3SYNC_OPERATOR_MAX_OBJECTS:
+        errno = 0;
+        n = strtol(v, &end, 10);
+        if (errno != 0 || end == v || *end != '\0' || n < 1 || n > S3SYNC_MAX_OBJECTS)
+            return lb_error_setc(LB_EINVALID, "%s: must be an integer from 1 to %d, got '%s'", name,
+                                 S3SYNC_MAX_OBJECTS, v);
+        o->s3sync_operator_max_objects = n;
+        return 0;
     case OPT_HELP:
         o->help = 1;
         return 0;
@@ -272,6 +289,7 @@ int op_options_parse(op_options *out, int argc, char **argv)
     out->log_format = LB_LOG_FORMAT_JSON;
     out->log_level = LB_LOG_LEVEL_INFO;
     out->sql_sslmode = lb_strdup("verify-full");
+    out->s3sync_operator_max_objects = S3SYNC_OPERATOR_MAX_OBJECTS_DEFAULT;
     pod_ns = getenv("POD_NAMESPACE");
     if (pod_ns != NULL && pod_ns[0] != '\0')
         out->lease_namespace = lb_strdup(pod_ns);

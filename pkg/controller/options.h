@@ -17,6 +17,8 @@
  *   --http-check-allow-loopback[=bool]  LIFEBOAT_HTTP_CHECK_ALLOW_LOOPBACK  false
  *   --sql-sslmode MODE       LIFEBOAT_SQL_SSLMODE     verify-full (the minimum for SQL checks)
  *   --sql-sslrootcert PATH   LIFEBOAT_SQL_SSLROOTCERT libpq's default
+ *   --s3sync-operator-max-objects N  LIFEBOAT_S3SYNC_OPERATOR_MAX_OBJECTS  100000
+ *                            (1..S3SYNC_MAX_OBJECTS; above it an s3Sync item runs as a Job)
  *   --help, --version
  *
  * Both `--flag value` and `--flag=value` are accepted. Errors name the flag
@@ -47,8 +49,9 @@ typedef struct op_options {
     char **http_check_hosts; /* util/netguard.h patterns; none: any allowed host */
     size_t n_http_check_hosts;
     int http_check_allow_loopback;
-    char *sql_sslmode;     /* never NULL after parsing */
-    char *sql_sslrootcert; /* NULL: libpq's default */
+    char *sql_sslmode;                /* never NULL after parsing */
+    char *sql_sslrootcert;            /* NULL: libpq's default */
+    long s3sync_operator_max_objects; /* keys per side an s3Sync item syncs in the operator */
     int help;
     int version;
 } op_options;

@@ -49,6 +49,52 @@ static void test_agentjob_build_owner_secrets_and_aws_env(void **state)
     json_decref(ref);
 }
 
+static void test_agentjob_one_pod_unless_several_completions(void **state)
+{
+    agentjob_spec s = {.name = "lb-rr1-media-sync",
+                       .ns = "shop",
+                       .owner_api = "lifeboat.dev/v1alpha1",
+                       .owner_kind = "RestoreRequest",
+                       .owner_name = "rr1",
+                       .owner_uid = "uid-1",
+                       .annotation = "lifeboat.dev/restore-request"};
+    json_t *one, *indexed, *spec;
+    (void)state;
+
+    /* the default (0) and 1 build the same single-pod Job as before */
+    one = agentjob_build(&s, json_pack("[s]", "lifeboat-agent"), json_array());
+    spec = json_object_get(one, "spec");
+    assert_null(json_object_get(spec, "completionMode"));
+    assert_null(json_object_get(spec, "completions"));
+    assert_null(json_object_get(spec, "parallelism"));
+    s.completions = 1;
+    indexed = agentjob_build(&s, json_pack("[s]", "lifeboat-agent"), json_array());
+    assert_true(json_equal(one, indexed));
+    json_decref(indexed);
+
+    s.completions = 5;
+    s.parallelism = 2;
+    indexed = agentjob_build(&s, json_pack("[s]", "lifeboat-agent"), json_array());
+    spec = json_object_get(indexed, "spec");
+    assert_string_equal(json_string_value(json_object_get(spec, "completionMode")), "Indexed");
+    assert_int_equal(json_integer_value(json_object_get(spec, "completions")), 5);
+    assert_int_equal(json_integer_value(json_object_get(spec, "parallelism")), 2);
+    assert_int_equal(json_integer_value(json_object_get(spec, "backoffLimit")), 0);
+    /* apart from those three fields, the same Job */
+    json_object_del(spec, "completionMode");
+    json_object_del(spec, "completions");
+    json_object_del(spec, "parallelism");
+    assert_true(json_equal(one, indexed));
+    json_decref(indexed);
+
+    s.parallelism = 0; /* all at once */
+    indexed = agentjob_build(&s, json_pack("[s]", "lifeboat-agent"), json_array());
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(indexed, "spec"), "parallelism")), 5);
+    json_decref(indexed);
+    json_decref(one);
+}
+
 static void test_agentjob_object_name_fits(void **state)
 {
     char out[64];
@@ -65,6 +111,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agentjob_build_owner_secrets_and_aws_env),
+        cmocka_unit_test(test_agentjob_one_pod_unless_several_completions),
         cmocka_unit_test(test_agentjob_object_name_fits),
     };
     return cmocka_run_group_tests_name("agentjob", tests, NULL, NULL);

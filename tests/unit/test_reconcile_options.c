@@ -28,6 +28,7 @@ static const char *const ENV_VARS[] = {
     "LIFEBOAT_HTTP_CHECK_ALLOW_LOOPBACK",
     "LIFEBOAT_SQL_SSLMODE",
     "LIFEBOAT_SQL_SSLROOTCERT",
+    "LIFEBOAT_S3SYNC_OPERATOR_MAX_OBJECTS",
     "POD_NAMESPACE",
 };
 
@@ -176,6 +177,31 @@ static void test_reconcile_options_check_policy_flags(void **state)
     }
 }
 
+/* issue 14: the s3Sync threshold above which an item runs as an Indexed Job */
+static void test_reconcile_options_s3sync_operator_max_objects(void **state)
+{
+    op_options o;
+    (void)state;
+    assert_int_equal(parse(&o, (char *[]){"op", NULL}), 0);
+    assert_int_equal(o.s3sync_operator_max_objects, 100000);
+    op_options_dispose(&o);
+    setenv("LIFEBOAT_S3SYNC_OPERATOR_MAX_OBJECTS", "5000", 1);
+    assert_int_equal(parse(&o, (char *[]){"op", NULL}), 0);
+    assert_int_equal(o.s3sync_operator_max_objects, 5000);
+    op_options_dispose(&o);
+    assert_int_equal(parse(&o, (char *[]){"op", "--s3sync-operator-max-objects", "20", NULL}), 0);
+    assert_int_equal(o.s3sync_operator_max_objects, 20);
+    op_options_dispose(&o);
+    unsetenv("LIFEBOAT_S3SYNC_OPERATOR_MAX_OBJECTS");
+    expect_error((char *[]){"op", "--s3sync-operator-max-objects=0", NULL},
+                 "--s3sync-operator-max-objects: must be an integer from 1 to 1000000");
+    expect_error((char *[]){"op", "--s3sync-operator-max-objects=1000001", NULL},
+                 "--s3sync-operator-max-objects");
+    expect_error((char *[]){"op", "--s3sync-operator-max-objects=2k", NULL},
+                 "--s3sync-operator-max-objects");
+    assert_non_null(strstr(op_options_usage(), "--s3sync-operator-max-objects N"));
+}
+
 static void test_reconcile_options_help_and_version(void **state)
 {
     char *argv[] = {"op", "--help", "--version", NULL};
@@ -196,6 +222,7 @@ int main(void)
         cmocka_unit_test_setup(test_reconcile_options_flag_wins_over_env, clean_env),
         cmocka_unit_test_setup(test_reconcile_options_errors_name_the_flag, clean_env),
         cmocka_unit_test_setup(test_reconcile_options_check_policy_flags, clean_env),
+        cmocka_unit_test_setup(test_reconcile_options_s3sync_operator_max_objects, clean_env),
         cmocka_unit_test_setup(test_reconcile_options_help_and_version, clean_env),
     };
     return cmocka_run_group_tests_name("reconcile_options", tests, NULL, NULL);

@@ -9,8 +9,16 @@
   - deleteExtraneous false keeps the extras; a replica that is empty is refused before
     anything is written;
   - kill -9 of the operator in the middle of the sync: the new operator resumes and every
-    key is copied exactly once.
-Oracles: the aws CLI (listings), boto3 GETs of both sides (content), the request log.
+    key is copied exactly once;
+  - Job mode: an operator started with --s3sync-operator-max-objects 20 syncs a prefix of
+    60 keys (10 missing, 3 extraneous, deleteExtraneous) by ONE Indexed Job of
+    `lifeboat-agent s3-sync` shards (pods of the process kubelet): completions 3, the
+    target equal to the replica object by object, the extras gone; kill -9 of the operator
+    while the Job runs leaves that one Job (same uid), observed to the end by the next
+    operator; a shard whose copies keep failing fails the Job and the step with the
+    agent's error.
+Oracles: the aws CLI (listings), boto3 GETs of both sides (content), the request log,
+the Job objects (kubectl).
 """
 import os
 import sys
@@ -19,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "restore", "tests"))  # the restore helpers
-from scenario import ScenarioCase, aws, step_of, suffix  # noqa: E402
+from scenario import ScenarioCase, aws, b64, kube, step_of, suffix  # noqa: E402
 from awssim_control import applied, control, request_log  # noqa: E402
 
 import boto3  # noqa: E402
@@ -274,3 +282,152 @@ class S3SyncCrash(ScenarioCase):
         self.assertEqual(a, b, "same keys, sizes and ETags")
         sample = self.keys[:: self.N // 30]
         self.assertEqual(contents(self.primary, sample), contents(self.replica, sample))
+
+
+class S3SyncJobMode(ScenarioCase):
+    """Above --s3sync-operator-max-objects: one Indexed Job of lifeboat-agent s3-sync."""
+    N = 60
+    MISSING = 10
+    EXTRA = 3
+    MAX = 20   # the operator's threshold: 60 keys -> ceil(60 / 20) = 3 shards
+    operator_autostart = False
+
+    @classmethod
+    def scenario(cls):
+        cls.operator.extra_args = ["--s3sync-operator-max-objects", str(cls.MAX)]
+        cls.operator.start()
+        env = os.environ
+        kube.kubectl("apply", "-f", "-", input=[
+            {"apiVersion": "v1", "kind": "Secret",
+             "metadata": {"name": "lifeboat-agent-aws", "namespace": cls.ns},
+             "data": {"AWS_ACCESS_KEY_ID": b64(env["AWS_ACCESS_KEY_ID"]),
+                      "AWS_SECRET_ACCESS_KEY": b64(env["AWS_SECRET_ACCESS_KEY"])}}])
+        cls.buckets = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for b in getattr(cls, "buckets", []):
+            empty_bucket(b)
+        super().tearDownClass()
+
+    def fill(self, tag):
+        """A replica of N keys under a prefix and a primary missing MISSING of them, with
+        EXTRA keys the replica does not have; returns (replica, primary, prefix, extras)."""
+        replica, primary = "shop-%s-replica-%s" % (tag, suffix()), "shop-%s-%s" % (tag, suffix())
+        for b in (replica, primary):
+            make_bucket(b)
+            type(self).buckets.append(b)
+        prefix = "assets/"
+        keys = ["%sa%03d.bin" % (prefix, i) for i in range(self.N)]
+        put_many(replica, [(k, body(i)) for i, k in enumerate(keys)])
+        missing = set(keys[i] for i in range(0, self.N, self.N // self.MISSING))
+        extras = ["%sextra-%d.bin" % (prefix, i) for i in range(self.EXTRA)]
+        put_many(primary, [(k, body(i)) for i, k in enumerate(keys) if k not in missing] +
+                 [(k, b"not in the replica") for k in extras])
+        self.assertEqual(len(missing), self.MISSING)
+        return replica, primary, prefix, extras
+
+    def item(self, replica, primary, prefix):
+        return {"name": "assets", "s3Sync": {
+            "sourceBucket": replica, "targetBucket": primary, "prefix": prefix,
+            "deleteExtraneous": True, "concurrency": 4}}
+
+    def jobs(self, rr):
+        return [j for j in kube.kubectl_json("get", "jobs", "-n", self.ns)["items"]
+                if j["metadata"]["name"].startswith("lb-%s-" % rr)]
+
+    def assert_synced(self, replica, primary, prefix, extras):
+        after, src = cli_keys(primary, prefix), cli_keys(replica, prefix)
+        self.assertEqual(sorted(after), sorted(src), "identical key sets")
+        for k in extras:
+            self.assertNotIn(k, after)
+        a, b = contents(primary, sorted(after)), contents(replica, sorted(src))
+        for k in sorted(b):   # object by object
+            self.assertEqual(a.get(k), b[k], "s3://%s/%s differs from the replica" % (primary, k))
+
+    def assert_indexed(self, job, shards):
+        spec = job["spec"]
+        self.assertEqual(spec.get("completionMode"), "Indexed")
+        self.assertEqual(spec.get("completions"), shards)
+        self.assertEqual(spec.get("parallelism"), min(shards, 8))
+        c = spec["template"]["spec"]["containers"][0]
+        self.assertEqual(c["command"][:2], ["lifeboat-agent", "s3-sync"])
+        self.assertIn("--delete-extraneous", c["command"])
+        self.assertIn({"name": "LIFEBOAT_SHARDS", "value": str(shards)}, c["env"])
+        self.assertEqual(job["status"].get("succeeded"), shards)
+
+    def test_job_mode_syncs_by_one_indexed_job(self):
+        replica, primary, prefix, extras = self.fill("jm")
+        name = "assets-job"
+        since = time.time()
+        self.apply_rr(self.rr_manifest(name, [self.item(replica, primary, prefix)]))
+        obj = self.wait_phase(name, "AwaitingApproval")
+        val = step_of(obj, "assets/validate")["message"]
+        self.assertIn("Job mode", val, val)
+        self.assertIn("more than %d objects" % self.MAX, val, val)
+        cmp = step_of(obj, "assets/compare")["message"]
+        self.assertIn("computed by the cutover's Job", cmp, cmp)
+        self.assertNotIn("to copy", cmp, cmp)   # no counts the operator did not compute
+        self.assertEqual(self.jobs(name), [], "no Job before the approval")
+        self.assertEqual(copies_into(primary, since), [], "prepare wrote nothing")
+
+        self.approve(name)
+        obj = self.wait_phase(name, "Succeeded", timeout=300)
+        self.assert_timeline(obj)
+        jobs = self.jobs(name)
+        self.assertEqual([j["metadata"]["name"] for j in jobs], ["lb-%s-assets-sync" % name])
+        self.assert_indexed(jobs[0], 3)
+        self.assertIn("3/3 shards succeeded", step_of(obj, "assets/verify")["message"])
+        self.assert_synced(replica, primary, prefix, extras)
+        done = per_key([e for e in copies_into(primary, since) if applied(e)])
+        self.assertEqual(len(done), self.MISSING, "only the missing keys were copied")
+        self.assertEqual(max(done.values()), 1)
+
+    def test_a_failing_shard_fails_the_step_with_the_agent_error(self):
+        replica, primary, prefix, _ = self.fill("jf")
+        name = "assets-fail"
+        control("POST", {"action": "CopyObject", "mode": "500-no-apply", "times": -1,
+                         "match": {"Bucket": primary}})
+        try:
+            self.apply_rr(self.rr_manifest(name, [self.item(replica, primary, prefix)],
+                                           approval=False))
+            # nothing live needed undoing: rollbackOnFailure ends it RolledBack
+            obj = self.wait_phase(name, ("Failed", "RolledBack"), timeout=300)
+        finally:
+            control("DELETE")
+        st = step_of(obj, "assets/sync")
+        self.assertEqual(st.get("phase"), "Failed", st)
+        self.assertIn("Job lb-%s-assets-sync failed: " % name, st["message"], st)
+        self.assertIn("CopyObject", st["message"], st)   # the agent's own error
+        jobs = self.jobs(name)
+        self.assertEqual(len(jobs), 1)
+        self.assertIn("Failed", [c["type"] for c in jobs[0]["status"].get("conditions", [])
+                                 if c.get("status") == "True"])
+
+    def test_kill9_while_the_job_runs_leaves_one_job(self):
+        replica, primary, prefix, extras = self.fill("jk")
+        name = "assets-kill"
+        self.apply_rr(self.rr_manifest(name, [self.item(replica, primary, prefix)],
+                                       approval=False))
+        deadline, jobs = time.monotonic() + 120, []
+        while time.monotonic() < deadline and not jobs:
+            jobs = self.jobs(name)
+            time.sleep(0.05)
+        self.assertEqual(len(jobs), 1, "the sync Job was created")
+        self.operator.kill9()
+        job = kube.kubectl_json("get", "job", jobs[0]["metadata"]["name"], "-n", self.ns)
+        conds = [c["type"] for c in job.get("status", {}).get("conditions", [])
+                 if c.get("status") == "True"]
+        sys.stderr.write("# killed with Job %s at %s, conditions %s\n" % (
+            job["metadata"]["name"], job.get("status", {}).get("succeeded", 0), conds))
+        self.assertNotIn("Complete", conds, "the Job finished before the kill could land")
+        self.operator.start()
+        obj = self.wait_phase(name, "Succeeded", timeout=300)
+        after = self.jobs(name)
+        self.assertEqual(len(after), 1, "exactly one Job: %s" % [j["metadata"]["name"]
+                                                                 for j in after])
+        self.assertEqual(after[0]["metadata"]["uid"], jobs[0]["metadata"]["uid"],
+                         "the same Job, observed again, not a new one")
+        self.assert_indexed(after[0], 3)
+        self.assertIn("3/3 shards succeeded", step_of(obj, "assets/verify")["message"])
+        self.assert_synced(replica, primary, prefix, extras)

@@ -249,10 +249,18 @@ int s3obj_step_diff(step_result *out, const step_ctx *ctx);     /* changes: coun
 int s3obj_step_apply(step_result *out, const step_ctx *ctx);    /* copies, marker removals */
 
 /* --- steps_s3sync.c ------------------------------------------------------------ */
+/* Above max_objects keys on either side under an item's prefix, the item is
+ * synced by an Indexed Job of `lifeboat-agent s3-sync` shards instead of in
+ * the operator (steps_s3sync.c explains both modes). The operator's
+ * --s3sync-operator-max-objects; 1..S3SYNC_MAX_OBJECTS, the options checked
+ * it. Not thread-safe: call before the controllers start. */
+#define S3SYNC_OPERATOR_MAX_OBJECTS_DEFAULT 100000
+void s3sync_steps_configure(size_t max_objects);
+
 int s3sync_step_validate(step_result *out, const step_ctx *ctx); /* both list; source not empty */
 int s3sync_step_compare(step_result *out, const step_ctx *ctx);  /* counts, first keys */
-int s3sync_step_sync(step_result *out, const step_ctx *ctx);     /* copies, extras, checks */
-int s3sync_step_verify(step_result *out, const step_ctx *ctx);   /* key sets, ETags, content */
+int s3sync_step_sync(step_result *out, const step_ctx *ctx);     /* copies or the Job */
+int s3sync_step_verify(step_result *out, const step_ctx *ctx);   /* key by key, or the Job */
 
 /* The endpoint (host, port) the item's restored database answers on, from its
  * status.outputs[] entry, for secret patches and migrations. Returns 0, or

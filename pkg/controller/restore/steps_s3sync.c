@@ -1,11 +1,16 @@
 /* steps_s3sync.c - s3Sync items (runbook 000 3B): server-side copies from a
  * replica bucket, checked key by key.
  *
- * Every call lists both buckets afresh under the item's prefix and takes
- * the per-key decision of aws/s3sync.h (copy / check / same / extra), so the
- * steps hold no state of their own: a kill -9 at any instant, or an
- * ambiguous CopyObject (500 after apply, dropped connection), is resumed by
- * listing again, and only what is still missing is copied.
+ * Two modes, decided from the listings (each side listed afresh, and never
+ * past max_objects + 1 keys, max_objects being the operator's
+ * --s3sync-operator-max-objects, default 100,000):
+ *
+ * Operator mode (both sides within max_objects). Every call lists both
+ * buckets afresh under the item's prefix and takes the per-key decision of
+ * aws/s3sync.h (copy / check / same / extra), so the steps hold no state of
+ * their own: a kill -9 at any instant, or an ambiguous CopyObject (500 after
+ * apply, dropped connection), is resumed by listing again, and only what is
+ * still missing is copied.
  *
  *   validate  both buckets list; the source is not empty (an empty source,
  *             e.g. a replica that was never filled, with deleteExtraneous
@@ -25,32 +30,78 @@
  *             is multipart: a mismatch fails the step (VerifyFailed) with the
  *             first keys.
  *
- * Size threshold: the operator runs syncs of up to S3SYNC_OPERATOR_MAX_OBJECTS
- * keys per side itself (each call re-lists: 100,000 keys are 100 pages and
- * ~15 MiB of memory per side). A larger prefix fails validate with
- * TooManyObjects; the Job mode (lifeboat-agent s3-sync sharded in an Indexed
- * Job) is not wired into the operator yet. Content checks are capped at
- * S3SYNC_MAX_CONTENT_CHECKS keys per call (ContentChecksTooMany beyond).
+ * Job mode (either side has more than max_objects keys: the operator would
+ * hold too many keys in memory and spend too long re-listing them on every
+ * call). The operator never lists more than max_objects + 1 keys per side;
+ * the work is done by ONE Indexed Job "lb-<rr>-<item>-sync" of `lifeboat-agent
+ * s3-sync` (controller/agentjob.h): `shards` completions, each pod taking the
+ * keys whose FNV-1a hash modulo shards is its $JOB_COMPLETION_INDEX
+ * ($LIFEBOAT_SHARDS = shards), min(shards, S3SYNC_JOB_PARALLELISM) at once.
+ *
+ *   validate  as above, each side's listing stopped at max_objects + 1 keys;
+ *             the message says Job mode (SourceEmpty still applies when only
+ *             the target is large);
+ *   compare   says that the counts of what is copied and deleted are computed
+ *             by the Job's shards at the cutover, not by the operator;
+ *   sync      creates the Job once (shards = ceil(keys / max_objects) of the
+ *             larger side, at least 2, at most S3SYNC_JOB_MAX_SHARDS; keys
+ *             counted without being kept, up to S3SYNC_JOB_COUNT_MAX_KEYS
+ *             per side, beyond which the most shards are taken: the count
+ *             must fit in one call, so with the default threshold, which
+ *             equals that cap, every Job-mode item gets the most), then
+ *             observes it: WAIT with "<succeeded>/<shards> indexes
+ *             succeeded" from the Job's status; a failed Job fails the step
+ *             (SyncJobFailed) with the agent's error. The Job's name is
+ *             deterministic and an existing Job is looked for first, before
+ *             any listing (one GET per sync call, in operator mode too), so
+ *             an operator killed at any instant resumes by observing the
+ *             same Job, never by starting a second one;
+ *   verify    each shard, after its copies and deletes, lists both buckets
+ *             afresh and verifies its keys exactly as operator mode's verify
+ *             does (sizes, ETags, SHA-256 of multipart keys, no extras of its
+ *             shard when deleteExtraneous) and exits non-zero otherwise; so
+ *             verify checks that the Job is Complete with every index
+ *             succeeded instead of re-listing millions of keys in the
+ *             operator. A missing Job (the prefix grew past the threshold
+ *             after an operator-mode sync, or it was deleted) fails
+ *             VerifyFailed: nothing vouches for the keys.
+ *
+ * The Job keeps agentjob's backoffLimit 0: the first failed index fails the
+ * Job with its agent's error, and the step fails; rerunning is the
+ * operator's decision (a new RestoreRequest copies only what is missing).
+ * The Job's pods get AWS credentials from the namespace's
+ * "lifeboat-agent-aws" Secret (agentjob.h); no API token is mounted.
+ *
+ * Content checks in operator mode are capped at S3SYNC_MAX_CONTENT_CHECKS
+ * keys per call (ContentChecksTooMany beyond).
  *
  * sourceRegion/targetRegion are not used: every call goes through the
  * operator's client (as the RDS steps do); with one endpoint per region the
  * copy is sent to the target's region, which is the operator's.
  */
+#include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aws/s3.h"
 #include "aws/s3sync.h"
+#include "controller/agentjob.h"
+#include "controller/restore/jobrun.h"
 #include "controller/restore/step.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/error.h"
 
-#define S3SYNC_OPERATOR_MAX_OBJECTS 100000 /* keys per side synced inside the operator */
-#define S3SYNC_COPIES_PER_CALL      256    /* copies made by one sync call */
-#define S3SYNC_MAX_CONTENT_CHECKS   100    /* multipart-ETag keys hashed per call */
-#define S3SYNC_THROTTLE_WAIT_MS     5000
-#define S3SYNC_FIRST_KEYS           5
+#define S3SYNC_JOB_MAX_SHARDS     8      /* Job mode: completions at most */
+#define S3SYNC_JOB_PARALLELISM    8      /* Job mode: pods at once at most */
+#define S3SYNC_JOB_COUNT_MAX_KEYS 100000 /* keys per side counted to size the Job */
+#define S3SYNC_JOB_SUFFIX         "sync" /* the Job is "lb-<rr>-<item>-sync" */
+#define S3SYNC_ANN_REQUEST        "lifeboat.dev/restore-request"
+#define S3SYNC_COPIES_PER_CALL    256 /* copies made by one sync call */
+#define S3SYNC_MAX_CONTENT_CHECKS 100 /* multipart-ETag keys hashed per call */
+#define S3SYNC_THROTTLE_WAIT_MS   5000
+#define S3SYNC_FIRST_KEYS         5
 
 typedef struct sync_view {
     const char *src, *dst, *prefix;
@@ -60,7 +111,17 @@ typedef struct sync_view {
 typedef struct sync_state {
     s3sync_listing src, dst;
     s3sync_diff d;
+    int src_over, dst_over; /* more than max_objects keys: the listing was stopped */
 } sync_state;
+
+/* keys per side synced inside the operator (--s3sync-operator-max-objects) */
+static size_t max_objects = S3SYNC_OPERATOR_MAX_OBJECTS_DEFAULT;
+
+void s3sync_steps_configure(size_t n)
+{
+    assert(n >= 1 && n <= S3SYNC_MAX_OBJECTS);
+    max_objects = n;
+}
 
 static void view_of(sync_view *w, const step_ctx *ctx)
 {
@@ -81,29 +142,33 @@ static void state_dispose(sync_state *st)
     s3sync_listing_dispose(&st->dst);
 }
 
-/* Lists both sides and decides. Returns 0, 1 when the step failed (out
- * filled), or a negative transient code. */
-static int list_both(sync_state *st, const sync_view *w, step_result *out, const step_ctx *ctx)
+/* Lists both sides (each stopped past max_objects keys) and, when both fit,
+ * decides. *out_job is 1 when either side is over max_objects (Job mode: st
+ * holds the partial listings, no decision). Returns 0, 1 when the step failed
+ * (out filled), or a negative transient code. */
+static int list_both(int *out_job, sync_state *st, const sync_view *w, step_result *out,
+                     const step_ctx *ctx)
 {
     int rc;
 
+    *out_job = 0;
     memset(st, 0, sizeof(*st));
     if (ctx->aws == NULL) {
-        step_failed(out, "NoAWSConfiguration", "item %s: s3Sync needs AWS access",
-                    ctx->item->name);
+        step_failed(out, "NoAWSConfiguration", "item %s: s3Sync needs AWS access", ctx->item->name);
         return 1;
     }
-    st->src.max = st->dst.max = S3SYNC_OPERATOR_MAX_OBJECTS;
+    st->src.max = st->dst.max = max_objects;
     rc = s3sync_list(&st->src, ctx->aws, w->src, w->prefix);
-    if (rc == 0)
-        rc = s3sync_list(&st->dst, ctx->aws, w->dst, w->prefix);
     if (rc == LB_ETOOBIG) {
-        step_failed(out, "TooManyObjects",
-                    "s3Sync item %s: more than %d keys under prefix \"%s\" (the operator's "
-                    "in-process limit; narrow spec.items[%zu].s3Sync.prefix or split the item)",
-                    ctx->item->name, S3SYNC_OPERATOR_MAX_OBJECTS, w->prefix ? w->prefix : "",
-                    ctx->item->index);
-        return 1;
+        st->src_over = 1;
+        rc = 0;
+    }
+    if (rc == 0) {
+        rc = s3sync_list(&st->dst, ctx->aws, w->dst, w->prefix);
+        if (rc == LB_ETOOBIG) {
+            st->dst_over = 1;
+            rc = 0;
+        }
     }
     if (rc == LB_ENOTFOUND || rc == LB_EINVALID) {
         step_failed(out, "S3ListFailed", "%s", lb_error_last());
@@ -111,7 +176,20 @@ static int list_both(sync_state *st, const sync_view *w, step_result *out, const
     }
     if (rc != 0)
         return rc;
+    if (st->src_over || st->dst_over) {
+        *out_job = 1;
+        return 0;
+    }
     return s3sync_diff_compute(&st->d, &st->src, &st->dst);
+}
+
+/* "more than 100000 objects" or "42 objects, 1234 bytes" */
+static void side_text(char *buf, size_t size, const s3sync_listing *l, int over)
+{
+    if (over)
+        snprintf(buf, size, "more than %zu objects", max_objects);
+    else
+        snprintf(buf, size, "%zu objects, %lld bytes", l->n, l->bytes);
 }
 
 static void first_keys(lb_buf *b, const s3sync_listing *l, const size_t *idx, size_t n)
@@ -146,13 +224,14 @@ int s3sync_step_validate(step_result *out, const step_ctx *ctx)
 {
     sync_view w;
     sync_state st;
-    int rc;
+    char src_text[96], dst_text[96];
+    int rc, job;
 
     view_of(&w, ctx);
-    rc = list_both(&st, &w, out, ctx);
+    rc = list_both(&job, &st, &w, out, ctx);
     if (rc != 0)
         goto done;
-    if (st.src.n == 0) {
+    if (!st.src_over && st.src.n == 0) {
         rc = step_failed(out, "SourceEmpty",
                          "s3://%s/%s has no objects: refusing to sync from an empty source "
                          "(spec.items[%zu].s3Sync.sourceBucket)",
@@ -160,8 +239,16 @@ int s3sync_step_validate(step_result *out, const step_ctx *ctx)
         goto done;
     }
     step_output_str(out, "location", w.dst);
-    rc = step_done(out, "s3://%s: %zu objects, %lld bytes; s3://%s: %zu objects, %lld bytes",
-                   w.src, st.src.n, st.src.bytes, w.dst, st.dst.n, st.dst.bytes);
+    side_text(src_text, sizeof(src_text), &st.src, st.src_over);
+    side_text(dst_text, sizeof(dst_text), &st.dst, st.dst_over);
+    if (job)
+        rc = step_done(out,
+                       "s3://%s: %s; s3://%s: %s; Job mode: above the operator's %zu keys per "
+                       "side (--s3sync-operator-max-objects) the cutover syncs by an Indexed Job "
+                       "of lifeboat-agent s3-sync shards, each copying and verifying its keys",
+                       w.src, src_text, w.dst, dst_text, max_objects);
+    else
+        rc = step_done(out, "s3://%s: %s; s3://%s: %s", w.src, src_text, w.dst, dst_text);
 done:
     state_dispose(&st);
     return rc < 0 ? rc : 0;
@@ -172,12 +259,25 @@ int s3sync_step_compare(step_result *out, const step_ctx *ctx)
     sync_view w;
     sync_state st;
     char *text = NULL;
-    int rc;
+    int rc, job;
 
     view_of(&w, ctx);
-    rc = list_both(&st, &w, out, ctx);
+    rc = list_both(&job, &st, &w, out, ctx);
     if (rc != 0)
         goto done;
+    if (job) {
+        char src_text[96], dst_text[96];
+        side_text(src_text, sizeof(src_text), &st.src, st.src_over);
+        side_text(dst_text, sizeof(dst_text), &st.dst, st.dst_over);
+        rc = step_done(out,
+                       "s3://%s (%s) -> s3://%s (%s): Job mode; the counts of what is copied "
+                       "and deleted are computed by the cutover's Job (each shard for its keys), "
+                       "not listed here; extraneous keys of the target are %s",
+                       w.src, src_text, w.dst, dst_text,
+                       w.delete_extra ? "deleted (deleteExtraneous)"
+                                      : "kept (deleteExtraneous is false)");
+        goto done;
+    }
     text = diff_text(&st, &w);
     rc = step_done(out, "s3://%s -> s3://%s: %s", w.src, w.dst, text);
 done:
@@ -247,8 +347,7 @@ static int delete_extras(const sync_state *st, const sync_view *w, const step_ct
     memset(&dr, 0, sizeof(dr));
     rc = s3_delete_objects(&dr, ctx->aws, w->dst, ids, st->d.nextra, true);
     if (rc != 0)
-        rc = lb_error_wrap(rc, "DeleteObjects s3://%s (%zu extraneous keys)", w->dst,
-                           st->d.nextra);
+        rc = lb_error_wrap(rc, "DeleteObjects s3://%s (%zu extraneous keys)", w->dst, st->d.nextra);
     s3_delete_result_dispose(&dr);
     free(ids);
     return rc;
@@ -266,18 +365,222 @@ static int batch_failed(step_result *out, int rc, size_t done, const sync_view *
     return rc;
 }
 
+/* ---- Job mode ----------------------------------------------------------------------- */
+
+/* Package-private (tests): the shards of a Job for the larger side's key
+ * count; counts above S3SYNC_JOB_COUNT_MAX_KEYS mean "more". */
+int steps_s3sync__shards(size_t src_keys, size_t dst_keys, size_t max_keys)
+{
+    size_t keys = src_keys > dst_keys ? src_keys : dst_keys;
+    size_t shards;
+
+    if (keys > S3SYNC_JOB_COUNT_MAX_KEYS)
+        return S3SYNC_JOB_MAX_SHARDS;
+    shards = (keys + max_keys - 1) / max_keys;
+    if (shards < 2)
+        return 2;
+    return shards > S3SYNC_JOB_MAX_SHARDS ? S3SYNC_JOB_MAX_SHARDS : (int)shards;
+}
+
+/* Package-private (tests): the Job of `shards` lifeboat-agent s3-sync pods
+ * for the s3Sync spec `s3` (view_of's defaults). Returns a new object. */
+json_t *steps_s3sync__job(const agentjob_spec *spec, const json_t *s3, int shards)
+{
+    json_int_t conc = json_integer_value(json_object_get(s3, "concurrency"));
+    const char *prefix = json_string_value(json_object_get(s3, "prefix"));
+    char num[24];
+    json_t *cmd, *env;
+    agentjob_spec indexed = *spec;
+
+    assert(shards >= 2);
+    cmd = json_pack("[s, s, s, s, s, s]", "lifeboat-agent", "s3-sync", "--source-bucket",
+                    json_string_value(json_object_get(s3, "sourceBucket")), "--target-bucket",
+                    json_string_value(json_object_get(s3, "targetBucket")));
+    if (prefix != NULL && prefix[0] != '\0') {
+        json_array_append_new(cmd, json_string("--prefix"));
+        json_array_append_new(cmd, json_string(prefix));
+    }
+    if (json_is_true(json_object_get(s3, "deleteExtraneous")))
+        json_array_append_new(cmd, json_string("--delete-extraneous"));
+    snprintf(num, sizeof(num), "%d", conc >= 1 && conc <= S3SYNC_MAX_CONCURRENCY ? (int)conc : 16);
+    json_array_append_new(cmd, json_string("--concurrency"));
+    json_array_append_new(cmd, json_string(num));
+    snprintf(num, sizeof(num), "%d", shards);
+    env = json_pack("[{s:s, s:s}]", "name", "LIFEBOAT_SHARDS", "value", num);
+    indexed.completions = shards;
+    indexed.parallelism = shards < S3SYNC_JOB_PARALLELISM ? shards : S3SYNC_JOB_PARALLELISM;
+    return agentjob_build(&indexed, cmd, env);
+}
+
+typedef struct job_args {
+    const agentjob_spec *spec;
+    const step_ctx *ctx;
+    int shards;
+} job_args;
+
+static json_t *build_job(void *payload)
+{
+    const job_args *a = payload;
+    return steps_s3sync__job(a->spec, a->ctx->item->source_spec, a->shards);
+}
+
+static const char *rr_str(const step_ctx *ctx, const char *key, const char *dflt)
+{
+    const char *v = json_string_value(json_object_get(json_object_get(ctx->rr, "metadata"), key));
+    return v != NULL ? v : dflt;
+}
+
+static void job_spec_of(agentjob_spec *out, const step_ctx *ctx, const char *name)
+{
+    const char *api = json_string_value(json_object_get(ctx->rr, "apiVersion"));
+    memset(out, 0, sizeof(*out));
+    out->name = name;
+    out->ns = rr_str(ctx, "namespace", "default");
+    out->owner_api = api != NULL ? api : "lifeboat.dev/v1alpha1";
+    out->owner_kind = "RestoreRequest";
+    out->owner_name = rr_str(ctx, "name", "");
+    out->owner_uid = rr_str(ctx, "uid", "");
+    out->annotation = S3SYNC_ANN_REQUEST;
+}
+
+/* The sync Job (*out, caller decrefs), LB_ENOTFOUND, or a transient code. */
+static int job_get(json_t **out, const step_ctx *ctx, const char *name)
+{
+    kube_ref ref = {.group = "batch",
+                    .version = "v1",
+                    .resource = "jobs",
+                    .namespace = rr_str(ctx, "namespace", "default"),
+                    .name = name};
+    int rc = kube_get(out, ctx->kube, &ref);
+    if (rc != 0 && rc != LB_ENOTFOUND)
+        return lb_error_wrap(rc, "get Job %s", name);
+    return rc;
+}
+
+typedef struct key_count {
+    size_t n, max;
+} key_count;
+
+static int on_count(const s3_object *o, void *payload)
+{
+    key_count *k = payload;
+    (void)o;
+    if (k->n >= k->max)
+        return lb_error_setc(LB_ETOOBIG, "more than %zu keys counted", k->max);
+    k->n++;
+    return 0;
+}
+
+/* Keys under the prefix, counted (not kept) up to S3SYNC_JOB_COUNT_MAX_KEYS + 1. */
+static int count_keys(size_t *out, const step_ctx *ctx, const char *bucket, const char *prefix)
+{
+    s3_list_options o = {.prefix = (prefix && prefix[0]) ? prefix : NULL, .max_keys = 1000};
+    key_count k = {.n = 0, .max = S3SYNC_JOB_COUNT_MAX_KEYS};
+    int rc = s3_list_objects_v2(NULL, ctx->aws, bucket, &o, on_count, &k);
+
+    *out = k.n;
+    if (rc == LB_ETOOBIG) {
+        *out = k.n + 1;
+        return 0;
+    }
+    return rc != 0 ? lb_error_wrap(rc, "ListObjectsV2 s3://%s", bucket) : 0;
+}
+
+/* Observes the sync Job, creating it of `shards` shards when it does not
+ * exist, and turns its state into out. shards is 0 when the caller found the
+ * Job: should it be deleted in between, it is created again of the fewest.
+ * Returns 0 or a negative transient code. */
+static int run_job(step_result *out, const step_ctx *ctx, const sync_view *w, const char *name,
+                   int shards)
+{
+    char msg[AGENTJOB_MAX_MESSAGE];
+    agentjob_spec spec;
+    agentjob_state state;
+    json_t *res = NULL;
+    int rc;
+
+    if (shards < 2)
+        shards = 2;
+    job_spec_of(&spec, ctx, name);
+    job_args a = {.spec = &spec, .ctx = ctx, .shards = shards};
+    rc = agentjob_run(&state, &res, msg, sizeof(msg), ctx->kube, &spec, build_job, &a);
+    if (rc != 0)
+        return rc;
+    switch (state) {
+    case AGENTJOB_CREATED:
+        step_wait(out, STEP_POLL_MS,
+                  "s3://%s -> s3://%s: Job %s created: lifeboat-agent s3-sync in %d shards, %d "
+                  "at once",
+                  w->src, w->dst, name, shards,
+                  shards < S3SYNC_JOB_PARALLELISM ? shards : S3SYNC_JOB_PARALLELISM);
+        break;
+    case AGENTJOB_RUNNING:
+        step_wait(out, STEP_POLL_MS, "s3://%s -> s3://%s: %s", w->src, w->dst, msg);
+        break;
+    case AGENTJOB_NOT_OWNED:
+        step_failed(out, "JobNotOwned", "Job %s exists but is not owned by this RestoreRequest",
+                    name);
+        break;
+    case AGENTJOB_FAILED:
+        step_failed(out, "SyncJobFailed", "s3://%s -> s3://%s: %s", w->src, w->dst, msg);
+        break;
+    case AGENTJOB_SUCCEEDED:
+        step_done(out,
+                  "s3://%s -> s3://%s synced by Job %s: every shard copied, %s and verified its "
+                  "keys (last shard: %lld objects, %lld copied, %lld deleted)",
+                  w->src, w->dst, name,
+                  w->delete_extra ? "deleted the extraneous" : "kept the extraneous",
+                  (long long)json_integer_value(json_object_get(res, "objects")),
+                  (long long)json_integer_value(json_object_get(res, "copied")),
+                  (long long)json_integer_value(json_object_get(res, "deleted")));
+        break;
+    }
+    json_decref(res);
+    return 0;
+}
+
+/* Job mode, no Job yet: sizes it from key counts and creates it. */
+static int start_job(step_result *out, const step_ctx *ctx, const sync_view *w, const char *name)
+{
+    size_t src_keys = 0, dst_keys = 0;
+    int rc = count_keys(&src_keys, ctx, w->src, w->prefix);
+
+    if (rc == 0)
+        rc = count_keys(&dst_keys, ctx, w->dst, w->prefix);
+    if (rc != 0)
+        return rc;
+    return run_job(out, ctx, w, name, steps_s3sync__shards(src_keys, dst_keys, max_objects));
+}
+
 int s3sync_step_sync(step_result *out, const step_ctx *ctx)
 {
     sync_view w;
     sync_state st;
+    char job[JOBRUN_NAME_MAX + 1];
     size_t done = 0, *differ = NULL, ndiffer = 0;
     long long bytes = 0;
-    int rc;
+    json_t *obj = NULL;
+    int rc, job_mode;
 
+    memset(&st, 0, sizeof(st));
     view_of(&w, ctx);
-    rc = list_both(&st, &w, out, ctx);
+    jobrun_name(job, sizeof(job), ctx, S3SYNC_JOB_SUFFIX);
+    /* a Job started by an earlier call (this operator, or one killed since) is
+     * observed before anything is listed: never a second Job */
+    rc = job_get(&obj, ctx, job);
+    if (rc == 0) {
+        rc = run_job(out, ctx, &w, job, 0);
+        goto out;
+    }
+    if (rc != LB_ENOTFOUND)
+        goto out;
+    rc = list_both(&job_mode, &st, &w, out, ctx);
     if (rc != 0)
         goto out;
+    if (job_mode) {
+        rc = start_job(out, ctx, &w, job);
+        goto out;
+    }
     if (st.d.ncopy > 0) {
         rc = copy_batch(&done, &bytes, &st, st.d.copy, st.d.ncopy, &w, ctx);
         if (rc != 0) {
@@ -311,8 +614,8 @@ int s3sync_step_sync(step_result *out, const step_ctx *ctx)
             rc = batch_failed(out, rc, done, &w);
             goto out;
         }
-        rc = step_wait(out, 0, "s3://%s: %zu objects with other content copied; checking",
-                       w.dst, done);
+        rc = step_wait(out, 0, "s3://%s: %zu objects with other content copied; checking", w.dst,
+                       done);
         goto out;
     }
     rc = step_done(out,
@@ -321,22 +624,76 @@ int s3sync_step_sync(step_result *out, const step_ctx *ctx)
                    w.src, w.dst, st.src.n, st.src.bytes, st.d.ncheck, st.d.nextra,
                    w.delete_extra ? "left" : "kept");
 out:
+    json_decref(obj);
     free(differ);
     state_dispose(&st);
     return rc < 0 ? rc : 0;
+}
+
+/* Job mode's verify: the Job complete with every index succeeded (each shard
+ * verified its keys before exiting 0; see the file comment). */
+static int verify_job(step_result *out, const sync_view *w, const step_ctx *ctx, const json_t *obj,
+                      const char *name)
+{
+    const json_t *status = json_object_get(obj, "status");
+    json_int_t completions =
+        json_integer_value(json_object_get(json_object_get(obj, "spec"), "completions"));
+    json_int_t succeeded = json_integer_value(json_object_get(status, "succeeded"));
+
+    if (!agentjob_owned(obj, rr_str(ctx, "uid", "")))
+        return step_failed(out, "JobNotOwned",
+                           "Job %s exists but is not owned by this RestoreRequest", name);
+    if (completions < 1)
+        completions = 1;
+    if (agentjob_condition(obj, "Failed"))
+        return step_failed(out, "VerifyFailed",
+                           "Job %s failed (%lld/%lld indexes succeeded): s3://%s is not verified "
+                           "against s3://%s",
+                           name, (long long)succeeded, (long long)completions, w->dst, w->src);
+    if (!agentjob_condition(obj, "Complete"))
+        return step_wait(out, STEP_POLL_MS, "waiting for Job %s: %lld/%lld indexes succeeded", name,
+                         (long long)succeeded, (long long)completions);
+    if (succeeded < completions)
+        return step_failed(out, "VerifyFailed",
+                           "Job %s is complete with %lld of %lld indexes succeeded", name,
+                           (long long)succeeded, (long long)completions);
+    return step_done(out,
+                     "s3://%s matches s3://%s as verified by Job %s: %lld/%lld shards succeeded, "
+                     "each after listing both buckets afresh and checking its keys' sizes and "
+                     "ETags (SHA-256 content for multipart)%s",
+                     w->dst, w->src, name, (long long)succeeded, (long long)completions,
+                     w->delete_extra ? " and no extraneous keys" : "; extraneous keys kept");
 }
 
 int s3sync_step_verify(step_result *out, const step_ctx *ctx)
 {
     sync_view w;
     sync_state st;
+    char job[JOBRUN_NAME_MAX + 1];
     size_t *differ = NULL, ndiffer = 0;
-    int rc;
+    json_t *obj = NULL;
+    int rc, job_mode;
 
+    memset(&st, 0, sizeof(st));
     view_of(&w, ctx);
-    rc = list_both(&st, &w, out, ctx);
+    jobrun_name(job, sizeof(job), ctx, S3SYNC_JOB_SUFFIX);
+    rc = job_get(&obj, ctx, job);
+    if (rc == 0) {
+        rc = verify_job(out, &w, ctx, obj, job);
+        goto done;
+    }
+    if (rc != LB_ENOTFOUND)
+        goto done;
+    rc = list_both(&job_mode, &st, &w, out, ctx);
     if (rc != 0)
         goto done;
+    if (job_mode) {
+        rc = step_failed(out, "VerifyFailed",
+                         "more than %zu keys under prefix \"%s\" and no sync Job %s to vouch "
+                         "for them: the operator does not verify this many keys itself",
+                         max_objects, w.prefix ? w.prefix : "", job);
+        goto done;
+    }
     rc = content_checks(&differ, &ndiffer, &st, &w, out, ctx);
     if (rc != 0)
         goto done;
@@ -362,6 +719,7 @@ int s3sync_step_verify(step_result *out, const step_ctx *ctx)
                    "ETags equal (%zu multipart by SHA-256 content); %zu extraneous kept",
                    w.dst, w.src, st.src.n, st.src.bytes, st.d.ncheck, st.d.nextra);
 done:
+    json_decref(obj);
     free(differ);
     state_dispose(&st);
     return rc < 0 ? rc : 0;

@@ -1,0 +1,315 @@
+/* test_steps_s3sync.c - s3Sync's Job mode (restore/steps_s3sync.c): the mode
+ * decided from listings stopped past the threshold (scripted S3,
+ * test_aws_httpd.h), the Indexed Job's shards, command and env, and the sync
+ * and verify steps observing an existing Job without listing anything
+ * (scripted kube server, test_step_fixture.h): progress from its status, a
+ * failed index's agent error, never a second Job. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "controller/agentjob.h"
+#include "controller/restore/step.h"
+#include "util/error.h"
+
+#include "test_aws_httpd.h"
+#include "test_kube_fake_server.h"
+#include "test_step_fixture.h"
+
+int steps_s3sync__shards(size_t src_keys, size_t dst_keys, size_t max_keys);
+json_t *steps_s3sync__job(const agentjob_spec *spec, const json_t *s3, int shards);
+
+#define ITEM_SPEC                                                                                  \
+    "{\"s3Sync\":{\"sourceBucket\":\"media-replica\",\"targetBucket\":\"media\",\"prefix\":"       \
+    "\"img/\",\"deleteExtraneous\":true,\"concurrency\":10}}"
+#define JOB_META "\"metadata\":{\"name\":\"lb-rr1-media-sync\"," OWNED "}"
+#define JOB_RUNNING                                                                                \
+    "{" JOB_META ",\"spec\":{\"completions\":3,\"completionMode\":\"Indexed\"},\"status\":{"       \
+    "\"succeeded\":1,\"active\":2}}"
+#define JOB_COMPLETE                                                                               \
+    "{" JOB_META ",\"spec\":{\"completions\":3},\"status\":{\"succeeded\":3,\"conditions\":[{"     \
+    "\"type\":\"Complete\",\"status\":\"True\"}]}}"
+#define JOB_FAILED                                                                                 \
+    "{" JOB_META ",\"spec\":{\"completions\":3},\"status\":{\"succeeded\":1,\"failed\":1,"         \
+    "\"conditions\":[{\"type\":\"Failed\",\"status\":\"True\"}]}}"
+/* index 1 failed first; index 2's pod, newer, succeeded */
+#define PODS                                                                                       \
+    "{\"items\":[{\"metadata\":{\"name\":\"lb-rr1-media-sync-1-abc\",\"creationTimestamp\":"       \
+    "\"2026-12-01T01:00:00Z\"},\"status\":{\"phase\":\"Failed\"}},{\"metadata\":{\"name\":"        \
+    "\"lb-rr1-media-sync-2-def\",\"creationTimestamp\":\"2026-12-01T01:00:05Z\"},\"status\":{"     \
+    "\"phase\":\"Succeeded\"}}]}"
+#define FAILED_LOG                                                                                 \
+    "s3-sync failed\n{\"result\":\"failed\",\"error\":\"CopyObject img/7.jpg: AccessDenied\"}\n"
+
+#define OBJ(key, size)                                                                             \
+    "<Contents><Key>" key "</Key><Size>" size "</Size><ETag>&quot;e" size "&quot;</ETag>"          \
+    "<LastModified>2026-12-01T01:00:00.000Z</LastModified></Contents>"
+#define LISTING(objs)                                                                              \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"http://"                \
+    "s3.amazonaws.com/doc/2006-03-01/\"><IsTruncated>false</IsTruncated>" objs                     \
+    "</ListBucketResult>"
+#define THREE LISTING(OBJ("img/1.jpg", "1") OBJ("img/2.jpg", "2") OBJ("img/3.jpg", "3"))
+#define TWO   LISTING(OBJ("img/1.jpg", "1") OBJ("img/2.jpg", "2"))
+#define ONE   LISTING(OBJ("img/1.jpg", "1"))
+
+static void fx_start(fixture *f, const char *const *pairs, size_t n, char *step)
+{
+    fx_init(f, pairs, n, "{}", ITEM_SPEC, "media", API_SOURCE_S3_SYNC, "s3Sync", step);
+}
+
+/* ---- the mode and the Job object ----------------------------------------------------- */
+
+static void test_s3sync_shards_follow_the_larger_side_between_2_and_8(void **state)
+{
+    (void)state;
+    assert_int_equal(steps_s3sync__shards(60, 53, 20), 3);
+    assert_int_equal(steps_s3sync__shards(21, 0, 20), 2);  /* at least 2 */
+    assert_int_equal(steps_s3sync__shards(10, 41, 20), 3); /* the target counts too */
+    assert_int_equal(steps_s3sync__shards(1000, 0, 20), 8);
+    assert_int_equal(steps_s3sync__shards(100001, 0, 100000), 8); /* past the count: most */
+    assert_int_equal(steps_s3sync__shards(100000, 0, 60000), 2);
+}
+
+static void test_s3sync_job_is_indexed_with_shards_env_and_the_agent_command(void **state)
+{
+    agentjob_spec s = {.name = "lb-rr1-media-sync",
+                       .ns = "shop",
+                       .owner_api = "lifeboat.dev/v1alpha1",
+                       .owner_kind = "RestoreRequest",
+                       .owner_name = "rr1",
+                       .owner_uid = "uid-111",
+                       .annotation = "lifeboat.dev/restore-request"};
+    json_t *item = json_loads(ITEM_SPEC, 0, NULL);
+    json_t *job, *spec, *c, *expect;
+    (void)state;
+
+    unsetenv("LIFEBOAT_AGENT_IMAGE");
+    job = steps_s3sync__job(&s, json_object_get(item, "s3Sync"), 3);
+    spec = json_object_get(job, "spec");
+    assert_string_equal(json_string_value(json_object_get(spec, "completionMode")), "Indexed");
+    assert_int_equal(json_integer_value(json_object_get(spec, "completions")), 3);
+    assert_int_equal(json_integer_value(json_object_get(spec, "parallelism")), 3);
+    assert_int_equal(json_integer_value(json_object_get(spec, "backoffLimit")), 0);
+    c = json_array_get(
+        json_object_get(json_object_get(json_object_get(spec, "template"), "spec"), "containers"),
+        0);
+    expect = json_pack("[s, s, s, s, s, s, s, s, s, s, s]", "lifeboat-agent", "s3-sync",
+                       "--source-bucket", "media-replica", "--target-bucket", "media", "--prefix",
+                       "img/", "--delete-extraneous", "--concurrency", "10");
+    assert_true(json_equal(json_object_get(c, "command"), expect));
+    json_decref(expect);
+    const json_t *ev = json_array_get(json_object_get(c, "env"), 0);
+    assert_string_equal(json_string_value(json_object_get(ev, "name")), "LIFEBOAT_SHARDS");
+    assert_string_equal(json_string_value(json_object_get(ev, "value")), "3");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(job, "metadata"), "annotations"),
+                            "lifeboat.dev/restore-request")),
+                        "shop/rr1");
+    json_decref(job);
+
+    /* more shards than pods at once; no prefix, extras kept, default concurrency */
+    json_object_del(json_object_get(item, "s3Sync"), "prefix");
+    json_object_del(json_object_get(item, "s3Sync"), "concurrency");
+    json_object_set_new(json_object_get(item, "s3Sync"), "deleteExtraneous", json_false());
+    job = steps_s3sync__job(&s, json_object_get(item, "s3Sync"), 12);
+    spec = json_object_get(job, "spec");
+    assert_int_equal(json_integer_value(json_object_get(spec, "completions")), 12);
+    assert_int_equal(json_integer_value(json_object_get(spec, "parallelism")), 8);
+    c = json_array_get(
+        json_object_get(json_object_get(json_object_get(spec, "template"), "spec"), "containers"),
+        0);
+    expect = json_pack("[s, s, s, s, s, s, s, s]", "lifeboat-agent", "s3-sync", "--source-bucket",
+                       "media-replica", "--target-bucket", "media", "--concurrency", "16");
+    assert_true(json_equal(json_object_get(c, "command"), expect));
+    json_decref(expect);
+    json_decref(job);
+    json_decref(item);
+}
+
+/* validate/compare/sync against a scripted S3 (validate and compare never
+ * talk to Kubernetes; sync does, through the fixture's server). */
+typedef struct s3fx {
+    httpd srv;
+    aws_client *aws;
+    aws_credentials_provider *creds;
+} s3fx;
+
+static void s3fx_start(s3fx *s, const char *const *listings, size_t n)
+{
+    memset(s, 0, sizeof(*s));
+    httpd_start(&s->srv);
+    for (size_t i = 0; i < n; i++)
+        httpd_script(&s->srv, 200, "Content-Type: application/xml\r\n", listings[i]);
+    httpd_client(&s->aws, &s->creds, &s->srv, 1);
+}
+
+static void s3fx_stop(s3fx *s)
+{
+    aws_client_free(s->aws);
+    aws_credentials_provider_free(s->creds);
+    httpd_stop(&s->srv);
+}
+
+static void test_s3sync_validate_and_compare_say_job_mode_past_the_threshold(void **state)
+{
+    const char *lists[] = {THREE, ONE, THREE, ONE};
+    fixture f;
+    s3fx s;
+    (void)state;
+
+    s3sync_steps_configure(2);
+    fx_start(&f, NULL, 0, "media/validate");
+    s3fx_start(&s, lists, 4);
+    f.ctx.aws = s.aws;
+    assert_int_equal(s3sync_step_validate(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_DONE);
+    assert_non_null(strstr(f.out.message, "s3://media-replica: more than 2 objects"));
+    assert_non_null(strstr(f.out.message, "s3://media: 1 objects, 1 bytes"));
+    assert_non_null(strstr(f.out.message, "Job mode"));
+    assert_int_equal(s3sync_step_compare(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_DONE);
+    assert_non_null(strstr(f.out.message, "Job mode"));
+    assert_non_null(strstr(f.out.message, "computed by the cutover's Job"));
+    assert_null(strstr(f.out.message, "to copy"));
+    assert_int_equal(atomic_load(&f.e.srv.n_requests), 0);
+    s3fx_stop(&s);
+    fx_stop(&f);
+    s3sync_steps_configure(S3SYNC_OPERATOR_MAX_OBJECTS_DEFAULT);
+}
+
+static void test_s3sync_validate_stays_in_the_operator_at_the_threshold(void **state)
+{
+    const char *lists[] = {TWO, ONE};
+    fixture f;
+    s3fx s;
+    (void)state;
+
+    s3sync_steps_configure(2);
+    fx_start(&f, NULL, 0, "media/validate");
+    s3fx_start(&s, lists, 2);
+    f.ctx.aws = s.aws;
+    assert_int_equal(s3sync_step_validate(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_DONE);
+    assert_null(strstr(f.out.message, "Job mode"));
+    assert_non_null(strstr(f.out.message, "s3://media-replica: 2 objects, 3 bytes"));
+    s3fx_stop(&s);
+    fx_stop(&f);
+    s3sync_steps_configure(S3SYNC_OPERATOR_MAX_OBJECTS_DEFAULT);
+}
+
+static void test_s3sync_sync_creates_one_indexed_job_sized_from_the_counts(void **state)
+{
+    /* listings (stopped past 2 keys), then the counts: 3 and 1 -> 2 shards */
+    const char *lists[] = {THREE, ONE, THREE, ONE};
+    const char *pairs[] = {"404 Not Found", NOT_FOUND,     "404 Not Found",
+                           NOT_FOUND,       "201 Created", "{}"};
+    fixture f;
+    s3fx s;
+    (void)state;
+
+    s3sync_steps_configure(2);
+    fx_start(&f, pairs, 3, "media/sync");
+    s3fx_start(&s, lists, 4);
+    f.ctx.aws = s.aws;
+    assert_int_equal(s3sync_step_sync(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_WAIT);
+    assert_non_null(strstr(f.out.message, "Job lb-rr1-media-sync created"));
+    assert_non_null(strstr(f.out.message, "2 shards"));
+    assert_non_null(
+        strstr(req(&f, 0), "GET /apis/batch/v1/namespaces/shop/jobs/lb-rr1-media-sync "));
+    const char *post = req(&f, 2);
+    assert_non_null(strstr(post, "POST /apis/batch/v1/namespaces/shop/jobs "));
+    assert_non_null(strstr(post, "\"completionMode\":\"Indexed\""));
+    assert_non_null(strstr(post, "\"completions\":2"));
+    assert_non_null(strstr(post, "\"parallelism\":2"));
+    assert_non_null(strstr(post, "\"name\":\"LIFEBOAT_SHARDS\",\"value\":\"2\""));
+    assert_non_null(strstr(post, "\"uid\":\"uid-111\""));
+    assert_int_equal(s.srv.nrequests, 4); /* nothing copied by the operator */
+    s3fx_stop(&s);
+    fx_stop(&f);
+    s3sync_steps_configure(S3SYNC_OPERATOR_MAX_OBJECTS_DEFAULT);
+}
+
+/* ---- an existing Job: observed, nothing listed (ctx.aws is NULL) ---------------------- */
+
+static void test_s3sync_sync_observes_the_job_with_progress_and_lists_nothing(void **state)
+{
+    const char *pairs[] = {"200 OK", JOB_RUNNING, "200 OK", JOB_RUNNING};
+    fixture f;
+    (void)state;
+    fx_start(&f, pairs, 2, "media/sync");
+    assert_int_equal(s3sync_step_sync(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_WAIT);
+    assert_non_null(strstr(f.out.message, "1/3 indexes succeeded, 2 running"));
+    assert_int_equal(atomic_load(&f.e.srv.n_requests), 2); /* two GETs, no POST */
+    assert_non_null(
+        strstr(req(&f, 1), "GET /apis/batch/v1/namespaces/shop/jobs/lb-rr1-media-sync "));
+    fx_stop(&f);
+}
+
+static void test_s3sync_sync_fails_with_the_failed_index_agent_error(void **state)
+{
+    const char *pairs[] = {"200 OK", JOB_FAILED, "200 OK", JOB_FAILED,
+                           "200 OK", PODS,       "200 OK", FAILED_LOG};
+    fixture f;
+    (void)state;
+    fx_start(&f, pairs, 4, "media/sync");
+    assert_int_equal(s3sync_step_sync(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_FAILED);
+    assert_string_equal(f.out.reason, "SyncJobFailed");
+    assert_non_null(strstr(f.out.message, "CopyObject img/7.jpg: AccessDenied"));
+    assert_non_null(strstr(req(&f, 3), "/pods/lb-rr1-media-sync-1-abc/log"));
+    fx_stop(&f);
+}
+
+static void test_s3sync_verify_in_job_mode_checks_every_index_succeeded(void **state)
+{
+    const char *done[] = {"200 OK", JOB_COMPLETE};
+    const char *failed[] = {"200 OK", JOB_FAILED};
+    fixture f;
+    (void)state;
+    fx_start(&f, done, 1, "media/verify");
+    assert_int_equal(s3sync_step_verify(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_DONE);
+    assert_non_null(strstr(f.out.message, "3/3 shards succeeded"));
+    assert_non_null(strstr(f.out.message, "no extraneous keys"));
+    fx_stop(&f);
+
+    fx_start(&f, failed, 1, "media/verify");
+    assert_int_equal(s3sync_step_verify(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_FAILED);
+    assert_string_equal(f.out.reason, "VerifyFailed");
+    assert_non_null(strstr(f.out.message, "1/3 indexes succeeded"));
+    fx_stop(&f);
+}
+
+static void test_s3sync_job_of_someone_else_is_never_adopted(void **state)
+{
+    const char *pairs[] = {"200 OK", "{\"metadata\":{\"name\":\"lb-rr1-media-sync\"}}", "200 OK",
+                           "{\"metadata\":{\"name\":\"lb-rr1-media-sync\"}}"};
+    fixture f;
+    (void)state;
+    fx_start(&f, pairs, 2, "media/sync");
+    assert_int_equal(s3sync_step_sync(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_FAILED);
+    assert_string_equal(f.out.reason, "JobNotOwned");
+    fx_stop(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_s3sync_shards_follow_the_larger_side_between_2_and_8),
+        cmocka_unit_test(test_s3sync_job_is_indexed_with_shards_env_and_the_agent_command),
+        cmocka_unit_test(test_s3sync_validate_and_compare_say_job_mode_past_the_threshold),
+        cmocka_unit_test(test_s3sync_validate_stays_in_the_operator_at_the_threshold),
+        cmocka_unit_test(test_s3sync_sync_creates_one_indexed_job_sized_from_the_counts),
+        cmocka_unit_test(test_s3sync_sync_observes_the_job_with_progress_and_lists_nothing),
+        cmocka_unit_test(test_s3sync_sync_fails_with_the_failed_index_agent_error),
+        cmocka_unit_test(test_s3sync_verify_in_job_mode_checks_every_index_succeeded),
+        cmocka_unit_test(test_s3sync_job_of_someone_else_is_never_adopted),
+    };
+    return cmocka_run_group_tests_name("steps_s3sync", tests, NULL, NULL);
+}
