@@ -595,13 +595,15 @@ def do_update(rt, version, ns, name, new, req, warnings, subresource=None, check
     raise conflict(rt, name)
 
 
-def _update_once(rt, version, ns, name, new, req, warnings, subresource=None, check_rv=True, create_ok=False):
+def _update_once(rt, version, ns, name, new, req, warnings, subresource=None, check_rv=True, create_ok=False,
+                 base_rv=None):
     """One attempt of an update on an already computed new object (patch uses this directly
-    and recomputes the patch on _Retry)."""
+    and recomputes the patch on _Retry). base_rv: the resourceVersion the caller computed new
+    from (a patch); a store that has moved past it is a _Retry, so no write is lost."""
     if rt.view is not None:
         srt = storage_type(rt)
         obj, created = _update_once(srt, srt.version, ns, name, from_view(rt, new, req, warnings), req, warnings,
-                                    subresource, check_rv, create_ok)
+                                    subresource, check_rv, create_ok, base_rv)
         return rt.view(obj), created
     st = SIM.store
     if not isinstance(new, dict):
@@ -613,6 +615,8 @@ def _update_once(rt, version, ns, name, new, req, warnings, subresource=None, ch
                 pass
             else:
                 raise not_found(rt, name)
+        if old is not None and base_rv is not None and old["metadata"]["resourceVersion"] != base_rv:
+            raise _Retry()  # written since the patch was computed: compute it again
         old = copy.deepcopy(old) if old is not None else None
     if old is None:
         new.setdefault("metadata", {})["name"] = name
@@ -756,7 +760,8 @@ def do_patch(rt, version, ns, name, ptype, body, req, warnings, subresource=None
             raise bad_request("patch produced an invalid object")
         try:
             obj, _created = _update_once(rt, version, ns, name, new, req, warnings, subresource=subresource,
-                                         check_rv=new["metadata"].get("resourceVersion") != old["metadata"]["resourceVersion"])
+                                         check_rv=new["metadata"].get("resourceVersion") != old["metadata"]["resourceVersion"],
+                                         base_rv=old["metadata"]["resourceVersion"])
             return obj, 200
         except _Retry:
             continue
