@@ -9,8 +9,9 @@ decides every request the operator makes and the suites prove that RBAC is enoug
 grant_lease(ns) gives that ServiceAccount deploy/'s leader-election Role in another
 namespace (a test running the operator "installed" in its own namespace).
 
-On kubesim (LIFEBOAT_KUBE=kubesim), which has no authorizer, kubeconfig() is $KUBECONFIG.
-$LIFEBOAT_OPERATOR_KUBECONFIG, when set, wins in both cases.
+Anywhere else (LIFEBOAT_KUBE is not controlplane) kubeconfig() and grant_lease() raise:
+an operator suite run as admin would pass without proving the RBAC, a skip in disguise.
+$LIFEBOAT_OPERATOR_KUBECONFIG, when set, wins (a caller that brings its own identity).
 """
 import copy
 import os
@@ -30,8 +31,12 @@ TIMEOUT_S = 60
 _cache = {}
 
 
-def on_controlplane():
-    return os.environ.get("LIFEBOAT_KUBE") == "controlplane"
+def require_controlplane():
+    """Raises unless e2e/env.sh's real control plane is the Kubernetes in use."""
+    if os.environ.get("LIFEBOAT_KUBE") != "controlplane":
+        raise AssertionError("the operator suites need the real control plane "
+                             "(LIFEBOAT_KUBE=controlplane: source RUN_DIR/env.sh of e2e/env.sh up); "
+                             "LIFEBOAT_KUBE=%r" % os.environ.get("LIFEBOAT_KUBE"))
 
 
 def _kubectl(*args, input_text=None):
@@ -68,8 +73,7 @@ def kubeconfig():
     """The kubeconfig path the operator of a suite uses (see the module's docstring)."""
     if os.environ.get("LIFEBOAT_OPERATOR_KUBECONFIG"):
         return os.environ["LIFEBOAT_OPERATOR_KUBECONFIG"]
-    if not on_controlplane():
-        return os.environ["KUBECONFIG"]
+    require_controlplane()
     if "path" in _cache:
         return _cache["path"]
     install()
@@ -96,9 +100,10 @@ def kubeconfig():
 
 def grant_lease(ns):
     """Gives the operator's ServiceAccount deploy/'s leader-election Role (and binding)
-    in namespace ns as well; a no-op off the real control plane."""
-    if not on_controlplane() or os.environ.get("LIFEBOAT_OPERATOR_KUBECONFIG"):
+    in namespace ns as well (nothing to do for a caller's own LIFEBOAT_OPERATOR_KUBECONFIG)."""
+    if os.environ.get("LIFEBOAT_OPERATOR_KUBECONFIG"):
         return
+    require_controlplane()
     install()
     docs = []
     for d in _rbac_docs():
