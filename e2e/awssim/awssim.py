@@ -866,6 +866,25 @@ def _cluster_status_set(self, value):
 _tls = threading.local()
 
 
+TAGGING_NOT_FOUND = {"db": ("DBInstanceNotFound", "DBInstance"),
+                     "cluster": ("DBClusterNotFoundFault", "DBCluster"),
+                     "snapshot": ("DBSnapshotNotFound", "DBSnapshot"),
+                     "cluster-snapshot": ("DBClusterSnapshotNotFoundFault", "DBClusterSnapshot")}
+ORIG_GET_FOR_TAGGING = B._get_resource_for_tagging
+
+
+def p_get_resource_for_tagging(self, arn):
+    """ListTagsForResource and friends as RDS answers them: an ARN naming no resource is
+    a NotFound fault (moto answers an empty tag list). An RDS ARN carries the identifier,
+    so a rename makes the old ARN not found."""
+    resource = ORIG_GET_FOR_TAGGING(self, arn)
+    parts = arn.split(":")
+    if resource is None and len(parts) >= 7 and parts[5] in TAGGING_NOT_FOUND:
+        code, kind = TAGGING_NOT_FOUND[parts[5]]
+        raise fault(code, f"{kind} {parts[6]} not found.")
+    return resource
+
+
 def install_patches():
     for name, fn in (
         ("create_db_instance", p_create_db_instance),
@@ -883,6 +902,7 @@ def install_patches():
         ("start_db_instance", p_stop_start_reject("start_db_instance")),
     ):
         setattr(B, name, fn)
+    B._get_resource_for_tagging = p_get_resource_for_tagging
     rds_models.DBInstance.save_automated_backup = p_save_automated_backup
     rds_models.DBCluster.save_automated_backup = p_cluster_save_automated_backup
     rds_models.DBInstance.address = property(_inst_address)

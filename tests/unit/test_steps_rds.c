@@ -1329,6 +1329,22 @@ static void test_promote_rename_applied_then_500_is_not_resent(void **state)
     assert_log(&f->srv, want, 3);
 }
 
+/* RDS ARNs carry the identifier: a rename landing between the describe and the
+ * tag read answers not-found. Not "someone else's": described again, then promoted. */
+static void test_promote_tags_gone_between_describe_and_read_is_retried(void **state)
+{
+    fixture *f = *state;
+    load(f, PROMOTE_ITEM, PROMOTE_STATUS);
+    fake_add(&f->srv, "shop", "available", NULL);
+    fake_add(&f->srv, "shop-restored", "available", UID);
+    f->srv.fail_action = "ListTagsForResource";
+    f->srv.fail_apply = 0;
+    f->srv.fail_status = 404;
+    f->srv.fail_code = "DBInstanceNotFound";
+    assert_int_equal(run_until_settled_transient(f, rds_step_promote, "promote", 12), 1);
+    check_promoted(f);
+}
+
 static void test_promote_second_rename_dropped_is_adopted(void **state)
 {
     fixture *f = *state;
@@ -1642,6 +1658,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_promote_rename_applied_then_500_is_not_resent, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_promote_tags_gone_between_describe_and_read_is_retried,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_promote_second_rename_dropped_is_adopted, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_promote_and_undo_wait_through_rename_lag, setup,

@@ -67,7 +67,9 @@ static void owner_of(char *out, size_t size, const backup_target_ctx *ctx)
     snprintf(out, size, "BackupPolicy/%s/%s", md(ctx->bp, "namespace"), md(ctx->bp, "name"));
 }
 
-/* 1 when the tags say this policy's target made it, 0 when not, negative on error. */
+/* 1 when the tags say this policy's target made it, 0 when not, negative on error.
+ * LB_ENOTFOUND (message set) when the snapshot was deleted after it was described:
+ * that says nothing about its owner, so each caller decides what it means. */
 static int tagged_ours(const backup_target_ctx *ctx, const char *arn, int check_target)
 {
     rds_tag_list tags = {0};
@@ -86,6 +88,9 @@ static int snap_state(backup_target_result *out, const backup_target_ctx *ctx, c
                       const char *status, const char *arn, const char *created)
 {
     int ours = tagged_ours(ctx, arn, 0);
+    if (ours == LB_ENOTFOUND) /* deleted since described: describe again */
+        return lb_error_setc(LB_ETIMEOUT, "snapshot %s was deleted while its tags were read",
+                             id);
     if (ours < 0)
         return ours;
     if (!ours)
@@ -560,6 +565,10 @@ static int rds_retention(int *out_deleted, char *msg, size_t size, const backup_
     for (i = 0; i < n_snaps; i++) {
         lb_time t = {0};
         int ours = tagged_ours(ctx, snaps[i].arn ? snaps[i].arn : "", 1);
+        if (ours == LB_ENOTFOUND) { /* deleted since listed: nothing left to keep or delete */
+            lb_error_clear();
+            continue;
+        }
         if (ours < 0) {
             rc = ours;
             goto done;

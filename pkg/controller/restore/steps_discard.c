@@ -25,6 +25,10 @@ static int copy_is_ours(const step_ctx *ctx, const char *arn)
         return 0;
     step_tags_of(&t, ctx);
     rc = rds_list_tags_for_resource(&tags, ctx->aws, arn);
+    if (rc == LB_ENOTFOUND) /* renamed or deleted since described: look again */
+        return lb_error_setc(LB_ETIMEOUT,
+                             "%s was renamed or deleted while its tags were read; describing again",
+                             arn);
     if (rc != 0)
         return rc;
     v = rds_tag_list_get(&tags, DISCARD_TAG_UID);

@@ -209,7 +209,11 @@ static int aws_err(step_result *out, int rc, const char *doing)
 }
 
 /* Ownership of a resource by its tags: 1 ours (lifeboat.dev/uid matches),
- * 0 not ours, < 0 error (message set). key is TAG_UID or TAG_RENAMED_BY. */
+ * 0 not ours, < 0 error (message set). key is TAG_UID or TAG_RENAMED_BY.
+ * An RDS ARN carries the identifier, so a rename (or delete) that lands between
+ * the describe that gave arn and this read answers not-found: that says nothing
+ * about the owner, so it is a transient error (the caller describes again), never
+ * "not ours". */
 static int tagged_ours(aws_client *c, const char *arn, const char *key, const step_ctx *ctx)
 {
     rds_tag_list tags;
@@ -221,6 +225,10 @@ static int tagged_ours(aws_client *c, const char *arn, const char *key, const st
         return 0;
     step_tags_of(&t, ctx);
     rc = rds_list_tags_for_resource(&tags, c, arn);
+    if (rc == LB_ENOTFOUND)
+        return lb_error_setc(LB_ETIMEOUT,
+                             "%s was renamed or deleted while its tags were read; describing again",
+                             arn);
     if (rc != 0)
         return rc;
     v = rds_tag_list_get(&tags, key);
