@@ -185,11 +185,20 @@ static int name_wanted(const json_t *only, const char *schema, const char *table
     return 0;
 }
 
-int pgconn_count_rows(json_t **out, int64_t *out_total, PGconn *conn, const json_t *only)
+/* 16 MiB of "SELECT count(*) FROM ONLY s.t;": about 100,000 tables. */
+#define PGCONN_MAX_COUNT_SQL_BYTES (16 * 1024 * 1024)
+
+struct pgconn_counting {
+    PGconn *conn;
+    json_t *names; /* ["schema.table", ...] in the order of the statements sent */
+};
+
+int pgconn_count_rows_send(pgconn_counting **out, PGconn *conn, const json_t *only)
 {
     int rc = LB_ERROR;
-    int64_t total = 0;
-    json_t *counts = json_object();
+    lb_buf sql;
+    json_t *names = json_array();
+    buf_init(&sql, PGCONN_MAX_COUNT_SQL_BYTES);
     PGresult *tables =
         PQexec(conn, "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON "
                      "n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN "
@@ -206,32 +215,94 @@ int pgconn_count_rows(json_t **out, int64_t *out_total, PGconn *conn, const json
             continue;
         char *qs = PQescapeIdentifier(conn, schema, strlen(schema));
         char *qt = PQescapeIdentifier(conn, table, strlen(table));
-        char *sql = lb_sprintf("SELECT count(*) FROM ONLY %s.%s", qs, qt);
+        int full = buf_printf(&sql, "SELECT count(*) FROM ONLY %s.%s;", qs, qt);
         PQfreemem(qs);
         PQfreemem(qt);
-        PGresult *r = PQexec(conn, sql);
-        free(sql);
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-            lb_error_set("counting rows of %s.%s: %s", schema, table, PQerrorMessage(conn));
-            PQclear(r);
+        if (full != 0) {
+            lb_error_set("counting rows: more tables than %d bytes of count statements",
+                         PGCONN_MAX_COUNT_SQL_BYTES);
             goto done;
         }
-        long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
-        char *name = lb_sprintf("%s.%s", schema, table);
-        json_object_set_new(counts, name, json_integer(n));
-        free(name);
-        total += n;
+        json_array_append_new(names, json_sprintf("%s.%s", schema, table));
     }
-    *out = counts;
-    counts = NULL;
-    if (out_total != NULL)
-        *out_total = total;
+    /* One simple-query message: the server runs the statements one after the
+     * other, each answering its own result, while the caller goes on. */
+    if (json_array_size(names) > 0 && !PQsendQuery(conn, buf_cstr(&sql))) {
+        lb_error_set("counting rows: %s", PQerrorMessage(conn));
+        goto done;
+    }
+    *out = lb_calloc(1, sizeof(**out));
+    (*out)->conn = conn;
+    (*out)->names = names;
+    names = NULL;
     rc = 0;
 done:
     PQclear(tables);
-    json_decref(counts);
+    json_decref(names);
+    buf_dispose(&sql);
     return rc;
+}
+
+int pgconn_count_rows_finish(json_t **out, int64_t *out_total, pgconn_counting *c)
+{
+    int rc = 0;
+    int64_t total = 0;
+    json_t *counts = json_object();
+    size_t i = 0;
+    PGresult *r;
+
+    /* Every result is read, even after an error, so the connection is idle again. */
+    while ((r = PQgetResult(c->conn)) != NULL) {
+        const char *name = json_string_value(json_array_get(c->names, i++));
+        if (rc == 0 && (PQresultStatus(r) != PGRES_TUPLES_OK || name == NULL)) {
+            rc = lb_error_set("counting rows of %s: %s", name ? name : "?",
+                              PQresultErrorMessage(r));
+        } else if (rc == 0) {
+            long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+            json_object_set_new(counts, name, json_integer(n));
+            total += n;
+        }
+        PQclear(r);
+    }
+    if (rc == 0 && i != json_array_size(c->names))
+        rc = lb_error_set("counting rows: %zu of %zu tables answered", i,
+                          json_array_size(c->names));
+    json_decref(c->names);
+    free(c);
+    if (rc != 0) {
+        json_decref(counts);
+        return rc;
+    }
+    *out = counts;
+    if (out_total != NULL)
+        *out_total = total;
+    return 0;
+}
+
+void pgconn_count_rows_cancel(pgconn_counting *c)
+{
+    if (c == NULL)
+        return;
+    PGcancel *cancel = PQgetCancel(c->conn);
+    char why[256];
+    if (cancel != NULL) {
+        PQcancel(cancel, why, sizeof(why)); /* best effort: the drain below waits either way */
+        PQfreeCancel(cancel);
+    }
+    PGresult *r;
+    while ((r = PQgetResult(c->conn)) != NULL)
+        PQclear(r);
+    json_decref(c->names);
+    free(c);
+}
+
+int pgconn_count_rows(json_t **out, int64_t *out_total, PGconn *conn, const json_t *only)
+{
+    pgconn_counting *c = NULL;
+    int rc = pgconn_count_rows_send(&c, conn, only);
+    if (rc != 0)
+        return rc;
+    return pgconn_count_rows_finish(out, out_total, c);
 }
 
 int pgconn_recreate_database(const char *url, const char *dbname)

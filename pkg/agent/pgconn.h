@@ -44,6 +44,19 @@ int pgconn_dbname(char **out, const char *url);
  * Runs in the caller's transaction, if any. */
 int pgconn_count_rows(json_t **out, int64_t *out_total, PGconn *conn, const json_t *only);
 
+/* pgconn_count_rows in two halves, so the server counts while the caller works
+ * (pg-backup runs pg_dump meanwhile, on the same exported snapshot). _send
+ * lists the tables and sends every count in one query without waiting; until
+ * _finish, conn must not be used. _finish waits for every answer, fills *out
+ * and *out_total as pgconn_count_rows, and frees c (also on error). */
+typedef struct pgconn_counting pgconn_counting;
+int pgconn_count_rows_send(pgconn_counting **out, PGconn *conn, const json_t *only);
+int pgconn_count_rows_finish(json_t **out, int64_t *out_total, pgconn_counting *c);
+
+/* Stops a count sent with _send (cancels it on the server, drains the
+ * connection) and frees c. c may be NULL. */
+void pgconn_count_rows_cancel(pgconn_counting *c);
+
 /* DROP DATABASE IF EXISTS <db> WITH (FORCE); CREATE DATABASE <db>;
  * connected to the server's `postgres` database. */
 int pgconn_recreate_database(const char *url, const char *dbname);

@@ -815,6 +815,7 @@ int pgjob_backup(json_t **out, aws_client *c, const pgjob_backup_opts *o)
     upload_stream *up = NULL;
     digest_tee *tee = NULL;
     cipher_stage *enc = NULL;
+    pgconn_counting *counting = NULL;
     char *buf = NULL;
     int dump_fd = -1;
     pid_t pid = 0;
@@ -822,6 +823,10 @@ int pgjob_backup(json_t **out, aws_client *c, const pgjob_backup_opts *o)
     char created[64];
     int rc;
 
+    if (o->compress_level < 0 || o->compress_level > 9) {
+        rc = lb_error_setc(LB_EINVALID, "pg-backup: compress level must be 0..9");
+        goto done;
+    }
     if (o->encryption_key == NULL && !o->allow_plaintext) {
         rc = lb_error_setc(LB_EINVALID, "pg-backup: an encryption key is required "
                                         "(--key-file or the key env var)");
@@ -861,13 +866,13 @@ int pgjob_backup(json_t **out, aws_client *c, const pgjob_backup_opts *o)
     char *server_version = lb_strdup(PQgetvalue(res, 0, 1));
     PQclear(res);
     res = NULL;
-    rc = pgconn_count_rows(&tables, &rows, pc, NULL);
-    if (rc != 0) {
+    /* The server counts the rows (for the manifest) on this connection while
+     * pg_dump dumps on another, both in the exported snapshot. */
+    if ((rc = pgconn_count_rows_send(&counting, pc, NULL)) != 0) {
         free(server_version);
         goto done;
     }
-    LB_LOG_INFO("snapshot exported; rows counted", "database", dbname, "tables",
-                LB_LOG_INT(json_object_size(tables)), "rows", LB_LOG_INT(rows));
+    LB_LOG_INFO("snapshot exported; counting rows", "database", dbname);
 
     if ((rc = upload_stream_new(&up, c, o->bucket, key, o->part_size)) != 0) {
         free(server_version);
@@ -890,7 +895,9 @@ int pgjob_backup(json_t **out, aws_client *c, const pgjob_backup_opts *o)
     }
     char snaparg[128];
     snprintf(snaparg, sizeof(snaparg), "--snapshot=%s", snapshot);
-    char *argv[] = {"pg_dump", "-Fc", snaparg, "--dbname", dbname, NULL};
+    char zarg[8];
+    snprintf(zarg, sizeof(zarg), "-Z%d", o->compress_level);
+    char *argv[] = {"pg_dump", "-Fc", zarg, snaparg, "--dbname", dbname, NULL};
     if ((rc = pgconn_child_env(&env, o->db_url, NULL, o->secret_env)) != 0) {
         free(server_version);
         goto done;
@@ -929,6 +936,14 @@ int pgjob_backup(json_t **out, aws_client *c, const pgjob_backup_opts *o)
         free(server_version);
         goto done;
     }
+    rc = pgconn_count_rows_finish(&tables, &rows, counting);
+    counting = NULL;
+    if (rc != 0) {
+        free(server_version);
+        goto done;
+    }
+    LB_LOG_INFO("rows counted", "database", dbname, "tables",
+                LB_LOG_INT(json_object_size(tables)), "rows", LB_LOG_INT(rows));
     /* Completes the upload: the object exists from here on. */
     if ((rc = sink_close(&head)) != 0) {
         free(server_version);
@@ -977,6 +992,7 @@ done:
         close(dump_fd);
     json_object_set_new(r, "durationSeconds", json_real(seconds_since(start)));
     PQclear(res);
+    pgconn_count_rows_cancel(counting);
     PQfinish(pc);
     pgconn_env_free(env);
     cipher_stage_free(enc);

@@ -88,8 +88,15 @@ typedef struct pgjob_backup_opts {
     bool allow_plaintext;
     const char *db_url;
     size_t part_size;
+    int compress_level; /* pg_dump -Z, 0..9 */
     const char *const *secret_env;
 } pgjob_backup_opts;
+
+/* pg-backup's pg_dump -Z when the caller does not choose: zlib level 1.
+ * pg_dump's own default (6) spends several times the CPU for an object a
+ * little smaller; a backup's wall time is what an incident waits for
+ * (README "pg-backup compression"). */
+#define PGJOB_DEFAULT_COMPRESS_LEVEL 1
 
 /* Runs pg-backup; *out as for pgjob_restore (plus manifest). */
 int pgjob_backup(json_t **out, aws_client *c, const pgjob_backup_opts *o);

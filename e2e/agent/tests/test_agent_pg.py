@@ -251,6 +251,51 @@ class AgentPgTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("wrong key", res["error"])
 
+    def test_manifest_counts_are_the_dumps_own_while_rows_are_written(self):
+        """pg-backup counts rows on its exported snapshot while pg_dump dumps on it: with
+        a writer inserting all along, the manifest's counts equal the restored rows."""
+        self.fresh_db("busy", orders=20000)
+        before = self.pg.counts("busy")["public.orders"]
+        stop = []
+
+        def writer():
+            while not stop:
+                self.pg.psql("INSERT INTO orders (customer_id, total, created_at) SELECT "
+                             "customer_id, total, now() FROM orders LIMIT 500", "busy")
+
+        import threading
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            rc, res, err = agent("pg-backup", ["--bucket", self.bucket, "--key", "busy/b.dump",
+                                               "--compress-level", "9"], self.pg.url("busy"),
+                                 key=KEY)
+        finally:
+            stop.append(1)
+            t.join()
+        self.assertEqual(rc, 0, err)
+        after = self.pg.counts("busy")["public.orders"]
+        manifest = json.loads(get(self.bucket, "busy/b.manifest.json"))
+        self.pg.psql("DROP DATABASE IF EXISTS busy_copy WITH (FORCE)")
+        self.pg.createdb("busy_copy")
+        rc, res, err = self.restore("busy_copy", "--key", "busy/b.dump", "--manifest",
+                                    "required", key=KEY)
+        self.assertEqual(rc, 0, err)
+        restored = self.pg.counts("busy_copy")
+        self.assertEqual(manifest["tables"], restored)
+        self.assertEqual(res["tables"], restored)
+        # the writer really overlapped the backup (else the test proves nothing)
+        self.assertLess(before, after)
+
+    def test_compress_level_outside_0_to_9_is_refused_naming_the_flag(self):
+        for bad in ("10", "-1", "x", ""):
+            rc, res, err = agent("pg-backup", ["--bucket", self.bucket, "--key", "z/z.dump",
+                                               "--compress-level", bad], self.pg.url("shop"),
+                                 key=KEY)
+            self.assertNotEqual(rc, 0, bad)
+            self.assertIn("--compress-level must be 0..9", res["error"], bad)
+        self.assertEqual([k for k in keys(self.bucket) if k.startswith("z/")], [])
+
     def test_truncated_object_streamed_without_manifest_leaves_db_untouched(self):
         self.fresh_db("trunc")
         url = self.pg.url("trunc")
