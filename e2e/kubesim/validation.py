@@ -3,13 +3,10 @@
 x-kubernetes-validations through the CEL subset in cel.py."""
 import copy
 import json
-import logging
 
 import jsonschema
 
-import cel
 
-log = logging.getLogger("kubesim.validation")
 META_KEYS = {"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
              "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
              "annotations", "ownerReferences", "finalizers", "managedFields"}
@@ -191,57 +188,6 @@ def validate_schema(obj, schema, causes):
     validator = jsonschema.Draft7Validator(js, format_checker=FORMAT_CHECKER)
     for err in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path))):
         causes.append(_cause(err))
-
-
-def validate_cel(obj, schema, old, causes, kind=""):
-    """Evaluate x-kubernetes-validations at every schema node present in obj; appends
-    violations to causes and returns the rules that were skipped as unsupported."""
-    skipped = []
-    _cel_walk(obj, old, schema, [], causes, skipped, top=True)
-    return skipped
-
-
-def _cel_walk(v, old, s, path, causes, skipped, top=False):
-    if not isinstance(s, dict):
-        return
-    for rule in s.get("x-kubernetes-validations") or []:
-        expr = rule.get("rule", "")
-        uses_old = "oldSelf" in expr
-        if uses_old and old is None:
-            continue  # transition rules only run on update
-        self_v = {k: x for k, x in v.items() if k not in ("apiVersion", "kind")} if top and isinstance(v, dict) else v
-        try:
-            ok = cel.evaluate(expr, {"self": self_v, "oldSelf": old})
-        except cel.Unsupported as e:
-            log.warning("CEL rule skipped (unsupported): %r: %s", expr, e)
-            if expr not in skipped:
-                skipped.append(expr)
-            continue
-        except cel.EvalError as e:
-            ok = False
-            log.info("CEL rule %r failed to evaluate: %s", expr, e)
-        if ok is not True:
-            fp = _fmt_path(path)
-            if rule.get("fieldPath"):
-                fp = (fp + rule["fieldPath"]) if fp else rule["fieldPath"].lstrip(".")
-            msg = rule.get("message") or "failed rule: %s" % expr
-            reason = {"FieldValueRequired": "FieldValueRequired", "FieldValueDuplicate": "FieldValueDuplicate",
-                      "FieldValueForbidden": "FieldValueForbidden"}.get(rule.get("reason", ""), "FieldValueInvalid")
-            if reason == "FieldValueInvalid":
-                causes.append((fp, "Invalid value: %s: %s" % (_short(self_v), msg), reason))
-            else:
-                causes.append((fp, msg, reason))
-    if isinstance(v, dict):
-        for k, ps in (s.get("properties") or {}).items():
-            if k in v and not (top and k == "metadata"):
-                _cel_walk(v[k], old.get(k) if isinstance(old, dict) else None, ps, path + [k], causes, skipped)
-        if isinstance(s.get("additionalProperties"), dict):
-            for k in v:
-                _cel_walk(v[k], old.get(k) if isinstance(old, dict) else None, s["additionalProperties"],
-                          path + [k], causes, skipped)
-    elif isinstance(v, list) and isinstance(s.get("items"), dict):
-        for i, it in enumerate(v):
-            _cel_walk(it, None, s["items"], path + [i], causes, skipped)
 
 
 def _short(v):
