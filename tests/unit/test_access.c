@@ -27,8 +27,11 @@ static void test_access_groups_parse_table(void **state)
         {NULL, 0, 0, {NULL}, NULL},
         {"", 0, 0, {NULL}, NULL},
         {"developers", 0, 1, {"developers"}, NULL},
-        {"developers,oidc:team-a,system:authenticated", 0, 3,
-         {"developers", "oidc:team-a", "system:authenticated"}, NULL},
+        {"developers,oidc:team-a,system:authenticated",
+         0,
+         3,
+         {"developers", "oidc:team-a", "system:authenticated"},
+         NULL},
         /* taken as written: the admission policy compares bytes, so does the review */
         {" developers", 0, 1, {" developers"}, NULL},
         {"a,,b", LB_EINVALID, 0, {NULL}, FIELD "group 2 is empty"},
@@ -53,8 +56,7 @@ static void test_access_groups_parse_table(void **state)
         for (size_t k = 0; k < cases[i].n; k++)
             assert_string_equal(g->name[k], cases[i].names[k]);
         if (cases[i].error != NULL && strstr(lb_error_last(), cases[i].error) == NULL)
-            fail_msg("case %zu: error '%s' does not name '%s'", i, lb_error_last(),
-                     cases[i].error);
+            fail_msg("case %zu: error '%s' does not name '%s'", i, lb_error_last(), cases[i].error);
     }
     free(g);
 }
@@ -108,10 +110,15 @@ static json_t *body_of(const char *request)
 }
 
 static const access_need NEED_GET = {.field = "spec.items[0].secretPatches[0].secretName",
-                                     .verb = "get", .group = "", .resource = "secrets",
+                                     .verb = "get",
+                                     .group = "",
+                                     .resource = "secrets",
                                      .name = "svc-db"};
-static const access_need NEED_JOBS = {.field = "spec.items[0].migrations", .verb = "create",
-                                      .group = "batch", .resource = "jobs", .name = ""};
+static const access_need NEED_JOBS = {.field = "spec.items[0].migrations",
+                                      .verb = "create",
+                                      .group = "batch",
+                                      .resource = "jobs",
+                                      .name = ""};
 
 #define SAR_ALLOWED "{\"kind\":\"LocalSubjectAccessReview\",\"status\":{\"allowed\":true}}"
 #define SAR_DENIED  "{\"kind\":\"LocalSubjectAccessReview\",\"status\":{\"allowed\":false}}"
@@ -149,8 +156,7 @@ static void test_access_review_names_the_claimed_groups(void **state)
     }
     body = body_of(e.srv.requests[0]);
     assert_string_equal(
-        api_get_str(json_object_get(json_object_get(body, "spec"), "resourceAttributes"),
-                    "name"),
+        api_get_str(json_object_get(json_object_get(body, "spec"), "resourceAttributes"), "name"),
         "svc-db");
     json_decref(body);
     json_decref(want_groups);
@@ -174,10 +180,8 @@ static void test_access_review_without_groups_names_the_user_only(void **state)
     (void)state;
 
     env_start(&e, sc, 2);
-    assert_int_equal(access_review(&errs, e.c, "team-a", "carol", g, &NEED_GET, 1),
-                     LB_EINVALID);
-    assert_int_equal(access_review(&errs, e.c, "team-a", "carol", NULL, &NEED_GET, 1),
-                     LB_EINVALID);
+    assert_int_equal(access_review(&errs, e.c, "team-a", "carol", g, &NEED_GET, 1), LB_EINVALID);
+    assert_int_equal(access_review(&errs, e.c, "team-a", "carol", NULL, &NEED_GET, 1), LB_EINVALID);
     for (size_t i = 0; i < 2; i++) {
         body = body_of(e.srv.requests[i]);
         assert_null(json_object_get(json_object_get(body, "spec"), "groups"));

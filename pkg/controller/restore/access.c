@@ -199,8 +199,10 @@ int access_groups_parse(access_groups *out, const char *value)
 static int review_one(kube_client *kube, const char *ns, const char *user,
                       const access_groups *groups, const access_need *a)
 {
-    kube_ref ref = {.group = "authorization.k8s.io", .version = "v1",
-                    .resource = "localsubjectaccessreviews", .namespace = ns};
+    kube_ref ref = {.group = "authorization.k8s.io",
+                    .version = "v1",
+                    .resource = "localsubjectaccessreviews",
+                    .namespace = ns};
     json_t *attrs = json_pack("{s:s, s:s, s:s, s:s}", "namespace", ns, "verb", a->verb, "group",
                               a->group, "resource", a->resource);
     json_t *spec, *body, *resp = NULL;
@@ -237,8 +239,8 @@ static void groups_text(char *buf, size_t size, const access_groups *groups)
         return;
     used = (size_t)snprintf(buf, size, " (groups ");
     for (size_t i = 0; i < groups->n && used < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%s", i > 0 ? ", " : "",
-                                 groups->name[i]);
+        used +=
+            (size_t)snprintf(buf + used, size - used, "%s%s", i > 0 ? ", " : "", groups->name[i]);
     if (used < size)
         snprintf(buf + used, size - used, ")");
 }
@@ -259,9 +261,8 @@ int access_review(api_errors *errs, kube_client *kube, const char *ns, const cha
             api_errors_add(errs, a->field,
                            "user %s%s may not %s %s%s%s%s%s in namespace %s, so Lifeboat will "
                            "not do it for them (SubjectAccessReview)",
-                           user, who, a->verb, a->group[0] ? a->group : "",
-                           a->group[0] ? "/" : "", a->resource, a->name[0] ? "/" : "", a->name,
-                           ns);
+                           user, who, a->verb, a->group[0] ? a->group : "", a->group[0] ? "/" : "",
+                           a->resource, a->name[0] ? "/" : "", a->name, ns);
             refused = 1;
         }
     }

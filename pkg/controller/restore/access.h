@@ -47,9 +47,9 @@ typedef struct access_groups {
 
 /* One thing the requester must be allowed to do. */
 typedef struct access_need {
-    char field[256];   /* "spec.items[0].pgDump.target.connectionSecretRef.name" */
-    const char *verb;  /* "get" */
-    const char *group; /* "" */
+    char field[256];      /* "spec.items[0].pgDump.target.connectionSecretRef.name" */
+    const char *verb;     /* "get" */
+    const char *group;    /* "" */
     const char *resource; /* "secrets" */
     char name[254];       /* "" for a collection verb (create) */
 } access_need;

@@ -42,8 +42,7 @@ static int review_references(char **refusals, kube_client *kube, const json_t *o
         *refusals = lb_strdup(lb_error_last());
         goto done;
     }
-    rc = access_review(&errs, kube, api_get_str(md, "namespace"), user, groups, needs,
-                       (size_t)n);
+    rc = access_review(&errs, kube, api_get_str(md, "namespace"), user, groups, needs, (size_t)n);
     if (rc == LB_EINVALID) {
         *refusals = api_errors_join(&errs);
         rc = 0;
