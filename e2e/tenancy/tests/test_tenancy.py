@@ -442,6 +442,30 @@ class Tenancy(unittest.TestCase):
         self.assertEqual(sc.unb64(kube.kubectl_json("get", "secret", secret, "-n", ns)[
             "data"]["url"]), "postgres://u:p@old-host:5432/app", "nothing ran before approval")
 
+    def test_too_many_claimed_groups_fail_validation(self):
+        """The operator's own bound on the claim: dave (impersonated by the admin) is in 33
+        groups and claims them all; the API server admits the claim (he is in each), the
+        operator refuses the request before anything runs, naming the annotation and the
+        rule."""
+        ns, user = NS_A, "dave"
+        groups = ["grp-%02d" % i for i in range(33)]
+        kube.kubectl("create", "rolebinding", "grp-00-lifeboat-restore-requester", "-n", ns,
+                     "--clusterrole", "lifeboat-restore-requester", "--group", groups[0])
+        as_dave = ["--as=" + user] + ["--as-group=" + g for g in groups]
+        kube.wait_for(lambda: kube.kubectl("auth", "can-i", "create", "restorerequests", "-n",
+                                           ns, *as_dave, check=False).stdout.strip() == "yes",
+                      timeout=60, interval=0.5, message="dave may create restorerequests")
+        p = kube.kubectl(*as_dave, "create", "-f", "-", check=False, input=rr_manifest(
+            ns, "dave-33-groups", {"name": "key", "secretVersion": {"secretId": "team-a/x"}},
+            requester=user, annotations={"lifeboat.dev/requested-groups": ",".join(groups)}))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        valid, msg, obj = wait_valid(ns, "dave-33-groups")
+        self.assertEqual(valid, "False", msg)
+        self.assertIn("metadata.annotations[lifeboat.dev/requested-groups]: at most 32 groups",
+                      msg)
+        self.assertEqual(obj["status"].get("phase"), "Failed")
+        self.assertNotIn("steps", obj["status"], "a refused request must not start")
+
     def test_aws_calls_use_the_scopes_assumed_role(self):
         awscli("secretsmanager", "create-secret", "--name", SECRET_R, "--secret-string", "r-v1")
         awscli("secretsmanager", "put-secret-value", "--secret-id", SECRET_R,
