@@ -6,7 +6,9 @@ change once the run started, and a kept spec that cannot be forged.
 Two tenants, team-a and team-b, each with a RecoveryScope and a real awssim database
 (PostgreSQL); team-c has no scope. alice (requester and approver), bob (approver) and carol
 (requester without the approve verb) are the control plane's certificate users; the API
-server's RBAC authorizer and ValidatingAdmissionPolicy decide what they may do.
+server's RBAC authorizer and ValidatingAdmissionPolicy decide what they may do. bob is in
+the group developers (the API server's token file says so), through which alone he may read
+and patch team-a's Secrets: lifeboat.dev/requested-groups is how he claims it.
 """
 import json
 import os
@@ -86,6 +88,14 @@ def wait_rr(ns, name, pred, what):
         return obj if pred(obj) else None
     return kube.wait_for(ready, timeout=WAIT_S, interval=0.3,
                          message="rr/%s/%s %s" % (ns, name, what))
+
+
+def wait_valid(ns, name):
+    """Waits for rr/name's Valid condition; returns (status, message, the object)."""
+    obj = wait_rr(ns, name, lambda o: condition(o, "Valid").get("status") in ("True", "False"),
+                  "a Valid condition")
+    c = condition(obj, "Valid")
+    return c.get("status"), c.get("message", ""), obj
 
 
 def events_of(ns, name):
@@ -340,9 +350,8 @@ class Tenancy(unittest.TestCase):
         p = as_user("carol", "create", "-f", "-", input=rr_manifest(
             NS_A, "carol-patch", item, requester="carol", approval=False))
         self.assertEqual(p.returncode, 0, p.stderr)
-        obj = wait_rr(NS_A, "carol-patch",
-                      lambda o: condition(o, "Valid").get("status") == "False", "Valid=False")
-        msg = condition(obj, "Valid").get("message", "")
+        valid, msg, obj = wait_valid(NS_A, "carol-patch")
+        self.assertEqual(valid, "False", msg)
         self.assertEqual(obj["status"].get("phase"), "Failed")
         self.assertIn("spec.items[0].secretPatches[0].secretName", msg)
         self.assertIn("user carol may not get secrets/svc-db in namespace " + NS_A, msg)
@@ -354,10 +363,108 @@ class Tenancy(unittest.TestCase):
         # the same request by alice passes the review (it stops at approval instead)
         p = as_user("alice", "create", "-f", "-", input=rr_manifest(NS_A, "alice-patch", item))
         self.assertEqual(p.returncode, 0, p.stderr)
-        obj = wait_rr(NS_A, "alice-patch", lambda o: condition(o, "Valid").get("status") in
-                      ("True", "False"), "a Valid condition")
-        self.assertEqual(condition(obj, "Valid").get("status"), "True",
-                         condition(obj, "Valid").get("message"))
+        valid, msg, _ = wait_valid(NS_A, "alice-patch")
+        self.assertEqual(valid, "True", msg)
+
+    def test_a_right_held_through_a_group_counts_when_claimed(self):
+        """bob may read and patch team-a's Secrets only as a member of the group developers
+        (a RoleBinding to the group, none to him). Without lifeboat.dev/requested-groups the
+        requester's SubjectAccessReview names bob alone and is refused; claiming developers,
+        which the API server admits because bob is in it, the review names the group and
+        passes; claiming a group bob is not in is refused by the API server at create."""
+        ns, secret = NS_A, "grp-db"
+        kube.kubectl("create", "secret", "generic", secret, "-n", ns,
+                     "--from-literal=url=postgres://u:p@old-host:5432/app")
+        kube.kubectl("create", "rolebinding", "bob-lifeboat-restore-requester", "-n", ns,
+                     "--clusterrole", "lifeboat-restore-requester", "--user", "bob")
+        kube.kubectl("create", "rolebinding", "developers-secret-editor", "-n", ns,
+                     "--role", "secret-editor", "--group", "developers")
+
+        def can_i(*groups):
+            extra = ["--as-group=" + g for g in groups]
+            p = kube.kubectl("auth", "can-i", "patch", "secrets/" + secret, "-n", ns,
+                             "--as=bob", *extra, check=False)
+            return p.stdout.strip() == "yes"
+        # the premise, as the API server's authorizer sees it: through the group only
+        kube.wait_for(lambda: can_i("developers"), timeout=60, interval=0.5,
+                      message="bob may patch secrets/%s through developers" % secret)
+        self.assertFalse(can_i(), "bob must not hold the right as a user")
+
+        secret_id = "team-a/grp-" + SFX
+        awscli("secretsmanager", "create-secret", "--name", secret_id, "--secret-string", "v1")
+        awscli("secretsmanager", "put-secret-value", "--secret-id", secret_id,
+               "--secret-string", "postgres://u:p@new-host:5432/app")
+        item = {"name": "key", "secretVersion": {"secretId": secret_id},
+                "secretPatches": [{"secretName": secret, "key": "url", "replaceHost": True}]}
+        groups = "lifeboat.dev/requested-groups"
+
+        # a group bob is not in (alice's): the API server refuses the create itself
+        p = as_user("bob", "create", "-f", "-", input=rr_manifest(
+            ns, "bob-claims-approvers", item, requester="bob",
+            annotations={groups: "developers,lifeboat-approvers"}))
+        self.assertNotEqual(p.returncode, 0, "a group bob is not in was admitted")
+        self.assertIn("metadata.annotations[lifeboat.dev/requested-groups]: may list only "
+                      "groups you are in", p.stderr)
+        self.assertIn("you are not in: lifeboat-approvers", p.stderr)
+        self.assertNotEqual(kube.kubectl("get", "rr/bob-claims-approvers", "-n", ns,
+                                         check=False).returncode, 0)
+
+        # no groups claimed: the review names bob alone and is refused, naming the Secret
+        p = as_user("bob", "create", "-f", "-", input=rr_manifest(
+            ns, "bob-no-groups", item, requester="bob"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        valid, msg, obj = wait_valid(ns, "bob-no-groups")
+        self.assertEqual(valid, "False", msg)
+        self.assertEqual(obj["status"].get("phase"), "Failed")
+        self.assertIn("spec.items[0].secretPatches[0].secretName: user bob may not get "
+                      "secrets/%s in namespace %s" % (secret, ns), msg)
+        self.assertIn("SubjectAccessReview", msg)
+        self.assertNotIn("steps", obj["status"], "a refused request must not start")
+
+        # developers claimed: the review names the group and the request proceeds
+        p = as_user("bob", "create", "-f", "-", input=rr_manifest(
+            ns, "bob-developers", item, requester="bob", annotations={groups: "developers"}))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        valid, msg, obj = wait_valid(ns, "bob-developers")
+        self.assertEqual(valid, "True", msg)
+        obj = wait_rr(ns, "bob-developers",
+                      lambda o: o.get("status", {}).get("phase") == "AwaitingApproval",
+                      "AwaitingApproval")
+        # and the claim is frozen like the requester: nobody adds to it later
+        p = as_user("bob", "annotate", "--overwrite", "rr/bob-developers", "-n", ns,
+                    groups + "=developers,system:authenticated")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("metadata.annotations[lifeboat.dev/requested-groups]: cannot be added, "
+                      "changed or removed after create", p.stderr)
+        p = as_user("bob", "annotate", "rr/bob-no-groups", "-n", ns, groups + "=developers")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("cannot be added, changed or removed after create", p.stderr)
+        self.assertEqual(sc.unb64(kube.kubectl_json("get", "secret", secret, "-n", ns)[
+            "data"]["url"]), "postgres://u:p@old-host:5432/app", "nothing ran before approval")
+
+    def test_too_many_claimed_groups_fail_validation(self):
+        """The operator's own bound on the claim: dave (impersonated by the admin) is in 33
+        groups and claims them all; the API server admits the claim (he is in each), the
+        operator refuses the request before anything runs, naming the annotation and the
+        rule."""
+        ns, user = NS_A, "dave"
+        groups = ["grp-%02d" % i for i in range(33)]
+        kube.kubectl("create", "rolebinding", "grp-00-lifeboat-restore-requester", "-n", ns,
+                     "--clusterrole", "lifeboat-restore-requester", "--group", groups[0])
+        as_dave = ["--as=" + user] + ["--as-group=" + g for g in groups]
+        kube.wait_for(lambda: kube.kubectl("auth", "can-i", "create", "restorerequests", "-n",
+                                           ns, *as_dave, check=False).stdout.strip() == "yes",
+                      timeout=60, interval=0.5, message="dave may create restorerequests")
+        p = kube.kubectl(*as_dave, "create", "-f", "-", check=False, input=rr_manifest(
+            ns, "dave-33-groups", {"name": "key", "secretVersion": {"secretId": "team-a/x"}},
+            requester=user, annotations={"lifeboat.dev/requested-groups": ",".join(groups)}))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        valid, msg, obj = wait_valid(ns, "dave-33-groups")
+        self.assertEqual(valid, "False", msg)
+        self.assertIn("metadata.annotations[lifeboat.dev/requested-groups]: at most 32 groups",
+                      msg)
+        self.assertEqual(obj["status"].get("phase"), "Failed")
+        self.assertNotIn("steps", obj["status"], "a refused request must not start")
 
     def test_aws_calls_use_the_scopes_assumed_role(self):
         awscli("secretsmanager", "create-secret", "--name", SECRET_R, "--secret-string", "r-v1")

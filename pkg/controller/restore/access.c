@@ -142,21 +142,83 @@ int access_collect(access_need *out, size_t max, const json_t *spec)
     return (int)c.n;
 }
 
-/* One review: 1 allowed, 0 refused, negative: no answer. */
-static int review_one(kube_client *kube, const char *ns, const char *user, const access_need *a)
+#define GROUPS_FIELD "metadata.annotations[" ACCESS_GROUPS_ANNOTATION "]"
+#define STR_(x)      #x
+#define STR(x)       STR_(x)
+
+/* The one rule a group name breaks, NULL when it breaks none. */
+static const char *group_rule(const char *p, size_t len)
 {
-    kube_ref ref = {.group = "authorization.k8s.io", .version = "v1",
-                    .resource = "localsubjectaccessreviews", .namespace = ns};
+    if (len == 0)
+        return "is empty (comma-separated names, no ',' at either end)";
+    if (len > ACCESS_MAX_GROUP_BYTES)
+        return "is longer than " STR(ACCESS_MAX_GROUP_BYTES) " bytes";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch < 0x20 || ch == 0x7f)
+            return "has a control character";
+    }
+    return NULL;
+}
+
+int access_groups_parse(access_groups *out, const char *value)
+{
+    const size_t max_text = ACCESS_MAX_GROUPS * (ACCESS_MAX_GROUP_BYTES + 1) - 1;
+    const char *p = value;
+
+    out->n = 0;
+    if (value == NULL || value[0] == '\0')
+        return 0;
+    /* the longest text that can pass, so a huge annotation is not walked */
+    if (strnlen(value, max_text + 1) > max_text)
+        return lb_error_setc(LB_EINVALID,
+                             GROUPS_FIELD ": longer than %d groups of at most %d bytes each",
+                             ACCESS_MAX_GROUPS, ACCESS_MAX_GROUP_BYTES);
+    for (size_t k = 1;; k++) {
+        size_t len = strcspn(p, ",");
+        const char *rule = group_rule(p, len);
+        if (k > ACCESS_MAX_GROUPS) {
+            out->n = 0;
+            return lb_error_setc(LB_EINVALID, GROUPS_FIELD ": at most %d groups",
+                                 ACCESS_MAX_GROUPS);
+        }
+        if (rule != NULL) {
+            out->n = 0;
+            return lb_error_setc(LB_EINVALID, GROUPS_FIELD ": group %zu %s", k, rule);
+        }
+        memcpy(out->name[out->n], p, len);
+        out->name[out->n][len] = '\0';
+        out->n++;
+        if (p[len] == '\0')
+            return 0;
+        p += len + 1;
+    }
+}
+
+/* One review: 1 allowed, 0 refused, negative: no answer. */
+static int review_one(kube_client *kube, const char *ns, const char *user,
+                      const access_groups *groups, const access_need *a)
+{
+    kube_ref ref = {.group = "authorization.k8s.io",
+                    .version = "v1",
+                    .resource = "localsubjectaccessreviews",
+                    .namespace = ns};
     json_t *attrs = json_pack("{s:s, s:s, s:s, s:s}", "namespace", ns, "verb", a->verb, "group",
                               a->group, "resource", a->resource);
-    json_t *body, *resp = NULL;
+    json_t *spec, *body, *resp = NULL;
     int rc;
 
     if (a->name[0] != '\0')
         json_object_set_new(attrs, "name", json_string(a->name));
-    body = json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:o}}", "apiVersion", "authorization.k8s.io/v1",
-                     "kind", "LocalSubjectAccessReview", "metadata", "namespace", ns, "spec",
-                     "user", user, "resourceAttributes", attrs);
+    spec = json_pack("{s:s, s:o}", "user", user, "resourceAttributes", attrs);
+    if (groups != NULL && groups->n > 0) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < groups->n; i++)
+            json_array_append_new(list, json_string(groups->name[i]));
+        json_object_set_new(spec, "groups", list);
+    }
+    body = json_pack("{s:s, s:s, s:{s:s}, s:o}", "apiVersion", "authorization.k8s.io/v1", "kind",
+                     "LocalSubjectAccessReview", "metadata", "namespace", ns, "spec", spec);
     rc = kube_create(&resp, kube, &ref, body);
     json_decref(body);
     if (rc != 0)
@@ -166,20 +228,40 @@ static int review_one(kube_client *kube, const char *ns, const char *user, const
     return rc;
 }
 
-int access_review(api_errors *errs, kube_client *kube, const char *ns, const char *user,
-                  const access_need *needs, size_t n)
+/* " (groups a, b)" into buf for a refusal's message, "" without groups; cut
+ * to fit (it only names who was reviewed). */
+static void groups_text(char *buf, size_t size, const access_groups *groups)
 {
+    size_t used;
+
+    buf[0] = '\0';
+    if (groups == NULL || groups->n == 0)
+        return;
+    used = (size_t)snprintf(buf, size, " (groups ");
+    for (size_t i = 0; i < groups->n && used < size; i++)
+        used +=
+            (size_t)snprintf(buf + used, size - used, "%s%s", i > 0 ? ", " : "", groups->name[i]);
+    if (used < size)
+        snprintf(buf + used, size - used, ")");
+}
+
+int access_review(api_errors *errs, kube_client *kube, const char *ns, const char *user,
+                  const access_groups *groups, const access_need *needs, size_t n)
+{
+    char who[512];
     int refused = 0;
+
+    groups_text(who, sizeof(who), groups);
     for (size_t i = 0; i < n; i++) {
         const access_need *a = &needs[i];
-        int rc = review_one(kube, ns, user, a);
+        int rc = review_one(kube, ns, user, groups, a);
         if (rc < 0)
             return rc;
         if (rc == 0) {
             api_errors_add(errs, a->field,
-                           "user %s may not %s %s%s%s%s%s in namespace %s, so Lifeboat will "
+                           "user %s%s may not %s %s%s%s%s%s in namespace %s, so Lifeboat will "
                            "not do it for them (SubjectAccessReview)",
-                           user, a->verb, a->group[0] ? a->group : "", a->group[0] ? "/" : "",
+                           user, who, a->verb, a->group[0] ? a->group : "", a->group[0] ? "/" : "",
                            a->resource, a->name[0] ? "/" : "", a->name, ns);
             refused = 1;
         }

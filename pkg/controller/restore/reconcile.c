@@ -13,35 +13,44 @@
 #include <stdio.h>
 
 /* The requester's SubjectAccessReviews (restore/access.h) for a request that
- * has not started: *refusals (new string) when some are refused, NULL when all
- * are allowed or no requester is recorded. Returns 0, or a negative code when
- * a review could not be made (the reconcile retries). */
+ * has not started, as the recorded user with the groups they claimed:
+ * *refusals (new string) when some are refused or the claimed groups are
+ * invalid, NULL when all are allowed or no requester is recorded. Returns 0,
+ * or a negative code when a review could not be made (the reconcile
+ * retries). */
 static int review_references(char **refusals, kube_client *kube, const json_t *obj)
 {
     const json_t *md = json_object_get(obj, "metadata");
-    const char *user =
-        api_get_str(json_object_get(md, "annotations"), ENGINE_REQUESTER_ANNOTATION);
-    access_need *needs;
+    const json_t *ann = json_object_get(md, "annotations");
+    const char *user = api_get_str(ann, ENGINE_REQUESTER_ANNOTATION);
+    access_need *needs = NULL;
+    access_groups *groups = NULL;
     api_errors errs = {0};
-    int n, rc;
+    int n, rc = 0;
 
     *refusals = NULL;
     if (user == NULL || user[0] == '\0')
         return 0;
+    groups = lb_calloc(1, sizeof(*groups));
+    if (access_groups_parse(groups, api_get_str(ann, ACCESS_GROUPS_ANNOTATION)) != 0) {
+        *refusals = lb_strdup(lb_error_last());
+        goto done;
+    }
     needs = lb_calloc(ACCESS_MAX_CHECKS, sizeof(*needs));
     n = access_collect(needs, ACCESS_MAX_CHECKS, json_object_get(obj, "spec"));
     if (n < 0) {
         *refusals = lb_strdup(lb_error_last());
-        free(needs);
-        return 0;
+        goto done;
     }
-    rc = access_review(&errs, kube, api_get_str(md, "namespace"), user, needs, (size_t)n);
+    rc = access_review(&errs, kube, api_get_str(md, "namespace"), user, groups, needs, (size_t)n);
     if (rc == LB_EINVALID) {
         *refusals = api_errors_join(&errs);
         rc = 0;
     }
+done:
     api_errors_dispose(&errs);
     free(needs);
+    free(groups);
     return rc;
 }
 
