@@ -13,47 +13,59 @@
 
 #include "test_aws_httpd.h"
 
-static void test_regionpair_unset_or_same_region_borrows_the_base(void **state)
-{
+/* A scripted S3 and the base client (us-east-1) of the pairs. */
+typedef struct pairfx {
     httpd srv;
     aws_client *base;
     aws_credentials_provider *creds;
+} pairfx;
+
+static void pairfx_start(pairfx *f)
+{
+    httpd_start(&f->srv);
+    httpd_client(&f->base, &f->creds, &f->srv, 1);
+}
+
+static void pairfx_stop(pairfx *f)
+{
+    aws_client_free(f->base);
+    aws_credentials_provider_free(f->creds);
+    httpd_stop(&f->srv);
+}
+
+static void test_regionpair_unset_or_same_region_borrows_the_base(void **state)
+{
+    pairfx f;
     aws_region_pair p;
     (void)state;
 
-    httpd_start(&srv);
-    httpd_client(&base, &creds, &srv, 1);
-    assert_int_equal(aws_region_pair_open(&p, base, NULL, ""), 0);
-    assert_ptr_equal(p.src, base);
-    assert_ptr_equal(p.dst, base);
+    pairfx_start(&f);
+    assert_int_equal(aws_region_pair_open(&p, f.base, NULL, ""), 0);
+    assert_ptr_equal(p.src, f.base);
+    assert_ptr_equal(p.dst, f.base);
     assert_false(p.src_owned || p.dst_owned);
     aws_region_pair_close(&p);
-    assert_int_equal(aws_region_pair_open(&p, base, "us-east-1", "us-east-1"), 0);
-    assert_ptr_equal(p.src, base);
-    assert_ptr_equal(p.dst, base);
+    assert_int_equal(aws_region_pair_open(&p, f.base, "us-east-1", "us-east-1"), 0);
+    assert_ptr_equal(p.src, f.base);
+    assert_ptr_equal(p.dst, f.base);
     aws_region_pair_close(&p);
     assert_null(p.src);
-    aws_client_free(base);
-    aws_credentials_provider_free(creds);
-    httpd_stop(&srv);
+    pairfx_stop(&f);
 }
 
 static void test_regionpair_other_regions_sign_for_their_region(void **state)
 {
-    httpd srv;
-    aws_client *base;
-    aws_credentials_provider *creds;
+    pairfx f;
     aws_region_pair p;
     aws_request req = {.service = "s3", .method = "GET", .bucket = "b", .path = "/k"};
     aws_response resp;
     char auth[512];
     (void)state;
 
-    httpd_start(&srv);
-    httpd_client(&base, &creds, &srv, 1);
-    httpd_script(&srv, 200, NULL, "x");
-    httpd_script(&srv, 200, NULL, "y");
-    assert_int_equal(aws_region_pair_open(&p, base, "us-west-2", "eu-central-1"), 0);
+    pairfx_start(&f);
+    httpd_script(&f.srv, 200, NULL, "x");
+    httpd_script(&f.srv, 200, NULL, "y");
+    assert_int_equal(aws_region_pair_open(&p, f.base, "us-west-2", "eu-central-1"), 0);
     assert_true(p.src_owned && p.dst_owned);
     assert_string_equal(aws_client_region(p.src), "us-west-2");
     assert_string_equal(aws_client_region(p.dst), "eu-central-1");
@@ -63,37 +75,30 @@ static void test_regionpair_other_regions_sign_for_their_region(void **state)
     aws_response_init(&resp);
     assert_int_equal(aws_client_send(&resp, p.dst, &req), 0);
     aws_response_dispose(&resp);
-    httpd_req_header(&srv, 0, "Authorization", auth, sizeof(auth));
+    httpd_req_header(&f.srv, 0, "Authorization", auth, sizeof(auth));
     assert_non_null(strstr(auth, "/us-west-2/s3/aws4_request"));
-    httpd_req_header(&srv, 1, "Authorization", auth, sizeof(auth));
+    httpd_req_header(&f.srv, 1, "Authorization", auth, sizeof(auth));
     assert_non_null(strstr(auth, "/eu-central-1/s3/aws4_request"));
     aws_region_pair_close(&p);
-    assert_string_equal(aws_client_region(base), "us-east-1");
-    aws_client_free(base);
-    aws_credentials_provider_free(creds);
-    httpd_stop(&srv);
+    assert_string_equal(aws_client_region(f.base), "us-east-1");
+    pairfx_stop(&f);
 }
 
 static void test_regionpair_malformed_region_names_its_side(void **state)
 {
-    httpd srv;
-    aws_client *base;
-    aws_credentials_provider *creds;
+    pairfx f;
     aws_region_pair p;
     (void)state;
 
-    httpd_start(&srv);
-    httpd_client(&base, &creds, &srv, 1);
-    assert_int_equal(aws_region_pair_open(&p, base, "us-west-2", "EU_WEST"), LB_EINVALID);
+    pairfx_start(&f);
+    assert_int_equal(aws_region_pair_open(&p, f.base, "us-west-2", "EU_WEST"), LB_EINVALID);
     assert_non_null(strstr(lb_error_last(), "destination region"));
     assert_non_null(strstr(lb_error_last(), "EU_WEST"));
     assert_null(p.src); /* the source's client, already made, was freed */
     assert_false(p.src_owned);
-    assert_int_equal(aws_region_pair_open(&p, base, "Us West", NULL), LB_EINVALID);
+    assert_int_equal(aws_region_pair_open(&p, f.base, "Us West", NULL), LB_EINVALID);
     assert_non_null(strstr(lb_error_last(), "source region"));
-    aws_client_free(base);
-    aws_credentials_provider_free(creds);
-    httpd_stop(&srv);
+    pairfx_stop(&f);
 }
 
 int main(void)

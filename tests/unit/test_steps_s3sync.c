@@ -46,6 +46,16 @@ json_t *steps_s3sync__job(const agentjob_spec *spec, const json_t *s3, int shard
 #define FAILED_LOG                                                                                 \
     "s3-sync failed\n{\"result\":\"failed\",\"error\":\"CopyObject img/7.jpg: AccessDenied\"}\n"
 
+/* the Job of rr1's item media, as the steps name and own it */
+#define JOB_SPEC                                                                                   \
+    {.name = "lb-rr1-media-sync",                                                                  \
+     .ns = "shop",                                                                                 \
+     .owner_api = "lifeboat.dev/v1alpha1",                                                         \
+     .owner_kind = "RestoreRequest",                                                               \
+     .owner_name = "rr1",                                                                          \
+     .owner_uid = "uid-111",                                                                       \
+     .annotation = "lifeboat.dev/restore-request"}
+
 #define OBJ(key, size)                                                                             \
     "<Contents><Key>" key "</Key><Size>" size "</Size><ETag>&quot;e" size "&quot;</ETag>"          \
     "<LastModified>2026-12-01T01:00:00.000Z</LastModified></Contents>"
@@ -77,13 +87,7 @@ static void test_s3sync_shards_follow_the_larger_side_between_2_and_8(void **sta
 
 static void test_s3sync_job_is_indexed_with_shards_env_and_the_agent_command(void **state)
 {
-    agentjob_spec s = {.name = "lb-rr1-media-sync",
-                       .ns = "shop",
-                       .owner_api = "lifeboat.dev/v1alpha1",
-                       .owner_kind = "RestoreRequest",
-                       .owner_name = "rr1",
-                       .owner_uid = "uid-111",
-                       .annotation = "lifeboat.dev/restore-request"};
+    const agentjob_spec s = JOB_SPEC;
     json_t *item = json_loads(ITEM_SPEC, 0, NULL);
     json_t *job, *spec, *c, *expect;
     (void)state;
@@ -443,13 +447,7 @@ static void test_s3sync_a_target_in_another_region_fails_naming_target_region(vo
 
 static void test_s3sync_job_passes_both_regions_to_the_agent(void **state)
 {
-    agentjob_spec a = {.name = "lb-rr1-media-sync",
-                       .ns = "shop",
-                       .owner_api = "lifeboat.dev/v1alpha1",
-                       .owner_kind = "RestoreRequest",
-                       .owner_name = "rr1",
-                       .owner_uid = "uid-111",
-                       .annotation = "lifeboat.dev/restore-request"};
+    const agentjob_spec a = JOB_SPEC;
     json_t *s3 = json_pack("{s:s, s:s, s:s, s:s}", "sourceBucket", "media-replica",
                            "sourceRegion", "us-west-2", "targetBucket", "media", "targetRegion",
                            "eu-central-1");
