@@ -137,8 +137,8 @@ static const struct option long_opts[] = {
 
 typedef struct flags {
     const char *bucket, *key, *latest_under, *manifest, *manifest_key, *key_file, *db_url_file,
-        *work_dir, *prefix, *target, *source_bucket, *target_bucket, *shard,
-        *source_region, *target_region;
+        *work_dir, *prefix, *target, *source_bucket, *target_bucket, *shard, *source_region,
+        *target_region;
     bool recreate, create, verify_only, no_encryption, delete_extra;
     int concurrency;
     const char *tables[PGJOB_MAX_TABLES];

@@ -28,7 +28,7 @@
 #include "aws/request.h"
 
 typedef struct aws_region_pair {
-    aws_client *src, *dst;      /* borrowed from base or owned (the flags) */
+    aws_client *src, *dst; /* borrowed from base or owned (the flags) */
     bool src_owned, dst_owned;
 } aws_region_pair;
 

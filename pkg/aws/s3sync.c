@@ -205,8 +205,8 @@ static void *copy_worker(void *arg)
         s3_copy_options o = {.source_size = e->size,
                              .source_client = cp->cl->src != cp->cl->dst ? cp->cl->src : NULL};
         memset(&info, 0, sizeof(info));
-        rc = s3_copy_object_ex(&info, NULL, cp->cl->dst, cp->dst_bucket, e->key, cp->src_bucket, e->key,
-                               NULL, &o);
+        rc = s3_copy_object_ex(&info, NULL, cp->cl->dst, cp->dst_bucket, e->key, cp->src_bucket,
+                               e->key, NULL, &o);
         s3_object_info_dispose(&info);
         pthread_mutex_lock(&cp->lock);
         if (rc == 0) {
@@ -313,8 +313,8 @@ static int list_pair(s3sync_listing *src, s3sync_listing *dst, s3sync_diff *d,
 }
 
 static int copy_indices(size_t *done, long long *bytes, const aws_region_pair *cl,
-                        const s3sync_opts *o,
-                        const s3sync_listing *src, const size_t *idx, size_t n, int conc)
+                        const s3sync_opts *o, const s3sync_listing *src, const size_t *idx,
+                        size_t n, int conc)
 {
     const s3sync_entry **keys = lb_calloc(n ? n : 1, sizeof(*keys));
     int rc;

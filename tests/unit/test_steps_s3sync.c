@@ -48,13 +48,11 @@ json_t *steps_s3sync__job(const agentjob_spec *spec, const json_t *s3, int shard
 
 /* the Job of rr1's item media, as the steps name and own it */
 #define JOB_SPEC                                                                                   \
-    {.name = "lb-rr1-media-sync",                                                                  \
-     .ns = "shop",                                                                                 \
-     .owner_api = "lifeboat.dev/v1alpha1",                                                         \
-     .owner_kind = "RestoreRequest",                                                               \
-     .owner_name = "rr1",                                                                          \
-     .owner_uid = "uid-111",                                                                       \
-     .annotation = "lifeboat.dev/restore-request"}
+    {                                                                                              \
+        .name = "lb-rr1-media-sync", .ns = "shop", .owner_api = "lifeboat.dev/v1alpha1",           \
+        .owner_kind = "RestoreRequest", .owner_name = "rr1", .owner_uid = "uid-111",               \
+        .annotation = "lifeboat.dev/restore-request"                                               \
+    }
 
 #define OBJ(key, size)                                                                             \
     "<Contents><Key>" key "</Key><Size>" size "</Size><ETag>&quot;e" size "&quot;</ETag>"          \
@@ -305,12 +303,11 @@ static void test_s3sync_job_of_someone_else_is_never_adopted(void **state)
     fx_stop(&f);
 }
 
-
 /* ---- regions: each bucket in its own -------------------------------------------------- */
 
 #define COPY_RESULT "<CopyObjectResult><ETag>&quot;e2&quot;</ETag></CopyObjectResult>"
 #define REDIRECT                                                                                   \
-    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>PermanentRedirect</Code><Message>"  \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>PermanentRedirect</Code><Message>"   \
     "The bucket you are attempting to access must be addressed using the specified endpoint. "     \
     "Please send all future requests to this endpoint.</Message><Bucket>media-replica</Bucket>"    \
     "<Endpoint>media-replica.s3.us-west-2.amazonaws.com</Endpoint></Error>"
@@ -404,8 +401,8 @@ static void test_s3sync_a_source_in_another_region_fails_naming_source_region(vo
     fx_start(&f, NULL, 0, "media/validate");
     memset(&s, 0, sizeof(s));
     httpd_start(&s.srv);
-    httpd_script(&s.srv, 301,
-                 "Content-Type: application/xml\r\nx-amz-bucket-region: us-west-2\r\n", REDIRECT);
+    httpd_script(&s.srv, 301, "Content-Type: application/xml\r\nx-amz-bucket-region: us-west-2\r\n",
+                 REDIRECT);
     httpd_client(&s.aws, &s.creds, &s.srv, 3);
     f.ctx.aws = s.aws;
     assert_int_equal(s3sync_step_validate(&f.out, &f.ctx), 0);
@@ -448,21 +445,21 @@ static void test_s3sync_a_target_in_another_region_fails_naming_target_region(vo
 static void test_s3sync_job_passes_both_regions_to_the_agent(void **state)
 {
     const agentjob_spec a = JOB_SPEC;
-    json_t *s3 = json_pack("{s:s, s:s, s:s, s:s}", "sourceBucket", "media-replica",
-                           "sourceRegion", "us-west-2", "targetBucket", "media", "targetRegion",
-                           "eu-central-1");
+    json_t *s3 = json_pack("{s:s, s:s, s:s, s:s}", "sourceBucket", "media-replica", "sourceRegion",
+                           "us-west-2", "targetBucket", "media", "targetRegion", "eu-central-1");
     json_t *job, *c, *expect;
     (void)state;
 
     job = steps_s3sync__job(&a, s3, 2);
-    c = json_array_get(json_object_get(json_object_get(json_object_get(json_object_get(
-                                                           job, "spec"), "template"), "spec"),
-                                       "containers"),
-                       0);
-    expect = json_pack("[s, s, s, s, s, s, s, s, s, s, s, s]", "lifeboat-agent", "s3-sync",
-                       "--source-bucket", "media-replica", "--target-bucket", "media",
-                       "--source-region", "us-west-2", "--target-region", "eu-central-1",
-                       "--concurrency", "16");
+    c = json_array_get(
+        json_object_get(
+            json_object_get(json_object_get(json_object_get(job, "spec"), "template"), "spec"),
+            "containers"),
+        0);
+    expect =
+        json_pack("[s, s, s, s, s, s, s, s, s, s, s, s]", "lifeboat-agent", "s3-sync",
+                  "--source-bucket", "media-replica", "--target-bucket", "media", "--source-region",
+                  "us-west-2", "--target-region", "eu-central-1", "--concurrency", "16");
     assert_true(json_equal(json_object_get(c, "command"), expect));
     json_decref(expect);
     json_decref(job);

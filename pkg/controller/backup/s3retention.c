@@ -225,9 +225,9 @@ done:
 int backup_s3copy_clients_open(aws_region_pair *out, const backup_target_ctx *ctx)
 {
     const json_t *t = ctx->target->spec;
-    int rc = aws_region_pair_open(out, ctx->aws,
-                                  json_string_value(json_object_get(t, "sourceRegion")),
-                                  json_string_value(json_object_get(t, "destinationRegion")));
+    int rc =
+        aws_region_pair_open(out, ctx->aws, json_string_value(json_object_get(t, "sourceRegion")),
+                             json_string_value(json_object_get(t, "destinationRegion")));
     return rc != 0 ? lb_error_wrap(rc, "s3Copy sourceRegion/destinationRegion") : 0;
 }
 

@@ -163,10 +163,10 @@ static void state_dispose(sync_state *st)
 static void list_failed(step_result *out, const step_ctx *ctx, const char *field,
                         const char *region, const aws_client *c)
 {
-    step_failed(out, "S3ListFailed",
-                "spec.items[%zu].s3Sync.%s (%s%s): %s", ctx->item->index, field,
-                region != NULL && region[0] ? "listed in " : "unset: listed in the operator's region ",
-                aws_client_region(c), lb_error_last());
+    step_failed(
+        out, "S3ListFailed", "spec.items[%zu].s3Sync.%s (%s%s): %s", ctx->item->index, field,
+        region != NULL && region[0] ? "listed in " : "unset: listed in the operator's region ",
+        aws_client_region(c), lb_error_last());
 }
 
 /* Lists both sides (each stopped past max_objects keys) and, when both fit,
