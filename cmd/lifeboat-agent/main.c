@@ -14,6 +14,7 @@
 #include "agent/cipher.h"
 #include "agent/pgconn.h"
 #include "agent/pgjob.h"
+#include "aws/regionpair.h"
 #include "aws/request.h"
 #include "aws/s3sync.h"
 #include "util/alloc.h"
@@ -66,6 +67,9 @@ static void usage(FILE *out)
           "\n"
           "s3-sync flags (runbook 000 3B; the operator's s3Sync item as a Job):\n"
           "  --source-bucket B --target-bucket B [--prefix P] [--delete-extraneous]\n"
+          "  --source-region R       the source bucket's region: listed and read there\n"
+          "  --target-region R       the target's: listed, copied into (CopyObject) and\n"
+          "                          deleted from there (both default to AWS_REGION)\n"
           "  --concurrency N         copies in flight, 1..256 (default 16)\n"
           "  --shard I/N             only keys whose hash mod N is I (else\n"
           "                          $JOB_COMPLETION_INDEX/$LIFEBOAT_SHARDS when both are set)\n"
@@ -99,6 +103,8 @@ enum {
     OPT_CREATE,
     OPT_SOURCE_BUCKET,
     OPT_TARGET_BUCKET,
+    OPT_SOURCE_REGION,
+    OPT_TARGET_REGION,
     OPT_DELETE_EXTRA,
     OPT_CONCURRENCY,
     OPT_SHARD,
@@ -125,6 +131,8 @@ static const struct option long_opts[] = {
     {"create-database", no_argument, NULL, OPT_CREATE},
     {"source-bucket", required_argument, NULL, OPT_SOURCE_BUCKET},
     {"target-bucket", required_argument, NULL, OPT_TARGET_BUCKET},
+    {"source-region", required_argument, NULL, OPT_SOURCE_REGION},
+    {"target-region", required_argument, NULL, OPT_TARGET_REGION},
     {"delete-extraneous", no_argument, NULL, OPT_DELETE_EXTRA},
     {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
     {"shard", required_argument, NULL, OPT_SHARD},
@@ -133,7 +141,8 @@ static const struct option long_opts[] = {
 
 typedef struct flags {
     const char *bucket, *key, *latest_under, *manifest, *manifest_key, *key_file, *db_url_file,
-        *work_dir, *prefix, *target, *source_bucket, *target_bucket, *shard;
+        *work_dir, *prefix, *target, *source_bucket, *target_bucket, *shard, *source_region,
+        *target_region;
     bool recreate, create, verify_only, no_encryption, delete_extra;
     int concurrency;
     const char *tables[PGJOB_MAX_TABLES];
@@ -230,6 +239,12 @@ static int parse_flags(flags *f, int argc, char **argv)
             break;
         case OPT_TARGET_BUCKET:
             f->target_bucket = optarg;
+            break;
+        case OPT_SOURCE_REGION:
+            f->source_region = optarg;
+            break;
+        case OPT_TARGET_REGION:
+            f->target_region = optarg;
             break;
         case OPT_DELETE_EXTRA:
             f->delete_extra = true;
@@ -484,6 +499,7 @@ static int cmd_s3_sync(int argc, char **argv)
     s3sync_opts o = {0};
     s3sync_result r;
     aws_client *c = NULL;
+    aws_region_pair cl;
     json_t *result;
     int rc;
 
@@ -506,12 +522,17 @@ static int cmd_s3_sync(int argc, char **argv)
     }
     if (aws_client_new_from_env(&c) != 0)
         return finish(json_pack("{s:s, s:s}", "result", "failed", "error", lb_error_last()), 1);
+    if (aws_region_pair_open(&cl, c, f.source_region, f.target_region) != 0) {
+        result = json_pack("{s:s, s:s}", "result", "failed", "error", lb_error_last());
+        aws_client_free(c);
+        return finish(result, 1);
+    }
     o.src_bucket = f.source_bucket;
     o.dst_bucket = f.target_bucket;
     o.prefix = f.prefix;
     o.delete_extraneous = f.delete_extra;
     o.concurrency = f.concurrency;
-    rc = s3sync_run(&r, c, &o);
+    rc = s3sync_run(&r, &cl, &o);
     result = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "result",
                        rc == 0 ? "succeeded" : "failed", "objects", (json_int_t)r.objects,
                        "bytes", (json_int_t)r.bytes, "copied", (json_int_t)r.copied,
@@ -524,6 +545,7 @@ static int cmd_s3_sync(int argc, char **argv)
     } else {
         LB_LOG_INFO("s3-sync done");
     }
+    aws_region_pair_close(&cl);
     aws_client_free(c);
     return finish(result, rc);
 }

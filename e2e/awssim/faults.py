@@ -350,25 +350,34 @@ def _scope_region(environ):
     return parts[2] if len(parts) >= 5 and parts[2] else None
 
 
-def _wrong_region_response(signed, bucket_region):
-    """S3's answer to a request signed for another region than the bucket's:
-    400 AuthorizationHeaderMalformed naming the expected Region, header
-    x-amz-bucket-region (what SDKs read to redirect)."""
+def _wrong_region_response(method, bucket, bucket_region):
+    """S3's answer to a request for a bucket of another region sent to (and signed for)
+    a regional endpoint, path-style as every awssim client is: 301 PermanentRedirect with
+    the bucket's region in header x-amz-bucket-region (what SDKs read to redirect) and
+    the bucket's endpoint in <Endpoint>; a HEAD gets the status and headers only.
+    (AuthorizationHeaderMalformed is S3's answer when a request reaches the bucket's own
+    region signed for another, e.g. virtual-hosted on the global endpoint: awssim has one
+    endpoint, so the signing region stands for the endpoint the client chose.)"""
     rid = str(uuid.uuid4())
-    msg = (f"The authorization header is malformed; the region '{signed}' is wrong; "
-           f"expecting '{bucket_region}'")
+    msg = ("The bucket you are attempting to access must be addressed using the specified "
+           "endpoint. Please send all future requests to this endpoint.")
     body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Error><Code>AuthorizationHeaderMalformed</Code><Message>{escape(msg)}</Message>"
-            f"<Region>{escape(bucket_region)}</Region><RequestId>{rid}</RequestId>"
+            f"<Error><Code>PermanentRedirect</Code><Message>{escape(msg)}</Message>"
+            f"<Endpoint>{escape(bucket)}.s3.{escape(bucket_region)}.amazonaws.com</Endpoint>"
+            f"<Bucket>{escape(bucket)}</Bucket><RequestId>{rid}</RequestId>"
             "</Error>").encode()
-    return "400 Bad Request", [("Content-Type", "application/xml"), ("x-amz-request-id", rid),
-                               ("x-amz-bucket-region", bucket_region)], body
+    if method == "HEAD":
+        body = b""
+    return "301 Moved Permanently", [("Content-Type", "application/xml"),
+                                     ("x-amz-request-id", rid),
+                                     ("x-amz-bucket-region", bucket_region)], body
 
 
 class Middleware:
     """bucket_region (optional): bucket name -> its region (LocationConstraint; us-east-1
     when none) or None when no such bucket; with it an S3 request on an existing bucket
-    signed for another region is answered as S3 does (_wrong_region_response)."""
+    signed for another region is answered as S3's regional endpoints do: 301
+    PermanentRedirect (_wrong_region_response)."""
 
     def __init__(self, app, control, bucket_region=None):
         self.app = app
@@ -427,11 +436,12 @@ class Middleware:
             signed = _scope_region(environ)
             home = self.bucket_region(params["Bucket"])
             if signed and home and signed != home:
-                status, headers, payload = _wrong_region_response(signed, home)
+                status, headers, payload = _wrong_region_response(
+                    environ.get("REQUEST_METHOD"), params["Bucket"], home)
                 self.control.record({
                     "ts": round(time.time(), 6), "service": service, "action": action,
                     "method": environ.get("REQUEST_METHOD"), "path": path,
-                    "access_key": access_key, "status": 400, "fault": None,
+                    "access_key": access_key, "status": 301, "fault": None,
                     "wrong_region": signed, "params": params})
                 start_response(status, headers + [("Content-Length", str(len(payload)))])
                 return [payload]

@@ -185,6 +185,7 @@ static const char *const invalid_codes[] = {"ValidationError",
                                             "InvalidParameterException",
                                             "MissingParameter",
                                             "MalformedXML",
+                                            "PermanentRedirect",
                                             "InvalidArgument",
                                             "InvalidRequest",
                                             NULL};

@@ -33,7 +33,8 @@ int aws_error_parse(char **out_code, char **out_message, long status, const char
  * TooManyRequestsException, RequestLimitExceeded, 429, bare 503), LB_ECONFLICT
  * (…AlreadyExists…, ResourceExistsException, InvalidDBInstanceState,
  * InvalidDBSnapshotState, OperationAborted, 409), LB_EINVALID
- * (InvalidParameter…, ValidationError, MalformedXML, 400), LB_ERROR else. */
+ * (InvalidParameter…, ValidationError, MalformedXML, PermanentRedirect: a bucket
+ * of another region, 400), LB_ERROR else. */
 int aws_error_code(const char *aws_code, long status);
 
 /* True when the request layer should retry: throttling codes, 5xx, 429,

@@ -855,6 +855,25 @@ void aws__random_bytes(unsigned char *buf, size_t n)
     }
 }
 
+/* S3 answers a bucket only in its own region: 301 PermanentRedirect (or 400
+ * AuthorizationHeaderMalformed, or a bare 301/400 to a HEAD) with the
+ * bucket's region in x-amz-bucket-region. No retry can help, so the call ends
+ * with LB_EINVALID and that region in the message, for the caller to name the
+ * spec field that sets the region. Returns true when out is such an answer. */
+static bool wrong_region(int *rc, const aws_response *out, const aws_client *c)
+{
+    const char *home = aws_response_header_get(out, "x-amz-bucket-region");
+
+    if (home == NULL || home[0] == '\0' || strcmp(home, c->region) == 0 ||
+        (out->status != 301 && out->status != 400))
+        return false;
+    *rc = lb_error_setc(LB_EINVALID,
+                        "%s: %s (the bucket is in region %.32s, x-amz-bucket-region; the request "
+                        "was for region %s)",
+                        out->aws_code, out->aws_message, home, c->region);
+    return true;
+}
+
 int aws_client_send(aws_response *out, aws_client *c, const aws_request *req)
 {
     char *url = NULL;
@@ -985,6 +1004,8 @@ int aws_client_send(aws_response *out, aws_client *c, const aws_request *req)
                             out->body_len);
             rc = aws_error_code(out->aws_code, out->status);
             lb_error_setc(rc, "%s: %s", out->aws_code, out->aws_message);
+            if (wrong_region(&rc, out, c))
+                goto done;
             if (!resend_safe && out->status >= 500 &&
                 !aws_error_not_applied(out->aws_code, out->status)) {
                 rc = lb_error_setc(LB_EAMBIGUOUS,

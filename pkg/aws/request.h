@@ -197,7 +197,10 @@ const char *aws_response_header_get(const aws_response *r, const char *name);
  * thread's message set to "<AwsCode>: <AWS message>" (LB_ETIMEOUT when the
  * deadline passed, LB_ETOOBIG when a body exceeded its cap, LB_EAMBIGUOUS
  * when a call that is not safe to re-send failed in a way that may have
- * followed its effect - out->aws_code keeps the 5xx code, if any). */
+ * followed its effect - out->aws_code keeps the 5xx code, if any; LB_EINVALID,
+ * never retried, when S3 answered 301 or 400 with an x-amz-bucket-region
+ * other than the client's: the message ends "(the bucket is in region R,
+ * x-amz-bucket-region; the request was for region C)"). */
 int aws_client_send(aws_response *out, aws_client *c, const aws_request *req);
 
 /* ---- canonical query strings ---- */

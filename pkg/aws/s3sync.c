@@ -159,16 +159,16 @@ static int object_sha256(unsigned char md[32], aws_client *c, const char *bucket
     return rc == 0 ? 0 : lb_error_wrap(rc, "GetObject s3://%s/%s", bucket, key);
 }
 
-int s3sync_content_equal(int *out_equal, aws_client *c, const char *src_bucket,
+int s3sync_content_equal(int *out_equal, const aws_region_pair *cl, const char *src_bucket,
                          const char *dst_bucket, const char *key)
 {
     unsigned char a[32], b[32];
     int rc;
 
     *out_equal = 0;
-    rc = object_sha256(a, c, src_bucket, key);
+    rc = object_sha256(a, cl->src, src_bucket, key);
     if (rc == 0)
-        rc = object_sha256(b, c, dst_bucket, key);
+        rc = object_sha256(b, cl->dst, dst_bucket, key);
     if (rc == 0)
         *out_equal = memcmp(a, b, sizeof(a)) == 0;
     return rc;
@@ -177,7 +177,7 @@ int s3sync_content_equal(int *out_equal, aws_client *c, const char *src_bucket,
 /* ---- parallel copies ---------------------------------------------------------------- */
 
 typedef struct copier {
-    aws_client *c;
+    const aws_region_pair *cl;
     const char *src_bucket, *dst_bucket;
     const s3sync_entry *const *keys;
     size_t n;
@@ -202,10 +202,11 @@ static void *copy_worker(void *arg)
         pthread_mutex_unlock(&cp->lock);
         if (e == NULL)
             break;
-        s3_copy_options o = {.source_size = e->size};
+        s3_copy_options o = {.source_size = e->size,
+                             .source_client = cp->cl->src != cp->cl->dst ? cp->cl->src : NULL};
         memset(&info, 0, sizeof(info));
-        rc = s3_copy_object_ex(&info, NULL, cp->c, cp->dst_bucket, e->key, cp->src_bucket, e->key,
-                               NULL, &o);
+        rc = s3_copy_object_ex(&info, NULL, cp->cl->dst, cp->dst_bucket, e->key, cp->src_bucket,
+                               e->key, NULL, &o);
         s3_object_info_dispose(&info);
         pthread_mutex_lock(&cp->lock);
         if (rc == 0) {
@@ -221,7 +222,7 @@ static void *copy_worker(void *arg)
     return NULL;
 }
 
-int s3sync_copy_many(size_t *out_done, long long *out_bytes, aws_client *c,
+int s3sync_copy_many(size_t *out_done, long long *out_bytes, const aws_region_pair *cl,
                      const char *src_bucket, const char *dst_bucket,
                      const s3sync_entry *const *keys, size_t n, int concurrency)
 {
@@ -239,7 +240,7 @@ int s3sync_copy_many(size_t *out_done, long long *out_bytes, aws_client *c,
     if ((size_t)concurrency > n)
         concurrency = (int)n;
     memset(&cp, 0, sizeof(cp));
-    cp.c = c;
+    cp.cl = cl;
     cp.src_bucket = src_bucket;
     cp.dst_bucket = dst_bucket;
     cp.keys = keys;
@@ -294,16 +295,16 @@ static void keep_shard(s3sync_listing *l, const s3sync_opts *o)
     l->n = w;
 }
 
-static int list_pair(s3sync_listing *src, s3sync_listing *dst, s3sync_diff *d, aws_client *c,
-                     const s3sync_opts *o)
+static int list_pair(s3sync_listing *src, s3sync_listing *dst, s3sync_diff *d,
+                     const aws_region_pair *cl, const s3sync_opts *o)
 {
     int rc;
     s3sync_diff_dispose(d);
     s3sync_listing_dispose(src);
     s3sync_listing_dispose(dst);
-    rc = s3sync_list(src, c, o->src_bucket, o->prefix);
+    rc = s3sync_list(src, cl->src, o->src_bucket, o->prefix);
     if (rc == 0)
-        rc = s3sync_list(dst, c, o->dst_bucket, o->prefix);
+        rc = s3sync_list(dst, cl->dst, o->dst_bucket, o->prefix);
     if (rc != 0)
         return rc;
     keep_shard(src, o);
@@ -311,20 +312,21 @@ static int list_pair(s3sync_listing *src, s3sync_listing *dst, s3sync_diff *d, a
     return s3sync_diff_compute(d, src, dst);
 }
 
-static int copy_indices(size_t *done, long long *bytes, aws_client *c, const s3sync_opts *o,
-                        const s3sync_listing *src, const size_t *idx, size_t n, int conc)
+static int copy_indices(size_t *done, long long *bytes, const aws_region_pair *cl,
+                        const s3sync_opts *o, const s3sync_listing *src, const size_t *idx,
+                        size_t n, int conc)
 {
     const s3sync_entry **keys = lb_calloc(n ? n : 1, sizeof(*keys));
     int rc;
     for (size_t i = 0; i < n; i++)
         keys[i] = &src->v[idx[i]];
-    rc = s3sync_copy_many(done, bytes, c, o->src_bucket, o->dst_bucket,
+    rc = s3sync_copy_many(done, bytes, cl, o->src_bucket, o->dst_bucket,
                           (const s3sync_entry *const *)keys, n, conc);
     free(keys);
     return rc;
 }
 
-int s3sync_run(s3sync_result *out, aws_client *c, const s3sync_opts *o)
+int s3sync_run(s3sync_result *out, const aws_region_pair *cl, const s3sync_opts *o)
 {
     s3sync_listing src = {0}, dst = {0};
     s3sync_diff d = {0};
@@ -340,10 +342,10 @@ int s3sync_run(s3sync_result *out, aws_client *c, const s3sync_opts *o)
     if (o->shard_count > 1 && o->shard_index >= o->shard_count)
         return lb_error_setc(LB_EINVALID, "s3 sync: shard index %u must be below the count %u",
                              o->shard_index, o->shard_count);
-    rc = list_pair(&src, &dst, &d, c, o);
+    rc = list_pair(&src, &dst, &d, cl, o);
     if (rc != 0)
         goto end;
-    rc = copy_indices(&done, &bytes, c, o, &src, d.copy, d.ncopy, conc);
+    rc = copy_indices(&done, &bytes, cl, o, &src, d.copy, d.ncopy, conc);
     out->copied += done;
     out->copied_bytes += bytes;
     if (rc != 0)
@@ -354,7 +356,7 @@ int s3sync_run(s3sync_result *out, aws_client *c, const s3sync_opts *o)
         for (size_t i = 0; i < d.nextra; i++)
             ids[i].key = dst.v[d.extra[i]].key;
         memset(&dr, 0, sizeof(dr));
-        rc = s3_delete_objects(&dr, c, o->dst_bucket, ids, d.nextra, true);
+        rc = s3_delete_objects(&dr, cl->dst, o->dst_bucket, ids, d.nextra, true);
         out->deleted = dr.deleted;
         s3_delete_result_dispose(&dr);
         free(ids);
@@ -363,7 +365,7 @@ int s3sync_run(s3sync_result *out, aws_client *c, const s3sync_opts *o)
     }
     for (size_t i = 0; i < d.ncheck; i++) {
         int equal = 0;
-        rc = s3sync_content_equal(&equal, c, o->src_bucket, o->dst_bucket, src.v[d.check[i]].key);
+        rc = s3sync_content_equal(&equal, cl, o->src_bucket, o->dst_bucket, src.v[d.check[i]].key);
         if (rc != 0)
             goto end;
         out->checked++;
@@ -372,13 +374,13 @@ int s3sync_run(s3sync_result *out, aws_client *c, const s3sync_opts *o)
             differ[ndiffer++] = d.check[i];
         }
     }
-    rc = copy_indices(&done, &bytes, c, o, &src, differ, ndiffer, conc);
+    rc = copy_indices(&done, &bytes, cl, o, &src, differ, ndiffer, conc);
     out->copied += done;
     out->copied_bytes += bytes;
     if (rc != 0)
         goto end;
     /* verify from a fresh listing */
-    rc = list_pair(&src, &dst, &d, c, o);
+    rc = list_pair(&src, &dst, &d, cl, o);
     if (rc != 0)
         goto end;
     out->objects = src.n;

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 
+#include "aws/regionpair.h"
 #include "aws/request.h"
 
 #define S3SYNC_MAX_OBJECTS     1000000 /* keys listed per side (memory: ~150 B each) */
@@ -75,17 +76,21 @@ void s3sync_diff_dispose(s3sync_diff *d);
 /* True when etag (quoted or not) has the multipart form "<hex>-<parts>". */
 int s3sync_etag_is_multipart(const char *etag);
 
-/* Streams s3://src_bucket/key and s3://dst_bucket/key through SHA-256 and
- * sets *out_equal. Returns 0 or the GetObject error. */
-int s3sync_content_equal(int *out_equal, aws_client *c, const char *src_bucket,
+/* Streams s3://src_bucket/key (through cl->src) and s3://dst_bucket/key
+ * (through cl->dst) through SHA-256 and sets *out_equal. Returns 0 or the
+ * GetObject error. */
+int s3sync_content_equal(int *out_equal, const aws_region_pair *cl, const char *src_bucket,
                          const char *dst_bucket, const char *key);
 
 /* Copies keys[0..n) from src_bucket to the same keys in dst_bucket with up
- * to `concurrency` copies in flight (1..S3SYNC_MAX_CONCURRENCY). Stops
+ * to `concurrency` copies in flight (1..S3SYNC_MAX_CONCURRENCY). Each
+ * CopyObject is sent through cl->dst (the target bucket's region); cl->src
+ * reads the source when a HeadObject is needed (above the multipart
+ * threshold). Stops
  * taking new keys after the first failure. *out_done and *out_bytes count
  * the copies that succeeded. Returns 0, or the first failure's code (an
  * ambiguous one as LB_EAMBIGUOUS) with its message naming the key. */
-int s3sync_copy_many(size_t *out_done, long long *out_bytes, aws_client *c,
+int s3sync_copy_many(size_t *out_done, long long *out_bytes, const aws_region_pair *cl,
                      const char *src_bucket, const char *dst_bucket,
                      const s3sync_entry *const *keys, size_t n, int concurrency);
 
@@ -111,9 +116,11 @@ typedef struct s3sync_result {
     size_t extra_kept;
 } s3sync_result;
 
-/* Runs the sync; returns 0 when the target verifies equal, LB_ERROR with the
- * first differing keys when it does not, or the first AWS error. */
-int s3sync_run(s3sync_result *out, aws_client *c, const s3sync_opts *o);
+/* Runs the sync, the source listed and read through cl->src, the target
+ * listed, copied into and deleted from through cl->dst; returns 0 when the
+ * target verifies equal, LB_ERROR with the first differing keys when it does
+ * not, or the first AWS error. */
+int s3sync_run(s3sync_result *out, const aws_region_pair *cl, const s3sync_opts *o);
 
 /* The shard (0..count-1) of a key: FNV-1a 32 of its bytes modulo count. */
 unsigned s3sync_shard_of(const char *key, unsigned count);

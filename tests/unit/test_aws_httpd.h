@@ -48,6 +48,8 @@ static inline const char *httpd_reason(int status)
         return "OK";
     case 204:
         return "No Content";
+    case 301:
+        return "Moved Permanently";
     case 400:
         return "Bad Request";
     case 403:

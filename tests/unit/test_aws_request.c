@@ -569,6 +569,34 @@ static void test_aws_client_for_region_signs_for_that_region(void **state)
     case_stop(&t);
 }
 
+static void test_aws_bucket_of_another_region_is_invalid_naming_its_region(void **state)
+{
+    signed_case t;
+    aws_request req = {.service = "s3", .method = "GET", .bucket = "west", .path = "/"};
+    aws_request head = {.service = "s3", .method = "HEAD", .bucket = "west", .path = "/k"};
+    aws_response resp;
+    (void)state;
+    retry_client(&t, 4, 10000, 1);
+    httpd_script(&t.srv, 301, "x-amz-bucket-region: us-west-2\r\n",
+                 "<Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting "
+                 "to access must be addressed using the specified endpoint.</Message></Error>");
+    httpd_script(&t.srv, 301, "x-amz-bucket-region: us-west-2\r\n", ""); /* HEAD: no body */
+    aws_response_init(&resp);
+    assert_int_equal(aws_client_send(&resp, t.client, &req), LB_EINVALID);
+    assert_int_equal(resp.attempts, 1); /* no retry helps */
+    assert_non_null(strstr(lb_error_last(), "PermanentRedirect: The bucket you are attempting"));
+    assert_non_null(strstr(lb_error_last(), "(the bucket is in region us-west-2, "
+                                            "x-amz-bucket-region; the request was for region "
+                                            "us-east-1)"));
+    aws_response_dispose(&resp);
+    aws_response_init(&resp);
+    assert_int_equal(aws_client_send(&resp, t.client, &head), LB_EINVALID);
+    assert_int_equal(resp.attempts, 1);
+    assert_non_null(strstr(lb_error_last(), "the bucket is in region us-west-2"));
+    aws_response_dispose(&resp);
+    case_stop(&t);
+}
+
 static void test_aws_throttling_gives_up_after_max_attempts(void **state)
 {
     signed_case t;
@@ -992,6 +1020,7 @@ int main(void)
         cmocka_unit_test(test_aws_response_cap_is_enforced),
         cmocka_unit_test(test_aws_streamed_response_goes_to_callback),
         cmocka_unit_test(test_aws_client_shared_between_threads),
+        cmocka_unit_test(test_aws_bucket_of_another_region_is_invalid_naming_its_region),
     };
     return cmocka_run_group_tests_name("aws_request", tests, NULL, NULL);
 }

@@ -3,7 +3,10 @@
  * test_aws_httpd.h), the Indexed Job's shards, command and env, and the sync
  * and verify steps observing an existing Job without listing anything
  * (scripted kube server, test_step_fixture.h): progress from its status, a
- * failed index's agent error, never a second Job. */
+ * failed index's agent error, never a second Job; and each side's region:
+ * the source listed in sourceRegion, the target listed and copied into in
+ * targetRegion (the SigV4 scope of every request), a bucket of another region
+ * failing validate with the field to set and the region from S3's 301. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,6 +46,14 @@ json_t *steps_s3sync__job(const agentjob_spec *spec, const json_t *s3, int shard
 #define FAILED_LOG                                                                                 \
     "s3-sync failed\n{\"result\":\"failed\",\"error\":\"CopyObject img/7.jpg: AccessDenied\"}\n"
 
+/* the Job of rr1's item media, as the steps name and own it */
+#define JOB_SPEC                                                                                   \
+    {                                                                                              \
+        .name = "lb-rr1-media-sync", .ns = "shop", .owner_api = "lifeboat.dev/v1alpha1",           \
+        .owner_kind = "RestoreRequest", .owner_name = "rr1", .owner_uid = "uid-111",               \
+        .annotation = "lifeboat.dev/restore-request"                                               \
+    }
+
 #define OBJ(key, size)                                                                             \
     "<Contents><Key>" key "</Key><Size>" size "</Size><ETag>&quot;e" size "&quot;</ETag>"          \
     "<LastModified>2026-12-01T01:00:00.000Z</LastModified></Contents>"
@@ -74,13 +85,7 @@ static void test_s3sync_shards_follow_the_larger_side_between_2_and_8(void **sta
 
 static void test_s3sync_job_is_indexed_with_shards_env_and_the_agent_command(void **state)
 {
-    agentjob_spec s = {.name = "lb-rr1-media-sync",
-                       .ns = "shop",
-                       .owner_api = "lifeboat.dev/v1alpha1",
-                       .owner_kind = "RestoreRequest",
-                       .owner_name = "rr1",
-                       .owner_uid = "uid-111",
-                       .annotation = "lifeboat.dev/restore-request"};
+    const agentjob_spec s = JOB_SPEC;
     json_t *item = json_loads(ITEM_SPEC, 0, NULL);
     json_t *job, *spec, *c, *expect;
     (void)state;
@@ -298,6 +303,169 @@ static void test_s3sync_job_of_someone_else_is_never_adopted(void **state)
     fx_stop(&f);
 }
 
+/* ---- regions: each bucket in its own -------------------------------------------------- */
+
+#define COPY_RESULT "<CopyObjectResult><ETag>&quot;e2&quot;</ETag></CopyObjectResult>"
+#define REDIRECT                                                                                   \
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>PermanentRedirect</Code><Message>"   \
+    "The bucket you are attempting to access must be addressed using the specified endpoint. "     \
+    "Please send all future requests to this endpoint.</Message><Bucket>media-replica</Bucket>"    \
+    "<Endpoint>media-replica.s3.us-west-2.amazonaws.com</Endpoint></Error>"
+
+/* The region of request i's SigV4 credential scope ("AKID/date/REGION/s3/..."). */
+static void scope_region(const s3fx *s, int i, char *out, size_t size)
+{
+    char auth[512];
+    const char *cred, *a, *b;
+    httpd_req_header(&s->srv, i, "Authorization", auth, sizeof(auth));
+    cred = strstr(auth, "Credential=");
+    assert_non_null(cred);
+    a = strchr(strchr(cred, '/') + 1, '/') + 1; /* past key and date */
+    b = strchr(a, '/');
+    assert_non_null(b);
+    snprintf(out, size, "%.*s", (int)(b - a), a);
+}
+
+static void fx_start_spec(fixture *f, const char *const *pairs, size_t n, const char *spec,
+                          char *step)
+{
+    fx_init(f, pairs, n, "{}", spec, "media", API_SOURCE_S3_SYNC, "s3Sync", step);
+}
+
+static void test_s3sync_lists_the_source_in_its_region_and_copies_in_the_targets(void **state)
+{
+    const char *spec = "{\"s3Sync\":{\"sourceBucket\":\"media-replica\",\"sourceRegion\":"
+                       "\"us-west-2\",\"targetBucket\":\"media\",\"targetRegion\":"
+                       "\"eu-central-1\",\"prefix\":\"img/\",\"concurrency\":1}}";
+    const char *pairs[] = {"404 Not Found", NOT_FOUND};
+    const char *lists[] = {THREE, ONE, COPY_RESULT, COPY_RESULT};
+    char region[64], line[256], src[256];
+    fixture f;
+    s3fx s;
+    (void)state;
+
+    fx_start_spec(&f, pairs, 1, spec, "media/sync");
+    s3fx_start(&s, lists, 4);
+    f.ctx.aws = s.aws; /* the operator's client: us-east-1 */
+    assert_int_equal(s3sync_step_sync(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_WAIT);
+    assert_non_null(strstr(f.out.message, "2 copied by this call"));
+    assert_int_equal(s.srv.nrequests, 4);
+    httpd_req_line(&s.srv, 0, line, sizeof(line));
+    assert_non_null(strstr(line, "GET /media-replica/?"));
+    scope_region(&s, 0, region, sizeof(region));
+    assert_string_equal(region, "us-west-2"); /* the source's listing: sourceRegion */
+    httpd_req_line(&s.srv, 1, line, sizeof(line));
+    assert_non_null(strstr(line, "GET /media/?"));
+    scope_region(&s, 1, region, sizeof(region));
+    assert_string_equal(region, "eu-central-1");
+    for (int i = 2; i < 4; i++) { /* CopyObject: a write to the target, in its region */
+        httpd_req_line(&s.srv, i, line, sizeof(line));
+        assert_non_null(strstr(line, "PUT /media/img/"));
+        httpd_req_header(&s.srv, i, "x-amz-copy-source", src, sizeof(src));
+        assert_non_null(strstr(src, "media-replica/img/"));
+        scope_region(&s, i, region, sizeof(region));
+        assert_string_equal(region, "eu-central-1");
+    }
+    s3fx_stop(&s);
+    fx_stop(&f);
+}
+
+static void test_s3sync_unset_regions_are_the_operators(void **state)
+{
+    const char *lists[] = {TWO, ONE};
+    char region[64];
+    fixture f;
+    s3fx s;
+    (void)state;
+
+    fx_start(&f, NULL, 0, "media/validate");
+    s3fx_start(&s, lists, 2);
+    f.ctx.aws = s.aws;
+    assert_int_equal(s3sync_step_validate(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_DONE);
+    for (int i = 0; i < 2; i++) {
+        scope_region(&s, i, region, sizeof(region));
+        assert_string_equal(region, "us-east-1");
+    }
+    s3fx_stop(&s);
+    fx_stop(&f);
+}
+
+static void test_s3sync_a_source_in_another_region_fails_naming_source_region(void **state)
+{
+    fixture f;
+    s3fx s;
+    (void)state;
+
+    fx_start(&f, NULL, 0, "media/validate");
+    memset(&s, 0, sizeof(s));
+    httpd_start(&s.srv);
+    httpd_script(&s.srv, 301, "Content-Type: application/xml\r\nx-amz-bucket-region: us-west-2\r\n",
+                 REDIRECT);
+    httpd_client(&s.aws, &s.creds, &s.srv, 3);
+    f.ctx.aws = s.aws;
+    assert_int_equal(s3sync_step_validate(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_FAILED);
+    assert_string_equal(f.out.reason, "S3ListFailed");
+    assert_non_null(strstr(f.out.message, "spec.items[0].s3Sync.sourceRegion (unset: listed in "
+                                          "the operator's region us-east-1)"));
+    assert_non_null(strstr(f.out.message, "PermanentRedirect"));
+    assert_non_null(strstr(f.out.message, "the bucket is in region us-west-2"));
+    assert_int_equal(s.srv.nrequests, 1); /* not retried; the target not even listed */
+    s3fx_stop(&s);
+    fx_stop(&f);
+}
+
+static void test_s3sync_a_target_in_another_region_fails_naming_target_region(void **state)
+{
+    const char *spec = "{\"s3Sync\":{\"sourceBucket\":\"media-replica\",\"targetBucket\":"
+                       "\"media\",\"targetRegion\":\"eu-central-1\"}}";
+    fixture f;
+    s3fx s;
+    (void)state;
+
+    fx_start_spec(&f, NULL, 0, spec, "media/compare");
+    memset(&s, 0, sizeof(s));
+    httpd_start(&s.srv);
+    httpd_script(&s.srv, 200, "Content-Type: application/xml\r\n", ONE);
+    httpd_script(&s.srv, 301, "x-amz-bucket-region: eu-west-1\r\n", REDIRECT);
+    httpd_client(&s.aws, &s.creds, &s.srv, 3);
+    f.ctx.aws = s.aws;
+    assert_int_equal(s3sync_step_compare(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_FAILED);
+    assert_non_null(strstr(f.out.message, "spec.items[0].s3Sync.targetRegion (listed in "
+                                          "eu-central-1)"));
+    assert_non_null(strstr(f.out.message, "the bucket is in region eu-west-1"));
+    assert_int_equal(s.srv.nrequests, 2);
+    s3fx_stop(&s);
+    fx_stop(&f);
+}
+
+static void test_s3sync_job_passes_both_regions_to_the_agent(void **state)
+{
+    const agentjob_spec a = JOB_SPEC;
+    json_t *s3 = json_pack("{s:s, s:s, s:s, s:s}", "sourceBucket", "media-replica", "sourceRegion",
+                           "us-west-2", "targetBucket", "media", "targetRegion", "eu-central-1");
+    json_t *job, *c, *expect;
+    (void)state;
+
+    job = steps_s3sync__job(&a, s3, 2);
+    c = json_array_get(
+        json_object_get(
+            json_object_get(json_object_get(json_object_get(job, "spec"), "template"), "spec"),
+            "containers"),
+        0);
+    expect =
+        json_pack("[s, s, s, s, s, s, s, s, s, s, s, s]", "lifeboat-agent", "s3-sync",
+                  "--source-bucket", "media-replica", "--target-bucket", "media", "--source-region",
+                  "us-west-2", "--target-region", "eu-central-1", "--concurrency", "16");
+    assert_true(json_equal(json_object_get(c, "command"), expect));
+    json_decref(expect);
+    json_decref(job);
+    json_decref(s3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +478,11 @@ int main(void)
         cmocka_unit_test(test_s3sync_sync_fails_with_the_failed_index_agent_error),
         cmocka_unit_test(test_s3sync_verify_in_job_mode_checks_every_index_succeeded),
         cmocka_unit_test(test_s3sync_job_of_someone_else_is_never_adopted),
+        cmocka_unit_test(test_s3sync_lists_the_source_in_its_region_and_copies_in_the_targets),
+        cmocka_unit_test(test_s3sync_unset_regions_are_the_operators),
+        cmocka_unit_test(test_s3sync_a_source_in_another_region_fails_naming_source_region),
+        cmocka_unit_test(test_s3sync_a_target_in_another_region_fails_naming_target_region),
+        cmocka_unit_test(test_s3sync_job_passes_both_regions_to_the_agent),
     };
     return cmocka_run_group_tests_name("steps_s3sync", tests, NULL, NULL);
 }

@@ -102,7 +102,7 @@ class S3CopyTest(BackupCase):
 
     def test_offsite_copy_into_another_region(self):
         """The destination bucket lives in eu-west-1 (LocationConstraint; awssim answers a
-        request signed for another region as S3 does: 400 AuthorizationHeaderMalformed).
+        request signed for another region as S3 does: 301 PermanentRedirect).
         Without destinationRegion the copy fails naming the region; with it every key is
         copied server-side into the other region (ETags equal), incrementally, and not one
         request went to the wrong region."""

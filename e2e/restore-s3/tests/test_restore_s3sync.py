@@ -17,6 +17,11 @@
     while the Job runs leaves that one Job (same uid), observed to the end by the next
     operator; a shard whose copies keep failing fails the Job and the step with the
     agent's error.
+  - regions: the 3B buckets live in eu-west-2 (replica) and eu-west-1 (primary), the
+    operator in us-east-1; a replica in us-west-2 without sourceRegion fails validate
+    naming spec.items[0].s3Sync.sourceRegion and the region from awssim's 301
+    PermanentRedirect, nothing copied, and with it syncs object by object; Job mode's
+    replica is in us-west-2 too, its shards given --source-region.
 Oracles: the aws CLI (listings), boto3 GETs of both sides (content), the request log,
 the Job objects (kubectl).
 """
@@ -33,27 +38,38 @@ from awssim_control import applied, control, request_log  # noqa: E402
 import boto3  # noqa: E402
 
 
-def s3():
+OPERATOR_REGION = os.environ.get("AWS_REGION", "us-east-1")
+BUCKET_REGION = {}  # bucket -> its region, when made in another than the operator's
+
+
+def s3(bucket=None):
+    """A client signing for `bucket`'s region (awssim, like S3's regional endpoints, answers
+    a bucket of another region with 301 PermanentRedirect)."""
     return boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
-                        region_name=os.environ.get("AWS_REGION", "us-east-1"))
+                        region_name=BUCKET_REGION.get(bucket, OPERATOR_REGION))
 
 
-def make_bucket(name, versioned=True):
-    c = s3()
-    c.create_bucket(Bucket=name)
+def make_bucket(name, versioned=True, region=None):
+    if region and region != OPERATOR_REGION:
+        BUCKET_REGION[name] = region
+        s3(name).create_bucket(Bucket=name,
+                               CreateBucketConfiguration={"LocationConstraint": region})
+    else:
+        s3(name).create_bucket(Bucket=name)
+    c = s3(name)
     if versioned:
         c.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
 
 
 def put_many(bucket, items):
-    c = s3()
+    c = s3(bucket)
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda kv: c.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), items))
 
 
 def empty_bucket(name):
     try:
-        c = s3()
+        c = s3(name)
         while True:
             out = c.list_object_versions(Bucket=name)
             ids = [{"Key": v["Key"], "VersionId": v["VersionId"]}
@@ -68,12 +84,13 @@ def empty_bucket(name):
 
 def cli_keys(bucket, prefix=""):
     """{key: (size, etag)} from `aws s3api list-objects-v2` (the CLI pages itself)."""
-    out = aws("s3api", "list-objects-v2", "--bucket", bucket, "--prefix", prefix) or {}
+    out = aws("s3api", "list-objects-v2", "--bucket", bucket, "--prefix", prefix,
+              "--region", BUCKET_REGION.get(bucket, OPERATOR_REGION)) or {}
     return {o["Key"]: (o["Size"], o["ETag"]) for o in out.get("Contents", [])}
 
 
 def contents(bucket, keys):
-    c = s3()
+    c = s3(bucket)
 
     def get(k):
         return k, c.get_object(Bucket=bucket, Key=k)["Body"].read()
@@ -108,8 +125,9 @@ class S3SyncRestore(ScenarioCase):
     def scenario(cls):
         cls.replica = "shop-media-replica-" + suffix()
         cls.primary = "shop-media-" + suffix()
-        make_bucket(cls.replica)
-        make_bucket(cls.primary)
+        # both in other regions than the operator's (us-east-1), as item() says
+        make_bucket(cls.replica, region="eu-west-2")
+        make_bucket(cls.primary, region="eu-west-1")
         cls.prefix = "products/"
         cls.keys = ["%sp%04d/hero.jpg" % (cls.prefix, i) for i in range(cls.N)]
         put_many(cls.replica, [(k, body(i)) for i, k in enumerate(cls.keys)])
@@ -195,6 +213,66 @@ class S3SyncRestore(ScenarioCase):
         obj = self.wait_phase(name + "-again", "Succeeded")
         self.assertIn("0 to copy", step_of(obj, "media/compare")["message"])
         self.assertEqual(copies_into(self.primary, since), [])
+
+    def test_a_source_in_another_region_syncs_only_with_its_source_region(self):
+        """The replica lives in us-west-2, the primary in the operator's region. Without
+        sourceRegion the listing of the replica (signed for us-east-1) is answered 301
+        PermanentRedirect: validate fails naming spec.items[0].s3Sync.sourceRegion and the
+        bucket's region from x-amz-bucket-region, nothing is copied. With sourceRegion the
+        replica is listed in us-west-2, every CopyObject goes to the primary's region (no
+        request of the operator answered 301), and the primary ends equal to the replica
+        object by object."""
+        src, dst = "shop-west-replica-" + suffix(), "shop-east-" + suffix()
+        make_bucket(src, region="us-west-2")
+        make_bucket(dst)
+        try:
+            keys = ["w/%02d.bin" % i for i in range(12)]
+            put_many(src, [(k, body(i, "west")) for i, k in enumerate(keys)])
+            put_many(dst, [(k, body(i, "west")) for i, k in enumerate(keys) if i % 3])
+            before = cli_keys(dst)
+            since = time.time()
+            self.apply_rr(self.rr_manifest("west-unset", [{"name": "west", "s3Sync": {
+                "sourceBucket": src, "targetBucket": dst}}], approval=False))
+            obj = self.wait_phase("west-unset", ("Failed", "RolledBack"))
+            st = step_of(obj, "west/validate")
+            self.assertEqual(st.get("phase"), "Failed", st)
+            self.assertIn("spec.items[0].s3Sync.sourceRegion", st["message"], st)
+            self.assertIn("PermanentRedirect", st["message"], st)
+            self.assertIn("the bucket is in region us-west-2", st["message"], st)
+            self.assertEqual(cli_keys(dst), before, "nothing copied")
+            self.assertEqual([e for e in request_log() if e.get("ts", 0) >= since and
+                              e.get("action") in ("CopyObject", "DeleteObjects")], [])
+            redirected = [e for e in request_log() if e.get("ts", 0) >= since and
+                          e.get("params", {}).get("Bucket") == src and
+                          e.get("wrong_region") == "us-east-1"]
+            self.assertEqual([(e["action"], e["status"]) for e in redirected][:1],
+                             [("ListObjectsV2", 301)])
+
+            since = time.time()
+            self.apply_rr(self.rr_manifest("west-set", [{"name": "west", "s3Sync": {
+                "sourceBucket": src, "sourceRegion": "us-west-2", "targetBucket": dst}}],
+                approval=False))
+            obj = self.wait_phase("west-set", "Succeeded")
+            self.assertIn("matches", step_of(obj, "west/verify")["message"])
+            after, replica = cli_keys(dst), cli_keys(src)
+            self.assertEqual(sorted(after), sorted(keys))
+            self.assertEqual(after, replica, "same keys, sizes and ETags")
+            a, b = contents(dst, keys), contents(src, keys)
+            for k in keys:   # object by object
+                self.assertEqual(a[k], b[k], "s3://%s/%s differs from the replica" % (dst, k))
+            log = [e for e in request_log() if e.get("ts", 0) >= since]
+            copies = per_key([e for e in log if e.get("action") == "CopyObject" and applied(e)
+                              and e["params"].get("Bucket") == dst])
+            self.assertEqual(sorted(copies), [k for i, k in enumerate(keys) if i % 3 == 0])
+            self.assertEqual(max(copies.values()), 1)
+            lists = [e for e in log if e.get("action") == "ListObjectsV2" and
+                     e["params"].get("Bucket") == src]
+            self.assertTrue(lists)
+            self.assertEqual([e for e in lists if e.get("status") != 200], [],
+                             "the replica was listed in its own region only")
+        finally:
+            empty_bucket(src)
+            empty_bucket(dst)
 
     def test_extras_kept_without_delete_extraneous_and_empty_source_refused(self):
         src, dst = "shop-docs-replica-" + suffix(), "shop-docs-" + suffix()
@@ -310,12 +388,13 @@ class S3SyncJobMode(ScenarioCase):
             empty_bucket(b)
         super().tearDownClass()
 
-    def fill(self, tag):
-        """A replica of N keys under a prefix and a primary missing MISSING of them, with
-        EXTRA keys the replica does not have; returns (replica, primary, prefix, extras)."""
+    def fill(self, tag, replica_region=None):
+        """A replica of N keys under a prefix (in replica_region, default the operator's)
+        and a primary missing MISSING of them, with EXTRA keys the replica does not have;
+        returns (replica, primary, prefix, extras)."""
         replica, primary = "shop-%s-replica-%s" % (tag, suffix()), "shop-%s-%s" % (tag, suffix())
-        for b in (replica, primary):
-            make_bucket(b)
+        for b, region in ((replica, replica_region), (primary, None)):
+            make_bucket(b, region=region)
             type(self).buckets.append(b)
         prefix = "assets/"
         keys = ["%sa%03d.bin" % (prefix, i) for i in range(self.N)]
@@ -327,10 +406,10 @@ class S3SyncJobMode(ScenarioCase):
         self.assertEqual(len(missing), self.MISSING)
         return replica, primary, prefix, extras
 
-    def item(self, replica, primary, prefix):
-        return {"name": "assets", "s3Sync": {
+    def item(self, replica, primary, prefix, **extra):
+        return {"name": "assets", "s3Sync": dict({
             "sourceBucket": replica, "targetBucket": primary, "prefix": prefix,
-            "deleteExtraneous": True, "concurrency": 4}}
+            "deleteExtraneous": True, "concurrency": 4}, **extra)}
 
     def jobs(self, rr):
         return [j for j in kube.kubectl_json("get", "jobs", "-n", self.ns)["items"]
@@ -357,10 +436,14 @@ class S3SyncJobMode(ScenarioCase):
         self.assertEqual(job["status"].get("succeeded"), shards)
 
     def test_job_mode_syncs_by_one_indexed_job(self):
-        replica, primary, prefix, extras = self.fill("jm")
+        """The replica lives in us-west-2 (sourceRegion): the operator lists it there and
+        every shard gets --source-region (a shard listing it in the pod's AWS_REGION,
+        us-east-1, would get 301 PermanentRedirect and fail the Job)."""
+        replica, primary, prefix, extras = self.fill("jm", replica_region="us-west-2")
         name = "assets-job"
         since = time.time()
-        self.apply_rr(self.rr_manifest(name, [self.item(replica, primary, prefix)]))
+        self.apply_rr(self.rr_manifest(name, [self.item(replica, primary, prefix,
+                                                        sourceRegion="us-west-2")]))
         obj = self.wait_phase(name, "AwaitingApproval")
         val = step_of(obj, "assets/validate")["message"]
         self.assertIn("Job mode", val, val)
@@ -377,6 +460,9 @@ class S3SyncJobMode(ScenarioCase):
         jobs = self.jobs(name)
         self.assertEqual([j["metadata"]["name"] for j in jobs], ["lb-%s-assets-sync" % name])
         self.assert_indexed(jobs[0], 3)
+        cmd = jobs[0]["spec"]["template"]["spec"]["containers"][0]["command"]
+        self.assertEqual(cmd[cmd.index("--source-region") + 1], "us-west-2")
+        self.assertNotIn("--target-region", cmd)
         self.assertIn("3/3 shards succeeded", step_of(obj, "assets/verify")["message"])
         self.assert_synced(replica, primary, prefix, extras)
         done = per_key([e for e in copies_into(primary, since) if applied(e)])

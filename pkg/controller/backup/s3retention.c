@@ -222,41 +222,13 @@ done:
 
 /* ---- s3Copy ------------------------------------------------------------------- */
 
-/* A client for the target's `field` region: ctx->aws when the field is unset or
- * names ctx->aws's region, else a new one (*owned set). */
-static int region_client(aws_client **out, bool *owned, const backup_target_ctx *ctx,
-                         const char *field)
+int backup_s3copy_clients_open(aws_region_pair *out, const backup_target_ctx *ctx)
 {
-    const char *region = json_string_value(json_object_get(ctx->target->spec, field));
-    *owned = false;
-    *out = ctx->aws;
-    if (region == NULL || region[0] == '\0' || strcmp(region, aws_client_region(ctx->aws)) == 0)
-        return 0;
-    int rc = aws_client_new_for_region(out, ctx->aws, region);
-    if (rc != 0)
-        return lb_error_wrap(rc, "s3Copy %s", field);
-    *owned = true;
-    return 0;
-}
-
-int backup_s3copy_clients_open(backup_s3copy_clients *out, const backup_target_ctx *ctx)
-{
-    memset(out, 0, sizeof(*out));
-    int rc = region_client(&out->src, &out->src_owned, ctx, "sourceRegion");
-    if (rc == 0)
-        rc = region_client(&out->dst, &out->dst_owned, ctx, "destinationRegion");
-    if (rc != 0)
-        backup_s3copy_clients_close(out);
-    return rc;
-}
-
-void backup_s3copy_clients_close(backup_s3copy_clients *c)
-{
-    if (c->src_owned)
-        aws_client_free(c->src);
-    if (c->dst_owned)
-        aws_client_free(c->dst);
-    memset(c, 0, sizeof(*c));
+    const json_t *t = ctx->target->spec;
+    int rc =
+        aws_region_pair_open(out, ctx->aws, json_string_value(json_object_get(t, "sourceRegion")),
+                             json_string_value(json_object_get(t, "destinationRegion")));
+    return rc != 0 ? lb_error_wrap(rc, "s3Copy sourceRegion/destinationRegion") : 0;
 }
 
 int backup_s3_tag_copy(const backup_target_ctx *ctx, const char *bucket, const char *key)
@@ -343,7 +315,7 @@ int backup_s3copy_retention(int *out_deleted, char *msg, size_t size,
     const char *prefix = json_string_value(json_object_get(t, "prefix"));
     s3_list_options lo = {.prefix = prefix != NULL && prefix[0] != '\0' ? prefix : NULL};
     keyset a = {0}, b = {0};
-    backup_s3copy_clients cl;
+    aws_region_pair cl;
     size_t off = 0;
     int rc;
 
@@ -387,6 +359,6 @@ int backup_s3copy_retention(int *out_deleted, char *msg, size_t size,
 done:
     keyset_dispose(&a);
     keyset_dispose(&b);
-    backup_s3copy_clients_close(&cl);
+    aws_region_pair_close(&cl);
     return rc;
 }

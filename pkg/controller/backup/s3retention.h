@@ -27,6 +27,7 @@
 #include <stddef.h>
 
 #include "agent/latest.h"
+#include "aws/regionpair.h"
 #include "api/backup.h"
 #include "controller/backup/target.h"
 
@@ -55,23 +56,11 @@ int backup_s3_mark_failed(const backup_target_ctx *ctx, const char *bucket, cons
 int backup_s3_retention(int *out_deleted, char *msg, size_t size, const backup_target_ctx *ctx,
                         const api_backup_spec *spec, const char *keep_key);
 
-/* The AWS clients of an s3Copy target: src for sourceRegion, dst for
- * destinationRegion (each ctx->aws when its field is unset or names ctx->aws's
- * region, else a client for that region, aws_client_new_for_region). Listing,
- * copying (CopyObject is sent to the destination's region, reading the source
- * across regions), tagging and deleting go to the bucket's own region: S3
- * refuses a request signed for another region (AuthorizationHeaderMalformed). */
-typedef struct backup_s3copy_clients {
-    aws_client *src, *dst;
-    bool src_owned, dst_owned;
-} backup_s3copy_clients;
-
-/* Fills *out; 0, or a negative code (a malformed region, named). Close it in
- * every case after 0. */
-int backup_s3copy_clients_open(backup_s3copy_clients *out, const backup_target_ctx *ctx);
-
-/* Frees the clients opened for other regions; *c is zeroed. */
-void backup_s3copy_clients_close(backup_s3copy_clients *c);
+/* The AWS clients of an s3Copy target (aws/regionpair.h): src for its
+ * sourceRegion, dst for its destinationRegion, each ctx->aws when the field is
+ * unset or names ctx->aws's region. Returns 0, or LB_EINVALID (a malformed
+ * region, the field named). Close with aws_region_pair_close after 0. */
+int backup_s3copy_clients_open(aws_region_pair *out, const backup_target_ctx *ctx);
 
 /* s3Copy ownership: the copy dst bucket/key keeps the tags CopyObject took
  * from its source (ownership tags the source carried are replaced) and gets

@@ -421,7 +421,7 @@ static int run_s3copy(backup_target_result *out, const backup_target_ctx *ctx)
     const char *dst = json_string_value(json_object_get(t, "destinationBucket"));
     const char *prefix = json_string_value(json_object_get(t, "prefix"));
     s3set a = {0}, b = {0};
-    backup_s3copy_clients cl;
+    aws_region_pair cl;
     s3_list_options lo = {.prefix = prefix};
     size_t copied = 0, pending = 0;
     long long bytes = 0;
@@ -515,7 +515,7 @@ static int run_s3copy(backup_target_result *out, const backup_target_ctx *ctx)
 done:
     s3set_dispose(&a);
     s3set_dispose(&b);
-    backup_s3copy_clients_close(&cl);
+    aws_region_pair_close(&cl);
     return rc;
 }
 

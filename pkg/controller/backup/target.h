@@ -31,7 +31,7 @@
  *    its tagging leaves no unowned copy and no second copy. With
  *    sourceRegion/destinationRegion (the offsite copy in another region) each
  *    bucket is listed in its own region and CopyObject goes to the
- *    destination's region (s3retention.h, backup_s3copy_clients).
+ *    destination's region (aws/regionpair.h, backup_s3copy_clients_open).
  *
  * Secrets (database URLs, keys) reach the agent as secretKeyRef env only.
  */

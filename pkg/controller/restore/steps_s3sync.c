@@ -75,15 +75,25 @@
  * Content checks in operator mode are capped at S3SYNC_MAX_CONTENT_CHECKS
  * keys per call (ContentChecksTooMany beyond).
  *
- * sourceRegion/targetRegion are not used: every call goes through the
- * operator's client (as the RDS steps do); with one endpoint per region the
- * copy is sent to the target's region, which is the operator's.
+ * Regions (aws/regionpair.h, shared with BackupPolicy's s3Copy): every call
+ * goes to its bucket's region. The source is listed (and, for content
+ * checks, read) in sourceRegion; the target is listed, copied into and
+ * deleted from in targetRegion - CopyObject is a write to the target bucket,
+ * so it is sent to the target's region and S3 reads the source across
+ * regions server-side. Either field unset means the operator's region. A
+ * bucket in another region than the one it is asked in answers 301
+ * PermanentRedirect with its region in x-amz-bucket-region: the listing in
+ * validate fails the step (S3ListFailed) naming the field to set
+ * (spec.items[N].s3Sync.sourceRegion or targetRegion) and that region, before
+ * anything is copied. Job mode passes the set regions to every shard as
+ * --source-region / --target-region.
  */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/regionpair.h"
 #include "aws/s3.h"
 #include "aws/s3sync.h"
 #include "controller/agentjob.h"
@@ -105,10 +115,12 @@
 
 typedef struct sync_view {
     const char *src, *dst, *prefix;
+    const char *src_region, *dst_region; /* NULL: the operator's */
     int delete_extra, concurrency;
 } sync_view;
 
 typedef struct sync_state {
+    aws_region_pair cl; /* cl.src lists and reads the source, cl.dst the rest */
     s3sync_listing src, dst;
     s3sync_diff d;
     int src_over, dst_over; /* more than max_objects keys: the listing was stopped */
@@ -131,6 +143,8 @@ static void view_of(sync_view *w, const step_ctx *ctx)
     w->src = json_string_value(json_object_get(s, "sourceBucket"));
     w->dst = json_string_value(json_object_get(s, "targetBucket"));
     w->prefix = json_string_value(json_object_get(s, "prefix"));
+    w->src_region = json_string_value(json_object_get(s, "sourceRegion"));
+    w->dst_region = json_string_value(json_object_get(s, "targetRegion"));
     w->delete_extra = json_is_true(json_object_get(s, "deleteExtraneous"));
     w->concurrency = conc >= 1 && conc <= S3SYNC_MAX_CONCURRENCY ? (int)conc : 16;
 }
@@ -140,6 +154,19 @@ static void state_dispose(sync_state *st)
     s3sync_diff_dispose(&st->d);
     s3sync_listing_dispose(&st->src);
     s3sync_listing_dispose(&st->dst);
+    aws_region_pair_close(&st->cl);
+}
+
+/* A listing refused as invalid (above all S3's answer from another region:
+ * 301 PermanentRedirect naming the bucket's region, aws/request.h) fails the
+ * step naming the field that sets the side's region. Fills out. */
+static void list_failed(step_result *out, const step_ctx *ctx, const char *field,
+                        const char *region, const aws_client *c)
+{
+    step_failed(
+        out, "S3ListFailed", "spec.items[%zu].s3Sync.%s (%s%s): %s", ctx->item->index, field,
+        region != NULL && region[0] ? "listed in " : "unset: listed in the operator's region ",
+        aws_client_region(c), lb_error_last());
 }
 
 /* Lists both sides (each stopped past max_objects keys) and, when both fit,
@@ -157,20 +184,36 @@ static int list_both(int *out_job, sync_state *st, const sync_view *w, step_resu
         step_failed(out, "NoAWSConfiguration", "item %s: s3Sync needs AWS access", ctx->item->name);
         return 1;
     }
+    rc = aws_region_pair_open(&st->cl, ctx->aws, w->src_region, w->dst_region);
+    if (rc == LB_EINVALID) {
+        step_failed(out, "InvalidRegion", "spec.items[%zu].s3Sync: %s", ctx->item->index,
+                    lb_error_last());
+        return 1;
+    }
+    if (rc != 0)
+        return rc;
     st->src.max = st->dst.max = max_objects;
-    rc = s3sync_list(&st->src, ctx->aws, w->src, w->prefix);
+    rc = s3sync_list(&st->src, st->cl.src, w->src, w->prefix);
     if (rc == LB_ETOOBIG) {
         st->src_over = 1;
         rc = 0;
     }
+    if (rc == LB_EINVALID) {
+        list_failed(out, ctx, "sourceRegion", w->src_region, st->cl.src);
+        return 1;
+    }
     if (rc == 0) {
-        rc = s3sync_list(&st->dst, ctx->aws, w->dst, w->prefix);
+        rc = s3sync_list(&st->dst, st->cl.dst, w->dst, w->prefix);
         if (rc == LB_ETOOBIG) {
             st->dst_over = 1;
             rc = 0;
         }
+        if (rc == LB_EINVALID) {
+            list_failed(out, ctx, "targetRegion", w->dst_region, st->cl.dst);
+            return 1;
+        }
     }
-    if (rc == LB_ENOTFOUND || rc == LB_EINVALID) {
+    if (rc == LB_ENOTFOUND) {
         step_failed(out, "S3ListFailed", "%s", lb_error_last());
         return 1;
     }
@@ -290,7 +333,7 @@ done:
  * *out_differ (indices into st->src). Returns 0, 1 (failed, out filled) or
  * a negative transient code. */
 static int content_checks(size_t **out_differ, size_t *out_n, const sync_state *st,
-                          const sync_view *w, step_result *out, const step_ctx *ctx)
+                          const sync_view *w, step_result *out)
 {
     *out_differ = NULL;
     *out_n = 0;
@@ -304,7 +347,7 @@ static int content_checks(size_t **out_differ, size_t *out_n, const sync_state *
     for (size_t i = 0; i < st->d.ncheck; i++) {
         const char *key = st->src.v[st->d.check[i]].key;
         int equal = 0;
-        int rc = s3sync_content_equal(&equal, ctx->aws, w->src, w->dst, key);
+        int rc = s3sync_content_equal(&equal, &st->cl, w->src, w->dst, key);
         if (rc != 0) {
             free(*out_differ);
             *out_differ = NULL;
@@ -320,7 +363,7 @@ static int content_checks(size_t **out_differ, size_t *out_n, const sync_state *
 }
 
 static int copy_batch(size_t *out_done, long long *out_bytes, const sync_state *st,
-                      const size_t *idx, size_t n, const sync_view *w, const step_ctx *ctx)
+                      const size_t *idx, size_t n, const sync_view *w)
 {
     const s3sync_entry **keys;
     int rc;
@@ -330,13 +373,13 @@ static int copy_batch(size_t *out_done, long long *out_bytes, const sync_state *
     keys = lb_calloc(n ? n : 1, sizeof(*keys));
     for (size_t i = 0; i < n; i++)
         keys[i] = &st->src.v[idx[i]];
-    rc = s3sync_copy_many(out_done, out_bytes, ctx->aws, w->src, w->dst,
+    rc = s3sync_copy_many(out_done, out_bytes, &st->cl, w->src, w->dst,
                           (const s3sync_entry *const *)keys, n, w->concurrency);
     free(keys);
     return rc;
 }
 
-static int delete_extras(const sync_state *st, const sync_view *w, const step_ctx *ctx)
+static int delete_extras(const sync_state *st, const sync_view *w)
 {
     s3_object_id *ids = lb_calloc(st->d.nextra, sizeof(*ids));
     s3_delete_result dr;
@@ -345,7 +388,7 @@ static int delete_extras(const sync_state *st, const sync_view *w, const step_ct
     for (size_t i = 0; i < st->d.nextra; i++)
         ids[i].key = st->dst.v[st->d.extra[i]].key;
     memset(&dr, 0, sizeof(dr));
-    rc = s3_delete_objects(&dr, ctx->aws, w->dst, ids, st->d.nextra, true);
+    rc = s3_delete_objects(&dr, st->cl.dst, w->dst, ids, st->d.nextra, true);
     if (rc != 0)
         rc = lb_error_wrap(rc, "DeleteObjects s3://%s (%zu extraneous keys)", w->dst, st->d.nextra);
     s3_delete_result_dispose(&dr);
@@ -399,6 +442,15 @@ json_t *steps_s3sync__job(const agentjob_spec *spec, const json_t *s3, int shard
     if (prefix != NULL && prefix[0] != '\0') {
         json_array_append_new(cmd, json_string("--prefix"));
         json_array_append_new(cmd, json_string(prefix));
+    }
+    for (size_t i = 0; i < 2; i++) { /* each side's region, as the operator's calls use it */
+        static const char *const field[] = {"sourceRegion", "targetRegion"};
+        static const char *const flag[] = {"--source-region", "--target-region"};
+        const char *region = json_string_value(json_object_get(s3, field[i]));
+        if (region != NULL && region[0] != '\0') {
+            json_array_append_new(cmd, json_string(flag[i]));
+            json_array_append_new(cmd, json_string(region));
+        }
     }
     if (json_is_true(json_object_get(s3, "deleteExtraneous")))
         json_array_append_new(cmd, json_string("--delete-extraneous"));
@@ -471,12 +523,13 @@ static int on_count(const s3_object *o, void *payload)
     return 0;
 }
 
-/* Keys under the prefix, counted (not kept) up to S3SYNC_JOB_COUNT_MAX_KEYS + 1. */
-static int count_keys(size_t *out, const step_ctx *ctx, const char *bucket, const char *prefix)
+/* Keys under the prefix, counted (not kept) up to S3SYNC_JOB_COUNT_MAX_KEYS + 1,
+ * through c (the bucket's region). */
+static int count_keys(size_t *out, aws_client *c, const char *bucket, const char *prefix)
 {
     s3_list_options o = {.prefix = (prefix && prefix[0]) ? prefix : NULL, .max_keys = 1000};
     key_count k = {.n = 0, .max = S3SYNC_JOB_COUNT_MAX_KEYS};
-    int rc = s3_list_objects_v2(NULL, ctx->aws, bucket, &o, on_count, &k);
+    int rc = s3_list_objects_v2(NULL, c, bucket, &o, on_count, &k);
 
     *out = k.n;
     if (rc == LB_ETOOBIG) {
@@ -540,13 +593,14 @@ static int run_job(step_result *out, const step_ctx *ctx, const sync_view *w, co
 }
 
 /* Job mode, no Job yet: sizes it from key counts and creates it. */
-static int start_job(step_result *out, const step_ctx *ctx, const sync_view *w, const char *name)
+static int start_job(step_result *out, const step_ctx *ctx, const sync_state *st,
+                     const sync_view *w, const char *name)
 {
     size_t src_keys = 0, dst_keys = 0;
-    int rc = count_keys(&src_keys, ctx, w->src, w->prefix);
+    int rc = count_keys(&src_keys, st->cl.src, w->src, w->prefix);
 
     if (rc == 0)
-        rc = count_keys(&dst_keys, ctx, w->dst, w->prefix);
+        rc = count_keys(&dst_keys, st->cl.dst, w->dst, w->prefix);
     if (rc != 0)
         return rc;
     return run_job(out, ctx, w, name, steps_s3sync__shards(src_keys, dst_keys, max_objects));
@@ -578,11 +632,11 @@ int s3sync_step_sync(step_result *out, const step_ctx *ctx)
     if (rc != 0)
         goto out;
     if (job_mode) {
-        rc = start_job(out, ctx, &w, job);
+        rc = start_job(out, ctx, &st, &w, job);
         goto out;
     }
     if (st.d.ncopy > 0) {
-        rc = copy_batch(&done, &bytes, &st, st.d.copy, st.d.ncopy, &w, ctx);
+        rc = copy_batch(&done, &bytes, &st, st.d.copy, st.d.ncopy, &w);
         if (rc != 0) {
             rc = batch_failed(out, rc, done, &w);
             goto out;
@@ -596,7 +650,7 @@ int s3sync_step_sync(step_result *out, const step_ctx *ctx)
         goto out;
     }
     if (w.delete_extra && st.d.nextra > 0) {
-        rc = delete_extras(&st, &w, ctx);
+        rc = delete_extras(&st, &w);
         if (rc != 0) {
             rc = batch_failed(out, rc, 0, &w);
             goto out;
@@ -605,11 +659,11 @@ int s3sync_step_sync(step_result *out, const step_ctx *ctx)
                        st.d.nextra);
         goto out;
     }
-    rc = content_checks(&differ, &ndiffer, &st, &w, out, ctx);
+    rc = content_checks(&differ, &ndiffer, &st, &w, out);
     if (rc != 0)
         goto out;
     if (ndiffer > 0) {
-        rc = copy_batch(&done, &bytes, &st, differ, ndiffer, &w, ctx);
+        rc = copy_batch(&done, &bytes, &st, differ, ndiffer, &w);
         if (rc != 0) {
             rc = batch_failed(out, rc, done, &w);
             goto out;
@@ -694,7 +748,7 @@ int s3sync_step_verify(step_result *out, const step_ctx *ctx)
                          max_objects, w.prefix ? w.prefix : "", job);
         goto done;
     }
-    rc = content_checks(&differ, &ndiffer, &st, &w, out, ctx);
+    rc = content_checks(&differ, &ndiffer, &st, &w, out);
     if (rc != 0)
         goto done;
     if (st.d.ncopy > 0 || ndiffer > 0 || (w.delete_extra && st.d.nextra > 0)) {
