@@ -383,8 +383,8 @@ func apiserverArgs(cfg *config) []string {
 // each is there); LIFEBOAT_CP_CONTROLLERS overrides the list ("*" = Kubernetes' default
 // set). Left out: endpoints, endpointslice(-mirroring) (the kubelet writes the Service
 // map itself), daemonset, cronjob, replicationcontroller, horizontal-pod-autoscaler,
-// disruption, resourcequota, node-lifecycle and taint-eviction (one node, its own
-// heartbeats), pod-garbage-collector, ttl, attach-detach, persistentvolume-expander,
+// disruption, resourcequota, taint-eviction (one node that heartbeats itself),
+// pod-garbage-collector, ttl, attach-detach, persistentvolume-expander,
 // ephemeral-volume, the certificatesigningrequest controllers, serviceaccount-token
 // (legacy token Secrets; tokens come from the TokenRequest API) and its cleaner.
 var controllers = []string{
@@ -394,6 +394,9 @@ var controllers = []string{
 	"serviceaccount-controller", "root-ca-certificate-publisher-controller",
 	"persistentvolume-binder-controller", "persistentvolumeclaim-protection-controller",
 	"persistentvolume-protection-controller",
+	// the TaintNodesByCondition admission plugin gives a new Node the taint
+	// node.kubernetes.io/not-ready:NoSchedule; only this controller takes it off
+	"node-lifecycle-controller",
 	"clusterrole-aggregation-controller", "validatingadmissionpolicy-status-controller",
 }
 
