@@ -380,8 +380,9 @@ func apiserverArgs(cfg *config) []string {
 }
 
 // controllers: only what the suites, deploy/ and the operator use (README.md says why
-// each is there); LIFEBOAT_CP_CONTROLLERS overrides the list ("*" = Kubernetes' default
-// set). Left out: endpoints, endpointslice(-mirroring) (the kubelet writes the Service
+// each is there); LIFEBOAT_CP_CONTROLLERS overrides the list (the set before issue 9's
+// cut: "*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller").
+// Left out: endpoints, endpointslice(-mirroring) (the kubelet writes the Service
 // map itself), daemonset, cronjob, replicationcontroller, horizontal-pod-autoscaler,
 // disruption, resourcequota, taint-eviction (one node that heartbeats itself),
 // pod-garbage-collector, ttl, attach-detach, persistentvolume-expander,
