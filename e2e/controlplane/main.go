@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,6 +122,10 @@ func main() {
 	}
 	cfg := loadConfig(os.Args[2])
 	switch os.Args[1] {
+	case "etcd", "apiserver", "controller-manager", "scheduler", "kubelet":
+		setGCPercent()
+	}
+	switch os.Args[1] {
 	case "up":
 		runSupervisor(cfg)
 	case "etcd":
@@ -151,6 +156,20 @@ func main() {
 	default:
 		usage()
 	}
+}
+
+// setGCPercent: the components run with GOGC=200 (Go's default is 100) unless GOGC or
+// LIFEBOAT_CP_GOGC is set: half as many garbage collections for some more heap (measured
+// in README.md). Set here, not in the environment, so that pods never inherit it.
+func setGCPercent() {
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	pct, err := strconv.Atoi(envOr("LIFEBOAT_CP_GOGC", "200"))
+	if err != nil {
+		fatal(fmt.Errorf("LIFEBOAT_CP_GOGC: %v", err))
+	}
+	debug.SetGCPercent(pct)
 }
 
 type cobraCmd interface {
@@ -350,8 +369,36 @@ func apiserverArgs(cfg *config) []string {
 		"--allow-privileged=true",
 		"--profiling=false",
 		"--endpoint-reconciler-type=none",
+		// API Priority and Fairness off: one client set, no test looks at flow schemas or
+		// priority levels; the max-in-flight limits (400/200) apply instead. Saves the
+		// per-request classification, the APF config controller and its bootstrap objects.
+		"--enable-priority-and-fairness=false",
+		// no kube-apiserver identity Lease (a write every 10 s, and its GC) for one server
+		"--feature-gates=APIServerIdentity=false",
 		"--v=" + envOr("LIFEBOAT_CP_VERBOSITY", "0"),
 	}
+}
+
+// controllers: only what the suites, deploy/ and the operator use (README.md says why
+// each is there); LIFEBOAT_CP_CONTROLLERS overrides the list (the set before issue 9's
+// cut: "*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller").
+// Left out: endpoints, endpointslice(-mirroring) (the kubelet writes the Service
+// map itself), daemonset, cronjob, replicationcontroller, horizontal-pod-autoscaler,
+// disruption, resourcequota, taint-eviction (one node that heartbeats itself),
+// pod-garbage-collector, ttl, attach-detach, persistentvolume-expander,
+// ephemeral-volume, the certificatesigningrequest controllers, serviceaccount-token
+// (legacy token Secrets; tokens come from the TokenRequest API) and its cleaner.
+var controllers = []string{
+	"deployment-controller", "replicaset-controller", "statefulset-controller",
+	"job-controller", "ttl-after-finished-controller",
+	"garbage-collector-controller", "namespace-controller",
+	"serviceaccount-controller", "root-ca-certificate-publisher-controller",
+	"persistentvolume-binder-controller", "persistentvolumeclaim-protection-controller",
+	"persistentvolume-protection-controller",
+	// the TaintNodesByCondition admission plugin gives a new Node the taint
+	// node.kubernetes.io/not-ready:NoSchedule; only this controller takes it off
+	"node-lifecycle-controller",
+	"clusterrole-aggregation-controller", "validatingadmissionpolicy-status-controller",
 }
 
 func controllerManagerArgs(cfg *config) []string {
@@ -367,7 +414,7 @@ func controllerManagerArgs(cfg *config) []string {
 		"--root-ca-file=" + cfg.p("ca.crt"),
 		"--cluster-signing-cert-file=" + cfg.p("ca.crt"),
 		"--cluster-signing-key-file=" + cfg.p("ca.key"),
-		"--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
+		"--controllers=" + envOr("LIFEBOAT_CP_CONTROLLERS", strings.Join(controllers, ",")),
 		"--concurrent-deployment-syncs=5",
 		"--profiling=false",
 		"--v=" + envOr("LIFEBOAT_CP_VERBOSITY", "0"),

@@ -34,7 +34,7 @@ def setUpModule():
 
 
 def pod_of(ns, selector):
-    pods = kube.kubectl_json("get", "pods", "-n", ns, "-l", selector)["items"]
+    pods = kube.get_json("pods", ns=ns, label_selector=selector)["items"]  # polled: raw GET
     live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
     return live
 

@@ -71,7 +71,7 @@ def rr_manifest(ns, name, item, requester="alice", approval=True, annotations=No
 
 
 def get_rr(ns, name):
-    return kube.kubectl_json("get", "rr/" + name, "-n", ns)
+    return kube.get_json("rr", name, ns)  # polled: a raw GET, not a kubectl process
 
 
 def condition(obj, ctype):
