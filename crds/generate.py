@@ -181,8 +181,8 @@ def timestamp(desc):
     return s(desc + " (RFC 3339).", fmt="date-time", max_len=64)
 
 
-def region():
-    return s("AWS region (default: the operator's region).", REGION, 32, 9)
+def region(desc="AWS region (default: the operator's region)."):
+    return s(desc, REGION, 32, 9)
 
 
 def secret_key_ref(desc):
@@ -616,9 +616,15 @@ def restore_item():
     s3_sync = obj("Server-side copy from a replica bucket, then compare key sets and ETags "
                   "(runbook 000 3B).", {
                       "sourceBucket": bucket("Bucket to copy from"),
-                      "sourceRegion": region(),
+                      "sourceRegion": region(
+                          "Region of sourceBucket, where it is listed and read (default: the "
+                          "operator's region). A bucket of another region fails validate "
+                          "naming this field and the bucket's region."),
                       "targetBucket": bucket("Bucket to copy into"),
-                      "targetRegion": region(),
+                      "targetRegion": region(
+                          "Region of targetBucket, where it is listed, copied into (CopyObject "
+                          "reads the source across regions) and deleted from (default: the "
+                          "operator's region)."),
                       "prefix": s("Only keys under this prefix.", max_len=1024),
                       "deleteExtraneous": b("Delete target keys missing from the source.",
                                             False),
