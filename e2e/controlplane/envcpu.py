@@ -34,11 +34,11 @@ def snap():
         except OSError: pass
         rss = next((int(l.split()[1]) for l in status.splitlines() if l.startswith('VmRSS')), 0)
         procs[int(d)] = (ppid, cpu, ctx, rss, cmd)
-    sel = set(); todo = list(roots)
-    while todo:
-        p = todo.pop()
+    sel = set(); pending = list(roots)
+    while pending:
+        p = pending.pop()
         if p in procs and p not in sel:
-            sel.add(p); todo += [q for q, v in procs.items() if v[0] == p]
+            sel.add(p); pending += [q for q, v in procs.items() if v[0] == p]
     return {p: procs[p] for p in sel}
 def name(cmd):
     w = cmd.split()
