@@ -47,19 +47,17 @@ base=${LIFEBOAT_RUN_DIR:-$here/.run}
 mkdir -p "$base"
 base=$(cd "$base" && pwd)
 
-# Seconds each suite took in the last measured run (CI of 30a48c8+1: make test on 2 cores,
-# four lanes, 24 min 52 s): the longest go first so that the lanes finish together. A
-# suite not listed counts as long (300 s). awssim-runbooks is the part of awssim (838 s
-# then) split off by the sums of its tests' times.
+# Seconds each suite took in the last measured run (make test of a fresh clone of 5212f2b
+# on 2 cores, five lanes, 20 min 54 s): the longest go first so that the lanes finish
+# together. A suite not listed counts as long (300 s).
 weight() {
     case "$1" in
-    restore) echo 480 ;; backup-schedule) echo 450 ;; restore-s3) echo 420 ;;
-    awssim) echo 400 ;; backup) echo 370 ;; restore-aurora) echo 360 ;;
-    restore-lifecycle) echo 350 ;; awssim-runbooks) echo 340 ;; awsclient) echo 335 ;;
-    redis) echo 310 ;; controlplane) echo 200 ;; verify) echo 190 ;; fullenv) echo 180 ;;
-    agent) echo 140 ;; kubesim) echo 100 ;; kubeclient) echo 90 ;; plugin) echo 70 ;;
-    operator) echo 70 ;; tenancy) echo 70 ;; crds) echo 57 ;; pg) echo 28 ;; apps) echo 25 ;;
-    deploy) echo 12 ;;
+    restore) echo 701 ;; restore-s3) echo 458 ;; restore-lifecycle) echo 446 ;;
+    backup-schedule) echo 435 ;; restore-aurora) echo 377 ;; awssim-runbooks) echo 347 ;;
+    backup) echo 331 ;; redis) echo 323 ;; awsclient) echo 320 ;; awssim) echo 233 ;;
+    verify) echo 225 ;; agent) echo 217 ;; controlplane) echo 202 ;; fullenv) echo 190 ;;
+    kubesim) echo 121 ;; kubeclient) echo 118 ;; tenancy) echo 103 ;; operator) echo 102 ;;
+    crds) echo 97 ;; plugin) echo 86 ;; pg) echo 63 ;; apps) echo 42 ;; deploy) echo 19 ;;
     *) echo 300 ;;
     esac
 }

@@ -178,6 +178,25 @@ def kill_postmaster(data_dir, log=None):
         pass
 
 
+_template_lock = threading.Lock()
+
+
+def _initdb_template(layout):
+    """A pristine initdb data directory under layout.pg, made once per awssim: a new
+    instance is a copy of it (0.1 s of CPU) instead of an initdb of its own (1.4 s of CPU,
+    most of an instance's creation; issue 9). Copies share initdb's system identifier,
+    which nothing here compares across instances (each has its own WAL archive)."""
+    path = os.path.join(layout.pg, ".initdb-template")
+    with _template_lock:
+        if not os.path.isdir(path):
+            tmp = path + ".tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            _run([f"{PG_BIN}/initdb", "-D", tmp, "-U", PG_USER, "-A", "trust",
+                  "--wal-segsize=1", "-E", "UTF8", "--locale=C", "--no-sync"])
+            os.rename(tmp, path)
+    return path
+
+
 class BaseBackup:
     """A pg_basebackup copy of a cluster, usable as a snapshot or a PITR base."""
 
@@ -261,8 +280,7 @@ host all all 127.0.0.1/32 scram-sha-256
     # --- lifecycle -----------------------------------------------------------------
     def initdb(self, master_user, master_password, db_name):
         self._mkdirs()
-        _run([f"{PG_BIN}/initdb", "-D", self.data, "-U", PG_USER, "-A", "trust",
-              "--wal-segsize=1", "-E", "UTF8", "--locale=C", "--no-sync"])
+        _run(["cp", "-a", _initdb_template(self.layout), self.data])
         self._write_base_conf()
         self._write_instance_conf()
         self.start()

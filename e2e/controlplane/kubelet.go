@@ -847,8 +847,12 @@ func envMap(env []string) map[string]string {
 	return m
 }
 
+// podPath: PostgreSQL's own bin folder comes before /usr/bin, where Debian's psql is
+// postgresql-common's Perl wrapper (~60 ms of CPU a call): the sample apps run psql for
+// every readiness probe, once a second (issue 9). AWSSIM_PG_BIN overrides it, as for awssim.
 func podPath(cfg *config) string {
 	return strings.Join([]string{cfg.binDir, filepath.Join(cfg.repo, "e2e", "apps"),
+		envOr("AWSSIM_PG_BIN", "/usr/lib/postgresql/15/bin"),
 		"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}, ":")
 }
 

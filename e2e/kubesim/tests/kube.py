@@ -239,6 +239,34 @@ def watch(path, timeout=30, max_events=None, until=None, headers=None, kubeconfi
     return events
 
 
+_CREATE_PLURAL = {"Secret": "secrets", "ConfigMap": "configmaps", "Service": "services",
+                  "Deployment": "deployments", "StatefulSet": "statefulsets",
+                  "PersistentVolumeClaim": "persistentvolumeclaims",
+                  "ServiceAccount": "serviceaccounts", "Job": "jobs"}
+
+
+def create(objs):
+    """Create namespaced fixture objects (a dict or a list of them) with one POST each on
+    $KUBECONFIG's cluster without a kubectl process; an object that exists already, and
+    kinds not in _CREATE_PLURAL, go through `kubectl apply` (so a caller keeps apply's
+    semantics). AssertionError when the server refuses."""
+    objs = objs if isinstance(objs, list) else [objs]
+    for o in objs:
+        plural = _CREATE_PLURAL.get(o["kind"])
+        if plural is None:
+            kubectl("apply", "-f", "-", input=o)
+            continue
+        group = "/api/v1" if o["apiVersion"] == "v1" else "/apis/" + o["apiVersion"]
+        path = "%s/namespaces/%s/%s" % (group, urllib.parse.quote(o["metadata"]["namespace"]),
+                                         plural)
+        r = api("POST", path, o)
+        if r.status == 409:
+            kubectl("apply", "-f", "-", input=o)
+        elif r.status != 201:
+            raise AssertionError("create %s %s -> %d %s" % (o["kind"], o["metadata"]["name"],
+                                                           r.status, r.body[:300]))
+
+
 def unique_ns(prefix="t"):
     """Create a fresh namespace '<prefix>-<random>' and return its name."""
     name = "%s-%s" % (prefix, uuid.uuid4().hex[:8])

@@ -713,7 +713,7 @@ class ScenarioCase(unittest.TestCase):
 
     @classmethod
     def create_secrets(cls, port, admin="orders-db-admin", shop="shop-secrets"):
-        kube.kubectl("apply", "-f", "-", input=[
+        kube.create([
             {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": admin, "namespace": cls.ns},
              "type": "Opaque", "data": {"username": b64(MASTER_USER),
                                         "password": b64(MASTER_PASSWORD)}},
@@ -724,7 +724,7 @@ class ScenarioCase(unittest.TestCase):
 
     @classmethod
     def create_service(cls, name, wait=True, **kw):
-        kube.kubectl("apply", "-f", "-", input=deployment_manifest(cls.ns, name, **kw))
+        kube.create(deployment_manifest(cls.ns, name, **kw))
         if wait:
             kube.kubectl("rollout", "status", "deployment/" + name, "-n", cls.ns,
                          "--timeout=60s", timeout=90)
