@@ -41,6 +41,7 @@ from moto.rds.exceptions import RDSClientError  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faults  # noqa: E402
 import pgctl  # noqa: E402
+import s3fast  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 DELAY_SCALE = float(os.environ.get("AWSSIM_DELAY_SCALE", "1.0"))
@@ -978,6 +979,7 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     install_patches()
+    s3fast.install()
     CONTROL = faults.Control(os.path.join(LAYOUT.root, "requests.jsonl"), RENAME_LAG_S)
     app = faults.Middleware(DomainDispatcherApplication(create_backend_app), CONTROL,
                             bucket_region=s3_bucket_region)
