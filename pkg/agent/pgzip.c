@@ -192,19 +192,11 @@ static void submit(pgz_stage *z)
 static int pgz_write(void *self, const void *data, size_t len)
 {
     pgz_stage *z = self;
-    const unsigned char *p = data;
     while (len > 0) {
         /* The filling slot is FREE: drain() left it so, and workers never
          * take a slot before it is submitted. */
         slot *s = slot_of(z, z->next_fill);
-        size_t take = PGZ_CHUNK_BYTES - s->nin;
-        if (take > len)
-            take = len;
-        memcpy(s->in + s->nin, p, take);
-        s->nin += take;
-        z->bytes_in += (int64_t)take;
-        p += take;
-        len -= take;
+        z->bytes_in += (int64_t)sink_fill(s->in, &s->nin, PGZ_CHUNK_BYTES, &data, &len);
         if (s->nin == PGZ_CHUNK_BYTES) {
             submit(z);
             if (drain(z, true, false) != 0)
