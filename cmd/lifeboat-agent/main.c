@@ -14,6 +14,7 @@
 #include "agent/cipher.h"
 #include "agent/pgconn.h"
 #include "agent/pgjob.h"
+#include "agent/pgzip.h"
 #include "aws/regionpair.h"
 #include "aws/request.h"
 #include "aws/s3sync.h"
@@ -57,8 +58,11 @@ static void usage(FILE *out)
           "  --bucket B --prefix P | --key K\n"
           "  --key-file PATH         encryption key (else $" ENV_ENCRYPTION_KEY ")\n"
           "  --no-encryption  --db-url-file PATH  --part-size-mib N\n"
-          "  --compress-level N      pg_dump -Z: 0..9 (default 1: pg_dump's 6 costs several\n"
-          "                          times the CPU for a slightly smaller object)\n"
+          "  --compress-level N      zlib level 0..9 (default 1: 6 costs several times the\n"
+          "                          CPU for a slightly smaller object; 0: uncompressed)\n"
+          "  --compress-in agent|pg_dump  who compresses (default agent: pg_dump -Z0, the\n"
+          "                          object a gzip stream; pg_dump: -Z<level>, no gzip)\n"
+          "  --compress-threads N    the agent's compression threads (default 2)\n"
           "\n"
           "archive-restore flags (a .tar.gz[.enc] into a directory, runbook 004 P3):\n"
           "  --bucket B --key K | --latest-under PREFIX  --manifest M  --key-file PATH\n"
@@ -99,6 +103,8 @@ enum {
     OPT_NO_ENCRYPTION,
     OPT_PART_SIZE,
     OPT_COMPRESS_LEVEL,
+    OPT_COMPRESS_IN,
+    OPT_COMPRESS_THREADS,
     OPT_TARGET,
     OPT_CREATE,
     OPT_SOURCE_BUCKET,
@@ -127,6 +133,8 @@ static const struct option long_opts[] = {
     {"no-encryption", no_argument, NULL, OPT_NO_ENCRYPTION},
     {"part-size-mib", required_argument, NULL, OPT_PART_SIZE},
     {"compress-level", required_argument, NULL, OPT_COMPRESS_LEVEL},
+    {"compress-in", required_argument, NULL, OPT_COMPRESS_IN},
+    {"compress-threads", required_argument, NULL, OPT_COMPRESS_THREADS},
     {"target", required_argument, NULL, OPT_TARGET},
     {"create-database", no_argument, NULL, OPT_CREATE},
     {"source-bucket", required_argument, NULL, OPT_SOURCE_BUCKET},
@@ -150,6 +158,8 @@ typedef struct flags {
     int jobs;
     long part_size_mib;
     int compress_level;
+    bool compress_in_dump;
+    int compress_threads;
 } flags;
 
 /* Prints the result line and returns the exit status. */
@@ -262,6 +272,17 @@ static int parse_flags(flags *f, int argc, char **argv)
             if (strlen(optarg) != 1 || optarg[0] < '0' || optarg[0] > '9')
                 return lb_error_setc(LB_EINVALID, "--compress-level must be 0..9");
             f->compress_level = optarg[0] - '0';
+            break;
+        case OPT_COMPRESS_IN:
+            if (strcmp(optarg, "agent") != 0 && strcmp(optarg, "pg_dump") != 0)
+                return lb_error_setc(LB_EINVALID, "--compress-in must be agent or pg_dump");
+            f->compress_in_dump = strcmp(optarg, "pg_dump") == 0;
+            break;
+        case OPT_COMPRESS_THREADS:
+            f->compress_threads = atoi(optarg);
+            if (f->compress_threads < 1 || f->compress_threads > PGZ_MAX_WORKERS)
+                return lb_error_setc(LB_EINVALID, "--compress-threads must be 1..%d",
+                                     PGZ_MAX_WORKERS);
             break;
         case OPT_PART_SIZE:
             f->part_size_mib = atol(optarg);
@@ -423,6 +444,8 @@ static int cmd_pg_backup(int argc, char **argv)
     o.db_url = url;
     o.part_size = (size_t)f.part_size_mib * 1024 * 1024;
     o.compress_level = f.compress_level;
+    o.compress_in_dump = f.compress_in_dump;
+    o.compress_threads = f.compress_threads;
     o.secret_env = secret_env;
     rc = pgjob_backup(&result, c, &o);
     if (rc != 0)

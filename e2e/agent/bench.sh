@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # e2e/agent/bench.sh - lifeboat-agent pg-backup / pg-restore beside the runbooks' shell
 # pipelines, on the same database, in one run, against a running awssim:
-#   backup:  lifeboat-agent pg-backup (pg_dump -Fc -> AES-256-GCM -> multipart upload)
+#   backup:  lifeboat-agent pg-backup (pg_dump -Fc -Z0 -> gzip on 2 threads -> AES-256-GCM
+#            -> multipart upload)
 #            vs  pg_dump -Fc | gzip | openssl enc -aes-256-cbc -pbkdf2 | aws s3 cp -
 #   restore: lifeboat-agent pg-restore (download + sha256 check against the manifest,
 #            decrypt, pg_restore)  vs  the runbook's aws s3 cp to a file, openssl enc -d,

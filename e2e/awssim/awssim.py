@@ -49,6 +49,7 @@ moto_backends.list_of_moto_modules = lambda: _MOTO_MODULES
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import faults  # noqa: E402
 import pgctl  # noqa: E402
+import s3fast  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 DELAY_SCALE = float(os.environ.get("AWSSIM_DELAY_SCALE", "1.0"))
@@ -986,6 +987,7 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     install_patches()
+    s3fast.install()
     CONTROL = faults.Control(os.path.join(LAYOUT.root, "requests.jsonl"), RENAME_LAG_S)
     app = faults.Middleware(DomainDispatcherApplication(create_backend_app), CONTROL,
                             bucket_region=s3_bucket_region)

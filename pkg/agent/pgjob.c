@@ -19,6 +19,7 @@
 #include "agent/latest.h"
 #include "agent/manifest.h"
 #include "agent/pgconn.h"
+#include "agent/pgzip.h"
 #include "agent/sink.h"
 #include "agent/upload.h"
 #include "aws/s3.h"
@@ -815,6 +816,7 @@ int pgjob_backup(json_t **out, aws_client *c, const pgjob_backup_opts *o)
     upload_stream *up = NULL;
     digest_tee *tee = NULL;
     cipher_stage *enc = NULL;
+    pgz_stage *gz = NULL;
     pgconn_counting *counting = NULL;
     char *buf = NULL;
     int dump_fd = -1;
@@ -893,10 +895,21 @@ int pgjob_backup(json_t **out, aws_client *c, const pgjob_backup_opts *o)
         }
         head = cipher_stage_sink(enc);
     }
+    agent_sink es = head;
+    bool agent_gzip = !o->compress_in_dump && o->compress_level > 0;
+    if (agent_gzip) {
+        int threads =
+            o->compress_threads > 0 ? o->compress_threads : PGJOB_DEFAULT_COMPRESS_THREADS;
+        if ((rc = pgz_new(&gz, o->compress_level, threads, &es)) != 0) {
+            free(server_version);
+            goto done;
+        }
+        head = pgz_sink(gz);
+    }
     char snaparg[128];
     snprintf(snaparg, sizeof(snaparg), "--snapshot=%s", snapshot);
     char zarg[8];
-    snprintf(zarg, sizeof(zarg), "-Z%d", o->compress_level);
+    snprintf(zarg, sizeof(zarg), "-Z%d", o->compress_in_dump ? o->compress_level : 0);
     char *argv[] = {"pg_dump", "-Fc", zarg, snaparg, "--dbname", dbname, NULL};
     if ((rc = pgconn_child_env(&env, o->db_url, NULL, o->secret_env)) != 0) {
         free(server_version);
@@ -954,7 +967,9 @@ int pgjob_backup(json_t **out, aws_client *c, const pgjob_backup_opts *o)
                         .size_bytes = digest_tee_bytes(tee),
                         .created_at = created,
                         .format = "custom",
-                        .compression = "pg_dump",
+                        .compression = agent_gzip             ? "gzip"
+                                       : o->compress_in_dump && o->compress_level > 0 ? "pg_dump"
+                                                                                    : "none",
                         .encryption = enc != NULL ? "aes-256-gcm" : "none",
                         .object = key,
                         .source_host = PQhost(pc),
@@ -976,6 +991,7 @@ int pgjob_backup(json_t **out, aws_client *c, const pgjob_backup_opts *o)
     json_object_set_new(r, "sha256", json_string(digest_tee_hex(tee)));
     json_object_set_new(r, "bytes", json_integer(digest_tee_bytes(tee)));
     json_object_set_new(r, "parts", json_integer(upload_parts(up)));
+    json_object_set_new(r, "compression", json_string(mi.compression));
     json_object_set_new(r, "rows", json_integer(rows));
     json_object_set(r, "tables", tables);
     rc = 0;
@@ -995,6 +1011,7 @@ done:
     pgconn_count_rows_cancel(counting);
     PQfinish(pc);
     pgconn_env_free(env);
+    pgz_free(gz);
     cipher_stage_free(enc);
     digest_tee_free(tee);
     upload_stream_free(up);

@@ -32,8 +32,9 @@
  *
  * pg-backup: a REPEATABLE READ transaction exports its snapshot, counts
  * every table's rows in it, and `pg_dump -Fc --snapshot=<id>` dumps that
- * same snapshot; its output (already compressed by pg_dump) is encrypted
- * (AES-256-GCM) and hashed on its way into a streaming multipart upload,
+ * same snapshot, uncompressed (-Z0); the agent gzips it on worker threads
+ * (pgzip.h; the object is a gzip stream around a custom-format dump, which
+ * pg-restore's gunzip stage opens), encrypts it (AES-256-GCM) and hashes it on its way into a streaming multipart upload,
  * no temporary file. The manifest is written last, only after the upload
  * completed, so a manifest exists only for a complete backup.
  */
@@ -88,7 +89,9 @@ typedef struct pgjob_backup_opts {
     bool allow_plaintext;
     const char *db_url;
     size_t part_size;
-    int compress_level; /* pg_dump -Z, 0..9 */
+    int compress_level;   /* zlib level, 0..9 (0: none) */
+    bool compress_in_dump; /* pg_dump -Z<level> (agents before 2026-12-04); else the agent */
+    int compress_threads;  /* the agent's compression threads; 0: PGJOB_DEFAULT_COMPRESS_THREADS */
     const char *const *secret_env;
 } pgjob_backup_opts;
 
@@ -97,6 +100,11 @@ typedef struct pgjob_backup_opts {
  * little smaller; a backup's wall time is what an incident waits for
  * (README "pg-backup compression"). */
 #define PGJOB_DEFAULT_COMPRESS_LEVEL 1
+
+/* The agent compresses (pg_dump -Z0 piped into gzip members made on this many
+ * threads, pgzip.h) so that pg_dump's row formatting and the compression use
+ * different cores (pkg/agent/README.md, pg-backup). */
+#define PGJOB_DEFAULT_COMPRESS_THREADS 2
 
 /* Runs pg-backup; *out as for pgjob_restore (plus manifest). */
 int pgjob_backup(json_t **out, aws_client *c, const pgjob_backup_opts *o);

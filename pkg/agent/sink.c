@@ -1,4 +1,4 @@
-/* sink.c - push streams: the fd and null sinks. */
+/* sink.c - push streams: the fd and null sinks, and the buffer fill step. */
 #include "agent/sink.h"
 
 #include <errno.h>
@@ -59,4 +59,16 @@ agent_sink sink_null_make(sink_null *n)
 {
     n->written = 0;
     return (agent_sink){.write = null_write, .close = NULL, .self = n};
+}
+
+size_t sink_fill(void *buf, size_t *nbuf, size_t cap, const void **data, size_t *len)
+{
+    size_t take = cap - *nbuf;
+    if (take > *len)
+        take = *len;
+    memcpy((char *)buf + *nbuf, *data, take);
+    *nbuf += take;
+    *data = (const char *)*data + take;
+    *len -= take;
+    return take;
 }

@@ -37,6 +37,12 @@ typedef struct sink_fd {
 /* Makes an agent_sink writing into f (which the caller keeps). */
 agent_sink sink_fd_make(sink_fd *f, int fd, const char *what);
 
+/* Copies as much of (*data, *len) as fits into buf between *nbuf and cap,
+ * advancing *nbuf, *data and *len; returns the bytes copied. The filling
+ * step of the stages that cut a stream into fixed buffers (upload parts,
+ * compression chunks). */
+size_t sink_fill(void *buf, size_t *nbuf, size_t cap, const void **data, size_t *len);
+
 /* A sink that counts and discards (the --verify-only pipelines). */
 typedef struct sink_null {
     int64_t written;

@@ -193,18 +193,10 @@ static int send_part(upload_stream *u)
 static int up_write(void *self, const void *data, size_t len)
 {
     upload_stream *u = self;
-    const char *p = data;
     while (len > 0) {
         if (u->nbuf == u->part_size && send_part(u) != 0)
             return LB_ERROR;
-        size_t take = u->part_size - u->nbuf;
-        if (take > len)
-            take = len;
-        memcpy(u->buf + u->nbuf, p, take);
-        u->nbuf += take;
-        u->bytes += (int64_t)take;
-        p += take;
-        len -= take;
+        u->bytes += (int64_t)sink_fill(u->buf, &u->nbuf, u->part_size, &data, &len);
     }
     return 0;
 }

@@ -222,6 +222,9 @@ class AgentPgTest(unittest.TestCase):
         self.assertEqual(manifest["sizeBytes"], len(stored))
         self.assertEqual(manifest["encryption"], "aes-256-gcm")
         self.assertEqual(manifest["format"], "custom")
+        # the agent gzips pg_dump -Z0's output (README, pg-backup)
+        self.assertEqual(manifest["compression"], "gzip")
+        self.assertEqual(res["compression"], "gzip")
         self.assertEqual(manifest["tables"], counts)
         self.assertEqual(manifest["source"]["database"], "roundtrip")
         # Not readable without the key: no dump header, no row text.
@@ -239,6 +242,8 @@ class AgentPgTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(res["object"], "s3://%s/%s" % (self.bucket, obj))
         self.assertTrue(res["verified"])
+        self.assertTrue(res["compressed"])  # a gzip stream around the custom dump
+        self.assertEqual(res["format"], "custom")
         self.assertEqual(self.pg.counts("roundtrip_copy"), counts)
         self.assertEqual(self.pg.schema("roundtrip_copy"), schema)
         self.assertEqual(res["tables"], counts)
@@ -286,6 +291,50 @@ class AgentPgTest(unittest.TestCase):
         self.assertEqual(res["tables"], restored)
         # the writer really overlapped the backup (else the test proves nothing)
         self.assertLess(before, after)
+
+    def test_every_compression_layout_restores_and_the_manifest_names_it(self):
+        """The default (pg_dump -Z0 inside the agent's gzip), the layout of agents before
+        2026-12-04 (--compress-in pg_dump: pg_dump -Z1's own compression, no gzip
+        around it) and --compress-level 0 (neither) each restore to the same rows and
+        schema, streamed and through the work volume, and the manifest says which."""
+        self.fresh_db("layouts")
+        counts = self.pg.counts("layouts")
+        schema = self.pg.schema("layouts")
+        sizes = {}
+        for args, compression, gzipped in (([], "gzip", True),
+                                            (["--compress-in", "pg_dump"], "pg_dump", False),
+                                            (["--compress-level", "0"], "none", False)):
+            name = "lay/%s-%s.dump" % (compression, len(args))
+            rc, res, err = agent("pg-backup", ["--bucket", self.bucket, "--key", name, *args],
+                                 self.pg.url("layouts"), key=KEY)
+            self.assertEqual(rc, 0, err)
+            manifest = json.loads(get(self.bucket, name[:-len(".dump")] + ".manifest.json"))
+            self.assertEqual(manifest["compression"], compression, args)
+            self.assertEqual(manifest["format"], "custom")
+            sizes[compression] = manifest["sizeBytes"]
+            for mode in ("required", "none"):  # through the work volume, then streamed
+                self.pg.psql("DROP DATABASE IF EXISTS layouts_copy WITH (FORCE)")
+                self.pg.createdb("layouts_copy")
+                rc, res, err = self.restore("layouts_copy", "--key", name, "--manifest", mode,
+                                            key=KEY)
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(res["compressed"], gzipped, (args, mode))
+                self.assertEqual(res["format"], "custom")
+                self.assertEqual(self.pg.counts("layouts_copy"), counts, (args, mode))
+                self.assertEqual(self.pg.schema("layouts_copy"), schema, (args, mode))
+        # compressed really means smaller
+        self.assertLess(sizes["gzip"], sizes["none"] * 0.8)
+        self.assertLess(sizes["pg_dump"], sizes["none"] * 0.8)
+
+    def test_compression_flags_are_checked_naming_the_flag(self):
+        for args, msg in ((["--compress-in", "gzip"], "--compress-in must be agent or pg_dump"),
+                          (["--compress-threads", "0"], "--compress-threads must be 1..16"),
+                          (["--compress-threads", "17"], "--compress-threads must be 1..16")):
+            rc, res, err = agent("pg-backup", ["--bucket", self.bucket, "--key", "z/z.dump",
+                                               *args], self.pg.url("shop"), key=KEY)
+            self.assertNotEqual(rc, 0, args)
+            self.assertIn(msg, res["error"], args)
+        self.assertEqual([k for k in keys(self.bucket) if k.startswith("z/")], [])
 
     def test_compress_level_outside_0_to_9_is_refused_naming_the_flag(self):
         for bad in ("10", "-1", "x", ""):
