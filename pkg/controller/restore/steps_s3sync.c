@@ -50,25 +50,33 @@
  *             must fit in one call, so with the default threshold, which
  *             equals that cap, every Job-mode item gets the most), then
  *             observes it: WAIT with "<succeeded>/<shards> indexes
- *             succeeded" from the Job's status; a failed Job fails the step
- *             (SyncJobFailed) with the agent's error. The Job's name is
- *             deterministic and an existing Job is looked for first, before
- *             any listing (one GET per sync call, in operator mode too), so
- *             an operator killed at any instant resumes by observing the
- *             same Job, never by starting a second one;
- *   verify    each shard, after its copies and deletes, lists both buckets
- *             afresh and verifies its keys exactly as operator mode's verify
- *             does (sizes, ETags, SHA-256 of multipart keys, no extras of its
- *             shard when deleteExtraneous) and exits non-zero otherwise; so
- *             verify checks that the Job is Complete with every index
- *             succeeded instead of re-listing millions of keys in the
- *             operator. A missing Job (the prefix grew past the threshold
- *             after an operator-mode sync, or it was deleted) fails
+ *             succeeded" from the Job's status; a Job failed by its agent's
+ *             own error fails the step (SyncJobFailed) with that error; a Job
+ *             failed because a pod ended without the agent's result (killed:
+ *             AGENTJOB_CRASHED) is followed by the next attempt's Job
+ *             "...-sync-<k>" of the same shards, up to S3SYNC_JOB_ATTEMPTS
+ *             (then SyncJobFailed with the log tail). The Jobs' names are
+ *             deterministic and the existing ones are looked for first,
+ *             before any listing (one GET per attempt per sync call, in
+ *             operator mode too), so an operator killed at any instant
+ *             resumes by observing the newest Job, never by starting another;
+ *   verify    (the newest attempt's Job) each shard, after its copies and
+ *             deletes, lists both buckets afresh and verifies its keys exactly
+ *             as operator mode's verify does (sizes, ETags, SHA-256 of
+ *             multipart keys, no extras of its shard when deleteExtraneous)
+ *             and exits non-zero otherwise; so verify checks that the Job is
+ *             Complete with every index succeeded instead of re-listing
+ *             millions of keys in the operator. A missing Job (the prefix grew
+ *             past the threshold after an operator-mode sync, or it was
+ *             deleted) fails
  *             VerifyFailed: nothing vouches for the keys.
  *
  * The Job keeps agentjob's backoffLimit 0: the first failed index fails the
- * Job with its agent's error, and the step fails; rerunning is the
- * operator's decision (a new RestoreRequest copies only what is missing).
+ * Job. Its agent's own error (after the agent's retries of throttling and
+ * 5xx) fails the step: a new Job would meet it again, and rerunning is the
+ * operator's decision (a new RestoreRequest copies only what is missing). A
+ * crash (DESIGN.md §5: work resumes) is retried by a new Job, whose shards
+ * list afresh and skip what the crashed Job copied.
  * The Job's pods get AWS credentials from the namespace's
  * "lifeboat-agent-aws" Secret (agentjob.h); no API token is mounted.
  *
@@ -102,11 +110,13 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/log.h"
 
 #define S3SYNC_JOB_MAX_SHARDS     8      /* Job mode: completions at most */
 #define S3SYNC_JOB_PARALLELISM    8      /* Job mode: pods at once at most */
 #define S3SYNC_JOB_COUNT_MAX_KEYS 100000 /* keys per side counted to size the Job */
 #define S3SYNC_JOB_SUFFIX         "sync" /* the Job is "lb-<rr>-<item>-sync" */
+#define S3SYNC_JOB_ATTEMPTS       3      /* Jobs at most: "-sync", "-sync-2", "-sync-3" */
 #define S3SYNC_ANN_REQUEST        "lifeboat.dev/restore-request"
 #define S3SYNC_COPIES_PER_CALL    256 /* copies made by one sync call */
 #define S3SYNC_MAX_CONTENT_CHECKS 100 /* multipart-ETag keys hashed per call */
@@ -509,6 +519,12 @@ static int job_get(json_t **out, const step_ctx *ctx, const char *name)
     return rc;
 }
 
+/* spec.completions of a Job (0 when unset). */
+static json_int_t job_completions(const json_t *obj)
+{
+    return json_integer_value(json_object_get(json_object_get(obj, "spec"), "completions"));
+}
+
 typedef struct key_count {
     size_t n, max;
 } key_count;
@@ -539,12 +555,57 @@ static int count_keys(size_t *out, aws_client *c, const char *bucket, const char
     return rc != 0 ? lb_error_wrap(rc, "ListObjectsV2 s3://%s", bucket) : 0;
 }
 
-/* Observes the sync Job, creating it of `shards` shards when it does not
- * exist, and turns its state into out. shards is 0 when the caller found the
- * Job: should it be deleted in between, it is created again of the fewest.
- * Returns 0 or a negative transient code. */
+/* The name of the sync's attempt-th Job (1: "lb-<rr>-<item>-sync", k > 1:
+ * "...-sync-<k>") into out (JOBRUN_NAME_MAX + 1 bytes). */
+static void job_name(char *out, size_t size, const step_ctx *ctx, int attempt)
+{
+    char suffix[32];
+    if (attempt <= 1)
+        snprintf(suffix, sizeof(suffix), "%s", S3SYNC_JOB_SUFFIX);
+    else
+        snprintf(suffix, sizeof(suffix), "%s-%d", S3SYNC_JOB_SUFFIX, attempt);
+    jobrun_name(out, size, ctx, suffix);
+}
+
+/* The newest sync Job: *out (caller decrefs), its name into name
+ * (JOBRUN_NAME_MAX + 1 bytes) and its attempt number. LB_ENOTFOUND when
+ * there is none (name: the first attempt's), or a transient code. */
+static int newest_job(json_t **out, int *attempt, char *name, size_t size, const step_ctx *ctx)
+{
+    char n[JOBRUN_NAME_MAX + 1];
+    json_t *obj = NULL;
+    int rc;
+
+    *out = NULL;
+    *attempt = 0;
+    job_name(name, size, ctx, 1);
+    for (int k = 1; k <= S3SYNC_JOB_ATTEMPTS; k++) {
+        job_name(n, sizeof(n), ctx, k);
+        rc = job_get(&obj, ctx, n);
+        if (rc == LB_ENOTFOUND)
+            break;
+        if (rc != 0) {
+            json_decref(*out);
+            *out = NULL;
+            return rc;
+        }
+        json_decref(*out);
+        *out = obj;
+        *attempt = k;
+        snprintf(name, size, "%s", n);
+    }
+    return *attempt > 0 ? 0 : LB_ENOTFOUND;
+}
+
+/* Observes the sync's attempt-th Job `name`, creating it of `shards` shards
+ * when it does not exist (the caller passes the found Job's completions, so
+ * a Job deleted in between is created again alike; fewer than 2 gives 2), and
+ * turns its state into out. A Job whose pod was killed before its agent
+ * answered (AGENTJOB_CRASHED) is followed by the next attempt's Job, of the
+ * same shards, up to S3SYNC_JOB_ATTEMPTS; `after` (NULL for the first) says
+ * why this attempt exists. Returns 0 or a negative transient code. */
 static int run_job(step_result *out, const step_ctx *ctx, const sync_view *w, const char *name,
-                   int shards)
+                   int shards, int attempt, const char *after)
 {
     char msg[AGENTJOB_MAX_MESSAGE];
     agentjob_spec spec;
@@ -563,9 +624,10 @@ static int run_job(step_result *out, const step_ctx *ctx, const sync_view *w, co
     case AGENTJOB_CREATED:
         step_wait(out, STEP_POLL_MS,
                   "s3://%s -> s3://%s: Job %s created: lifeboat-agent s3-sync in %d shards, %d "
-                  "at once",
+                  "at once%s%s",
                   w->src, w->dst, name, shards,
-                  shards < S3SYNC_JOB_PARALLELISM ? shards : S3SYNC_JOB_PARALLELISM);
+                  shards < S3SYNC_JOB_PARALLELISM ? shards : S3SYNC_JOB_PARALLELISM,
+                  after != NULL ? "; a new attempt, as " : "", after != NULL ? after : "");
         break;
     case AGENTJOB_RUNNING:
         step_wait(out, STEP_POLL_MS, "s3://%s -> s3://%s: %s", w->src, w->dst, msg);
@@ -573,6 +635,18 @@ static int run_job(step_result *out, const step_ctx *ctx, const sync_view *w, co
     case AGENTJOB_NOT_OWNED:
         step_failed(out, "JobNotOwned", "Job %s exists but is not owned by this RestoreRequest",
                     name);
+        break;
+    case AGENTJOB_CRASHED:
+        if (attempt < S3SYNC_JOB_ATTEMPTS) { /* its shards' copies are in place: redone, skipped */
+            char next[JOBRUN_NAME_MAX + 1];
+            job_name(next, sizeof(next), ctx, attempt + 1);
+            LB_LOG_WARN("s3Sync Job crashed; starting the next attempt", "job", name, "next", next);
+            rc = run_job(out, ctx, w, next, shards, attempt + 1, msg);
+            json_decref(res);
+            return rc;
+        }
+        step_failed(out, "SyncJobFailed", "s3://%s -> s3://%s: %s (attempt %d of %d)", w->src,
+                    w->dst, msg, attempt, S3SYNC_JOB_ATTEMPTS);
         break;
     case AGENTJOB_FAILED:
         step_failed(out, "SyncJobFailed", "s3://%s -> s3://%s: %s", w->src, w->dst, msg);
@@ -603,7 +677,8 @@ static int start_job(step_result *out, const step_ctx *ctx, const sync_state *st
         rc = count_keys(&dst_keys, st->cl.dst, w->dst, w->prefix);
     if (rc != 0)
         return rc;
-    return run_job(out, ctx, w, name, steps_s3sync__shards(src_keys, dst_keys, max_objects));
+    return run_job(out, ctx, w, name, steps_s3sync__shards(src_keys, dst_keys, max_objects), 1,
+                   NULL);
 }
 
 int s3sync_step_sync(step_result *out, const step_ctx *ctx)
@@ -614,16 +689,15 @@ int s3sync_step_sync(step_result *out, const step_ctx *ctx)
     size_t done = 0, *differ = NULL, ndiffer = 0;
     long long bytes = 0;
     json_t *obj = NULL;
-    int rc, job_mode;
+    int rc, job_mode, attempt;
 
     memset(&st, 0, sizeof(st));
     view_of(&w, ctx);
-    jobrun_name(job, sizeof(job), ctx, S3SYNC_JOB_SUFFIX);
     /* a Job started by an earlier call (this operator, or one killed since) is
      * observed before anything is listed: never a second Job */
-    rc = job_get(&obj, ctx, job);
+    rc = newest_job(&obj, &attempt, job, sizeof(job), ctx);
     if (rc == 0) {
-        rc = run_job(out, ctx, &w, job, 0);
+        rc = run_job(out, ctx, &w, job, (int)job_completions(obj), attempt, NULL);
         goto out;
     }
     if (rc != LB_ENOTFOUND)
@@ -726,12 +800,11 @@ int s3sync_step_verify(step_result *out, const step_ctx *ctx)
     char job[JOBRUN_NAME_MAX + 1];
     size_t *differ = NULL, ndiffer = 0;
     json_t *obj = NULL;
-    int rc, job_mode;
+    int rc, job_mode, attempt;
 
     memset(&st, 0, sizeof(st));
     view_of(&w, ctx);
-    jobrun_name(job, sizeof(job), ctx, S3SYNC_JOB_SUFFIX);
-    rc = job_get(&obj, ctx, job);
+    rc = newest_job(&obj, &attempt, job, sizeof(job), ctx); /* the one that finished the sync */
     if (rc == 0) {
         rc = verify_job(out, &w, ctx, obj, job);
         goto done;
