@@ -504,6 +504,49 @@ static void test_s3sync_a_target_in_another_region_fails_naming_target_region(vo
     fx_stop(&f);
 }
 
+/* Other refusals than another region's name the bucket field, never the region
+ * field: setting a region would not help. */
+static void refused_case(int status, const char *headers, const char *body, int target,
+                         const char *field, const char *code)
+{
+    fixture f;
+    s3fx s;
+
+    fx_start(&f, NULL, 0, "media/validate");
+    memset(&s, 0, sizeof(s));
+    httpd_start(&s.srv);
+    if (target)
+        httpd_script(&s.srv, 200, "Content-Type: application/xml\r\n", ONE);
+    httpd_script(&s.srv, status, headers, body);
+    httpd_client(&s.aws, &s.creds, &s.srv, 3);
+    f.ctx.aws = s.aws;
+    assert_int_equal(s3sync_step_validate(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_FAILED);
+    assert_string_equal(f.out.reason, "S3ListFailed");
+    assert_non_null(strstr(f.out.message, field));
+    assert_non_null(strstr(f.out.message, "must be an existing bucket the operator may list "
+                                          "(ListObjectsV2 in region us-east-1)"));
+    assert_non_null(strstr(f.out.message, code));
+    assert_null(strstr(f.out.message, "Region"));
+    assert_int_equal(s.srv.nrequests, target ? 2 : 1); /* not retried */
+    s3fx_stop(&s);
+    fx_stop(&f);
+}
+
+#define S3ERR(code) "<Error><Code>" code "</Code><Message>refused</Message></Error>"
+
+static void test_s3sync_other_refusals_name_the_bucket_field(void **state)
+{
+    (void)state;
+    refused_case(404, "Content-Type: application/xml\r\n", S3ERR("NoSuchBucket"), 0,
+                 "spec.items[0].s3Sync.sourceBucket: s3://media-replica", "NoSuchBucket");
+    refused_case(403, "Content-Type: application/xml\r\n", S3ERR("AccessDenied"), 1,
+                 "spec.items[0].s3Sync.targetBucket: s3://media", "AccessDenied");
+    /* LB_EINVALID, as the wrong region is, but without x-amz-bucket-region */
+    refused_case(400, "Content-Type: application/xml\r\n", S3ERR("InvalidBucketName"), 0,
+                 "spec.items[0].s3Sync.sourceBucket: s3://media-replica", "InvalidBucketName");
+}
+
 static void test_s3sync_job_passes_both_regions_to_the_agent(void **state)
 {
     const agentjob_spec a = JOB_SPEC;
@@ -546,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_s3sync_unset_regions_are_the_operators),
         cmocka_unit_test(test_s3sync_a_source_in_another_region_fails_naming_source_region),
         cmocka_unit_test(test_s3sync_a_target_in_another_region_fails_naming_target_region),
+        cmocka_unit_test(test_s3sync_other_refusals_name_the_bucket_field),
         cmocka_unit_test(test_s3sync_job_passes_both_regions_to_the_agent),
     };
     return cmocka_run_group_tests_name("steps_s3sync", tests, NULL, NULL);

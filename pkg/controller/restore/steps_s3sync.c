@@ -93,7 +93,9 @@
  * PermanentRedirect with its region in x-amz-bucket-region: the listing in
  * validate fails the step (S3ListFailed) naming the field to set
  * (spec.items[N].s3Sync.sourceRegion or targetRegion) and that region, before
- * anything is copied. Job mode passes the set regions to every shard as
+ * anything is copied; any other answer no retry helps (NoSuchBucket,
+ * AccessDenied, another 400) names spec.items[N].s3Sync.sourceBucket or
+ * targetBucket instead. Job mode passes the set regions to every shard as
  * --source-region / --target-region.
  */
 #include <assert.h>
@@ -101,6 +103,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/error.h"
 #include "aws/regionpair.h"
 #include "aws/s3.h"
 #include "aws/s3sync.h"
@@ -167,16 +170,37 @@ static void state_dispose(sync_state *st)
     aws_region_pair_close(&st->cl);
 }
 
-/* A listing refused as invalid (above all S3's answer from another region:
- * 301 PermanentRedirect naming the bucket's region, aws/request.h) fails the
- * step naming the field that sets the side's region. Fills out. */
-static void list_failed(step_result *out, const step_ctx *ctx, const char *field,
-                        const char *region, const aws_client *c)
+/* A side's listing that failed for good fails the step naming the field to
+ * fix: S3's answer from another region (301 PermanentRedirect naming the
+ * bucket's region: aws_client_last_failure().wrong_region) names the side's
+ * region field; any other answer no retry helps (NoSuchBucket, AccessDenied,
+ * another invalid answer) names the side's bucket field and the rule.
+ * Returns 1 with out filled, or 0 for an rc that is transient (throttling,
+ * 5xx, no answer): the caller returns it. */
+static int list_refused(step_result *out, const step_ctx *ctx, int rc, int source,
+                        const sync_view *w, const aws_client *c)
 {
-    step_failed(
-        out, "S3ListFailed", "spec.items[%zu].s3Sync.%s (%s%s): %s", ctx->item->index, field,
-        region != NULL && region[0] ? "listed in " : "unset: listed in the operator's region ",
-        aws_client_region(c), lb_error_last());
+    aws_failure f = aws_client_last_failure();
+    const char *region = source ? w->src_region : w->dst_region;
+
+    if (rc == LB_EINVALID && f.wrong_region) {
+        step_failed(out, "S3ListFailed", "spec.items[%zu].s3Sync.%s (%s%s): %s", ctx->item->index,
+                    source ? "sourceRegion" : "targetRegion",
+                    region != NULL && region[0] ? "listed in "
+                                                : "unset: listed in the operator's region ",
+                    aws_client_region(c), lb_error_last());
+        return 1;
+    }
+    if (rc == LB_EINVALID || rc == LB_ENOTFOUND ||
+        (f.code[0] != '\0' && !aws_error_retryable(f.code, f.status))) {
+        step_failed(out, "S3ListFailed",
+                    "spec.items[%zu].s3Sync.%s: s3://%s must be an existing bucket the operator "
+                    "may list (ListObjectsV2 in region %s): %s",
+                    ctx->item->index, source ? "sourceBucket" : "targetBucket",
+                    source ? w->src : w->dst, aws_client_region(c), lb_error_last());
+        return 1;
+    }
+    return 0;
 }
 
 /* Lists both sides (each stopped past max_objects keys) and, when both fit,
@@ -208,24 +232,16 @@ static int list_both(int *out_job, sync_state *st, const sync_view *w, step_resu
         st->src_over = 1;
         rc = 0;
     }
-    if (rc == LB_EINVALID) {
-        list_failed(out, ctx, "sourceRegion", w->src_region, st->cl.src);
+    if (rc != 0 && list_refused(out, ctx, rc, 1, w, st->cl.src))
         return 1;
-    }
     if (rc == 0) {
         rc = s3sync_list(&st->dst, st->cl.dst, w->dst, w->prefix);
         if (rc == LB_ETOOBIG) {
             st->dst_over = 1;
             rc = 0;
         }
-        if (rc == LB_EINVALID) {
-            list_failed(out, ctx, "targetRegion", w->dst_region, st->cl.dst);
+        if (rc != 0 && list_refused(out, ctx, rc, 0, w, st->cl.dst))
             return 1;
-        }
-    }
-    if (rc == LB_ENOTFOUND) {
-        step_failed(out, "S3ListFailed", "%s", lb_error_last());
-        return 1;
     }
     if (rc != 0)
         return rc;
