@@ -28,6 +28,7 @@
 Oracles: the aws CLI (listings), boto3 GETs of both sides (content), the request log,
 the Job objects (kubectl).
 """
+import json
 import os
 import signal
 import sys
@@ -107,6 +108,29 @@ def copies_into(bucket, since):
     return [e for e in request_log() if e.get("ts", 0) >= since
             and e.get("action") == "CopyObject"
             and e.get("params", {}).get("Bucket") == bucket]
+
+
+def log_offset():
+    """The request log's size now: copies_after() reads only what follows it (the log
+    holds every earlier test's requests; parsing it all takes too long to poll)."""
+    return os.path.getsize(os.environ["AWSSIM_REQUEST_LOG"])
+
+
+def copies_after(offset, bucket):
+    """The CopyObject calls into bucket that took effect, logged after offset."""
+    with open(os.environ["AWSSIM_REQUEST_LOG"], "rb") as f:
+        f.seek(offset)
+        lines = f.read().splitlines()
+    out = []
+    for line in lines:
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue   # a line being written
+        if e.get("action") == "CopyObject" and e.get("params", {}).get("Bucket") == bucket \
+                and applied(e):
+            out.append(e)
+    return out
 
 
 def per_key(entries):
@@ -499,28 +523,28 @@ class S3SyncJobMode(ScenarioCase):
         self.assertIn("Failed", [c["type"] for c in jobs[0]["status"].get("conditions", [])
                                  if c.get("status") == "True"])
 
-    DELAY_MS = 1000  # each CopyObject into the primary waits this long (awssim delay)
+    DELAY_MS = 1500  # each CopyObject into the primary waits this long (awssim delay)
 
     def start_slow_job(self, tag, name):
         """A Job-mode sync whose CopyObjects into the primary each wait DELAY_MS (awssim's
         delay fault: they still run and succeed), one at a time per shard, so its shards
-        copy for several seconds; returns (replica, primary, prefix, extras, since, job)
-        once the Job exists and awssim has logged some of its copies."""
+        copy for several seconds; returns (replica, primary, prefix, extras, since, offset,
+        job) once the Job exists and awssim has logged some of its copies."""
         replica, primary, prefix, extras = self.fill(tag)
         control("POST", {"action": "CopyObject", "mode": "delay", "delay_ms": self.DELAY_MS,
                          "times": -1, "match": {"Bucket": primary}})
-        since = time.time()
+        since, offset = time.time(), log_offset()
         self.apply_rr(self.rr_manifest(name, [self.item(replica, primary, prefix,
                                                         concurrency=1)], approval=False))
         deadline, jobs = time.monotonic() + 120, []
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not jobs:
             jobs = self.jobs(name)
-            if jobs and copies_into(primary, since):
-                break
             time.sleep(0.05)
         self.assertEqual(len(jobs), 1, "the sync Job was created")
-        self.assertTrue(copies_into(primary, since), "the Job's shards began copying")
-        return replica, primary, prefix, extras, since, jobs[0]
+        while time.monotonic() < deadline and not copies_after(offset, primary):
+            time.sleep(0.02)
+        self.assertTrue(copies_after(offset, primary), "the Job's shards began copying")
+        return replica, primary, prefix, extras, since, offset, jobs[0]
 
     def assert_copied_once(self, primary, since):
         """Every missing key copied by a CopyObject that took effect, each exactly once,
@@ -536,11 +560,12 @@ class S3SyncJobMode(ScenarioCase):
         logged some but not all of its copies): the restarted operator finds that Job by
         its name and observes it to the end; it never creates a second one, and no key is
         copied twice."""
-        replica, primary, prefix, extras, since, job = self.start_slow_job("jk", "assets-kill")
+        replica, primary, prefix, extras, since, offset, job = self.start_slow_job(
+            "jk", "assets-kill")
         name = "assets-kill"
         self.operator.kill9()
+        copied = len(copies_after(offset, primary))
         at_kill = kube.kubectl_json("get", "job", job["metadata"]["name"], "-n", self.ns)
-        copied = len([e for e in copies_into(primary, since) if applied(e)])
         sys.stderr.write("# killed with Job %s active %s, %d of %d copies logged\n" % (
             job["metadata"]["name"], at_kill.get("status", {}).get("active", 0), copied,
             self.MISSING))
@@ -577,7 +602,8 @@ class S3SyncJobMode(ScenarioCase):
         attempt, Job lb-<rr>-assets-sync-2, of the same shards, which copies only what is
         still missing: the keys copied before the kill are not copied again, every key
         is copied once, and the primary ends equal to the replica."""
-        replica, primary, prefix, extras, since, job = self.start_slow_job("ja", "assets-agent")
+        replica, primary, prefix, extras, since, offset, job = self.start_slow_job(
+            "ja", "assets-agent")
         name = "assets-agent"
         deadline, pid = time.monotonic() + 60, None
         while time.monotonic() < deadline and pid is None:
@@ -592,7 +618,7 @@ class S3SyncJobMode(ScenarioCase):
                 time.sleep(0.05)
         self.assertIsNotNone(pid, "a running agent process")
         os.kill(pid, signal.SIGKILL)
-        before = set(per_key([e for e in copies_into(primary, since) if applied(e)]))
+        before = set(per_key(copies_after(offset, primary)))
         sys.stderr.write("# killed agent pid %d after %d of %d copies\n" % (
             pid, len(before), self.MISSING))
         self.assertLess(len(before), self.MISSING, "copies were left at the kill")
