@@ -5,7 +5,7 @@ the request log:
 
   {"ts": 1767225600.123, "service": "rds", "action": "ModifyDBInstance", "method": "POST",
    "path": "/", "access_key": "AKID" | null, "status": 200, "fault": null | "<mode>",
-   "params": {"DBInstanceIdentifier": "...", ...}}
+   "params": {"DBInstanceIdentifier": "...", ...}}   (+ "delay_ms" for a delayed call)
 
 params holds only identifying parameters (PARAM_KEYS); secret values (SecretString,
 SecretBinary, MasterUserPassword, any *Password*) never reach the log.
@@ -23,7 +23,12 @@ runs, the connection is closed without an answer), 500-no-apply (500, nothing ru
 throttle (nothing runs; 400 Throttling for the query protocols, 400 ThrottlingException
 for JSON services, 503 SlowDown for S3), apply-then-hold (the call runs and is logged at
 once, with "held": true; the answer - a 500 - is held until the faults are cleared or
-HOLD_MAX_S pass: a test kills the client while it waits, i.e. right after the call). `action` is an operation name or an fnmatch
+HOLD_MAX_S pass: a test kills the client while it waits, i.e. right after the call), delay
+(the request waits `delay_ms` - required, 1..MAX_DELAY_MS - BEFORE the call runs, then it
+runs and is answered as moto answers, logged once with its real status when it has run:
+a slow but successful service, so a test can hold a client mid-work and kill it; a call
+still waiting when its client dies still runs, as a request already accepted by AWS
+would). `action` is an operation name or an fnmatch
 pattern ("Describe*", "*"); `times` (default 1) counts the requests the fault is applied
 to, -1 for every request; `match` narrows it to requests whose params match the values
 (fnmatch patterns: "shop-orders-prod", "shop-orders-prod-old-*").
@@ -39,8 +44,10 @@ import urllib.parse
 import uuid
 from xml.sax.saxutils import escape
 
-MODES = ("apply-then-500", "drop-after-apply", "500-no-apply", "throttle", "apply-then-hold")
+MODES = ("apply-then-500", "drop-after-apply", "500-no-apply", "throttle", "apply-then-hold",
+         "delay")
 HOLD_MAX_S = 120  # apply-then-hold: the longest an answer is held
+MAX_DELAY_MS = 30000  # delay: the longest a request is made to wait
 MAX_QUERY_BODY_BYTES = 1024 * 1024  # bodies of the query/JSON protocols parsed for the log
 MAX_CONTROL_BODY_BYTES = 64 * 1024  # a /awssim/faults request
 MAX_FAULTS = 256  # rules held at once
@@ -82,6 +89,14 @@ class Fault:
         if not isinstance(self.times, int) or isinstance(self.times, bool) or \
                 (self.times < 1 and self.times != -1):
             raise ValueError("times: must be a positive integer, or -1 for every request")
+        self.delay_ms = spec.get("delay_ms")
+        if self.mode == "delay":
+            if not isinstance(self.delay_ms, int) or isinstance(self.delay_ms, bool) or \
+                    not 1 <= self.delay_ms <= MAX_DELAY_MS:
+                raise ValueError(f"delay_ms: required for mode delay, an integer number of "
+                                 f"milliseconds in [1, {MAX_DELAY_MS}]")
+        elif self.delay_ms is not None:
+            raise ValueError("delay_ms: only for mode delay")
         self.service = spec.get("service")
         if self.service is not None and not isinstance(self.service, str):
             raise ValueError("service: must be a string (rds, s3, secretsmanager, sts)")
@@ -104,7 +119,8 @@ class Fault:
 
     def as_dict(self):
         return {"id": self.id, "action": self.action, "mode": self.mode, "times": self.times,
-                "service": self.service, "match": self.match, "applied": self.applied}
+                "service": self.service, "match": self.match, "applied": self.applied,
+                "delay_ms": self.delay_ms}
 
 
 class Control:
@@ -121,13 +137,14 @@ class Control:
         self.release = threading.Event()  # set by clear(): held answers go out
 
     def take(self, service, action, params):
-        """The fault to apply to this request (its count taken), or None."""
+        """(mode, delay_ms) of the fault to apply to this request (its count taken), or
+        (None, None)."""
         with self.lock:
             for f in self.faults:
                 if f.matches(service, action, params):
                     f.applied += 1
-                    return f.mode
-        return None
+                    return f.mode, f.delay_ms
+        return None, None
 
     def state(self):
         with self.lock:
@@ -446,7 +463,7 @@ class Middleware:
                 start_response(status, headers + [("Content-Length", str(len(payload)))])
                 return [payload]
 
-        mode = self.control.take(service, action, params)
+        mode, delay_ms = self.control.take(service, action, params)
         entry = {"ts": round(time.time(), 6), "service": service, "action": action,
                  "method": environ.get("REQUEST_METHOD"), "path": path,
                  "access_key": access_key, "status": None, "fault": mode, "params": params}
@@ -458,6 +475,12 @@ class Middleware:
             self.control.record(entry)
             start_response(status, headers + [("Content-Length", str(len(payload)))])
             return [payload]
+
+        if mode == "delay":
+            time.sleep(delay_ms / 1000.0)  # then the call runs and is answered as usual
+            entry["delay_ms"] = delay_ms
+            mode = None
+            entry["ts"] = round(time.time(), 6)  # when it ran
 
         captured = {}
 

@@ -860,6 +860,19 @@ void aws__random_bytes(unsigned char *buf, size_t n)
  * bucket's region in x-amz-bucket-region. No retry can help, so the call ends
  * with LB_EINVALID and that region in the message, for the caller to name the
  * spec field that sets the region. Returns true when out is such an answer. */
+/* aws_client_last_failure(): the calling thread's last send */
+static _Thread_local char tl_fail_code[AWS_MAX_ERROR_CODE_BYTES];
+static _Thread_local long tl_fail_status;
+static _Thread_local int tl_fail_wrong_region;
+
+aws_failure aws_client_last_failure(void)
+{
+    aws_failure f = {.code = tl_fail_code,
+                     .status = tl_fail_status,
+                     .wrong_region = tl_fail_wrong_region};
+    return f;
+}
+
 static bool wrong_region(int *rc, const aws_response *out, const aws_client *c)
 {
     const char *home = aws_response_header_get(out, "x-amz-bucket-region");
@@ -871,6 +884,7 @@ static bool wrong_region(int *rc, const aws_response *out, const aws_client *c)
                         "%s: %s (the bucket is in region %.32s, x-amz-bucket-region; the request "
                         "was for region %s)",
                         out->aws_code, out->aws_message, home, c->region);
+    tl_fail_wrong_region = 1;
     return true;
 }
 
@@ -886,6 +900,9 @@ int aws_client_send(aws_response *out, aws_client *c, const aws_request *req)
     char op[128];
 
     assert(req->service != NULL);
+    tl_fail_code[0] = '\0';
+    tl_fail_status = 0;
+    tl_fail_wrong_region = 0;
     resend_safe = aws_request_resend_safe(req);
     aws_request_operation(op, sizeof(op), req);
     response_reset(out);
@@ -1041,6 +1058,10 @@ int aws_client_send(aws_response *out, aws_client *c, const aws_request *req)
         }
     }
 done:
+    if (rc != 0) {
+        snprintf(tl_fail_code, sizeof(tl_fail_code), "%s", out->aws_code ? out->aws_code : "");
+        tl_fail_status = out->status;
+    }
     free(url);
     free(full_url);
     return rc;

@@ -203,6 +203,20 @@ const char *aws_response_header_get(const aws_response *r, const char *name);
  * x-amz-bucket-region; the request was for region C)"). */
 int aws_client_send(aws_response *out, aws_client *c, const aws_request *req);
 
+/* What the calling thread's last aws_client_send() failed on, for a caller that
+ * gets only the LB_* code through another layer (s3_list_objects_v2, ...) and
+ * must tell one invalid answer from another. */
+typedef struct aws_failure {
+    const char *code; /* the AWS error code, "" when the last call succeeded or got no
+                       * answer; borrowed until the next send on this thread */
+    long status;      /* its HTTP status, 0 when none */
+    int wrong_region; /* 1: S3's answer for a bucket of another region (LB_EINVALID,
+                       * the message naming the bucket's region), else 0 */
+} aws_failure;
+
+/* The calling thread's last failure (see aws_failure); reset by every send. */
+aws_failure aws_client_last_failure(void);
+
 /* ---- canonical query strings ---- */
 
 typedef struct aws_query aws_query;

@@ -250,9 +250,16 @@ int agentjob_run(agentjob_state *out_state, json_t **out_result, char *msg, size
         strcmp(json_string_value(json_object_get(res, "result")) ?: "", "succeeded") != 0) {
         const char *err = json_string_value(json_object_get(res, "error"));
         char *tail = log != NULL ? log_tail(log) : lb_strdup(lb_error_last());
-        *out_state = AGENTJOB_FAILED;
+        /* no result line at all: the agent never answered (killed) */
+        int answered = json_string_value(json_object_get(res, "result")) != NULL;
+        *out_state = failed && !answered ? AGENTJOB_CRASHED : AGENTJOB_FAILED;
         if (err != NULL)
             snprintf(msg, size, "Job %s failed: %s", s->name, err);
+        else if (*out_state == AGENTJOB_CRASHED)
+            snprintf(msg, size,
+                     "Job %s failed without the agent's result (its pod was killed); "
+                     "last log lines: %s",
+                     s->name, tail);
         else
             snprintf(msg, size, "Job %s failed; last log lines: %s", s->name, tail);
         free(tail);

@@ -14,7 +14,11 @@
  * that many completions, `parallelism` pods at once): each pod gets its index
  * in $JOB_COMPLETION_INDEX (s3Sync's sharded `lifeboat-agent s3-sync`). The
  * Job-wide backoffLimit 0 still holds: the first failed index fails the Job
- * (the controller stops the others), and its log is the one reported.
+ * (the controller stops the others), and its log is the one reported. A
+ * failure is AGENTJOB_FAILED when the agent printed its failed result (its
+ * own error, after its own retries) and AGENTJOB_CRASHED when the pod ended
+ * without one (killed): only the caller knows whether a new Job may redo
+ * the work (s3Sync's may: its shards skip what is in place).
  *
  * agentjob_run() creates the Job once and then observes it; a Job of that
  * name that is not owned by owner_uid is never adopted. On completion the
@@ -62,7 +66,11 @@ typedef enum agentjob_state {
     AGENTJOB_CREATED = 0, /* created by this call */
     AGENTJOB_RUNNING,     /* exists, not finished */
     AGENTJOB_SUCCEEDED,   /* finished; *out_result is the agent's result */
-    AGENTJOB_FAILED,      /* finished without success; message says why */
+    AGENTJOB_FAILED,      /* finished without success; message says why (the agent's error) */
+    AGENTJOB_CRASHED,     /* failed without the agent's result line: its pod was killed
+                           * (kill -9, OOM, eviction, deadline) before the agent could
+                           * answer; message carries the redacted log tail. Callers
+                           * that do not retry treat it as AGENTJOB_FAILED. */
     AGENTJOB_NOT_OWNED,   /* a Job of that name belongs to someone else */
 } agentjob_state;
 

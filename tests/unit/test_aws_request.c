@@ -588,11 +588,43 @@ static void test_aws_bucket_of_another_region_is_invalid_naming_its_region(void 
     assert_non_null(strstr(lb_error_last(), "(the bucket is in region us-west-2, "
                                             "x-amz-bucket-region; the request was for region "
                                             "us-east-1)"));
+    assert_int_equal(aws_client_last_failure().wrong_region, 1); /* told apart from other 400s */
+    assert_string_equal(aws_client_last_failure().code, "PermanentRedirect");
+    assert_int_equal(aws_client_last_failure().status, 301);
     aws_response_dispose(&resp);
     aws_response_init(&resp);
     assert_int_equal(aws_client_send(&resp, t.client, &head), LB_EINVALID);
     assert_int_equal(resp.attempts, 1);
     assert_non_null(strstr(lb_error_last(), "the bucket is in region us-west-2"));
+    aws_response_dispose(&resp);
+    case_stop(&t);
+}
+
+static void test_aws_last_failure_tells_other_invalid_answers_apart(void **state)
+{
+    signed_case t;
+    aws_request req = {.service = "s3", .method = "GET", .bucket = "west", .path = "/"};
+    aws_response resp;
+    (void)state;
+    retry_client(&t, 4, 10000, 1);
+    httpd_script(&t.srv, 301, "x-amz-bucket-region: us-west-2\r\n", "");
+    httpd_script(&t.srv, 400, "",
+                 "<Error><Code>InvalidArgument</Code><Message>no</Message></Error>");
+    httpd_script(&t.srv, 200, "", "");
+    aws_response_init(&resp);
+    assert_int_equal(aws_client_send(&resp, t.client, &req), LB_EINVALID);
+    assert_int_equal(aws_client_last_failure().wrong_region, 1);
+    aws_response_dispose(&resp);
+    aws_response_init(&resp); /* the same code, another cause: the flag is reset */
+    assert_int_equal(aws_client_send(&resp, t.client, &req), LB_EINVALID);
+    assert_int_equal(aws_client_last_failure().wrong_region, 0);
+    assert_string_equal(aws_client_last_failure().code, "InvalidArgument");
+    assert_int_equal(aws_client_last_failure().status, 400);
+    aws_response_dispose(&resp);
+    aws_response_init(&resp);
+    assert_int_equal(aws_client_send(&resp, t.client, &req), 0);
+    assert_string_equal(aws_client_last_failure().code, "");
+    assert_int_equal(aws_client_last_failure().status, 0);
     aws_response_dispose(&resp);
     case_stop(&t);
 }
@@ -1021,6 +1053,7 @@ int main(void)
         cmocka_unit_test(test_aws_streamed_response_goes_to_callback),
         cmocka_unit_test(test_aws_client_shared_between_threads),
         cmocka_unit_test(test_aws_bucket_of_another_region_is_invalid_naming_its_region),
+        cmocka_unit_test(test_aws_last_failure_tells_other_invalid_answers_apart),
     };
     return cmocka_run_group_tests_name("aws_request", tests, NULL, NULL);
 }

@@ -241,48 +241,109 @@ static void test_s3sync_sync_creates_one_indexed_job_sized_from_the_counts(void 
 
 static void test_s3sync_sync_observes_the_job_with_progress_and_lists_nothing(void **state)
 {
-    const char *pairs[] = {"200 OK", JOB_RUNNING, "200 OK", JOB_RUNNING};
+    const char *pairs[] = {"200 OK",  JOB_RUNNING, "404 Not Found",
+                           NOT_FOUND, "200 OK",    JOB_RUNNING};
     fixture f;
     (void)state;
-    fx_start(&f, pairs, 2, "media/sync");
+    fx_start(&f, pairs, 3, "media/sync");
     assert_int_equal(s3sync_step_sync(&f.out, &f.ctx), 0);
     assert_int_equal(f.out.verdict, STEP_WAIT);
     assert_non_null(strstr(f.out.message, "1/3 indexes succeeded, 2 running"));
-    assert_int_equal(atomic_load(&f.e.srv.n_requests), 2); /* two GETs, no POST */
+    assert_int_equal(atomic_load(&f.e.srv.n_requests), 3); /* three GETs, no POST */
+    assert_non_null(                                       /* no later attempt */
+                    strstr(req(&f, 1),
+                           "GET /apis/batch/v1/namespaces/shop/jobs/lb-rr1-media-sync-2 "));
     assert_non_null(
-        strstr(req(&f, 1), "GET /apis/batch/v1/namespaces/shop/jobs/lb-rr1-media-sync "));
+        strstr(req(&f, 2), "GET /apis/batch/v1/namespaces/shop/jobs/lb-rr1-media-sync "));
     fx_stop(&f);
 }
 
 static void test_s3sync_sync_fails_with_the_failed_index_agent_error(void **state)
 {
-    const char *pairs[] = {"200 OK", JOB_FAILED, "200 OK", JOB_FAILED,
-                           "200 OK", PODS,       "200 OK", FAILED_LOG};
+    const char *pairs[] = {"200 OK", JOB_FAILED, "404 Not Found", NOT_FOUND, "200 OK", JOB_FAILED,
+                           "200 OK", PODS,       "200 OK",        FAILED_LOG};
     fixture f;
     (void)state;
-    fx_start(&f, pairs, 4, "media/sync");
+    fx_start(&f, pairs, 5, "media/sync");
+    assert_int_equal(s3sync_step_sync(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_FAILED); /* the agent's own error: no new attempt */
+    assert_string_equal(f.out.reason, "SyncJobFailed");
+    assert_non_null(strstr(f.out.message, "CopyObject img/7.jpg: AccessDenied"));
+    assert_non_null(strstr(req(&f, 4), "/pods/lb-rr1-media-sync-1-abc/log"));
+    assert_int_equal(atomic_load(&f.e.srv.n_requests), 5); /* no POST */
+    fx_stop(&f);
+}
+
+/* the failed pod's log has no result line: the agent was killed */
+#define KILLED_LOG "s3-sync: copying img/4.jpg\n"
+
+static void test_s3sync_a_killed_shard_starts_the_next_attempt_of_the_same_shards(void **state)
+{
+    const char *pairs[] = {
+        "200 OK", JOB_FAILED, "404 Not Found", NOT_FOUND,       "200 OK",  JOB_FAILED,    "200 OK",
+        PODS,     "200 OK",   KILLED_LOG,      "404 Not Found", NOT_FOUND, "201 Created", "{}"};
+    fixture f;
+    (void)state;
+    fx_start(&f, pairs, 7, "media/sync");
+    assert_int_equal(s3sync_step_sync(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_WAIT);
+    assert_non_null(strstr(f.out.message, "Job lb-rr1-media-sync-2 created"));
+    assert_non_null(strstr(f.out.message, "3 shards"));
+    assert_non_null(strstr(f.out.message, "a new attempt, as Job lb-rr1-media-sync failed "
+                                          "without the agent's result"));
+    assert_non_null(strstr(f.out.message, "copying img/4.jpg"));
+    assert_non_null(
+        strstr(req(&f, 5), "GET /apis/batch/v1/namespaces/shop/jobs/lb-rr1-media-sync-2 "));
+    const char *post = req(&f, 6);
+    assert_non_null(strstr(post, "POST /apis/batch/v1/namespaces/shop/jobs "));
+    assert_non_null(strstr(post, "\"name\":\"lb-rr1-media-sync-2\""));
+    assert_non_null(strstr(post, "\"completions\":3"));
+    assert_non_null(strstr(post, "\"uid\":\"uid-111\""));
+    fx_stop(&f);
+}
+
+static void test_s3sync_the_last_attempt_killed_fails_with_the_log_tail(void **state)
+{
+    const char *pairs[] = {"200 OK", JOB_FAILED, "200 OK", JOB_FAILED, "200 OK", JOB_FAILED,
+                           "200 OK", JOB_FAILED, "200 OK", PODS,       "200 OK", KILLED_LOG};
+    fixture f;
+    (void)state;
+    fx_start(&f, pairs, 6, "media/sync");
     assert_int_equal(s3sync_step_sync(&f.out, &f.ctx), 0);
     assert_int_equal(f.out.verdict, STEP_FAILED);
     assert_string_equal(f.out.reason, "SyncJobFailed");
-    assert_non_null(strstr(f.out.message, "CopyObject img/7.jpg: AccessDenied"));
-    assert_non_null(strstr(req(&f, 3), "/pods/lb-rr1-media-sync-1-abc/log"));
+    assert_non_null(strstr(f.out.message, "Job lb-rr1-media-sync-3 failed without the agent's "
+                                          "result"));
+    assert_non_null(strstr(f.out.message, "copying img/4.jpg"));
+    assert_non_null(strstr(f.out.message, "(attempt 3 of 3)"));
+    assert_non_null(
+        strstr(req(&f, 2), "GET /apis/batch/v1/namespaces/shop/jobs/lb-rr1-media-sync-3 "));
+    assert_int_equal(atomic_load(&f.e.srv.n_requests), 6); /* no fourth Job */
     fx_stop(&f);
 }
 
 static void test_s3sync_verify_in_job_mode_checks_every_index_succeeded(void **state)
 {
-    const char *done[] = {"200 OK", JOB_COMPLETE};
-    const char *failed[] = {"200 OK", JOB_FAILED};
+    const char *done[] = {"200 OK", JOB_COMPLETE, "404 Not Found", NOT_FOUND};
+    const char *failed[] = {"200 OK", JOB_FAILED, "404 Not Found", NOT_FOUND};
+    const char *retried[] = {"200 OK",     JOB_FAILED,      "200 OK",
+                             JOB_COMPLETE, "404 Not Found", NOT_FOUND};
     fixture f;
     (void)state;
-    fx_start(&f, done, 1, "media/verify");
+    fx_start(&f, retried, 3, "media/verify"); /* the newest attempt is the one verified */
+    assert_int_equal(s3sync_step_verify(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_DONE);
+    assert_non_null(strstr(f.out.message, "verified by Job lb-rr1-media-sync-2:"));
+    fx_stop(&f);
+
+    fx_start(&f, done, 2, "media/verify");
     assert_int_equal(s3sync_step_verify(&f.out, &f.ctx), 0);
     assert_int_equal(f.out.verdict, STEP_DONE);
     assert_non_null(strstr(f.out.message, "3/3 shards succeeded"));
     assert_non_null(strstr(f.out.message, "no extraneous keys"));
     fx_stop(&f);
 
-    fx_start(&f, failed, 1, "media/verify");
+    fx_start(&f, failed, 2, "media/verify");
     assert_int_equal(s3sync_step_verify(&f.out, &f.ctx), 0);
     assert_int_equal(f.out.verdict, STEP_FAILED);
     assert_string_equal(f.out.reason, "VerifyFailed");
@@ -292,11 +353,12 @@ static void test_s3sync_verify_in_job_mode_checks_every_index_succeeded(void **s
 
 static void test_s3sync_job_of_someone_else_is_never_adopted(void **state)
 {
-    const char *pairs[] = {"200 OK", "{\"metadata\":{\"name\":\"lb-rr1-media-sync\"}}", "200 OK",
-                           "{\"metadata\":{\"name\":\"lb-rr1-media-sync\"}}"};
+    const char *pairs[] = {"200 OK",        "{\"metadata\":{\"name\":\"lb-rr1-media-sync\"}}",
+                           "404 Not Found", NOT_FOUND,
+                           "200 OK",        "{\"metadata\":{\"name\":\"lb-rr1-media-sync\"}}"};
     fixture f;
     (void)state;
-    fx_start(&f, pairs, 2, "media/sync");
+    fx_start(&f, pairs, 3, "media/sync");
     assert_int_equal(s3sync_step_sync(&f.out, &f.ctx), 0);
     assert_int_equal(f.out.verdict, STEP_FAILED);
     assert_string_equal(f.out.reason, "JobNotOwned");
@@ -442,6 +504,49 @@ static void test_s3sync_a_target_in_another_region_fails_naming_target_region(vo
     fx_stop(&f);
 }
 
+/* Other refusals than another region's name the bucket field, never the region
+ * field: setting a region would not help. */
+static void refused_case(int status, const char *headers, const char *body, int target,
+                         const char *field, const char *code)
+{
+    fixture f;
+    s3fx s;
+
+    fx_start(&f, NULL, 0, "media/validate");
+    memset(&s, 0, sizeof(s));
+    httpd_start(&s.srv);
+    if (target)
+        httpd_script(&s.srv, 200, "Content-Type: application/xml\r\n", ONE);
+    httpd_script(&s.srv, status, headers, body);
+    httpd_client(&s.aws, &s.creds, &s.srv, 3);
+    f.ctx.aws = s.aws;
+    assert_int_equal(s3sync_step_validate(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_FAILED);
+    assert_string_equal(f.out.reason, "S3ListFailed");
+    assert_non_null(strstr(f.out.message, field));
+    assert_non_null(strstr(f.out.message, "must be an existing bucket the operator may list "
+                                          "(ListObjectsV2 in region us-east-1)"));
+    assert_non_null(strstr(f.out.message, code));
+    assert_null(strstr(f.out.message, "Region"));
+    assert_int_equal(s.srv.nrequests, target ? 2 : 1); /* not retried */
+    s3fx_stop(&s);
+    fx_stop(&f);
+}
+
+#define S3ERR(code) "<Error><Code>" code "</Code><Message>refused</Message></Error>"
+
+static void test_s3sync_other_refusals_name_the_bucket_field(void **state)
+{
+    (void)state;
+    refused_case(404, "Content-Type: application/xml\r\n", S3ERR("NoSuchBucket"), 0,
+                 "spec.items[0].s3Sync.sourceBucket: s3://media-replica", "NoSuchBucket");
+    refused_case(403, "Content-Type: application/xml\r\n", S3ERR("AccessDenied"), 1,
+                 "spec.items[0].s3Sync.targetBucket: s3://media", "AccessDenied");
+    /* LB_EINVALID, as the wrong region is, but without x-amz-bucket-region */
+    refused_case(400, "Content-Type: application/xml\r\n", S3ERR("InvalidBucketName"), 0,
+                 "spec.items[0].s3Sync.sourceBucket: s3://media-replica", "InvalidBucketName");
+}
+
 static void test_s3sync_job_passes_both_regions_to_the_agent(void **state)
 {
     const agentjob_spec a = JOB_SPEC;
@@ -476,12 +581,15 @@ int main(void)
         cmocka_unit_test(test_s3sync_sync_creates_one_indexed_job_sized_from_the_counts),
         cmocka_unit_test(test_s3sync_sync_observes_the_job_with_progress_and_lists_nothing),
         cmocka_unit_test(test_s3sync_sync_fails_with_the_failed_index_agent_error),
+        cmocka_unit_test(test_s3sync_a_killed_shard_starts_the_next_attempt_of_the_same_shards),
+        cmocka_unit_test(test_s3sync_the_last_attempt_killed_fails_with_the_log_tail),
         cmocka_unit_test(test_s3sync_verify_in_job_mode_checks_every_index_succeeded),
         cmocka_unit_test(test_s3sync_job_of_someone_else_is_never_adopted),
         cmocka_unit_test(test_s3sync_lists_the_source_in_its_region_and_copies_in_the_targets),
         cmocka_unit_test(test_s3sync_unset_regions_are_the_operators),
         cmocka_unit_test(test_s3sync_a_source_in_another_region_fails_naming_source_region),
         cmocka_unit_test(test_s3sync_a_target_in_another_region_fails_naming_target_region),
+        cmocka_unit_test(test_s3sync_other_refusals_name_the_bucket_field),
         cmocka_unit_test(test_s3sync_job_passes_both_regions_to_the_agent),
     };
     return cmocka_run_group_tests_name("steps_s3sync", tests, NULL, NULL);

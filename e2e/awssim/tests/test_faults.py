@@ -6,6 +6,7 @@ each protocol, the rename lag, DeleteAutomatedBackups recorded, no secret in the
 import json
 import os
 import sys
+import threading
 import time
 import unittest
 import urllib.error
@@ -263,10 +264,52 @@ class Faults(unittest.TestCase):
                                ("HeadObject", "a/b.txt"), ("DeleteObject", "a/b.txt"),
                                ("DeleteBucket", None)])
 
+    def test_delay_runs_the_call_late_and_answers_it(self):
+        """delay: the request waits before it runs (the fault counted, the copy not there
+        yet, nothing logged), then runs and is answered 200 and logged once with
+        fault "delay"; times 1 leaves the next copy undelayed."""
+        bucket = f"faults-delay-{suffix()}"
+        aws("s3api", "create-bucket", "--bucket", bucket)
+        aws("s3api", "put-object", "--bucket", bucket, "--key", "src.txt")
+        n = len(log_lines())
+        status, _ = control("POST", {"action": "CopyObject", "mode": "delay", "delay_ms": 6000,
+                                     "match": {"Bucket": bucket, "Key": "dst-*"}})
+        self.assertEqual(status, 200)
+        done = {}
+        t = threading.Thread(target=lambda: done.update(proc=aws(
+            "s3api", "copy-object", "--bucket", bucket, "--key", "dst-1.txt",
+            "--copy-source", f"{bucket}/src.txt", check=False)))
+        t.start()
+        try:
+            deadline = time.monotonic() + 30
+            while control("GET")[1]["faults"][0]["applied"] == 0:
+                self.assertLess(time.monotonic(), deadline, "the copy never reached awssim")
+                time.sleep(0.05)
+            # the request arrived and waits: not run, not logged
+            head = aws("s3api", "head-object", "--bucket", bucket, "--key", "dst-1.txt",
+                       check=False)
+            self.assertNotEqual(head.returncode, 0, "the delayed copy ran before its delay")
+            self.assertEqual(lines_since(n, "CopyObject", Bucket=bucket), [])
+        finally:
+            t.join(60)
+        self.assertEqual(done["proc"].returncode, 0, done["proc"].stderr)
+        aws("s3api", "head-object", "--bucket", bucket, "--key", "dst-1.txt")
+        aws("s3api", "copy-object", "--bucket", bucket, "--key", "dst-2.txt",
+            "--copy-source", f"{bucket}/src.txt")
+        got = [(e["params"]["Key"], e["status"], e["fault"], e.get("delay_ms"))
+               for e in lines_since(n, "CopyObject", Bucket=bucket)]
+        self.assertEqual(got, [("dst-1.txt", 200, "delay", 6000), ("dst-2.txt", 200, None, None)])
+        for k in ("src.txt", "dst-1.txt", "dst-2.txt"):
+            aws("s3api", "delete-object", "--bucket", bucket, "--key", k)
+        aws("s3api", "delete-bucket", "--bucket", bucket)
+
     def test_control_rejects_bad_faults_naming_the_field(self):
         for doc, field in (({"action": "X", "mode": "explode"}, "mode"),
                            ({"mode": "throttle"}, "action"),
                            ({"action": "X", "mode": "throttle", "times": 0}, "times"),
+                           ({"action": "X", "mode": "delay"}, "delay_ms"),
+                           ({"action": "X", "mode": "delay", "delay_ms": 30001}, "delay_ms"),
+                           ({"action": "X", "mode": "throttle", "delay_ms": 5}, "delay_ms"),
                            ({"rename_lag_s": -1}, "rename_lag_s"),
                            ({}, "rename_lag_s")):
             status, body = control("POST", doc)

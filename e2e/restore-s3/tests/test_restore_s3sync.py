@@ -13,10 +13,13 @@
   - Job mode: an operator started with --s3sync-operator-max-objects 20 syncs a prefix of
     60 keys (10 missing, 3 extraneous, deleteExtraneous) by ONE Indexed Job of
     `lifeboat-agent s3-sync` shards (pods of the process kubelet): completions 3, the
-    target equal to the replica object by object, the extras gone; kill -9 of the operator
-    while the Job runs leaves that one Job (same uid), observed to the end by the next
-    operator; a shard whose copies keep failing fails the Job and the step with the
-    agent's error.
+    target equal to the replica object by object, the extras gone; with every CopyObject
+    slowed by awssim's delay fault, kill -9 of the operator while the Job is active (some,
+    not all, copies logged) leaves that one Job (same uid), observed to the end by the
+    next operator, each key copied once; kill -9 of one shard's agent process fails that
+    Job, and the step's next attempt (Job ...-sync-2) copies only what is still missing;
+    a shard whose copies keep failing (the agent's own error) fails the Job and the step
+    with that error, no new attempt.
   - regions: the 3B buckets live in eu-west-2 (replica) and eu-west-1 (primary), the
     operator in us-east-1; a replica in us-west-2 without sourceRegion fails validate
     naming spec.items[0].s3Sync.sourceRegion and the region from awssim's 301
@@ -25,13 +28,16 @@
 Oracles: the aws CLI (listings), boto3 GETs of both sides (content), the request log,
 the Job objects (kubectl).
 """
+import json
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "restore", "tests"))  # the restore helpers
+import scenario  # noqa: E402
 from scenario import ScenarioCase, aws, b64, kube, step_of, suffix  # noqa: E402
 from awssim_control import applied, control, request_log  # noqa: E402
 
@@ -102,6 +108,29 @@ def copies_into(bucket, since):
     return [e for e in request_log() if e.get("ts", 0) >= since
             and e.get("action") == "CopyObject"
             and e.get("params", {}).get("Bucket") == bucket]
+
+
+def log_offset():
+    """The request log's size now: copies_after() reads only what follows it (the log
+    holds every earlier test's requests; parsing it all takes too long to poll)."""
+    return os.path.getsize(os.environ["AWSSIM_REQUEST_LOG"])
+
+
+def copies_after(offset, bucket):
+    """The CopyObject calls into bucket that took effect, logged after offset."""
+    with open(os.environ["AWSSIM_REQUEST_LOG"], "rb") as f:
+        f.seek(offset)
+        lines = f.read().splitlines()
+    out = []
+    for line in lines:
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue   # a line being written
+        if e.get("action") == "CopyObject" and e.get("params", {}).get("Bucket") == bucket \
+                and applied(e):
+            out.append(e)
+    return out
 
 
 def per_key(entries):
@@ -388,6 +417,10 @@ class S3SyncJobMode(ScenarioCase):
             empty_bucket(b)
         super().tearDownClass()
 
+    def tearDown(self):
+        control("DELETE")
+        super().tearDown()
+
     def fill(self, tag, replica_region=None):
         """A replica of N keys under a prefix (in replica_region, default the operator's)
         and a primary missing MISSING of them, with EXTRA keys the replica does not have;
@@ -490,35 +523,125 @@ class S3SyncJobMode(ScenarioCase):
         self.assertIn("Failed", [c["type"] for c in jobs[0]["status"].get("conditions", [])
                                  if c.get("status") == "True"])
 
-    def test_kill9_after_the_job_is_created_leaves_one_job(self):
-        """kill -9 of the operator as soon as its Job exists: the restarted operator finds
-        that Job by its name and observes it; it never creates a second one. The Job may
-        still be running or already done when the kill lands (its 10 copies take about a
-        second here, and awssim has no fault that delays an answer without failing it or
-        applying it: throttling fails the shard, a held CopyObject is not resent); the
-        state at the kill is printed, both paths end in the same single Job."""
-        replica, primary, prefix, extras = self.fill("jk")
-        name = "assets-kill"
-        self.apply_rr(self.rr_manifest(name, [self.item(replica, primary, prefix)],
-                                       approval=False))
+    DELAY_MS = 1500  # each CopyObject into the primary waits this long (awssim delay)
+
+    def start_slow_job(self, tag, name):
+        """A Job-mode sync whose CopyObjects into the primary each wait DELAY_MS (awssim's
+        delay fault: they still run and succeed), one at a time per shard, so its shards
+        copy for several seconds; returns (replica, primary, prefix, extras, since, offset,
+        job) once the Job exists and awssim has logged some of its copies."""
+        replica, primary, prefix, extras = self.fill(tag)
+        control("POST", {"action": "CopyObject", "mode": "delay", "delay_ms": self.DELAY_MS,
+                         "times": -1, "match": {"Bucket": primary}})
+        since, offset = time.time(), log_offset()
+        self.apply_rr(self.rr_manifest(name, [self.item(replica, primary, prefix,
+                                                        concurrency=1)], approval=False))
         deadline, jobs = time.monotonic() + 120, []
         while time.monotonic() < deadline and not jobs:
             jobs = self.jobs(name)
             time.sleep(0.05)
         self.assertEqual(len(jobs), 1, "the sync Job was created")
+        while time.monotonic() < deadline and not copies_after(offset, primary):
+            time.sleep(0.02)
+        self.assertTrue(copies_after(offset, primary), "the Job's shards began copying")
+        return replica, primary, prefix, extras, since, offset, jobs[0]
+
+    def assert_copied_once(self, primary, since):
+        """Every missing key copied by a CopyObject that took effect, each exactly once,
+        and nothing else copied."""
+        done = per_key([e for e in copies_into(primary, since) if applied(e)])
+        self.assertEqual(len(done), self.MISSING, "only the missing keys were copied: %s"
+                         % sorted(done))
+        self.assertEqual(max(done.values()), 1,
+                         "copied twice: %s" % [k for k, v in done.items() if v > 1])
+
+    def test_kill9_of_the_operator_while_the_job_runs_adopts_it(self):
+        """kill -9 of the operator while its sync Job is running (seen active, awssim has
+        logged some but not all of its copies): the restarted operator finds that Job by
+        its name and observes it to the end; it never creates a second one, and no key is
+        copied twice."""
+        replica, primary, prefix, extras, since, offset, job = self.start_slow_job(
+            "jk", "assets-kill")
+        name = "assets-kill"
         self.operator.kill9()
-        job = kube.kubectl_json("get", "job", jobs[0]["metadata"]["name"], "-n", self.ns)
-        conds = [c["type"] for c in job.get("status", {}).get("conditions", [])
-                 if c.get("status") == "True"]
-        sys.stderr.write("# killed with Job %s at %s succeeded, conditions %s\n" % (
-            job["metadata"]["name"], job.get("status", {}).get("succeeded", 0), conds))
+        copied = len(copies_after(offset, primary))
+        at_kill = kube.kubectl_json("get", "job", job["metadata"]["name"], "-n", self.ns)
+        sys.stderr.write("# killed with Job %s active %s, %d of %d copies logged\n" % (
+            job["metadata"]["name"], at_kill.get("status", {}).get("active", 0), copied,
+            self.MISSING))
+        self.assertGreaterEqual(at_kill.get("status", {}).get("active", 0), 1,
+                                "the Job was running at the kill: %s" % at_kill.get("status"))
+        self.assertFalse(agent_job_done(at_kill), at_kill.get("status"))
+        self.assertGreater(copied, 0)
+        self.assertLess(copied, self.MISSING, "the Job had copies left at the kill")
         self.operator.start()
         obj = self.wait_phase(name, "Succeeded", timeout=300)
         after = self.jobs(name)
         self.assertEqual(len(after), 1, "exactly one Job: %s" % [j["metadata"]["name"]
                                                                  for j in after])
-        self.assertEqual(after[0]["metadata"]["uid"], jobs[0]["metadata"]["uid"],
+        self.assertEqual(after[0]["metadata"]["uid"], job["metadata"]["uid"],
                          "the same Job, observed again, not a new one")
         self.assert_indexed(after[0], 3)
         self.assertIn("3/3 shards succeeded", step_of(obj, "assets/verify")["message"])
         self.assert_synced(replica, primary, prefix, extras)
+        self.assert_copied_once(primary, since)
+
+    def agent_pid(self, pod):
+        path = os.path.join(scenario.kubelet_dir(), "pods", self.ns, pod, "agent.pid")
+        try:
+            with open(path) as f:
+                pid = int(f.read().split()[0])
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError, IndexError):
+            return None   # not started, or already ended
+
+    def test_kill9_of_an_agent_pod_runs_a_new_attempt_that_skips_what_was_copied(self):
+        """kill -9 of one shard's agent process mid-sync: that pod fails without the
+        agent's result line, so (backoffLimit 0) the Job fails; the step starts the next
+        attempt, Job lb-<rr>-assets-sync-2, of the same shards, which copies only what is
+        still missing: the keys copied before the kill are not copied again, every key
+        is copied once, and the primary ends equal to the replica."""
+        replica, primary, prefix, extras, since, offset, job = self.start_slow_job(
+            "ja", "assets-agent")
+        name = "assets-agent"
+        deadline, pid = time.monotonic() + 60, None
+        while time.monotonic() < deadline and pid is None:
+            pods = kube.kubectl_json("get", "pods", "-n", self.ns, "-l",
+                                     "job-name=%s" % job["metadata"]["name"])["items"]
+            for p in pods:
+                if p.get("status", {}).get("phase") == "Running":
+                    pid = self.agent_pid(p["metadata"]["name"])
+                    if pid is not None:
+                        break
+            if pid is None:
+                time.sleep(0.05)
+        self.assertIsNotNone(pid, "a running agent process")
+        os.kill(pid, signal.SIGKILL)
+        before = set(per_key(copies_after(offset, primary)))
+        sys.stderr.write("# killed agent pid %d after %d of %d copies\n" % (
+            pid, len(before), self.MISSING))
+        self.assertLess(len(before), self.MISSING, "copies were left at the kill")
+        obj = self.wait_phase(name, "Succeeded", timeout=300)
+        jobs = {j["metadata"]["name"]: j for j in self.jobs(name)}
+        first, second = "lb-%s-assets-sync" % name, "lb-%s-assets-sync-2" % name
+        self.assertEqual(sorted(jobs), [first, second])
+        self.assertTrue(scenario_job_failed(jobs[first]), jobs[first].get("status"))
+        self.assert_indexed(jobs[second], 3)
+        self.assertIn("Job %s" % second, step_of(obj, "assets/sync")["message"])
+        self.assertIn("3/3 shards succeeded", step_of(obj, "assets/verify")["message"])
+        self.assert_synced(replica, primary, prefix, extras)
+        done = per_key([e for e in copies_into(primary, since) if applied(e)])
+        self.assertEqual({k: done[k] for k in before}, {k: 1 for k in before},
+                         "a key copied before the kill was copied again")
+        self.assert_copied_once(primary, since)
+
+
+def agent_job_done(job):
+    return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+               for c in job.get("status", {}).get("conditions", []))
+
+
+def scenario_job_failed(job):
+    return any(c.get("type") == "Failed" and c.get("status") == "True"
+               for c in job.get("status", {}).get("conditions", []))

@@ -228,6 +228,7 @@ static int run_pgdump(backup_target_result *out, const backup_target_ctx *ctx)
     case AGENTJOB_NOT_OWNED:
         verdict(out, BACKUP_TARGET_FAILED, "JobNotOwned", "%s", msg);
         goto done;
+    case AGENTJOB_CRASHED: /* no retry here: a failure like any other */
     case AGENTJOB_FAILED: { /* what it left (if anything) is marked failed, for retention */
         char *mkey = backup_s3_manifest_key(key);
         rc = ctx->aws != NULL ? backup_s3_mark_failed(ctx, bucket, key, mkey) : 0;

@@ -147,6 +147,7 @@ static int fa_run(json_t **out_result, step_result *out, const step_ctx *ctx, co
         step_failed(out, "JobNotOwned", "Job %s exists but is not owned by this RestoreRequest",
                     job);
         return 0;
+    case AGENTJOB_CRASHED: /* no retry here: a failure like any other */
     case AGENTJOB_FAILED:
         step_failed(out, verify ? "DownloadFailed" : "ExtractFailed", "%s", msg);
         return 0;

@@ -265,6 +265,7 @@ static int run_job(json_t **out_result, step_result *out, const step_ctx *ctx, c
         step_failed(out, "JobNotOwned", "Job %s exists but is not owned by this RestoreRequest",
                     job);
         return 0;
+    case AGENTJOB_CRASHED: /* no retry here: a failure like any other */
     case AGENTJOB_FAILED:
         step_failed(out, verify ? "DownloadFailed" : "LoadFailed", "%s", msg);
         return 0;

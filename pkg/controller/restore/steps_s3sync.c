@@ -50,25 +50,33 @@
  *             must fit in one call, so with the default threshold, which
  *             equals that cap, every Job-mode item gets the most), then
  *             observes it: WAIT with "<succeeded>/<shards> indexes
- *             succeeded" from the Job's status; a failed Job fails the step
- *             (SyncJobFailed) with the agent's error. The Job's name is
- *             deterministic and an existing Job is looked for first, before
- *             any listing (one GET per sync call, in operator mode too), so
- *             an operator killed at any instant resumes by observing the
- *             same Job, never by starting a second one;
- *   verify    each shard, after its copies and deletes, lists both buckets
- *             afresh and verifies its keys exactly as operator mode's verify
- *             does (sizes, ETags, SHA-256 of multipart keys, no extras of its
- *             shard when deleteExtraneous) and exits non-zero otherwise; so
- *             verify checks that the Job is Complete with every index
- *             succeeded instead of re-listing millions of keys in the
- *             operator. A missing Job (the prefix grew past the threshold
- *             after an operator-mode sync, or it was deleted) fails
+ *             succeeded" from the Job's status; a Job failed by its agent's
+ *             own error fails the step (SyncJobFailed) with that error; a Job
+ *             failed because a pod ended without the agent's result (killed:
+ *             AGENTJOB_CRASHED) is followed by the next attempt's Job
+ *             "...-sync-<k>" of the same shards, up to S3SYNC_JOB_ATTEMPTS
+ *             (then SyncJobFailed with the log tail). The Jobs' names are
+ *             deterministic and the existing ones are looked for first,
+ *             before any listing (one GET per attempt per sync call, in
+ *             operator mode too), so an operator killed at any instant
+ *             resumes by observing the newest Job, never by starting another;
+ *   verify    (the newest attempt's Job) each shard, after its copies and
+ *             deletes, lists both buckets afresh and verifies its keys exactly
+ *             as operator mode's verify does (sizes, ETags, SHA-256 of
+ *             multipart keys, no extras of its shard when deleteExtraneous)
+ *             and exits non-zero otherwise; so verify checks that the Job is
+ *             Complete with every index succeeded instead of re-listing
+ *             millions of keys in the operator. A missing Job (the prefix grew
+ *             past the threshold after an operator-mode sync, or it was
+ *             deleted) fails
  *             VerifyFailed: nothing vouches for the keys.
  *
  * The Job keeps agentjob's backoffLimit 0: the first failed index fails the
- * Job with its agent's error, and the step fails; rerunning is the
- * operator's decision (a new RestoreRequest copies only what is missing).
+ * Job. Its agent's own error (after the agent's retries of throttling and
+ * 5xx) fails the step: a new Job would meet it again, and rerunning is the
+ * operator's decision (a new RestoreRequest copies only what is missing). A
+ * crash (DESIGN.md §5: work resumes) is retried by a new Job, whose shards
+ * list afresh and skip what the crashed Job copied.
  * The Job's pods get AWS credentials from the namespace's
  * "lifeboat-agent-aws" Secret (agentjob.h); no API token is mounted.
  *
@@ -85,7 +93,9 @@
  * PermanentRedirect with its region in x-amz-bucket-region: the listing in
  * validate fails the step (S3ListFailed) naming the field to set
  * (spec.items[N].s3Sync.sourceRegion or targetRegion) and that region, before
- * anything is copied. Job mode passes the set regions to every shard as
+ * anything is copied; any other answer no retry helps (NoSuchBucket,
+ * AccessDenied, another 400) names spec.items[N].s3Sync.sourceBucket or
+ * targetBucket instead. Job mode passes the set regions to every shard as
  * --source-region / --target-region.
  */
 #include <assert.h>
@@ -93,6 +103,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws/error.h"
 #include "aws/regionpair.h"
 #include "aws/s3.h"
 #include "aws/s3sync.h"
@@ -102,11 +113,13 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/log.h"
 
 #define S3SYNC_JOB_MAX_SHARDS     8      /* Job mode: completions at most */
 #define S3SYNC_JOB_PARALLELISM    8      /* Job mode: pods at once at most */
 #define S3SYNC_JOB_COUNT_MAX_KEYS 100000 /* keys per side counted to size the Job */
 #define S3SYNC_JOB_SUFFIX         "sync" /* the Job is "lb-<rr>-<item>-sync" */
+#define S3SYNC_JOB_ATTEMPTS       3      /* Jobs at most: "-sync", "-sync-2", "-sync-3" */
 #define S3SYNC_ANN_REQUEST        "lifeboat.dev/restore-request"
 #define S3SYNC_COPIES_PER_CALL    256 /* copies made by one sync call */
 #define S3SYNC_MAX_CONTENT_CHECKS 100 /* multipart-ETag keys hashed per call */
@@ -157,16 +170,37 @@ static void state_dispose(sync_state *st)
     aws_region_pair_close(&st->cl);
 }
 
-/* A listing refused as invalid (above all S3's answer from another region:
- * 301 PermanentRedirect naming the bucket's region, aws/request.h) fails the
- * step naming the field that sets the side's region. Fills out. */
-static void list_failed(step_result *out, const step_ctx *ctx, const char *field,
-                        const char *region, const aws_client *c)
+/* A side's listing that failed for good fails the step naming the field to
+ * fix: S3's answer from another region (301 PermanentRedirect naming the
+ * bucket's region: aws_client_last_failure().wrong_region) names the side's
+ * region field; any other answer no retry helps (NoSuchBucket, AccessDenied,
+ * another invalid answer) names the side's bucket field and the rule.
+ * Returns 1 with out filled, or 0 for an rc that is transient (throttling,
+ * 5xx, no answer): the caller returns it. */
+static int list_refused(step_result *out, const step_ctx *ctx, int rc, int source,
+                        const sync_view *w, const aws_client *c)
 {
-    step_failed(
-        out, "S3ListFailed", "spec.items[%zu].s3Sync.%s (%s%s): %s", ctx->item->index, field,
-        region != NULL && region[0] ? "listed in " : "unset: listed in the operator's region ",
-        aws_client_region(c), lb_error_last());
+    aws_failure f = aws_client_last_failure();
+    const char *region = source ? w->src_region : w->dst_region;
+
+    if (rc == LB_EINVALID && f.wrong_region) {
+        step_failed(out, "S3ListFailed", "spec.items[%zu].s3Sync.%s (%s%s): %s", ctx->item->index,
+                    source ? "sourceRegion" : "targetRegion",
+                    region != NULL && region[0] ? "listed in "
+                                                : "unset: listed in the operator's region ",
+                    aws_client_region(c), lb_error_last());
+        return 1;
+    }
+    if (rc == LB_EINVALID || rc == LB_ENOTFOUND ||
+        (f.code[0] != '\0' && !aws_error_retryable(f.code, f.status))) {
+        step_failed(out, "S3ListFailed",
+                    "spec.items[%zu].s3Sync.%s: s3://%s must be an existing bucket the operator "
+                    "may list (ListObjectsV2 in region %s): %s",
+                    ctx->item->index, source ? "sourceBucket" : "targetBucket",
+                    source ? w->src : w->dst, aws_client_region(c), lb_error_last());
+        return 1;
+    }
+    return 0;
 }
 
 /* Lists both sides (each stopped past max_objects keys) and, when both fit,
@@ -198,24 +232,16 @@ static int list_both(int *out_job, sync_state *st, const sync_view *w, step_resu
         st->src_over = 1;
         rc = 0;
     }
-    if (rc == LB_EINVALID) {
-        list_failed(out, ctx, "sourceRegion", w->src_region, st->cl.src);
+    if (rc != 0 && list_refused(out, ctx, rc, 1, w, st->cl.src))
         return 1;
-    }
     if (rc == 0) {
         rc = s3sync_list(&st->dst, st->cl.dst, w->dst, w->prefix);
         if (rc == LB_ETOOBIG) {
             st->dst_over = 1;
             rc = 0;
         }
-        if (rc == LB_EINVALID) {
-            list_failed(out, ctx, "targetRegion", w->dst_region, st->cl.dst);
+        if (rc != 0 && list_refused(out, ctx, rc, 0, w, st->cl.dst))
             return 1;
-        }
-    }
-    if (rc == LB_ENOTFOUND) {
-        step_failed(out, "S3ListFailed", "%s", lb_error_last());
-        return 1;
     }
     if (rc != 0)
         return rc;
@@ -509,6 +535,12 @@ static int job_get(json_t **out, const step_ctx *ctx, const char *name)
     return rc;
 }
 
+/* spec.completions of a Job (0 when unset). */
+static json_int_t job_completions(const json_t *obj)
+{
+    return json_integer_value(json_object_get(json_object_get(obj, "spec"), "completions"));
+}
+
 typedef struct key_count {
     size_t n, max;
 } key_count;
@@ -539,12 +571,57 @@ static int count_keys(size_t *out, aws_client *c, const char *bucket, const char
     return rc != 0 ? lb_error_wrap(rc, "ListObjectsV2 s3://%s", bucket) : 0;
 }
 
-/* Observes the sync Job, creating it of `shards` shards when it does not
- * exist, and turns its state into out. shards is 0 when the caller found the
- * Job: should it be deleted in between, it is created again of the fewest.
- * Returns 0 or a negative transient code. */
+/* The name of the sync's attempt-th Job (1: "lb-<rr>-<item>-sync", k > 1:
+ * "...-sync-<k>") into out (JOBRUN_NAME_MAX + 1 bytes). */
+static void job_name(char *out, size_t size, const step_ctx *ctx, int attempt)
+{
+    char suffix[32];
+    if (attempt <= 1)
+        snprintf(suffix, sizeof(suffix), "%s", S3SYNC_JOB_SUFFIX);
+    else
+        snprintf(suffix, sizeof(suffix), "%s-%d", S3SYNC_JOB_SUFFIX, attempt);
+    jobrun_name(out, size, ctx, suffix);
+}
+
+/* The newest sync Job: *out (caller decrefs), its name into name
+ * (JOBRUN_NAME_MAX + 1 bytes) and its attempt number. LB_ENOTFOUND when
+ * there is none (name: the first attempt's), or a transient code. */
+static int newest_job(json_t **out, int *attempt, char *name, size_t size, const step_ctx *ctx)
+{
+    char n[JOBRUN_NAME_MAX + 1];
+    json_t *obj = NULL;
+    int rc;
+
+    *out = NULL;
+    *attempt = 0;
+    job_name(name, size, ctx, 1);
+    for (int k = 1; k <= S3SYNC_JOB_ATTEMPTS; k++) {
+        job_name(n, sizeof(n), ctx, k);
+        rc = job_get(&obj, ctx, n);
+        if (rc == LB_ENOTFOUND)
+            break;
+        if (rc != 0) {
+            json_decref(*out);
+            *out = NULL;
+            return rc;
+        }
+        json_decref(*out);
+        *out = obj;
+        *attempt = k;
+        snprintf(name, size, "%s", n);
+    }
+    return *attempt > 0 ? 0 : LB_ENOTFOUND;
+}
+
+/* Observes the sync's attempt-th Job `name`, creating it of `shards` shards
+ * when it does not exist (the caller passes the found Job's completions, so
+ * a Job deleted in between is created again alike; fewer than 2 gives 2), and
+ * turns its state into out. A Job whose pod was killed before its agent
+ * answered (AGENTJOB_CRASHED) is followed by the next attempt's Job, of the
+ * same shards, up to S3SYNC_JOB_ATTEMPTS; `after` (NULL for the first) says
+ * why this attempt exists. Returns 0 or a negative transient code. */
 static int run_job(step_result *out, const step_ctx *ctx, const sync_view *w, const char *name,
-                   int shards)
+                   int shards, int attempt, const char *after)
 {
     char msg[AGENTJOB_MAX_MESSAGE];
     agentjob_spec spec;
@@ -563,9 +640,10 @@ static int run_job(step_result *out, const step_ctx *ctx, const sync_view *w, co
     case AGENTJOB_CREATED:
         step_wait(out, STEP_POLL_MS,
                   "s3://%s -> s3://%s: Job %s created: lifeboat-agent s3-sync in %d shards, %d "
-                  "at once",
+                  "at once%s%s",
                   w->src, w->dst, name, shards,
-                  shards < S3SYNC_JOB_PARALLELISM ? shards : S3SYNC_JOB_PARALLELISM);
+                  shards < S3SYNC_JOB_PARALLELISM ? shards : S3SYNC_JOB_PARALLELISM,
+                  after != NULL ? "; a new attempt, as " : "", after != NULL ? after : "");
         break;
     case AGENTJOB_RUNNING:
         step_wait(out, STEP_POLL_MS, "s3://%s -> s3://%s: %s", w->src, w->dst, msg);
@@ -573,6 +651,18 @@ static int run_job(step_result *out, const step_ctx *ctx, const sync_view *w, co
     case AGENTJOB_NOT_OWNED:
         step_failed(out, "JobNotOwned", "Job %s exists but is not owned by this RestoreRequest",
                     name);
+        break;
+    case AGENTJOB_CRASHED:
+        if (attempt < S3SYNC_JOB_ATTEMPTS) { /* its shards' copies are in place: redone, skipped */
+            char next[JOBRUN_NAME_MAX + 1];
+            job_name(next, sizeof(next), ctx, attempt + 1);
+            LB_LOG_WARN("s3Sync Job crashed; starting the next attempt", "job", name, "next", next);
+            rc = run_job(out, ctx, w, next, shards, attempt + 1, msg);
+            json_decref(res);
+            return rc;
+        }
+        step_failed(out, "SyncJobFailed", "s3://%s -> s3://%s: %s (attempt %d of %d)", w->src,
+                    w->dst, msg, attempt, S3SYNC_JOB_ATTEMPTS);
         break;
     case AGENTJOB_FAILED:
         step_failed(out, "SyncJobFailed", "s3://%s -> s3://%s: %s", w->src, w->dst, msg);
@@ -603,7 +693,8 @@ static int start_job(step_result *out, const step_ctx *ctx, const sync_state *st
         rc = count_keys(&dst_keys, st->cl.dst, w->dst, w->prefix);
     if (rc != 0)
         return rc;
-    return run_job(out, ctx, w, name, steps_s3sync__shards(src_keys, dst_keys, max_objects));
+    return run_job(out, ctx, w, name, steps_s3sync__shards(src_keys, dst_keys, max_objects), 1,
+                   NULL);
 }
 
 int s3sync_step_sync(step_result *out, const step_ctx *ctx)
@@ -614,16 +705,15 @@ int s3sync_step_sync(step_result *out, const step_ctx *ctx)
     size_t done = 0, *differ = NULL, ndiffer = 0;
     long long bytes = 0;
     json_t *obj = NULL;
-    int rc, job_mode;
+    int rc, job_mode, attempt;
 
     memset(&st, 0, sizeof(st));
     view_of(&w, ctx);
-    jobrun_name(job, sizeof(job), ctx, S3SYNC_JOB_SUFFIX);
     /* a Job started by an earlier call (this operator, or one killed since) is
      * observed before anything is listed: never a second Job */
-    rc = job_get(&obj, ctx, job);
+    rc = newest_job(&obj, &attempt, job, sizeof(job), ctx);
     if (rc == 0) {
-        rc = run_job(out, ctx, &w, job, 0);
+        rc = run_job(out, ctx, &w, job, (int)job_completions(obj), attempt, NULL);
         goto out;
     }
     if (rc != LB_ENOTFOUND)
@@ -726,12 +816,11 @@ int s3sync_step_verify(step_result *out, const step_ctx *ctx)
     char job[JOBRUN_NAME_MAX + 1];
     size_t *differ = NULL, ndiffer = 0;
     json_t *obj = NULL;
-    int rc, job_mode;
+    int rc, job_mode, attempt;
 
     memset(&st, 0, sizeof(st));
     view_of(&w, ctx);
-    jobrun_name(job, sizeof(job), ctx, S3SYNC_JOB_SUFFIX);
-    rc = job_get(&obj, ctx, job);
+    rc = newest_job(&obj, &attempt, job, sizeof(job), ctx); /* the one that finished the sync */
     if (rc == 0) {
         rc = verify_job(out, &w, ctx, obj, job);
         goto done;
