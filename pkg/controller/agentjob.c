@@ -60,8 +60,8 @@ json_t *agentjob_aws_secret(const agentjob_spec *s, const aws_credentials *cr)
     return json_pack("{s:s, s:s, s:o, s:s, s:{s:s, s:s, s:s}}", "apiVersion", "v1", "kind",
                      "Secret", "metadata", owner_meta(s, s->aws_secret), "type", "Opaque",
                      "stringData", aws_keys[0], cr->access_key_id ? cr->access_key_id : "",
-                     aws_keys[1], cr->secret_access_key ? cr->secret_access_key : "",
-                     aws_keys[2], cr->session_token ? cr->session_token : "");
+                     aws_keys[1], cr->secret_access_key ? cr->secret_access_key : "", aws_keys[2],
+                     cr->session_token ? cr->session_token : "");
 }
 
 int agentjob_put_aws_secret(int *out_foreign, kube_client *kube, const agentjob_spec *s,
@@ -112,17 +112,17 @@ json_t *agentjob_build(const agentjob_spec *s, json_t *cmd, json_t *env)
     if (s->aws_secret != NULL) { /* the scope role's session, minted for this Job */
         for (size_t i = 0; i < sizeof(aws_keys) / sizeof(aws_keys[0]); i++)
             json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", aws_keys[i],
-                                                 "valueFrom", "secretKeyRef", "name",
-                                                 s->aws_secret, "key", aws_keys[i]));
+                                                 "valueFrom", "secretKeyRef", "name", s->aws_secret,
+                                                 "key", aws_keys[i]));
     }
     json_t *container =
         json_pack("{s:s, s:s, s:o, s:o, s:[{s:s, s:s}]}", "name", AGENTJOB_CONTAINER, "image",
                   image != NULL ? image : AGENTJOB_DEFAULT_IMAGE, "command", cmd, "env", env,
                   "volumeMounts", "name", "work", "mountPath", AGENTJOB_WORK_DIR);
     if (s->aws_secret == NULL)
-        json_object_set_new(container, "envFrom",
-                            json_pack("[{s:{s:s, s:b}}]", "secretRef", "name",
-                                      AGENTJOB_AWS_SECRET, "optional", 1));
+        json_object_set_new(
+            container, "envFrom",
+            json_pack("[{s:{s:s, s:b}}]", "secretRef", "name", AGENTJOB_AWS_SECRET, "optional", 1));
     json_t *pod = json_pack("{s:s, s:[o], s:[{s:s, s:{}}]}", "restartPolicy", "Never", "containers",
                             container, "volumes", "name", "work", "emptyDir");
     if (s->service_account != NULL)

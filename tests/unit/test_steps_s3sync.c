@@ -137,9 +137,9 @@ static void test_s3sync_job_is_indexed_with_shards_env_and_the_agent_command(voi
 static const json_t *container_of(const json_t *job)
 {
     return json_array_get(
-        json_object_get(json_object_get(json_object_get(json_object_get(job, "spec"), "template"),
-                                        "spec"),
-                        "containers"),
+        json_object_get(
+            json_object_get(json_object_get(json_object_get(job, "spec"), "template"), "spec"),
+            "containers"),
         0);
 }
 
@@ -156,8 +156,8 @@ static const json_t *env_ref(const json_t *c, const char *name)
     return NULL;
 }
 
-static void test_s3sync_job_reads_the_scope_role_session_secret_else_lifeboat_agent_aws(
-    void **state)
+static void
+test_s3sync_job_reads_the_scope_role_session_secret_else_lifeboat_agent_aws(void **state)
 {
     static const char *const keys[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                                        "AWS_SESSION_TOKEN"};
@@ -170,11 +170,11 @@ static void test_s3sync_job_reads_the_scope_role_session_secret_else_lifeboat_ag
     /* no scope role: the namespace's lifeboat-agent-aws, no per-Job Secret */
     job = steps_s3sync__job(&s, json_object_get(item, "s3Sync"), 2);
     c = container_of(job);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_array_get(json_object_get(c, "envFrom"), 0),
-                                            "secretRef"),
-                            "name")),
-                        "lifeboat-agent-aws");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(c, "envFrom"), 0), "secretRef"),
+            "name")),
+        "lifeboat-agent-aws");
     for (size_t i = 0; i < 3; i++)
         assert_null(env_ref(c, keys[i]));
     json_decref(job);
@@ -198,8 +198,8 @@ static void test_s3sync_job_reads_the_scope_role_session_secret_else_lifeboat_ag
 static void test_s3sync_session_secret_is_owned_by_the_request_with_the_three_keys(void **state)
 {
     agentjob_spec s = JOB_SPEC;
-    aws_credentials cr = {.access_key_id = "ASIAJOB", .secret_access_key = "sekrit",
-                          .session_token = "tok"};
+    aws_credentials cr = {
+        .access_key_id = "ASIAJOB", .secret_access_key = "sekrit", .session_token = "tok"};
     char name[64];
     json_t *sec;
     const json_t *md, *ref, *data;
@@ -366,8 +366,8 @@ static void run_with_role(fixture *f, s3fx *s, const char *const *pairs, size_t 
 
 static void test_s3sync_with_a_scope_role_the_job_gets_a_session_secret_first(void **state)
 {
-    const char *pairs[] = {"404 Not Found", NOT_FOUND,     "404 Not Found", NOT_FOUND,
-                           "201 Created",   "{}",          "404 Not Found", NOT_FOUND,
+    const char *pairs[] = {"404 Not Found", NOT_FOUND, "404 Not Found", NOT_FOUND,
+                           "201 Created",   "{}",      "404 Not Found", NOT_FOUND,
                            "201 Created",   "{}"};
     fixture f;
     s3fx s;
@@ -419,9 +419,10 @@ static void test_s3sync_our_leftover_session_secret_is_refreshed(void **state)
 
 static void test_s3sync_someone_elses_secret_is_untouched_and_fails_naming_it(void **state)
 {
-    const char *pairs[] = {"404 Not Found", NOT_FOUND, "404 Not Found", NOT_FOUND,
-                           "409 Conflict",  "{}",      "200 OK",
-                           "{\"metadata\":{\"name\":\"lb-rr1-media-sync-aws\"}}"};
+    const char *pairs[] = {"404 Not Found", NOT_FOUND,
+                           "404 Not Found", NOT_FOUND,
+                           "409 Conflict",  "{}",
+                           "200 OK",        "{\"metadata\":{\"name\":\"lb-rr1-media-sync-aws\"}}"};
     fixture f;
     s3fx s;
     (void)state;
@@ -778,7 +779,8 @@ int main(void)
         cmocka_unit_test(test_s3sync_validate_and_compare_say_job_mode_past_the_threshold),
         cmocka_unit_test(test_s3sync_validate_stays_in_the_operator_at_the_threshold),
         cmocka_unit_test(test_s3sync_sync_creates_one_indexed_job_sized_from_the_counts),
-        cmocka_unit_test(test_s3sync_job_reads_the_scope_role_session_secret_else_lifeboat_agent_aws),
+        cmocka_unit_test(
+            test_s3sync_job_reads_the_scope_role_session_secret_else_lifeboat_agent_aws),
         cmocka_unit_test(test_s3sync_session_secret_is_owned_by_the_request_with_the_three_keys),
         cmocka_unit_test(test_s3sync_with_a_scope_role_the_job_gets_a_session_secret_first),
         cmocka_unit_test(test_s3sync_our_leftover_session_secret_is_refreshed),
