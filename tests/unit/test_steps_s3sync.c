@@ -343,6 +343,15 @@ static void test_s3sync_sync_creates_one_indexed_job_sized_from_the_counts(void 
     "</AssumeRoleResponse>"
 #define ROLE "arn:aws:iam::123456789012:role/team-r"
 
+#define NO_JOB "404 Not Found", NOT_FOUND /* a Job GET: none yet */
+
+static void stop_with_role(fixture *f, s3fx *s)
+{
+    s3fx_stop(s);
+    fx_stop(f);
+    s3sync_steps_configure(S3SYNC_OPERATOR_MAX_OBJECTS_DEFAULT);
+}
+
 /* With a scope role: sts:AssumeRole for the Job, then the Secret, then the Job. */
 static void run_with_role(fixture *f, s3fx *s, const char *const *pairs, size_t npairs)
 {
@@ -366,9 +375,7 @@ static void run_with_role(fixture *f, s3fx *s, const char *const *pairs, size_t 
 
 static void test_s3sync_with_a_scope_role_the_job_gets_a_session_secret_first(void **state)
 {
-    const char *pairs[] = {"404 Not Found", NOT_FOUND, "404 Not Found", NOT_FOUND,
-                           "201 Created",   "{}",      "404 Not Found", NOT_FOUND,
-                           "201 Created",   "{}"};
+    const char *pairs[] = {NO_JOB, NO_JOB, "201 Created", "{}", NO_JOB, "201 Created", "{}"};
     fixture f;
     s3fx s;
     (void)state;
@@ -387,9 +394,7 @@ static void test_s3sync_with_a_scope_role_the_job_gets_a_session_secret_first(vo
     assert_non_null(strstr(post, "POST /apis/batch/v1/namespaces/shop/jobs "));
     assert_non_null(strstr(post, "\"secretKeyRef\":{\"name\":\"lb-rr1-media-sync-aws\""));
     assert_null(strstr(post, "lifeboat-agent-aws"));
-    s3fx_stop(&s);
-    fx_stop(&f);
-    s3sync_steps_configure(S3SYNC_OPERATOR_MAX_OBJECTS_DEFAULT);
+    stop_with_role(&f, &s);
 }
 
 #define OUR_SECRET                                                                                 \
@@ -397,10 +402,8 @@ static void test_s3sync_with_a_scope_role_the_job_gets_a_session_secret_first(vo
 
 static void test_s3sync_our_leftover_session_secret_is_refreshed(void **state)
 {
-    const char *pairs[] = {"404 Not Found", NOT_FOUND, "404 Not Found", NOT_FOUND,
-                           "409 Conflict",  "{}",      "200 OK",        OUR_SECRET,
-                           "200 OK",        "{}",      "404 Not Found", NOT_FOUND,
-                           "201 Created",   "{}"};
+    const char *pairs[] = {NO_JOB,   NO_JOB, "409 Conflict", "{}",          "200 OK", OUR_SECRET,
+                           "200 OK", "{}",   NO_JOB,         "201 Created", "{}"};
     fixture f;
     s3fx s;
     (void)state;
@@ -412,9 +415,7 @@ static void test_s3sync_our_leftover_session_secret_is_refreshed(void **state)
     assert_non_null(strstr(put, "\"resourceVersion\":\"7\""));
     assert_non_null(strstr(put, "\"AWS_ACCESS_KEY_ID\":\"ASIAJOBKEY\""));
     assert_non_null(strstr(req(&f, 6), "POST /apis/batch/v1/namespaces/shop/jobs "));
-    s3fx_stop(&s);
-    fx_stop(&f);
-    s3sync_steps_configure(S3SYNC_OPERATOR_MAX_OBJECTS_DEFAULT);
+    stop_with_role(&f, &s);
 }
 
 static void test_s3sync_someone_elses_secret_is_untouched_and_fails_naming_it(void **state)
@@ -432,9 +433,7 @@ static void test_s3sync_someone_elses_secret_is_untouched_and_fails_naming_it(vo
     assert_string_equal(f.out.reason, "SecretNotOwned");
     assert_non_null(strstr(f.out.message, "Secret lb-rr1-media-sync-aws"));
     assert_int_equal(atomic_load(&f.e.srv.n_requests), 4); /* no PUT, no Job */
-    s3fx_stop(&s);
-    fx_stop(&f);
-    s3sync_steps_configure(S3SYNC_OPERATOR_MAX_OBJECTS_DEFAULT);
+    stop_with_role(&f, &s);
 }
 
 /* ---- an existing Job: observed, nothing listed (ctx.aws is NULL) ---------------------- */
