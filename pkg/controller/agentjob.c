@@ -34,6 +34,63 @@ json_t *agentjob_secret_env(const char *name, const json_t *ref)
                      json_string_value(json_object_get(ref, "key")));
 }
 
+static const char *const aws_keys[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                       "AWS_SESSION_TOKEN"};
+
+void agentjob_aws_secret_name(char *out, size_t size, const char *job)
+{
+    char full[320];
+    snprintf(full, sizeof(full), "%s-aws", job);
+    agentjob_object_name(out, size, full);
+}
+
+static json_t *owner_meta(const agentjob_spec *s, const char *name)
+{
+    char who[320];
+    snprintf(who, sizeof(who), "%s/%s", s->ns, s->owner_name);
+    return json_pack("{s:s, s:s, s:{s:s}, s:{s:s}, s:[{s:s, s:s, s:s, s:s, s:b, s:b}]}", "name",
+                     name, "namespace", s->ns, "labels", LABEL_MANAGED_BY, "lifeboat",
+                     "annotations", s->annotation, who, "ownerReferences", "apiVersion",
+                     s->owner_api, "kind", s->owner_kind, "name", s->owner_name, "uid",
+                     s->owner_uid, "controller", 1, "blockOwnerDeletion", 1);
+}
+
+json_t *agentjob_aws_secret(const agentjob_spec *s, const aws_credentials *cr)
+{
+    return json_pack("{s:s, s:s, s:o, s:s, s:{s:s, s:s, s:s}}", "apiVersion", "v1", "kind",
+                     "Secret", "metadata", owner_meta(s, s->aws_secret), "type", "Opaque",
+                     "stringData", aws_keys[0], cr->access_key_id ? cr->access_key_id : "",
+                     aws_keys[1], cr->secret_access_key ? cr->secret_access_key : "", aws_keys[2],
+                     cr->session_token ? cr->session_token : "");
+}
+
+int agentjob_put_aws_secret(int *out_foreign, kube_client *kube, const agentjob_spec *s,
+                            const aws_credentials *cr)
+{
+    kube_ref ref = {.group = "", .version = "v1", .resource = "secrets", .namespace = s->ns};
+    json_t *cur = NULL, *body = agentjob_aws_secret(s, cr);
+    int rc;
+
+    *out_foreign = 0;
+    rc = kube_create(NULL, kube, &ref, body);
+    if (rc == LB_ECONFLICT) { /* exists: ours from an attempt cut short, or someone else's */
+        ref.name = s->aws_secret;
+        rc = kube_get(&cur, kube, &ref);
+        if (rc == 0 && !agentjob_owned(cur, s->owner_uid)) {
+            *out_foreign = 1;
+        } else if (rc == 0) { /* fresh credentials for the new attempt */
+            const char *rv = md_str(cur, "resourceVersion");
+            if (rv != NULL)
+                json_object_set_new(json_object_get(body, "metadata"), "resourceVersion",
+                                    json_string(rv));
+            rc = kube_replace(NULL, kube, &ref, body);
+        }
+    }
+    json_decref(cur);
+    json_decref(body);
+    return rc != 0 ? lb_error_wrap(rc, "write Secret %s", s->aws_secret) : 0;
+}
+
 json_t *agentjob_build(const agentjob_spec *s, json_t *cmd, json_t *env)
 {
     static const char *const aws_env[] = {"AWS_REGION",
@@ -44,7 +101,6 @@ json_t *agentjob_build(const agentjob_spec *s, json_t *cmd, json_t *env)
                                           "AWS_CA_BUNDLE",
                                           NULL};
     const char *image = getenv("LIFEBOAT_AGENT_IMAGE");
-    char who[320];
 
     json_array_append_new(
         env, json_pack("{s:s, s:s}", "name", "LIFEBOAT_WORK_DIR", "value", AGENTJOB_WORK_DIR));
@@ -53,23 +109,27 @@ json_t *agentjob_build(const agentjob_spec *s, json_t *cmd, json_t *env)
         if (val != NULL && val[0] != '\0')
             json_array_append_new(env, json_pack("{s:s, s:s}", "name", *e, "value", val));
     }
+    if (s->aws_secret != NULL) { /* the scope role's session, minted for this Job */
+        for (size_t i = 0; i < sizeof(aws_keys) / sizeof(aws_keys[0]); i++)
+            json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", aws_keys[i],
+                                                 "valueFrom", "secretKeyRef", "name", s->aws_secret,
+                                                 "key", aws_keys[i]));
+    }
     json_t *container =
-        json_pack("{s:s, s:s, s:o, s:o, s:[{s:{s:s, s:b}}], s:[{s:s, s:s}]}", "name",
-                  AGENTJOB_CONTAINER, "image", image != NULL ? image : AGENTJOB_DEFAULT_IMAGE,
-                  "command", cmd, "env", env, "envFrom", "secretRef", "name", AGENTJOB_AWS_SECRET,
-                  "optional", 1, "volumeMounts", "name", "work", "mountPath", AGENTJOB_WORK_DIR);
+        json_pack("{s:s, s:s, s:o, s:o, s:[{s:s, s:s}]}", "name", AGENTJOB_CONTAINER, "image",
+                  image != NULL ? image : AGENTJOB_DEFAULT_IMAGE, "command", cmd, "env", env,
+                  "volumeMounts", "name", "work", "mountPath", AGENTJOB_WORK_DIR);
+    if (s->aws_secret == NULL)
+        json_object_set_new(
+            container, "envFrom",
+            json_pack("[{s:{s:s, s:b}}]", "secretRef", "name", AGENTJOB_AWS_SECRET, "optional", 1));
     json_t *pod = json_pack("{s:s, s:[o], s:[{s:s, s:{}}]}", "restartPolicy", "Never", "containers",
                             container, "volumes", "name", "work", "emptyDir");
     if (s->service_account != NULL)
         json_object_set_new(pod, "serviceAccountName", json_string(s->service_account));
     else /* the agent never talks to the API server: no token in its pod */
         json_object_set_new(pod, "automountServiceAccountToken", json_false());
-    snprintf(who, sizeof(who), "%s/%s", s->ns, s->owner_name);
-    json_t *meta = json_pack(
-        "{s:s, s:s, s:{s:s}, s:{s:s}, s:[{s:s, s:s, s:s, s:s, s:b, s:b}]}", "name", s->name,
-        "namespace", s->ns, "labels", LABEL_MANAGED_BY, "lifeboat", "annotations", s->annotation,
-        who, "ownerReferences", "apiVersion", s->owner_api, "kind", s->owner_kind, "name",
-        s->owner_name, "uid", s->owner_uid, "controller", 1, "blockOwnerDeletion", 1);
+    json_t *meta = owner_meta(s, s->name);
     json_t *job = json_pack("{s:s, s:s, s:o, s:{s:i, s:i, s:{s:{s:{s:s}}, s:o}}}", "apiVersion",
                             "batch/v1", "kind", "Job", "metadata", meta, "spec", "backoffLimit", 0,
                             "activeDeadlineSeconds", AGENTJOB_DEADLINE_S, "template", "metadata",

@@ -10,6 +10,21 @@
  * "lifeboat-agent-aws" (envFrom) in the namespace. backoffLimit 0: a failure
  * is reported with its log; a retry is the operator's decision.
  *
+ * A spec with aws_secret set (the request's scope names an AWS role,
+ * DESIGN.md 3.4) replaces that envFrom: the container reads
+ * AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN by
+ * secretKeyRef from that Secret, "<job>-aws", which the caller fills before
+ * the Job exists (agentjob_put_aws_secret) with an sts:AssumeRole session of
+ * the scope role minted by the operator, so IAM enforces the scope on the
+ * agent's calls too. The session lasts ASSUME_DURATION_S (1 h) and is not
+ * refreshed: a Job still running past its expiry gets ExpiredToken from AWS,
+ * which the agent reports as its error, handled like any agent error (the
+ * step fails with it). Minted sessions rather than IRSA: IRSA would need the
+ * scope role to trust the cluster's OIDC provider for each ServiceAccount,
+ * a second trust path beside the operator's, to be kept in step with every
+ * scope; a minted session needs only the trust the operator already uses.
+ * The Secret is owned by the Job's owner (ownerReference) and goes with it.
+ *
  * A spec with completions > 1 makes an Indexed Job (completionMode Indexed,
  * that many completions, `parallelism` pods at once): each pod gets its index
  * in $JOB_COMPLETION_INDEX (s3Sync's sharded `lifeboat-agent s3-sync`). The
@@ -32,6 +47,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "aws/credentials.h"
 #include "kube/client.h"
 
 #define AGENTJOB_CONTAINER     "agent"
@@ -52,6 +68,8 @@ typedef struct agentjob_spec {
     const char *service_account; /* NULL: no API token mounted */
     int completions;             /* > 1: an Indexed Job of that many completions; 0 or 1: one pod */
     int parallelism;             /* pods at once for completions > 1; 0: completions */
+    const char *aws_secret;      /* NULL: envFrom lifeboat-agent-aws; else the Secret whose
+                                  * AWS_* keys the container reads (secretKeyRef) */
 } agentjob_spec;
 
 /* The Job object: `cmd` (the container's command) and `env` (secretKeyRef and
@@ -85,6 +103,23 @@ typedef enum agentjob_state {
 int agentjob_run(agentjob_state *out_state, json_t **out_result, char *msg, size_t size,
                  kube_client *kube, const agentjob_spec *s, json_t *(*build)(void *payload),
                  void *payload);
+
+/* The Secret "<job>-aws" name for Job `job` into out (<= 63 bytes, as
+ * agentjob_object_name). */
+void agentjob_aws_secret_name(char *out, size_t size, const char *job);
+
+/* The Secret s->aws_secret in s->ns holding cr's AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (stringData), owned by s's
+ * owner (controller ownerReference) with the managed-by label. New object. */
+json_t *agentjob_aws_secret(const agentjob_spec *s, const aws_credentials *cr);
+
+/* Writes agentjob_aws_secret(s, cr): created when absent; when it exists and
+ * is owned by s->owner_uid (ours, from an attempt cut short), replaced with
+ * cr; when it belongs to someone else, left untouched and *out_foreign set
+ * to 1. Values never reach logs or messages. Returns 0 (also when foreign)
+ * or a negative transient code. */
+int agentjob_put_aws_secret(int *out_foreign, kube_client *kube, const agentjob_spec *s,
+                            const aws_credentials *cr);
 
 /* 1 when one of job's ownerReferences has uid `uid` (non-empty), else 0. */
 int agentjob_owned(const json_t *job, const char *uid);

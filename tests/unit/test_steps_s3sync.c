@@ -133,6 +133,105 @@ static void test_s3sync_job_is_indexed_with_shards_env_and_the_agent_command(voi
     json_decref(item);
 }
 
+/* The container of a Job object. */
+static const json_t *container_of(const json_t *job)
+{
+    return json_array_get(
+        json_object_get(
+            json_object_get(json_object_get(json_object_get(job, "spec"), "template"), "spec"),
+            "containers"),
+        0);
+}
+
+/* The secretKeyRef {name, key} of env entry `name` of c, or NULL. */
+static const json_t *env_ref(const json_t *c, const char *name)
+{
+    size_t i;
+    const json_t *e;
+    json_array_foreach(json_object_get(c, "env"), i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "name")) ?: "", name) == 0)
+            return json_object_get(json_object_get(e, "valueFrom"), "secretKeyRef");
+    }
+    return NULL;
+}
+
+static void
+test_s3sync_job_reads_the_scope_role_session_secret_else_lifeboat_agent_aws(void **state)
+{
+    static const char *const keys[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                       "AWS_SESSION_TOKEN"};
+    agentjob_spec s = JOB_SPEC;
+    json_t *item = json_loads(ITEM_SPEC, 0, NULL);
+    json_t *job;
+    const json_t *c;
+    (void)state;
+
+    /* no scope role: the namespace's lifeboat-agent-aws, no per-Job Secret */
+    job = steps_s3sync__job(&s, json_object_get(item, "s3Sync"), 2);
+    c = container_of(job);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(c, "envFrom"), 0), "secretRef"),
+            "name")),
+        "lifeboat-agent-aws");
+    for (size_t i = 0; i < 3; i++)
+        assert_null(env_ref(c, keys[i]));
+    json_decref(job);
+
+    /* a scope role: the three keys from the Job's own Secret, no envFrom */
+    s.aws_secret = "lb-rr1-media-sync-aws";
+    job = steps_s3sync__job(&s, json_object_get(item, "s3Sync"), 2);
+    c = container_of(job);
+    assert_null(json_object_get(c, "envFrom"));
+    for (size_t i = 0; i < 3; i++) {
+        const json_t *ref = env_ref(c, keys[i]);
+        assert_non_null(ref);
+        assert_string_equal(json_string_value(json_object_get(ref, "name")),
+                            "lb-rr1-media-sync-aws");
+        assert_string_equal(json_string_value(json_object_get(ref, "key")), keys[i]);
+    }
+    json_decref(job);
+    json_decref(item);
+}
+
+static void test_s3sync_session_secret_is_owned_by_the_request_with_the_three_keys(void **state)
+{
+    agentjob_spec s = JOB_SPEC;
+    aws_credentials cr = {
+        .access_key_id = "ASIAJOB", .secret_access_key = "sekrit", .session_token = "tok"};
+    char name[64];
+    json_t *sec;
+    const json_t *md, *ref, *data;
+    (void)state;
+
+    agentjob_aws_secret_name(name, sizeof(name), s.name);
+    assert_string_equal(name, "lb-rr1-media-sync-aws");
+    s.aws_secret = name;
+    sec = agentjob_aws_secret(&s, &cr);
+    assert_string_equal(json_string_value(json_object_get(sec, "kind")), "Secret");
+    md = json_object_get(sec, "metadata");
+    assert_string_equal(json_string_value(json_object_get(md, "name")), name);
+    assert_string_equal(json_string_value(json_object_get(md, "namespace")), "shop");
+    ref = json_array_get(json_object_get(md, "ownerReferences"), 0);
+    assert_string_equal(json_string_value(json_object_get(ref, "kind")), "RestoreRequest");
+    assert_string_equal(json_string_value(json_object_get(ref, "name")), "rr1");
+    assert_string_equal(json_string_value(json_object_get(ref, "uid")), "uid-111");
+    assert_true(json_is_true(json_object_get(ref, "controller")));
+    data = json_object_get(sec, "stringData");
+    assert_int_equal(json_object_size(data), 3);
+    assert_string_equal(json_string_value(json_object_get(data, "AWS_ACCESS_KEY_ID")), "ASIAJOB");
+    assert_string_equal(json_string_value(json_object_get(data, "AWS_SECRET_ACCESS_KEY")),
+                        "sekrit");
+    assert_string_equal(json_string_value(json_object_get(data, "AWS_SESSION_TOKEN")), "tok");
+    json_decref(sec);
+
+    /* a long Job name: the Secret's name still fits a Kubernetes name */
+    agentjob_aws_secret_name(name, sizeof(name),
+                             "lb-a-very-long-restore-request-name-with-a-long-item-name-sync");
+    assert_true(strlen(name) <= 63);
+}
+
 /* validate/compare/sync against a scripted S3 (validate and compare never
  * talk to Kubernetes; sync does, through the fixture's server). */
 typedef struct s3fx {
@@ -235,6 +334,106 @@ static void test_s3sync_sync_creates_one_indexed_job_sized_from_the_counts(void 
     s3fx_stop(&s);
     fx_stop(&f);
     s3sync_steps_configure(S3SYNC_OPERATOR_MAX_OBJECTS_DEFAULT);
+}
+
+#define ASSUMED                                                                                    \
+    "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAJOBKEY</AccessKeyId>"     \
+    "<SecretAccessKey>jobsecret</SecretAccessKey><SessionToken>jobtoken</SessionToken>"            \
+    "<Expiration>2026-12-01T02:00:00Z</Expiration></Credentials></AssumeRoleResult>"               \
+    "</AssumeRoleResponse>"
+#define ROLE "arn:aws:iam::123456789012:role/team-r"
+
+#define NO_JOB "404 Not Found", NOT_FOUND /* a Job GET: none yet */
+
+static void stop_with_role(fixture *f, s3fx *s)
+{
+    s3fx_stop(s);
+    fx_stop(f);
+    s3sync_steps_configure(S3SYNC_OPERATOR_MAX_OBJECTS_DEFAULT);
+}
+
+/* With a scope role: sts:AssumeRole for the Job, then the Secret, then the Job. */
+static void run_with_role(fixture *f, s3fx *s, const char *const *pairs, size_t npairs)
+{
+    const char *lists[] = {THREE, ONE, THREE, ONE, ASSUMED};
+    s3sync_steps_configure(2);
+    fx_start(f, pairs, npairs, "media/sync");
+    s3fx_start(s, lists, 5);
+    f->ctx.aws = s->aws;
+    f->ctx.aws_base = s->aws;
+    f->ctx.role_arn = ROLE;
+    assert_int_equal(s3sync_step_sync(&f->out, &f->ctx), 0);
+    /* the AssumeRole: session named after the namespace and the Job, the request's tags */
+    const char *body = httpd_req_body(&s->srv, 4);
+    assert_non_null(strstr(body, "Action=AssumeRole&"));
+    assert_non_null(strstr(body, "RoleSessionName=lb-shop-lb-rr1-media-sync&"));
+    assert_non_null(strstr(body, "DurationSeconds=3600"));
+    assert_non_null(strstr(body, "lifeboat.dev%2Frequest"));
+    assert_null(strstr(f->out.message, "jobsecret"));
+    assert_null(strstr(f->out.message, "ASIAJOBKEY"));
+}
+
+static void test_s3sync_with_a_scope_role_the_job_gets_a_session_secret_first(void **state)
+{
+    const char *pairs[] = {NO_JOB, NO_JOB, "201 Created", "{}", NO_JOB, "201 Created", "{}"};
+    fixture f;
+    s3fx s;
+    (void)state;
+
+    run_with_role(&f, &s, pairs, 5);
+    assert_int_equal(f.out.verdict, STEP_WAIT);
+    assert_non_null(strstr(f.out.message, "Job lb-rr1-media-sync created"));
+    const char *sec = req(&f, 2); /* the Secret before the Job */
+    assert_non_null(strstr(sec, "POST /api/v1/namespaces/shop/secrets "));
+    assert_non_null(strstr(sec, "\"name\":\"lb-rr1-media-sync-aws\""));
+    assert_non_null(strstr(sec, "\"uid\":\"uid-111\""));
+    assert_non_null(strstr(sec, "\"AWS_ACCESS_KEY_ID\":\"ASIAJOBKEY\""));
+    assert_non_null(strstr(sec, "\"AWS_SECRET_ACCESS_KEY\":\"jobsecret\""));
+    assert_non_null(strstr(sec, "\"AWS_SESSION_TOKEN\":\"jobtoken\""));
+    const char *post = req(&f, 4);
+    assert_non_null(strstr(post, "POST /apis/batch/v1/namespaces/shop/jobs "));
+    assert_non_null(strstr(post, "\"secretKeyRef\":{\"name\":\"lb-rr1-media-sync-aws\""));
+    assert_null(strstr(post, "lifeboat-agent-aws"));
+    stop_with_role(&f, &s);
+}
+
+#define OUR_SECRET                                                                                 \
+    "{\"metadata\":{\"name\":\"lb-rr1-media-sync-aws\",\"resourceVersion\":\"7\"," OWNED "}}"
+
+static void test_s3sync_our_leftover_session_secret_is_refreshed(void **state)
+{
+    const char *pairs[] = {NO_JOB,   NO_JOB, "409 Conflict", "{}",          "200 OK", OUR_SECRET,
+                           "200 OK", "{}",   NO_JOB,         "201 Created", "{}"};
+    fixture f;
+    s3fx s;
+    (void)state;
+
+    run_with_role(&f, &s, pairs, 7);
+    assert_int_equal(f.out.verdict, STEP_WAIT);
+    const char *put = req(&f, 4);
+    assert_non_null(strstr(put, "PUT /api/v1/namespaces/shop/secrets/lb-rr1-media-sync-aws "));
+    assert_non_null(strstr(put, "\"resourceVersion\":\"7\""));
+    assert_non_null(strstr(put, "\"AWS_ACCESS_KEY_ID\":\"ASIAJOBKEY\""));
+    assert_non_null(strstr(req(&f, 6), "POST /apis/batch/v1/namespaces/shop/jobs "));
+    stop_with_role(&f, &s);
+}
+
+static void test_s3sync_someone_elses_secret_is_untouched_and_fails_naming_it(void **state)
+{
+    const char *pairs[] = {"404 Not Found", NOT_FOUND,
+                           "404 Not Found", NOT_FOUND,
+                           "409 Conflict",  "{}",
+                           "200 OK",        "{\"metadata\":{\"name\":\"lb-rr1-media-sync-aws\"}}"};
+    fixture f;
+    s3fx s;
+    (void)state;
+
+    run_with_role(&f, &s, pairs, 4);
+    assert_int_equal(f.out.verdict, STEP_FAILED);
+    assert_string_equal(f.out.reason, "SecretNotOwned");
+    assert_non_null(strstr(f.out.message, "Secret lb-rr1-media-sync-aws"));
+    assert_int_equal(atomic_load(&f.e.srv.n_requests), 4); /* no PUT, no Job */
+    stop_with_role(&f, &s);
 }
 
 /* ---- an existing Job: observed, nothing listed (ctx.aws is NULL) ---------------------- */
@@ -579,6 +778,12 @@ int main(void)
         cmocka_unit_test(test_s3sync_validate_and_compare_say_job_mode_past_the_threshold),
         cmocka_unit_test(test_s3sync_validate_stays_in_the_operator_at_the_threshold),
         cmocka_unit_test(test_s3sync_sync_creates_one_indexed_job_sized_from_the_counts),
+        cmocka_unit_test(
+            test_s3sync_job_reads_the_scope_role_session_secret_else_lifeboat_agent_aws),
+        cmocka_unit_test(test_s3sync_session_secret_is_owned_by_the_request_with_the_three_keys),
+        cmocka_unit_test(test_s3sync_with_a_scope_role_the_job_gets_a_session_secret_first),
+        cmocka_unit_test(test_s3sync_our_leftover_session_secret_is_refreshed),
+        cmocka_unit_test(test_s3sync_someone_elses_secret_is_untouched_and_fails_naming_it),
         cmocka_unit_test(test_s3sync_sync_observes_the_job_with_progress_and_lists_nothing),
         cmocka_unit_test(test_s3sync_sync_fails_with_the_failed_index_agent_error),
         cmocka_unit_test(test_s3sync_a_killed_shard_starts_the_next_attempt_of_the_same_shards),

@@ -19,7 +19,10 @@
     next operator, each key copied once; kill -9 of one shard's agent process fails that
     Job, and the step's next attempt (Job ...-sync-2) copies only what is still missing;
     a shard whose copies keep failing (the agent's own error) fails the Job and the step
-    with that error, no new attempt.
+    with that error, no new attempt; under a scope with a roleArn the Job's shards copy
+    with a session of that role the operator minted for the Job (sts:AssumeRole named
+    lb-<ns>-<job>, written into the Secret <job>-aws owned by the request), never with
+    the lifeboat-agent-aws Secret's key.
   - regions: the 3B buckets live in eu-west-2 (replica) and eu-west-1 (primary), the
     operator in us-east-1; a replica in us-west-2 without sourceRegion fails validate
     naming spec.items[0].s3Sync.sourceRegion and the region from awssim's 301
@@ -501,6 +504,66 @@ class S3SyncJobMode(ScenarioCase):
         done = per_key([e for e in copies_into(primary, since) if applied(e)])
         self.assertEqual(len(done), self.MISSING, "only the missing keys were copied")
         self.assertEqual(max(done.values()), 1)
+
+    def test_under_a_scope_role_the_job_copies_with_a_session_of_that_role(self):
+        """DESIGN.md 3.4: the scope names a roleArn, so the operator assumes it for the Job
+        (session lb-<ns>-<job>) and the agent signs every CopyObject with that session's
+        key (read from the Secret <job>-aws, owned by the request; GetCallerIdentity with
+        it names the role and the session), not with lifeboat-agent-aws's."""
+        role = "arn:aws:iam::123456789012:role/lifeboat-s3sync-job"
+        kube.kubectl("patch", "recoveryscope", "single-team", "--type", "merge",
+                     "-p", json.dumps({"spec": {"aws": {"roleArn": role}}}))
+        try:
+            replica, primary, prefix, extras = self.fill("jr")
+            name = "assets-role"
+            since = time.time()
+            self.apply_rr(self.rr_manifest(name, [self.item(replica, primary, prefix)]))
+            self.wait_phase(name, "AwaitingApproval")
+        finally:   # the request recorded its role at its start; later ones run without
+            kube.kubectl("patch", "recoveryscope", "single-team", "--type", "merge",
+                         "-p", json.dumps({"spec": {"aws": {"roleArn": None}}}))
+        self.approve(name)
+        obj = self.wait_phase(name, "Succeeded", timeout=300)
+        self.assertEqual(obj["status"]["scope"]["roleArn"], role)
+        job = "lb-%s-assets-sync" % name
+        self.assertEqual([j["metadata"]["name"] for j in self.jobs(name)], [job])
+        c = self.jobs(name)[0]["spec"]["template"]["spec"]["containers"][0]
+        self.assertNotIn("envFrom", c, "the Job must not read lifeboat-agent-aws")
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"] if "valueFrom" in e}
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            self.assertEqual(refs.get(k), {"name": job + "-aws", "key": k}, c["env"])
+        sec = kube.kubectl_json("get", "secret", job + "-aws", "-n", self.ns)
+        self.assertEqual([(r["kind"], r["uid"]) for r in sec["metadata"]["ownerReferences"]],
+                         [("RestoreRequest", obj["metadata"]["uid"])])
+        session = {k: scenario.unb64(v) for k, v in sec["data"].items()}
+        self.assertEqual(sorted(session), ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                           "AWS_SESSION_TOKEN"])
+        key, mine = session["AWS_ACCESS_KEY_ID"], os.environ["AWS_ACCESS_KEY_ID"]
+        self.assertNotEqual(key, mine)
+        # the key is the one AssumeRole returned for the Job's session, and no other
+        who = boto3.client("sts", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                           region_name=OPERATOR_REGION, aws_access_key_id=key,
+                           aws_secret_access_key=session["AWS_SECRET_ACCESS_KEY"],
+                           aws_session_token=session["AWS_SESSION_TOKEN"]
+                           ).get_caller_identity()
+        sess_name = ("lb-%s-%s" % (self.ns, job))[:64]
+        self.assertEqual(who["Arn"], "arn:aws:sts::123456789012:assumed-role/%s/%s" % (
+            role.rsplit("/", 1)[1], sess_name))
+        log = [e for e in request_log() if e.get("ts", 0) >= since]
+        assumes = [e for e in log if e.get("action") == "AssumeRole"
+                   and (e.get("params") or {}).get("RoleSessionName") == sess_name]
+        self.assertEqual(len(assumes), 1, "one sts:AssumeRole for the Job's one attempt")
+        self.assertEqual(assumes[0]["params"].get("RoleArn"), role)
+        self.assertEqual(assumes[0]["access_key"], mine)   # minted by the operator
+        copies = [e for e in copies_into(primary, since) if applied(e)]
+        self.assertEqual(len(per_key(copies)), self.MISSING)
+        self.assertEqual({e["access_key"] for e in copies}, {key},
+                         "every CopyObject of the Job signed with the minted session")
+        self.assert_synced(replica, primary, prefix, extras)
+        # the value never reaches the request's status or events
+        text = json.dumps(obj) + json.dumps(kube.kubectl_json("get", "events", "-n", self.ns))
+        self.assertNotIn(session["AWS_SECRET_ACCESS_KEY"], text)
+        self.assertNotIn(session["AWS_SESSION_TOKEN"], text)
 
     def test_a_failing_shard_fails_the_step_with_the_agent_error(self):
         replica, primary, prefix, _ = self.fill("jf")

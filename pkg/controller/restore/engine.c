@@ -1308,7 +1308,9 @@ static int run_step(run *r, size_t idx, const plan_step *ps, int rollback)
                         .item = item_of(r, ps),
                         .step = ps,
                         .now = r->now,
-                        .rollback = rollback};
+                        .rollback = rollback,
+                        .role_arn = r->env->role_arn,
+                        .aws_base = r->env->aws_base};
         memset(&res, 0, sizeof(res));
         lb_error_clear();
         rc = ps->item[0] != '\0' && ctx.item == NULL

@@ -192,6 +192,10 @@ typedef struct engine_env {
     /* the refusals of the requester's SubjectAccessReviews (restore/access.h)
      * or NULL: Valid False with it, after the scope's own checks */
     const char *access_error;
+    /* the scope's role `aws` acts as (NULL: none) and the operator's own
+     * client that assumed it; handed to the steps (step_ctx) */
+    const char *role_arn;
+    aws_client *aws_base;
 } engine_env;
 
 typedef struct engine_event {

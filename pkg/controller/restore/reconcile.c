@@ -163,6 +163,8 @@ static int restore_act(ctrl_result *out, const ctrl_env *env, const json_t *obj)
             return rc;
         }
         ee.aws = as_role;
+        ee.role_arn = role;
+        ee.aws_base = env->aws;
     }
     rc = engine_reconcile(&eo, &wrote, &ee, obj, lb_time_now());
     json_decref(scope);

@@ -102,6 +102,11 @@ typedef struct step_ctx {
      * NULL/0: no scope list, the operator's policy alone decides */
     const char *const *http_hosts;
     size_t n_http_hosts;
+    /* the scope's role (DESIGN.md 3.4) when `aws` acts as it, else NULL, and
+     * the operator's own client that assumes it (NULL: aws): steps that hand
+     * AWS work to a Job mint that Job a session of role_arn through aws_base */
+    const char *role_arn;
+    aws_client *aws_base;
 } step_ctx;
 
 /* One step action. See the file comment for the contract. */
