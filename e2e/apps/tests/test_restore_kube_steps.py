@@ -178,7 +178,8 @@ class KubeSteps(unittest.TestCase):
         self.assertTrue(last.startswith("DONE "), last)
         after = wait_for(self.app, "the restarted app answering")
         self.assertNotEqual(after["pid"], before["pid"])
-        self.assertFalse(pid_alive(before["pid"]), "the old process is still running")
+        # the new pod answers first; the old one is then stopped (its grace period)
+        wait_for(lambda: not pid_alive(before["pid"]) or None, "the old process to stop")
         self.assertEqual(after["value"], NEW_URL)
         dep = get(self.ns, "deployment", "echo")
         self.assertEqual(dep["spec"]["template"]["metadata"]["annotations"][

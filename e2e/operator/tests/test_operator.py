@@ -332,10 +332,15 @@ class TestDryRunAndValidation(OperatorCase):
         self.assertIn("nothing live was changed", st["message"])
         self.assertEqual(condition(obj, "Valid")["status"], "True")
         self.assertEqual(condition(obj, "Ready")["status"], "False")
-        reasons = [e["reason"] for e in kube.kubectl_json("get", "events", "-n", self.ns)["items"]
-                   if e["involvedObject"]["name"] == "real"]
-        for r in ("Running", "StepStarted", "StepFailed", "Failed"):
-            self.assertIn(r, reasons)
+        # events are posted after the status write, asynchronously: wait for them
+        def reasons():
+            return [e["reason"] for e in kube.kubectl_json("get", "events", "-n", self.ns)["items"]
+                    if e["involvedObject"]["name"] == "real"]
+        want = ("Running", "StepStarted", "StepFailed", "Failed")
+        got = kube.wait_for(lambda: (lambda r: r if all(w in r for w in want) else None)(reasons()),
+                            timeout=10, message="events %s" % (want,))
+        for r in want:
+            self.assertIn(r, got)
 
     def test_spec_change_is_revalidated(self):
         kube.kubectl("apply", "-f", "-", input=dry_run_example(self.ns, "changes"))
@@ -429,7 +434,8 @@ class TestLeaderElection(OperatorCase):
         self.assertLessEqual(takeover, 20.0, "takeover took %.1fs" % takeover)
         kube.kubectl("apply", "-f", "-", input=dry_run_example(self.ns, "second"))
         kube.wait_for(phase_is("rr", self.ns, "second", "Planned"), timeout=10, message="second Planned")
-        self.assertGreaterEqual(self.written(b), 1)
+        # the metric counts the write once its answer is handled, a moment after the phase shows
+        kube.wait_for(lambda: self.written(b) >= 1, timeout=5, message="b's written metric")
 
         # SIGTERM the new leader: it releases the lease at once, and a standby takes over
         # far sooner than the lease duration
