@@ -33,7 +33,7 @@
  * failure is AGENTJOB_FAILED when the agent printed its failed result (its
  * own error, after its own retries) and AGENTJOB_CRASHED when the pod ended
  * without one (killed): only the caller knows whether a new Job may redo
- * the work (s3Sync's may: its shards skip what is in place).
+ * the work (s3Sync's may: its shards leave alone what is in place).
  *
  * agentjob_run() creates the Job once and then observes it; a Job of that
  * name that is not owned by owner_uid is never adopted. On completion the

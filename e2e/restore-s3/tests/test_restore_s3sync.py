@@ -659,7 +659,7 @@ class S3SyncJobMode(ScenarioCase):
         except (OSError, ValueError, IndexError):
             return None   # not started, or already ended
 
-    def test_kill9_of_an_agent_pod_runs_a_new_attempt_that_skips_what_was_copied(self):
+    def test_kill9_of_an_agent_pod_runs_a_new_attempt_that_leaves_what_was_copied(self):
         """kill -9 of one shard's agent process mid-sync: that pod fails without the
         agent's result line, so (backoffLimit 0) the Job fails; the step starts the next
         attempt, Job lb-<rr>-assets-sync-2, of the same shards, which copies only what is

@@ -76,7 +76,7 @@
  * 5xx) fails the step: a new Job would meet it again, and rerunning is the
  * operator's decision (a new RestoreRequest copies only what is missing). A
  * crash (DESIGN.md §5: work resumes) is retried by a new Job, whose shards
- * list afresh and skip what the crashed Job copied.
+ * list afresh and leave alone what the crashed Job copied.
  * The Job's pods get AWS credentials from the namespace's
  * "lifeboat-agent-aws" Secret (agentjob.h); no API token is mounted. When
  * the request's scope names an AWS role (status.scope.roleArn), the agent
@@ -708,7 +708,7 @@ static int run_job(step_result *out, const step_ctx *ctx, const sync_view *w, co
                     name);
         break;
     case AGENTJOB_CRASHED:
-        if (attempt < S3SYNC_JOB_ATTEMPTS) { /* its shards' copies are in place: redone, skipped */
+        if (attempt < S3SYNC_JOB_ATTEMPTS) { /* its copies stay in place */
             char next[JOBRUN_NAME_MAX + 1];
             job_name(next, sizeof(next), ctx, attempt + 1);
             LB_LOG_WARN("s3Sync Job crashed; starting the next attempt", "job", name, "next", next);
