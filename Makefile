@@ -35,10 +35,10 @@ endif
 # Debian packages (DESIGN.md section 1, plus what the tests and the e2e environment run).
 DEBIAN_PACKAGES := build-essential pkg-config clang libclang-rt-14-dev clang-format clang-tidy \
 	cppcheck libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libwebsockets-dev \
-	libpq-dev libxml2-dev libcmocka-dev postgresql-15 postgresql-client-15 redis-server \
+	libpq-dev libxml2-dev libyajl-dev libcmocka-dev postgresql-15 postgresql-client-15 redis-server \
 	redis-tools openssl jq curl util-linux procps iproute2 tzdata git bsdextrautils time \
 	zlib1g-dev libarchive-dev lua5.4 prometheus
-PKGCONFIG_MODULES := libcurl jansson yaml-0.1 libwebsockets libpq libxml-2.0 openssl zlib libarchive
+PKGCONFIG_MODULES := libcurl jansson yajl yaml-0.1 libwebsockets libpq libxml-2.0 openssl zlib libarchive
 # The machine's Python (TESTENV.md) carries moto; checked, not installed.
 MOTO_VERSION := 5.2.1
 KUBECTL_MINOR := 32

@@ -19,10 +19,9 @@
 #include "util/log.h"
 #include "util/timeutil.h"
 
-#define MGR_N_KINDS          3
-#define MGR_GET_WAIT_MS      200 /* a worker re-checks stop/active at least this often */
-#define MGR_IDLE_SLEEP_MS    50
-#define MGR_PHASE_REFRESH_NS (5LL * 1000000000LL)
+#define MGR_N_KINDS       3
+#define MGR_GET_WAIT_MS   200 /* a worker re-checks stop/active at least this often */
+#define MGR_IDLE_SLEEP_MS 50
 
 /* The deadline of the reconcile running on this worker thread (monotonic ns;
  * 0: none), enforced by the fence on every side effect. */
@@ -45,8 +44,8 @@ struct mgr {
     struct engine_metrics *restore_metrics;
     struct verify_metrics *verify_metrics;
     struct backup_metrics *backup_metrics;
-    atomic_llong phases_refreshed_ns; /* last lifeboat_restore_phase refresh */
-    char **namespaces;                /* NULL entries: all namespaces */
+    atomic_long restore_phases[ENGINE_N_PHASES]; /* cached RestoreRequests per phase */
+    char **namespaces;                           /* NULL entries: all namespaces */
     size_t n_informers;
     int workers;
     int leader_elect;
@@ -137,20 +136,36 @@ static void enqueue(mgr_ctrl *c, const json_t *obj)
     wq_add(c->queue, key);
 }
 
+/* Counts a cached RestoreRequest in or out of its phase (lifeboat_restore_phase):
+ * the handlers see every change of the cache, relists included, so the
+ * counts follow it without walking it. */
+static void count_phase(mgr_ctrl *c, const json_t *obj, long delta)
+{
+    const char *phase = api_get_str(json_object_get(obj, "status"), "phase");
+    if (c != &c->m->ctrls[0] || phase == NULL) /* kinds[0] is the restore kind */
+        return;
+    for (size_t p = 0; p < ENGINE_N_PHASES; p++)
+        if (strcmp(phase, engine_phases[p]) == 0)
+            atomic_fetch_add(&c->m->restore_phases[p], delta);
+}
+
 static void on_add(json_t *obj, void *payload)
 {
+    count_phase(payload, obj, 1);
     enqueue(payload, obj);
 }
 
 static void on_update(json_t *old_obj, json_t *new_obj, void *payload)
 {
-    (void)old_obj;
+    count_phase(payload, old_obj, -1);
+    count_phase(payload, new_obj, 1);
     enqueue(payload, new_obj);
 }
 
 static void on_delete(json_t *obj, void *payload)
 {
     mgr_ctrl *c = payload;
+    count_phase(c, obj, -1);
     const json_t *md = json_object_get(obj, "metadata");
     char key[WQ_MAX_KEY_BYTES + 1];
     snprintf(key, sizeof(key), "%s/%s", api_get_str(md, "namespace") ?: "",
@@ -400,8 +415,7 @@ int mgr_new(mgr **out, const mgr_options *o)
     for (size_t k = 0; k < MGR_N_KINDS; k++) {
         mgr_ctrl *c = &m->ctrls[k];
         kube_informer_handlers h = {on_add, on_update, on_delete, c};
-        kube_informer_options io = {.resync_seconds = MGR_RESYNC_SECONDS,
-                                    .keep = kinds[k]->keep};
+        kube_informer_options io = {.resync_seconds = MGR_RESYNC_SECONDS, .keep = kinds[k]->keep};
         c->m = m;
         c->kind = kinds[k];
         result = wq_new(&c->queue, NULL);
@@ -483,45 +497,15 @@ int mgr_ready(mgr *m)
     return !m->leader_elect || atomic_load(&m->leader_running);
 }
 
-/* lifeboat_restore_phase{phase}: RestoreRequests per phase, counted from the
- * informer cache at most once per MGR_PHASE_REFRESH_NS (cheap for thousands
- * of objects: one reference taken per cached object). */
+/* lifeboat_restore_phase{phase}: RestoreRequests per phase, as the informer
+ * handlers counted them (count_phase). */
 static void refresh_restore_phases(mgr *m)
 {
-    double counts[ENGINE_N_PHASES] = {0};
-    int64_t now = lb_time_monotonic_ns();
-    mgr_ctrl *c = &m->ctrls[0]; /* kinds[0] is the restore kind */
-
-    long long last = atomic_load(&m->phases_refreshed_ns);
-
-    if (m->restore_metrics == NULL || (last != 0 && now - last < MGR_PHASE_REFRESH_NS) ||
-        !atomic_compare_exchange_strong(&m->phases_refreshed_ns, &last, now))
-        return; /* not due, or another thread is refreshing */
-    for (size_t i = 0; i < m->n_informers; i++) {
-        json_t *keys = kube_informer_keys(c->informers[i]), *k;
-        size_t j;
-        json_array_foreach(keys, j, k)
-        {
-            const char *key = json_string_value(k), *slash = key ? strchr(key, '/') : NULL;
-            char ns[KUBE_INFORMER_MAX_KEY];
-            json_t *obj;
-            const char *phase;
-            if (slash == NULL || (size_t)(slash - key) >= sizeof(ns))
-                continue;
-            memcpy(ns, key, (size_t)(slash - key));
-            ns[slash - key] = '\0';
-            obj = kube_informer_get(c->informers[i], ns, slash + 1);
-            phase = api_get_str(json_object_get(obj, "status"), "phase");
-            for (size_t p = 0; phase != NULL && p < ENGINE_N_PHASES; p++)
-                if (strcmp(phase, engine_phases[p]) == 0)
-                    counts[p] += 1;
-            json_decref(obj);
-        }
-        json_decref(keys);
-    }
+    if (m->restore_metrics == NULL)
+        return;
     for (size_t p = 0; p < ENGINE_N_PHASES; p++)
         metrics_gauge_set(m->restore_metrics->phase, (const char *const[]){engine_phases[p]},
-                          counts[p]);
+                          (double)atomic_load(&m->restore_phases[p]));
 }
 
 void mgr_update_gauges(mgr *m)

@@ -103,10 +103,15 @@ typedef struct kube_list_options {
     long limit;                   /* 0: no limit */
     const char *continue_token;   /* from the previous page's metadata.continue */
     const char *resource_version; /* NULL: most recent */
+    const char *const *keep;      /* NULL: items decoded whole; else only what
+                                   * kube_keep_view(item, keep) reads (kube/keep.h) plus
+                                   * each item's metadata.name/namespace/resourceVersion */
 } kube_list_options;
 
 /* LIST one page of a collection (ref->name NULL). *out is the List object;
- * the next page's token is its metadata.continue (absent or "" on the last). */
+ * the next page's token is its metadata.continue (absent or "" on the last);
+ * with opts->keep, the List holds only those parts of its items (and its own
+ * metadata). */
 int kube_list(json_t **out, kube_client *c, const kube_ref *ref, const kube_list_options *opts);
 
 /* POST `body` to the collection; *out (may be NULL) receives the created object. */

@@ -103,6 +103,7 @@ int kube_informer_new(kube_informer **out, kube_client *c, const kube_ref *ref,
     wo.label_selector = inf->label_selector;
     wo.field_selector = inf->field_selector;
     wo.timeout_seconds = inf->o.watch_timeout_seconds;
+    wo.keep = inf->o.keep; /* events decoded into what the kept view reads */
     result = kube_watch_new(&inf->watch, c, ref, &wo);
     if (result != 0) {
         kube_informer_free(inf);
@@ -228,7 +229,8 @@ static int on_event(const char *type, json_t *obj, void *payload)
 static int relist(kube_informer *inf)
 {
     kube_ref ref = {inf->group, inf->version, inf->resource, inf->namespace, NULL, NULL};
-    kube_list_options lo = {inf->label_selector, inf->field_selector, inf->o.page_size, NULL, NULL};
+    kube_list_options lo = {inf->label_selector, inf->field_selector, inf->o.page_size, NULL, NULL,
+                            inf->o.keep};
     json_t *fresh = json_object(), *gone, *obj, *page = NULL;
     char *cont = NULL;
     char rv[KUBE_MAX_RV_BYTES + 1] = "";

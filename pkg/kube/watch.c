@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "kube/internal.h"
+#include "kube/keep.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -101,7 +102,18 @@ struct kube_watch {
     int no_bookmarks;
     char rv[KUBE_MAX_RV_BYTES + 1];
     atomic_int cancel;
+    kube_keep_spec *keep; /* NULL: events decoded whole */
 };
+
+const char *const kube_watch_event_fields[] = {"/type",
+                                               "/object/metadata/name",
+                                               "/object/metadata/namespace",
+                                               "/object/metadata/resourceVersion",
+                                               "/object/code",
+                                               "/object/reason",
+                                               "/object/message",
+                                               "/object/details",
+                                               NULL};
 
 typedef struct run_state {
     kube_watch *w;
@@ -147,6 +159,13 @@ int kube_watch_new(kube_watch **out, kube_client *c, const kube_ref *ref,
         w->no_bookmarks = opts->no_bookmarks;
         if (opts->resource_version != NULL)
             snprintf(w->rv, sizeof(w->rv), "%s", opts->resource_version);
+        if (opts->keep != NULL) {
+            int rc = kube_keep_compile(&w->keep, "/object", opts->keep, kube_watch_event_fields);
+            if (rc != 0) {
+                kube_watch_free(w);
+                return rc;
+            }
+        }
     }
     atomic_init(&w->cancel, 0);
     *out = w;
@@ -163,6 +182,7 @@ void kube_watch_free(kube_watch *w)
     free(w->namespace);
     free(w->label_selector);
     free(w->field_selector);
+    kube_keep_spec_free(w->keep);
     free(w);
 }
 
@@ -198,13 +218,17 @@ static int on_line(const char *line, size_t len, void *payload)
 {
     run_state *st = payload;
     json_error_t jerr;
-    json_t *ev = json_loadb(line, len, 0, &jerr);
+    json_t *ev = NULL;
     const char *type;
     json_t *obj;
     int rc = 0;
 
-    if (ev == NULL)
+    if (st->w->keep != NULL) {
+        if (kube_keep_decode(&ev, st->w->keep, line, len) != 0)
+            return lb_error_wrap(LB_EINVALID, "%s: event is not a JSON object", st->what);
+    } else if ((ev = json_loadb(line, len, 0, &jerr)) == NULL) {
         return lb_error_setc(LB_EINVALID, "%s: event is not JSON: %s", st->what, jerr.text);
+    }
     type = json_string_value(json_object_get(ev, "type"));
     obj = json_object_get(ev, "object");
     if (type == NULL || !json_is_object(obj)) {

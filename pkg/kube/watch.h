@@ -72,9 +72,17 @@ typedef struct kube_watch_options {
     const char *resource_version; /* start after this version; NULL or "" = now, "0" = any */
     const char *label_selector;
     const char *field_selector;
-    int timeout_seconds; /* server ends the stream after this; default 300 */
-    int no_bookmarks;    /* do not ask for allowWatchBookmarks */
+    int timeout_seconds;     /* server ends the stream after this; default 300 */
+    int no_bookmarks;        /* do not ask for allowWatchBookmarks */
+    const char *const *keep; /* NULL: each event's object is decoded whole; else only what
+                              * kube_keep_view(object, keep) reads (kube/keep.h), plus the
+                              * object's metadata.name/namespace/resourceVersion and an
+                              * ERROR Status's code/reason/message/details */
 } kube_watch_options;
+
+/* What a watch with `keep` decodes of every event besides the kept paths
+ * under "/object" (NULL-terminated kube/keep.h paths of the whole event). */
+extern const char *const kube_watch_event_fields[];
 
 /* Creates a watch on the collection `ref` (ref->name NULL; strings are copied).
  * `opts` may be NULL. The client is borrowed and must outlive the watch. */

@@ -221,7 +221,7 @@ static void test_client_list_patch_delete_requests(void **state)
 {
     char *ok = resp("200 OK", "", "{\"kind\":\"ConfigMapList\",\"metadata\":{\"continue\":\"n\"}}");
     scripted sc[] = {{.raw = ok}, {.raw = ok}, {.raw = ok}, {.raw = ok}};
-    kube_list_options lo = {"app=web,tier!=db", "metadata.name=orders", 1, "abc==", NULL};
+    kube_list_options lo = {"app=web,tier!=db", "metadata.name=orders", 1, "abc==", NULL, NULL};
     kube_patch_options po = {"lifeboat", 1};
     kube_ref coll = CM;
     env e;

@@ -89,7 +89,9 @@ static void wait_for(handler_log *l, size_t n)
     assert_true(log_len(l) >= n);
 }
 
-static void test_informer_lists_watches_and_relists_on_gone(void **state)
+/* Pages, watch events split anywhere, a 410 and a relist, bookmarks: with
+ * `keep` NULL (whole objects) and with a kept view (decoded by kube_keep_decode). */
+static void lists_watches_and_relists_on_gone(const char *const *keep)
 {
     char *page1 =
         resp("200 OK", "",
@@ -118,14 +120,14 @@ static void test_informer_lists_watches_and_relists_on_gone(void **state)
     };
     handler_log lg = {.n = 0};
     kube_informer_handlers h = {on_add, on_update, on_delete, &lg};
-    kube_informer_options io = {.page_size = 2, .watch_timeout_seconds = 60, .backoff_ms = 10};
+    kube_informer_options io = {
+        .page_size = 2, .watch_timeout_seconds = 60, .backoff_ms = 10, .keep = keep};
     kube_ref coll = {"", "v1", "configmaps", "shop", NULL, NULL};
     kube_informer *inf = NULL;
     unsigned long lists, watches;
     json_t *keys, *c;
     char *p;
     env e;
-    (void)state;
 
     pthread_mutex_init(&lg.mu, NULL);
     env_start(&e, sc, 6);
@@ -184,6 +186,20 @@ static void test_informer_lists_watches_and_relists_on_gone(void **state)
     free(relist);
 }
 
+static void test_informer_lists_watches_and_relists_on_gone(void **state)
+{
+    (void)state;
+    lists_watches_and_relists_on_gone(NULL);
+}
+
+static void test_informer_with_a_kept_view_lists_watches_and_relists_on_gone(void **state)
+{
+    static const char *const keep[] = {"/metadata/name", "/metadata/namespace",
+                                       "/metadata/resourceVersion", NULL};
+    (void)state;
+    lists_watches_and_relists_on_gone(keep);
+}
+
 static void test_informer_backs_off_and_relists_after_errors(void **state)
 {
     char *err = resp("500 Internal Server Error", "", "{\"kind\":\"Status\",\"code\":500}");
@@ -233,10 +249,10 @@ static void test_informer_backs_off_and_relists_after_errors(void **state)
 /* managedFields and kubectl's last-applied copy never reach the cache or the
  * handlers, from a LIST or from a watch event; other annotations stay. */
 #define BULKY(name, rv, extra)                                                                     \
-    "{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"shop\",\"resourceVersion\":\"" rv         \
-    "\",\"managedFields\":[{\"manager\":\"kubectl\",\"fieldsV1\":{\"f:spec\":{}}}],"              \
-    "\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"{\\\"spec\\\":{}}\"" \
-    extra "}},\"spec\":{\"x\":1}}"
+    "{\"metadata\":{\"name\":\"" name "\",\"namespace\":\"shop\",\"resourceVersion\":\"" rv        \
+    "\",\"managedFields\":[{\"manager\":\"kubectl\",\"fieldsV1\":{\"f:spec\":{}}}],"               \
+    "\"annotations\":{\"kubectl.kubernetes.io/"                                                    \
+    "last-applied-configuration\":\"{\\\"spec\\\":{}}\"" extra "}},\"spec\":{\"x\":1}}"
 
 static void test_informer_drops_bookkeeping_fields(void **state)
 {
@@ -298,8 +314,9 @@ static void test_informer_caches_the_kept_view(void **state)
     scripted sc[] = {
         {.raw = list},
         {.raw = CHUNKED,
-         .chunks = {"{\"type\":\"ADDED\",\"object\":" BULKY("b", "4", "") "}\n"
-                    "{\"type\":\"DELETED\",\"object\":" BULKY("a", "5", "") "}\n"},
+         .chunks = {"{\"type\":\"ADDED\",\"object\":" BULKY(
+             "b", "4", "") "}\n"
+                           "{\"type\":\"DELETED\",\"object\":" BULKY("a", "5", "") "}\n"},
          .hold = 1},
     };
     handler_log lg = {.n = 0};
@@ -336,6 +353,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_informer_lists_watches_and_relists_on_gone),
+        cmocka_unit_test(test_informer_with_a_kept_view_lists_watches_and_relists_on_gone),
         cmocka_unit_test(test_informer_backs_off_and_relists_after_errors),
         cmocka_unit_test(test_informer_drops_bookkeeping_fields),
         cmocka_unit_test(test_informer_caches_the_kept_view),

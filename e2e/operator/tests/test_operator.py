@@ -368,6 +368,36 @@ class TestDryRunAndValidation(OperatorCase):
         again = get("rr", self.ns, "noop")
         self.assertEqual(again["status"], obj["status"])
 
+    def test_restore_phase_gauge_follows_the_requests(self):
+        """lifeboat_restore_phase{phase} is counted by the informer's handlers: it
+        equals the requests of each phase the API server lists, before and after
+        a delete."""
+        def by_phase():
+            items = kube.kubectl_json("get", "rr", "-n", self.ns)["items"]
+            out = {}
+            for o in items:
+                p = o.get("status", {}).get("phase")
+                if p and not o["metadata"].get("deletionTimestamp"):
+                    out[p] = out.get(p, 0) + 1
+            return out
+
+        def gauges():
+            m = self.op.metrics()
+            return {k[len('lifeboat_restore_phase{phase="'):-2]: int(v) for k, v in m.items()
+                    if k.startswith("lifeboat_restore_phase{") and v}
+
+        def agree():
+            want = by_phase()
+            return want if gauges() == want else None
+        for name in ("gauge-a", "gauge-b"):
+            kube.kubectl("apply", "-f", "-", input=dry_run_example(self.ns, name))
+            kube.wait_for(phase_is("rr", self.ns, name, "Planned"), timeout=10, message="Planned")
+        counts = kube.wait_for(agree, timeout=15, message="gauges equal to the listed phases")
+        self.assertGreaterEqual(counts.get("Planned", 0), 2)
+        kube.kubectl("delete", "rr", "gauge-a", "-n", self.ns)
+        after = kube.wait_for(agree, timeout=15, message="gauges after a delete")
+        self.assertEqual(after.get("Planned", 0), counts["Planned"] - 1)
+
     def test_verification_run_and_backup_policy_get_valid(self):
         vr = example("verificationrun-003-validation-queries.yaml", self.ns)
         bp = example("backuppolicy-002-nightly-rds-snapshots.yaml", self.ns)
