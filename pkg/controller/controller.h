@@ -48,17 +48,20 @@ typedef struct ctrl_kind {
     ctrl_run_fn run; /* optional: replaces the desired-status reconcile */
     /* What the informer caches of each object (kube/keep.h paths, NULL-
      * terminated; NULL: whole objects). `run` gets that kept view and must
-     * read from the API server anything else it acts on. */
+     * read from the API server anything else it acts on. It must name every
+     * field whose change by someone else needs a reconcile: an update that
+     * leaves the view as it was but for metadata.resourceVersion queues
+     * nothing (the resync every MGR_RESYNC_SECONDS still does). */
     const char *const *keep;
 } ctrl_kind;
 
 /* The kept-view paths every kind starts with: identity, the Valid condition's
  * generation (ctrl_status_current()), what an Event names. */
-#define CTRL_KEEP_IDENTITY                                                                   \
-    "/apiVersion", "/kind", "/metadata/namespace", "/metadata/name", "/metadata/uid",         \
-        "/metadata/resourceVersion", "/metadata/generation", "/metadata/deletionTimestamp",   \
-        "/metadata/finalizers", "/status/phase", "/status/observedGeneration",               \
-        "/status/conditions/*/type", "/status/conditions/*/status",                          \
+#define CTRL_KEEP_IDENTITY                                                                         \
+    "/apiVersion", "/kind", "/metadata/namespace", "/metadata/name", "/metadata/uid",              \
+        "/metadata/resourceVersion", "/metadata/generation", "/metadata/deletionTimestamp",        \
+        "/metadata/finalizers", "/status/phase", "/status/observedGeneration",                     \
+        "/status/conditions/*/type", "/status/conditions/*/status",                                \
         "/status/conditions/*/observedGeneration"
 
 /* The three kinds (restore/, verify/, backup/). */

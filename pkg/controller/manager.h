@@ -53,6 +53,7 @@ typedef struct mgr_metrics {
     metrics_metric *kube_durations; /* lifeboat_kube_request_duration_seconds{verb} */
     metrics_metric *leader;         /* lifeboat_leader */
     metrics_metric *synced;         /* lifeboat_informer_synced{controller} */
+    metrics_metric *unchanged;      /* lifeboat_informer_unchanged_total{controller} */
     metrics_metric *build_info;     /* lifeboat_build_info{version} */
 } mgr_metrics;
 

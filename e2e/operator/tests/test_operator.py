@@ -358,13 +358,24 @@ class TestDryRunAndValidation(OperatorCase):
         obj = kube.wait_for(phase_is("rr", self.ns, "noop", "Planned"), timeout=10, message="Planned")
         written = 'lifeboat_reconcile_total{controller="restore",result="written"}'
         skipped = 'lifeboat_reconcile_total{controller="restore",result="skipped"}'
+        unchanged = 'lifeboat_informer_unchanged_total{controller="restore"}'
         time.sleep(0.5)
         before = self.op.metrics()
+        # an annotation Lifeboat does not read: the kept view is unchanged but for the
+        # resourceVersion, so the event is compared and dropped; no reconcile at all
         kube.kubectl("annotate", "rr", "noop", "-n", self.ns, "example.com/touched=yes")
-        kube.wait_for(lambda: self.op.metric(skipped) > before.get(skipped, 0), timeout=10,
-                      message="a skipped reconcile")
+        kube.wait_for(lambda: self.op.metric(unchanged) > before.get(unchanged, 0), timeout=10,
+                      message="an unchanged kept view")
+        time.sleep(0.5)
         after = self.op.metrics()
         self.assertEqual(after.get(written), before.get(written))
+        self.assertEqual(after.get(skipped), before.get(skipped))
+        # one it reads (an approval on a dry run) is queued and reconciled
+        kube.kubectl("annotate", "rr", "noop", "-n", self.ns, "lifeboat.dev/approve=someone")
+        kube.wait_for(lambda: self.op.metric(skipped) + self.op.metric(written)
+                      > after.get(skipped, 0) + after.get(written, 0), timeout=10,
+                      message="a reconcile of the approval")
+        self.assertEqual(self.op.metric(unchanged), after.get(unchanged))
         again = get("rr", self.ns, "noop")
         self.assertEqual(again["status"], obj["status"])
 

@@ -21,9 +21,12 @@
 
 static int backup_reconcile(ctrl_result *out, const ctrl_env *env, const json_t *obj);
 
-/* What the cache keeps of a BackupPolicy: identity; backup_reconcile() GETs
+/* What the cache keeps of a BackupPolicy: identity, and the fields whose change
+ * must reach a reconcile (an event that changes nothing kept queues nothing:
+ * manager.c): the spec by its generation, backup-now. backup_reconcile() GETs
  * the policy before it reads anything else. */
-static const char *const backup_keep[] = {CTRL_KEEP_IDENTITY, NULL};
+static const char *const backup_keep[] = {CTRL_KEEP_IDENTITY,
+                                          "/metadata/annotations/lifeboat.dev~1backup-now", NULL};
 
 const ctrl_kind ctrl_kind_backup = {
     .controller = "backup",

@@ -57,10 +57,12 @@ done:
 static int restore_run(ctrl_result *out, const ctrl_env *env, const json_t *obj);
 
 /* What the cache keeps of a RestoreRequest: what engine_settled() and the
- * start of restore_run() read. The plan, the steps and the spec are read
- * fresh when there is work. */
+ * start of restore_run() read, and every field whose change must reach a
+ * reconcile (an event that changes nothing kept queues nothing: manager.c).
+ * The plan, the steps and the spec are read fresh when there is work. */
 static const char *const restore_keep[] = {CTRL_KEEP_IDENTITY,
                                            "/metadata/annotations/lifeboat.dev~1approve",
+                                           "/metadata/annotations/lifeboat.dev~1approve-plan",
                                            "/metadata/annotations/lifeboat.dev~1abort",
                                            "/status/startedAt",
                                            "?/status/steps",
