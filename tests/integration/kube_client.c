@@ -3,14 +3,17 @@
  *
  *   kube_client [--kubeconfig P] [--context C] COMMAND ARGS...
  *     get     GV/RES NS NAME                      print the object (JSON)
- *     list    GV/RES NS [--limit N] [--selector L] [--field F]
- *                                                 one JSON line per page, then a summary
+ *     list    GV/RES NS [--limit N] [--selector L] [--field F] [--keep P,P...]
+ *                                                 one JSON line per page, then a summary;
+ *                                                 with --keep (kube/keep.h paths) each page
+ *                                                 line also holds its decoded "items"
  *     create  GV/RES NS FILE                      POST the JSON in FILE ("-": stdin)
  *     replace GV/RES NS NAME FILE                 PUT
  *     patch   GV/RES NS NAME merge|json|strategic|apply BODY [--field-manager M] [--force]
  *     delete  GV/RES NS NAME [--propagation P]
  *     watch   GV/RES NS [--rv RV] [--timeout S] [--max-events N] [--field F] [--selector L]
- *                                                 "TYPE NAME RV" per event
+ *             [--keep P,P...]                     "TYPE NAME RV" per event (with --keep,
+ *                                                 then the decoded object's JSON)
  *     logs    NS POD                              print the pod's log
  *     informer GV/RES NS --seconds S [--timeout W] [--field F] [--selector L]
  *                                                 runs an informer for S seconds: "SYNCED n",
@@ -48,6 +51,8 @@
 typedef struct args {
     const char *kubeconfig, *context;
     const char *selector, *field, *rv, *field_manager, *propagation;
+    const char *keep[16]; /* --keep P,P...: NULL-terminated; keep[0] NULL: none */
+    char *keep_text;
     long limit;
     int timeout, max_events, force, seconds;
     const char *pos[8];
@@ -113,7 +118,8 @@ static void print_json(const json_t *j)
 
 static int cmd_list(kube_client *c, const kube_ref *ref, const args *a)
 {
-    kube_list_options lo = {a->selector, a->field, a->limit, NULL, NULL};
+    kube_list_options lo = {a->selector, a->field, a->limit,
+                            NULL,        NULL,     a->keep[0] != NULL ? a->keep : NULL};
     char *cont = NULL;
     json_t *all = json_array();
     int pages = 0, result = 0;
@@ -143,6 +149,8 @@ static int cmd_list(kube_client *c, const kube_ref *ref, const args *a)
         {
             json_t *line = json_pack("{s:i, s:o, s:b}", "page", pages, "names", names, "continue",
                                      cont != NULL);
+            if (a->keep[0] != NULL)
+                json_object_set(line, "items", json_object_get(page, "items"));
             print_json(line);
             json_decref(line);
         }
@@ -165,7 +173,7 @@ static int cmd_list(kube_client *c, const kube_ref *ref, const args *a)
 }
 
 typedef struct watch_state {
-    int seen, max;
+    int seen, max, print_object;
 } watch_state;
 
 static int on_event(const char *type, json_t *obj, void *payload)
@@ -174,7 +182,13 @@ static int on_event(const char *type, json_t *obj, void *payload)
     json_t *md = json_object_get(obj, "metadata");
     const char *name = json_string_value(json_object_get(md, "name"));
     const char *rv = json_string_value(json_object_get(md, "resourceVersion"));
-    printf("%s %s %s\n", type, name ? name : "-", rv ? rv : "-");
+    printf("%s %s %s", type, name ? name : "-", rv ? rv : "-");
+    if (ws->print_object) {
+        char *text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+        printf(" %s", text ? text : "null");
+        free(text);
+    }
+    printf("\n");
     fflush(stdout);
     ws->seen++;
     return (ws->max > 0 && ws->seen >= ws->max) ? 1 : 0;
@@ -182,8 +196,9 @@ static int on_event(const char *type, json_t *obj, void *payload)
 
 static int cmd_watch(kube_client *c, const kube_ref *ref, const args *a)
 {
-    kube_watch_options wo = {a->rv, a->selector, a->field, a->timeout, 0};
-    watch_state ws = {0, a->max_events};
+    kube_watch_options wo = {a->rv,      a->selector, a->field,
+                             a->timeout, 0,           a->keep[0] != NULL ? a->keep : NULL};
+    watch_state ws = {0, a->max_events, a->keep[0] != NULL};
     kube_watch *w = NULL;
     int result = kube_watch_new(&w, c, ref, &wo);
     if (result != 0)
@@ -484,6 +499,13 @@ int main(int argc, char **argv)
             a.selector = argv[++i];
         } else if (strcmp(s, "--field") == 0) {
             a.field = argv[++i];
+        } else if (strcmp(s, "--keep") == 0) {
+            int n = 0;
+            free(a.keep_text);
+            a.keep_text = lb_strdup(argv[++i]);
+            for (char *p = strtok(a.keep_text, ","); p != NULL && n < 15; p = strtok(NULL, ","))
+                a.keep[n++] = p;
+            a.keep[n] = NULL;
         } else if (strcmp(s, "--rv") == 0) {
             a.rv = argv[++i];
         } else if (strcmp(s, "--field-manager") == 0) {
@@ -512,6 +534,7 @@ int main(int argc, char **argv)
         return 2;
     }
     result = run(&a);
+    free(a.keep_text);
     if (result != 0)
         return fail(result);
     return 0;

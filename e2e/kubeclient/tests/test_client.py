@@ -123,6 +123,40 @@ class ClientTest(unittest.TestCase):
                         "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
         self.assertEqual(sorted(names), sorted(summary["names"]))
 
+    def test_list_and_watch_decode_only_the_kept_paths(self):
+        """With --keep (an informer's kept view), the real API server's LIST pages and
+        watch events are decoded into the kept paths plus the identity the list and the
+        watch read: the data, the managedFields and every other label are not built."""
+        big = {"k%d" % i: "v" * 200 for i in range(20)}
+        kc_json("create", "v1/configmaps", self.ns,
+                write_json(self, configmap("kept-a", big, {"set": "kept", "team": "a"})))
+        keep = "/metadata/labels/team,?/data"
+        p = kc("list", "v1/configmaps", self.ns, "--selector", "set=kept", "--keep", keep)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        page = json.loads(p.stdout.splitlines()[0])
+        self.assertEqual(len(page["items"]), 1)
+        item = page["items"][0]
+        full = json.loads(kubectl("get", "configmap", "kept-a", "-n", self.ns,
+                                  "-o", "json").stdout)
+        self.assertEqual(item, {"metadata": {
+            "name": "kept-a", "namespace": self.ns,
+            "resourceVersion": full["metadata"]["resourceVersion"],
+            "labels": {"team": "a"}}, "data": {}})
+        rv = json.loads(p.stdout.splitlines()[-1])["resourceVersion"]
+        w = subprocess.Popen([PROGRAM, "--kubeconfig", kubeconfig(), "watch", "v1/configmaps",
+                              self.ns, "--rv", rv, "--field", "metadata.name=kept-a",
+                              "--max-events", "1", "--timeout", "30", "--keep", keep],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        kubectl("label", "configmap", "kept-a", "-n", self.ns, "team=b", "--overwrite")
+        out, err = w.communicate(timeout=60)
+        self.assertEqual(w.returncode, 0, err)
+        line = out.splitlines()[1]
+        typ, name, erv, obj = line.split(" ", 3)
+        self.assertEqual((typ, name), ("MODIFIED", "kept-a"))
+        self.assertEqual(json.loads(obj), {"metadata": {
+            "name": "kept-a", "namespace": self.ns, "resourceVersion": erv,
+            "labels": {"team": "b"}}, "data": {}})
+
     def test_merge_json_strategic_patches(self):
         kc_json("create", "v1/configmaps", self.ns, write_json(self, configmap("p", {"a": "1"})))
         kc_json("patch", "v1/configmaps", self.ns, "p", "merge", '{"data":{"b":"2"}}')
