@@ -89,12 +89,22 @@ int agentjob_put_aws_secret(int *out_foreign, kube_client *kube, const agentjob_
         rc = kube_get(&cur, kube, &ref);
         if (rc == 0 && !agentjob_owned(cur, s->owner_uid)) {
             *out_foreign = 1;
-        } else if (rc == 0) { /* fresh credentials for the new attempt */
+        } else if (rc == 0) { /* fresh credentials: a new attempt, or renewed */
+            /* a merge patch (RBAC grants secrets get/create/patch, not update):
+             * stringData and the expiry annotation, on the version whose owner was
+             * just checked (resourceVersion: a 409 if it changed in between) */
             const char *rv = md_str(cur, "resourceVersion");
+            json_t *md = json_object_get(body, "metadata");
+            json_t *patch = json_pack(
+                "{s:{s:O}, s:O}", "metadata", "annotations", json_object_get(md, "annotations"),
+                "stringData", json_object_get(body, "stringData"));
             if (rv != NULL)
-                json_object_set_new(json_object_get(body, "metadata"), "resourceVersion",
+                json_object_set_new(json_object_get(patch, "metadata"), "resourceVersion",
                                     json_string(rv));
-            rc = kube_replace(NULL, kube, &ref, body);
+            char *text = json_dumps(patch, JSON_COMPACT);
+            rc = kube_patch(NULL, kube, &ref, KUBE_PATCH_MERGE, text, strlen(text), NULL);
+            lb_free_secret(text);
+            json_decref(patch);
         }
     }
     json_decref(cur);

@@ -123,7 +123,9 @@ json_t *agentjob_aws_secret(const agentjob_spec *s, const aws_credentials *cr);
 
 /* Writes agentjob_aws_secret(s, cr): created when absent; when it exists and
  * is owned by s->owner_uid (ours: from an attempt cut short, or renewed for
- * a running Job), replaced with cr; when it belongs to someone else, left untouched and
+ * a running Job), merge-patched with cr's keys and expiry (the operator's
+ * RBAC has secrets get/create/patch, no update), on the resourceVersion whose
+ * owner was checked; when it belongs to someone else, left untouched and
  * *out_foreign set to 1. Values never reach logs or messages. Returns 0 (also when foreign) or a
  * negative transient code. */
 int agentjob_put_aws_secret(int *out_foreign, kube_client *kube, const agentjob_spec *s,

@@ -426,7 +426,7 @@ static void test_s3sync_our_leftover_session_secret_is_refreshed(void **state)
     run_with_role(&f, &s, pairs, 7);
     assert_int_equal(f.out.verdict, STEP_WAIT);
     const char *put = req(&f, 4);
-    assert_non_null(strstr(put, "PUT /api/v1/namespaces/shop/secrets/lb-rr1-media-sync-aws "));
+    assert_non_null(strstr(put, "PATCH /api/v1/namespaces/shop/secrets/lb-rr1-media-sync-aws "));
     assert_non_null(strstr(put, "\"resourceVersion\":\"7\""));
     assert_non_null(strstr(put, "\"AWS_ACCESS_KEY_ID\":\"ASIAJOBKEY\""));
     assert_non_null(strstr(req(&f, 6), "POST /apis/batch/v1/namespaces/shop/jobs "));
