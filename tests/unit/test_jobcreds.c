@@ -2,9 +2,9 @@
  * role (restore/jobcreds.h): the decision (mint / renew / not yet / foreign /
  * leave a finished Job alone), the Secret's expiry (a key for the agent, an
  * annotation for the operator), a pgDump Job minted a session before it
- * exists and mounting it, a running Job's session renewed within the margin
- * and left alone before it, and the duration flag reaching DurationSeconds.
- * Scripted kube server (test_kube_fake_server.h) and STS (test_aws_httpd.h). */
+ * exists and mounting it (a fileArchive Job alike), a running Job's session renewed within the
+ * margin and left alone before it, and the duration flag reaching DurationSeconds. Scripted kube
+ * server (test_kube_fake_server.h) and STS (test_aws_httpd.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -182,6 +182,40 @@ static void test_jobcreds_pgdump_job_gets_a_session_first_and_mounts_it(void **s
     stop(&f, &s);
 }
 
+static void test_jobcreds_filearchive_job_gets_a_session_first_and_mounts_it(void **state)
+{
+    const char *pairs[] = {"404 Not Found", NOT_FOUND, "201 Created", "{}",
+                           "404 Not Found", NOT_FOUND, "201 Created", "{}"};
+    fixture f;
+    sts s;
+    (void)state;
+
+    fx_init(&f, pairs, 4,
+            "{\"outputs\":[{\"item\":\"files\",\"location\":\"s3://backups/fa/app.tar.gz\"}]}",
+            "{\"fileArchive\":{\"source\":{\"bucket\":\"backups\",\"key\":\"fa/app.tar.gz\"},"
+            "\"target\":{\"persistentVolumeClaim\":\"app-data\"}}}",
+            "files", API_SOURCE_FILE_ARCHIVE, "fileArchive", "files/download");
+    memset(&s, 0, sizeof(s));
+    httpd_start(&s.srv);
+    httpd_script(&s.srv, 200, "Content-Type: text/xml\r\n", ASSUMED);
+    httpd_client(&s.aws, &s.creds, &s.srv, 1);
+    f.ctx.aws = f.ctx.aws_base = s.aws;
+    f.ctx.role_arn = ROLE;
+    f.ctx.now.sec = NOW;
+    assert_int_equal(filearchive_step_download(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_WAIT);
+    assert_int_equal(s.srv.nrequests, 1);
+    assert_non_null(
+        strstr(httpd_req_body(&s.srv, 0), "RoleSessionName=lb-shop-lb-rr1-files-download&"));
+    assert_non_null(strstr(req(&f, 1), "POST /api/v1/namespaces/shop/secrets "));
+    assert_non_null(strstr(req(&f, 1), "\"name\":\"lb-rr1-files-download-aws\""));
+    const char *job = req(&f, 3);
+    assert_non_null(strstr(job, "POST /apis/batch/v1/namespaces/shop/jobs "));
+    assert_non_null(strstr(job, "\"secret\":{\"secretName\":\"lb-rr1-files-download-aws\"}"));
+    assert_null(strstr(job, "lifeboat-agent-aws"));
+    stop(&f, &s);
+}
+
 static void test_jobcreds_running_job_renewed_within_the_margin(void **state)
 {
     const char *pairs[] = {
@@ -264,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_jobcreds_decide_mint_renew_keep_and_foreign),
         cmocka_unit_test(test_jobcreds_secret_carries_the_expiry_as_key_and_annotation),
         cmocka_unit_test(test_jobcreds_pgdump_job_gets_a_session_first_and_mounts_it),
+        cmocka_unit_test(test_jobcreds_filearchive_job_gets_a_session_first_and_mounts_it),
         cmocka_unit_test(test_jobcreds_running_job_renewed_within_the_margin),
         cmocka_unit_test(test_jobcreds_running_job_not_renewed_before_the_margin),
         cmocka_unit_test(test_jobcreds_foreign_secret_of_a_running_job_fails_untouched),
