@@ -56,38 +56,49 @@ static json_t *js(const char *text)
 
 static void test_jobcreds_decide_mint_renew_keep_and_foreign(void **state)
 {
-    json_t *ours = js(JOB_OURS), *other = js(JOB_OTHER), *done = js(JOB_DONE);
-    json_t *soon = js(SECRET_EXPIRING("2026-12-01T01:19:59Z"));  /* 1199 s left */
-    json_t *edge = js(SECRET_EXPIRING("2026-12-01T01:20:00Z"));  /* exactly the margin */
-    json_t *later = js(SECRET_EXPIRING("2026-12-01T01:20:01Z")); /* 1201 s left */
-    json_t *foreign = js(SECRET_OTHER), *noexp = js(SECRET_NO_EXPIRY);
+    enum { NONE, OURS, OTHER, DONE };                   /* the Job */
+    enum { ABSENT, SOON, EDGE, LATER, FOREIGN, NOEXP }; /* its Secret */
+    const char *jobs[] = {NULL, JOB_OURS, JOB_OTHER, JOB_DONE};
+    const char *secrets[] = {NULL,
+                             SECRET_EXPIRING("2026-12-01T01:19:59Z"), /* 1199 s left */
+                             SECRET_EXPIRING("2026-12-01T01:20:00Z"), /* exactly the margin */
+                             SECRET_EXPIRING("2026-12-01T01:20:01Z"), /* 1201 s left */
+                             SECRET_OTHER,
+                             SECRET_NO_EXPIRY};
+    static const struct {
+        int job, secret;
+        long long margin;
+        jobcreds_action want;
+    } cases[] = {
+        /* no Job yet: mint (a leftover Secret of ours is replaced), unless foreign */
+        {NONE, ABSENT, 1200, JOBCREDS_MINT},
+        {NONE, LATER, 1200, JOBCREDS_MINT},
+        {NONE, FOREIGN, 1200, JOBCREDS_FOREIGN},
+        /* a running Job of ours: renewed within the margin, not before */
+        {OURS, SOON, 1200, JOBCREDS_MINT},
+        {OURS, EDGE, 1200, JOBCREDS_MINT},
+        {OURS, LATER, 1200, JOBCREDS_KEEP},
+        {OURS, LATER, 1202, JOBCREDS_MINT},
+        /* its Secret gone or without a readable expiry: minted again */
+        {OURS, ABSENT, 1200, JOBCREDS_MINT},
+        {OURS, NOEXP, 1200, JOBCREDS_MINT},
+        /* someone else's Secret is never replaced */
+        {OURS, FOREIGN, 1200, JOBCREDS_FOREIGN},
+        /* a finished Job needs no session; a Job not ours is agentjob_run's to refuse */
+        {DONE, SOON, 1200, JOBCREDS_KEEP},
+        {OTHER, SOON, 1200, JOBCREDS_KEEP},
+    };
     (void)state;
 
-    /* no Job yet: mint (a leftover Secret of ours is replaced), unless foreign */
-    assert_int_equal(jobcreds_decide(NULL, NULL, "uid-111", NOW, 1200), JOBCREDS_MINT);
-    assert_int_equal(jobcreds_decide(NULL, later, "uid-111", NOW, 1200), JOBCREDS_MINT);
-    assert_int_equal(jobcreds_decide(NULL, foreign, "uid-111", NOW, 1200), JOBCREDS_FOREIGN);
-    /* a running Job of ours: renewed within the margin, not before */
-    assert_int_equal(jobcreds_decide(ours, soon, "uid-111", NOW, 1200), JOBCREDS_MINT);
-    assert_int_equal(jobcreds_decide(ours, edge, "uid-111", NOW, 1200), JOBCREDS_MINT);
-    assert_int_equal(jobcreds_decide(ours, later, "uid-111", NOW, 1200), JOBCREDS_KEEP);
-    assert_int_equal(jobcreds_decide(ours, later, "uid-111", NOW, 1202), JOBCREDS_MINT);
-    /* its Secret gone or without a readable expiry: minted again */
-    assert_int_equal(jobcreds_decide(ours, NULL, "uid-111", NOW, 1200), JOBCREDS_MINT);
-    assert_int_equal(jobcreds_decide(ours, noexp, "uid-111", NOW, 1200), JOBCREDS_MINT);
-    /* someone else's Secret is never replaced */
-    assert_int_equal(jobcreds_decide(ours, foreign, "uid-111", NOW, 1200), JOBCREDS_FOREIGN);
-    /* a finished Job needs no session; a Job not ours is agentjob_run's to refuse */
-    assert_int_equal(jobcreds_decide(done, soon, "uid-111", NOW, 1200), JOBCREDS_KEEP);
-    assert_int_equal(jobcreds_decide(other, soon, "uid-111", NOW, 1200), JOBCREDS_KEEP);
-    json_decref(ours);
-    json_decref(other);
-    json_decref(done);
-    json_decref(soon);
-    json_decref(edge);
-    json_decref(later);
-    json_decref(foreign);
-    json_decref(noexp);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *job = jobs[cases[i].job] ? js(jobs[cases[i].job]) : NULL;
+        json_t *sec = secrets[cases[i].secret] ? js(secrets[cases[i].secret]) : NULL;
+        jobcreds_action got = jobcreds_decide(job, sec, "uid-111", NOW, cases[i].margin);
+        if (got != cases[i].want)
+            fail_msg("case %zu: got %d, want %d", i, (int)got, (int)cases[i].want);
+        json_decref(job);
+        json_decref(sec);
+    }
 }
 
 static void test_jobcreds_secret_carries_the_expiry_as_key_and_annotation(void **state)
@@ -243,6 +254,27 @@ static void test_jobcreds_running_job_renewed_within_the_margin(void **state)
     stop(&f, &s);
 }
 
+static void test_jobcreds_a_failed_renewal_keeps_the_step_waiting(void **state)
+{
+    const char *pairs[] = {"200 OK", JOB_OURS, "200 OK", SECRET_EXPIRING("2026-12-01T01:10:00Z"),
+                           "200 OK", JOB_OURS};
+    fixture f;
+    sts s;
+    (void)state;
+
+    start(&f, &s, pairs, 3, "orders/load");
+    s.srv.nscript = 0; /* STS refuses: AccessDenied (not retried) */
+    httpd_script(&s.srv, 403, "Content-Type: text/xml\r\n",
+                 "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>"
+                 "not now</Message></Error></ErrorResponse>");
+    assert_int_equal(pgdump_step_load(&f.out, &f.ctx), 0);
+    assert_int_equal(f.out.verdict, STEP_WAIT); /* still observing the Job */
+    assert_int_equal(s.srv.nrequests, 1);
+    assert_int_equal(atomic_load(&f.e.srv.n_requests), 3); /* no Secret written */
+    assert_non_null(strstr(req(&f, 2), "GET /apis/batch/v1/namespaces/shop/jobs/" JOB_NAME " "));
+    stop(&f, &s);
+}
+
 static void test_jobcreds_running_job_not_renewed_before_the_margin(void **state)
 {
     const char *pairs[] = {"200 OK", JOB_OURS, "200 OK", SECRET_EXPIRING("2026-12-01T01:50:00Z"),
@@ -300,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_jobcreds_pgdump_job_gets_a_session_first_and_mounts_it),
         cmocka_unit_test(test_jobcreds_filearchive_job_gets_a_session_first_and_mounts_it),
         cmocka_unit_test(test_jobcreds_running_job_renewed_within_the_margin),
+        cmocka_unit_test(test_jobcreds_a_failed_renewal_keeps_the_step_waiting),
         cmocka_unit_test(test_jobcreds_running_job_not_renewed_before_the_margin),
         cmocka_unit_test(test_jobcreds_foreign_secret_of_a_running_job_fails_untouched),
         cmocka_unit_test(test_jobcreds_without_a_role_nothing_is_minted),

@@ -8,19 +8,18 @@ applied it.
 The request records the scope's role at its start (status.scope.roleArn), so the tests
 patch the shared single-team scope only until the request has started.
 """
-import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import boto3
 
-from scenario import b64, kube, unb64
+from scenario import kube, unb64
 from awssim_control import applied, control, request_log
+import test_restore_crash
 import test_restore_pgdump
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
@@ -31,55 +30,29 @@ ROLE = "arn:aws:iam::123456789012:role/lifeboat-pgdump-job"
 ACCOUNT = "123456789012"
 
 
-class SecretAddedKiller(threading.Thread):
+class SecretAddedKiller(test_restore_crash.Killer):
     """Watches Secret NAME in NS; on its ADDED event stops the operator at once (SIGSTOP,
-    so it cannot go on to create the Job while the test looks), records whether the Job
-    already existed, and kill -9s it."""
+    so it cannot go on while the test looks), records whether Job JOB already existed and
+    the Secret's key, and kill -9s it (once)."""
 
     def __init__(self, operator, ns, name, job, rv):
-        super().__init__(daemon=True)
-        self.operator, self.ns, self.name, self.job, self.rv = operator, ns, name, job, rv
-        self.killed, self.job_existed, self.first_key = False, None, None
-        self._conn = None
-        self._halt = threading.Event()
+        super().__init__(operator, ns, name, rv, max_kills=1)
+        self.job, self.killed, self.job_existed, self.first_key = job, False, None, None
 
-    def stop(self):
-        self._halt.set()
-        try:
-            if self._conn:
-                self._conn.close()
-        except OSError:
-            pass
-        self.join(10)
+    def watch_path(self):
+        return ("/api/v1/namespaces/%s/secrets?watch=true&fieldSelector=metadata.name%%3D%s"
+                % (self.ns, self.name))
 
-    def run(self):
-        path = ("/api/v1/namespaces/%s/secrets?watch=true&fieldSelector=metadata.name%%3D%s"
-                "&resourceVersion=%s" % (self.ns, self.name, self.rv))
-        while not self._halt.is_set() and not self.killed:
-            try:
-                self._conn = kube.connect(timeout=120)
-                self._conn.request("GET", path, headers={
-                    "Accept": "application/json", "Authorization": "Bearer " + kube.token()})
-                r = self._conn.getresponse()
-                while not self._halt.is_set():
-                    line = r.readline()
-                    if not line:
-                        break
-                    if not line.strip():
-                        continue
-                    ev = json.loads(line)
-                    if ev.get("type") != "ADDED":
-                        continue
-                    proc = self.operator.proc
-                    os.kill(proc.pid, signal.SIGSTOP)
-                    self.first_key = unb64(ev["object"]["data"]["AWS_ACCESS_KEY_ID"])
-                    jobs = kube.kubectl_json("get", "jobs", "-n", self.ns)["items"]
-                    self.job_existed = any(j["metadata"]["name"] == self.job for j in jobs)
-                    os.kill(proc.pid, signal.SIGKILL)
-                    self.killed = True
-                    return
-            except (OSError, ValueError, http.client.HTTPException):
-                time.sleep(0.1)
+    def handle(self, obj):
+        if self.killed:
+            return
+        proc = self.operator.proc
+        os.kill(proc.pid, signal.SIGSTOP)
+        self.first_key = unb64(obj["data"]["AWS_ACCESS_KEY_ID"])
+        jobs = kube.kubectl_json("get", "jobs", "-n", self.ns)["items"]
+        self.job_existed = any(j["metadata"]["name"] == self.job for j in jobs)
+        os.kill(proc.pid, signal.SIGKILL)
+        self.killed = True
 
 
 class PgDumpScopedJobsTest(test_restore_pgdump.PgDumpRestoreTest):

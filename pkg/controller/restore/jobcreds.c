@@ -119,12 +119,20 @@ int jobcreds_prepare(int *out_failed, step_result *out, const step_ctx *ctx, age
     rc = sts_assume_role(&cr, ctx->aws_base != NULL ? ctx->aws_base : ctx->aws, ctx->role_arn,
                          session, tags, 2, duration_s);
     if (rc != 0)
-        return lb_error_wrap(rc, "sts:AssumeRole %s for Job %s", ctx->role_arn, spec->name);
-    rc = agentjob_put_aws_secret(&foreign, ctx->kube, spec, &cr);
+        rc = lb_error_wrap(rc, "sts:AssumeRole %s for Job %s", ctx->role_arn, spec->name);
+    else
+        rc = agentjob_put_aws_secret(&foreign, ctx->kube, spec, &cr);
     aws_credentials_dispose(&cr);
     if (rc == 0 && foreign) {
         *out_failed = 1;
         return secret_foreign(out, spec);
+    }
+    if (renewal && rc != 0) { /* the Job still holds a session: retried at the next look */
+        LB_LOG_WARN("renewing the AWS session of a running Job failed; retried at its next "
+                    "observation",
+                    "job", spec->name, "error", lb_error_last());
+        lb_error_clear();
+        return 0;
     }
     if (rc == 0 && renewal)
         LB_LOG_INFO("renewed the AWS session of a running Job", "job", spec->name, "object",

@@ -25,11 +25,15 @@
  * renewal, not a longer session, is what lets a Job outlive the hour.
  *
  * A Secret of that name owned by someone else is never written: the step
- * fails SecretNotOwned naming it. An AssumeRole or Secret write that fails
- * is transient (the reconcile retries; a Secret written but a Job not yet
- * created, as after a kill -9, is replaced by the next attempt, never
- * duplicated: its name is the Job's). Values never reach logs, messages,
- * status or events.
+ * fails SecretNotOwned naming it. Before the Job exists, an AssumeRole or
+ * Secret write that fails is transient (the reconcile retries; a Secret
+ * written but a Job not yet created, as after a kill -9, is replaced by the
+ * next attempt, never duplicated: its name is the Job's). A failed renewal is
+ * not an error of the step: the running Job still holds a session valid for
+ * up to the margin, so it is logged and tried again at the next observation
+ * (a session that does run out meets ExpiredToken in the agent, which fails
+ * the Job like any agent error). Values never reach logs, messages, status
+ * or events.
  */
 #ifndef LB_CONTROLLER_RESTORE_JOBCREDS_H
 #define LB_CONTROLLER_RESTORE_JOBCREDS_H
@@ -49,7 +53,11 @@
  * duration <= 43200, 0 < margin < duration (the options checked them). Not
  * thread-safe: call before the controllers start. */
 void jobcreds_configure(int duration_s, int margin_s);
+
+/* The configured session length (DurationSeconds of each AssumeRole). */
 int jobcreds_duration_s(void);
+
+/* The configured renewal margin. */
 int jobcreds_margin_s(void);
 
 typedef enum jobcreds_action {
