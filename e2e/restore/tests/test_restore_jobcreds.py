@@ -52,6 +52,7 @@ class SecretAddedKiller(test_restore_crash.Killer):
         jobs = kube.kubectl_json("get", "jobs", "-n", self.ns)["items"]
         self.job_existed = any(j["metadata"]["name"] == self.job for j in jobs)
         os.kill(proc.pid, signal.SIGKILL)
+        self._halt.set()   # the watch thread closes its connection itself (no more events)
         self.killed = True
 
 
