@@ -95,9 +95,9 @@ int agentjob_put_aws_secret(int *out_foreign, kube_client *kube, const agentjob_
              * just checked (resourceVersion: a 409 if it changed in between) */
             const char *rv = md_str(cur, "resourceVersion");
             json_t *md = json_object_get(body, "metadata");
-            json_t *patch = json_pack(
-                "{s:{s:O}, s:O}", "metadata", "annotations", json_object_get(md, "annotations"),
-                "stringData", json_object_get(body, "stringData"));
+            json_t *patch = json_pack("{s:{s:O}, s:O}", "metadata", "annotations",
+                                      json_object_get(md, "annotations"), "stringData",
+                                      json_object_get(body, "stringData"));
             if (rv != NULL)
                 json_object_set_new(json_object_get(patch, "metadata"), "resourceVersion",
                                     json_string(rv));
