@@ -17,6 +17,7 @@
 #include "controller/options.h"
 #include "controller/restore/checks.h"
 #include "controller/restore/engine.h"
+#include "controller/restore/jobcreds.h"
 #include "controller/restore/step.h"
 #include "controller/verify/run.h"
 #include "kube/client.h"
@@ -201,11 +202,11 @@ int main(int argc, char **argv)
     }
     verify_checks_configure(opts.sql_sslmode, opts.sql_sslrootcert);
     s3sync_steps_configure((size_t)opts.s3sync_operator_max_objects);
+    jobcreds_configure(opts.job_session_duration, opts.job_session_renew_margin);
     if (metrics_registry_new(&reg, 0) != 0 ||
         mgr_metrics_init(&metrics, reg, LIFEBOAT_VERSION) != 0 ||
         engine_metrics_init(&restore_metrics, reg) != 0 ||
-        verify_metrics_init(&vmetrics, reg) != 0 ||
-        backup_metrics_init(&bmetrics, reg) != 0) {
+        verify_metrics_init(&vmetrics, reg) != 0 || backup_metrics_init(&bmetrics, reg) != 0) {
         rc = fail("cannot register the metrics");
         goto free_config;
     }

@@ -165,6 +165,7 @@ func runKubelet(cfg *config) {
 	prov.Start(ctx.Done())
 	go k.serviceMapLoop(ctx)
 	go k.reclaimLoop(ctx)
+	go k.volumeResyncLoop(ctx)
 	logf("kubelet: node %s up, serving on 127.0.0.1:%d", nodeName, cfg.kletPort)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -1047,6 +1048,164 @@ func writeFiles(dir string, files map[string][]byte, items []v1.KeyToPath, mode 
 	return nil
 }
 
+// writeAtomic lays out a Secret or ConfigMap volume as the real kubelet's
+// AtomicWriter does: the files in a hidden folder "..<time>", a link "..data"
+// to it, and each top-level name a link through "..data". A change writes a new
+// folder and renames a fresh link over "..data" (rename(2) is atomic), so a
+// reader sees the whole old or the whole new payload, never a mix; the old
+// folder is removed afterwards. Unchanged content writes nothing. The folder
+// itself is never replaced: it is bind-mounted into the running container.
+// volumeResyncPeriod: how often volumeResyncLoop looks at running pods.
+const volumeResyncPeriod = 2 * time.Second
+
+func writeAtomic(dir string, files map[string][]byte, items []v1.KeyToPath, mode *int32) error {
+	payload := map[string][]byte{}
+	modes := map[string]os.FileMode{}
+	m := os.FileMode(0o644)
+	if mode != nil {
+		m = os.FileMode(*mode)
+	}
+	if len(items) == 0 {
+		for k, v := range files {
+			payload[k], modes[k] = v, m
+		}
+	} else {
+		for _, it := range items {
+			v, ok := files[it.Key]
+			if !ok {
+				return fmt.Errorf("key %q not found", it.Key)
+			}
+			rel := strings.TrimPrefix(filepath.Clean("/"+it.Path), "/")
+			payload[rel], modes[rel] = v, m
+			if it.Mode != nil {
+				modes[rel] = os.FileMode(*it.Mode)
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	old, _ := os.Readlink(filepath.Join(dir, "..data"))
+	if old != "" && samePayload(filepath.Join(dir, old), payload) {
+		return nil
+	}
+	ts, err := os.MkdirTemp(dir, ".."+time.Now().UTC().Format("2006_01_02_15_04_05."))
+	if err != nil {
+		return err
+	}
+	for rel, b := range payload {
+		path := filepath.Join(ts, rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, b, modes[rel]); err != nil {
+			return err
+		}
+	}
+	tmp := filepath.Join(dir, "..data_tmp")
+	_ = os.Remove(tmp)
+	if err := os.Symlink(filepath.Base(ts), tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		return err
+	}
+	top := map[string]bool{}
+	for rel := range payload {
+		top[strings.SplitN(rel, "/", 2)[0]] = true
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries { // names of the old payload, and a plain layout's files
+		if n := e.Name(); !strings.HasPrefix(n, "..") && !top[n] {
+			_ = os.RemoveAll(filepath.Join(dir, n))
+		}
+	}
+	for n := range top {
+		link := filepath.Join(dir, n)
+		if t, err := os.Readlink(link); err == nil && t == filepath.Join("..data", n) {
+			continue
+		}
+		_ = os.RemoveAll(link)
+		if err := os.Symlink(filepath.Join("..data", n), link); err != nil {
+			return err
+		}
+	}
+	if old != "" && old != filepath.Base(ts) {
+		_ = os.RemoveAll(filepath.Join(dir, old))
+	}
+	return nil
+}
+
+// samePayload: whether folder holds exactly payload (names and bytes).
+func samePayload(folder string, payload map[string][]byte) bool {
+	n := 0
+	err := filepath.WalkDir(folder, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(folder, path)
+		b, rerr := os.ReadFile(path)
+		if want, ok := payload[rel]; !ok || rerr != nil || string(b) != string(want) {
+			return fmt.Errorf("differs")
+		}
+		n++
+		return nil
+	})
+	return err == nil && n == len(payload)
+}
+
+// volumeResyncLoop refreshes the Secret and ConfigMap volumes of running pods,
+// as the real kubelet's periodic pod sync does (every minute plus its cache's
+// TTL there; every volumeResyncPeriod here, so a test sees an update within
+// seconds): an updated object's files are swapped atomically (writeAtomic);
+// a deleted one leaves the last files in place, as the real kubelet does.
+// Environment variables never change (real kubelet alike).
+func (k *kubelet) volumeResyncLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(volumeResyncPeriod):
+		}
+		k.mu.Lock()
+		rts := make([]*podRT, 0, len(k.pods))
+		for _, rt := range k.pods {
+			rts = append(rts, rt)
+		}
+		k.mu.Unlock()
+		for _, rt := range rts {
+			rt.mu.Lock()
+			p, killing := rt.pod, rt.killing
+			rt.mu.Unlock()
+			if killing || p.Status.Phase == v1.PodSucceeded || p.Status.Phase == v1.PodFailed {
+				continue
+			}
+			for _, v := range p.Spec.Volumes {
+				dir := filepath.Join(rt.dir, "volumes", v.Name)
+				if _, err := os.Lstat(filepath.Join(dir, "..data")); err != nil {
+					continue // not laid out yet (the container has not started)
+				}
+				switch {
+				case v.Secret != nil:
+					s, err := k.cs.CoreV1().Secrets(p.Namespace).Get(ctx, v.Secret.SecretName, metav1.GetOptions{})
+					if err == nil {
+						if err := writeAtomic(dir, s.Data, v.Secret.Items, v.Secret.DefaultMode); err != nil {
+							logf("pod %s/%s: volume %s: refresh: %v", p.Namespace, p.Name, v.Name, err)
+						}
+					}
+				case v.ConfigMap != nil:
+					m, err := k.cs.CoreV1().ConfigMaps(p.Namespace).Get(ctx, v.ConfigMap.Name, metav1.GetOptions{})
+					if err == nil {
+						if err := writeAtomic(dir, cmFiles(m), v.ConfigMap.Items, v.ConfigMap.DefaultMode); err != nil {
+							logf("pod %s/%s: volume %s: refresh: %v", p.Namespace, p.Name, v.Name, err)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 func (rt *podRT) volumeSource(v v1.Volume) (string, error) {
 	ctx := context.Background()
 	cs := rt.k.cs
@@ -1081,7 +1240,7 @@ func (rt *podRT) volumeSource(v v1.Volume) (string, error) {
 			}
 			return "", refError("secret", v.Secret.SecretName, err)
 		}
-		return dir, writeFiles(dir, s.Data, v.Secret.Items, v.Secret.DefaultMode)
+		return dir, writeAtomic(dir, s.Data, v.Secret.Items, v.Secret.DefaultMode)
 	case v.ConfigMap != nil:
 		m, err := cs.CoreV1().ConfigMaps(p.Namespace).Get(ctx, v.ConfigMap.Name, metav1.GetOptions{})
 		if err != nil {
@@ -1090,7 +1249,7 @@ func (rt *podRT) volumeSource(v v1.Volume) (string, error) {
 			}
 			return "", refError("configmap", v.ConfigMap.Name, err)
 		}
-		return dir, writeFiles(dir, cmFiles(m), v.ConfigMap.Items, v.ConfigMap.DefaultMode)
+		return dir, writeAtomic(dir, cmFiles(m), v.ConfigMap.Items, v.ConfigMap.DefaultMode)
 	case v.Projected != nil:
 		_ = os.RemoveAll(dir)
 		if err := os.MkdirAll(dir, 0o755); err != nil {

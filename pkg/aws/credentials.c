@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -33,6 +35,7 @@ struct aws_credentials_provider {
     aws_credentials cached;
     char *region;
     char *imds_endpoint; /* NULL: from the environment at resolve time */
+    char stamp[320];     /* session-dir: the folder's version when cached was read */
 };
 
 static const char *env(const char *name)
@@ -252,6 +255,73 @@ static int from_environment(aws_credentials *out)
     out->expiration = 0;
     out->source = "environment";
     return 0;
+}
+
+/* The session folder's version: the target of its `..data` link (a kubelet
+ * Secret volume swaps it atomically), else the key file's inode, size and
+ * mtime; "" when neither can be read. */
+static void session_dir_stamp(char *out, size_t size, const char *dir)
+{
+    char path[4096], target[256];
+    struct stat st;
+    ssize_t n;
+
+    out[0] = '\0';
+    snprintf(path, sizeof(path), "%s/..data", dir);
+    n = readlink(path, target, sizeof(target) - 1);
+    if (n > 0) {
+        target[n] = '\0';
+        snprintf(out, size, "link:%s", target);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/AWS_ACCESS_KEY_ID", dir);
+    if (stat(path, &st) == 0)
+        snprintf(out, size, "file:%llu:%lld:%lld.%09ld", (unsigned long long)st.st_ino,
+                 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+}
+
+static int from_session_dir(aws_credentials *out, const char *dir)
+{
+    static const char *const names[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                        "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION"};
+    char *val[4] = {NULL, NULL, NULL, NULL};
+    int rc = 0;
+
+    for (size_t i = 0; i < 4 && rc == 0; i++) {
+        char *path = lb_sprintf("%s/%s", dir, names[i]);
+        rc = read_small_file(&val[i], path, AWS_MAX_CREDENTIALS_BYTES,
+                             "session folder (" AWS_SESSION_DIR_ENV ") file");
+        free(path);
+        if (rc == LB_ENOTFOUND && i >= 2) { /* token and expiry are optional */
+            lb_error_clear();
+            rc = 0;
+        }
+    }
+    if (rc == 0 && (val[0] == NULL || val[0][0] == '\0' || val[1] == NULL || val[1][0] == '\0'))
+        rc = lb_error_setc(LB_EINVALID,
+                           "session folder %s: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must "
+                           "be non-empty",
+                           dir);
+    long long exp = 0;
+    if (rc == 0 && val[3] != NULL && val[3][0] != '\0' && (exp = aws__parse_time(val[3])) < 0)
+        rc = lb_error_setc(LB_EINVALID,
+                           "session folder %s: AWS_CREDENTIAL_EXPIRATION is not an RFC 3339 time",
+                           dir);
+    if (rc == 0) {
+        out->access_key_id = val[0];
+        out->secret_access_key = val[1];
+        out->session_token = val[2] != NULL && val[2][0] != '\0' ? val[2] : NULL;
+        if (out->session_token == NULL)
+            aws__free_secret(val[2]);
+        out->expiration = exp;
+        out->source = "session-dir";
+        val[0] = val[1] = val[2] = NULL;
+    }
+    free(val[0]);
+    aws__free_secret(val[1]);
+    aws__free_secret(val[2]);
+    free(val[3]);
+    return rc;
 }
 
 static const char *provider_region(const aws_credentials_provider *p)
@@ -520,6 +590,10 @@ static int resolve(aws_credentials *out, aws_credentials_provider *p)
     int configured = 0;
 
     memset(out, 0, sizeof(*out));
+    if (env(AWS_SESSION_DIR_ENV)) {
+        rc = from_session_dir(out, env(AWS_SESSION_DIR_ENV));
+        return rc == 0 ? 0 : lb_error_wrap(rc, "aws credentials (session folder)");
+    }
     if (env("AWS_ACCESS_KEY_ID") && env("AWS_SECRET_ACCESS_KEY"))
         return from_environment(out);
     if (env("AWS_ROLE_ARN") && env("AWS_WEB_IDENTITY_TOKEN_FILE")) {
@@ -545,10 +619,23 @@ static int resolve(aws_credentials *out, aws_credentials_provider *p)
     return 0;
 }
 
+/* Whether the session folder changed since the cached credentials were read
+ * from it (0 for every other source). */
+static int dir_changed(const aws_credentials_provider *p)
+{
+    char now[sizeof(p->stamp)];
+    if (!p->have || p->cached.source == NULL || strcmp(p->cached.source, "session-dir") != 0 ||
+        env(AWS_SESSION_DIR_ENV) == NULL)
+        return 0;
+    session_dir_stamp(now, sizeof(now), env(AWS_SESSION_DIR_ENV));
+    return strcmp(now, p->stamp) != 0;
+}
+
 static int fresh(const aws_credentials_provider *p, long long now)
 {
-    return p->have && (p->cached.expiration == 0 ||
-                       now < p->cached.expiration - AWS_CREDENTIALS_REFRESH_AHEAD_S);
+    return p->have && !dir_changed(p) &&
+           (p->cached.expiration == 0 ||
+            now < p->cached.expiration - AWS_CREDENTIALS_REFRESH_AHEAD_S);
 }
 
 /* True while the cached credentials can still sign (past the refresh-ahead
@@ -578,6 +665,9 @@ int aws_credentials_get(aws_credentials *out, aws_credentials_provider *p)
         pthread_cond_wait(&p->done, &p->lock);
     }
     p->refreshing = 1;
+    char stamp[sizeof(p->stamp)] = "";
+    if (env(AWS_SESSION_DIR_ENV) != NULL) /* before the read: a swap during it is seen next time */
+        session_dir_stamp(stamp, sizeof(stamp), env(AWS_SESSION_DIR_ENV));
     pthread_mutex_unlock(&p->lock);
     rc = resolve(&next, p); /* network I/O without the lock */
     pthread_mutex_lock(&p->lock);
@@ -598,6 +688,7 @@ int aws_credentials_get(aws_credentials *out, aws_credentials_provider *p)
     aws_credentials_dispose(&p->cached);
     p->cached = next;
     p->have = 1;
+    snprintf(p->stamp, sizeof(p->stamp), "%s", stamp);
     p->retry_after = 0;
     LB_LOG_DEBUG("aws credentials resolved", "source", p->cached.source, "expiration",
                  LB_LOG_INT(p->cached.expiration));

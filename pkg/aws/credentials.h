@@ -1,6 +1,14 @@
 /* credentials.h - the AWS credentials chain (DESIGN.md section 2).
  *
  * Sources, in order; the first one that is configured is used:
+ *   0. session folder: $LIFEBOAT_AWS_SESSION_DIR (AWS_SESSION_DIR_ENV) holding
+ *      the files AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY [, AWS_SESSION_TOKEN]
+ *      [, AWS_CREDENTIAL_EXPIRATION (RFC 3339)]: a Kubernetes Secret mounted
+ *      as a volume (a lifeboat-agent Job's minted session, controller/
+ *      agentjob.h). Re-read whenever the folder changes (its `..data` link,
+ *      which the kubelet swaps atomically on a Secret update, or else the
+ *      key file's inode and mtime: one lstat per credentials_get) and, like
+ *      any source, AWS_CREDENTIALS_REFRESH_AHEAD_S before its expiry
  *   1. environment: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY [+ AWS_SESSION_TOKEN]
  *   2. web identity (IRSA): AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE
  *      [+ AWS_ROLE_SESSION_NAME] -> STS AssumeRoleWithWebIdentity (unsigned)
@@ -35,13 +43,14 @@
 #define AWS_MAX_TOKEN_FILE_BYTES        (16 * 1024) /* a web identity / pod identity token */
 #define AWS_IMDS_TIMEOUT_MS             1000L       /* one IMDS call */
 #define AWS_IMDS_TOKEN_TTL_S            21600
+#define AWS_SESSION_DIR_ENV             "LIFEBOAT_AWS_SESSION_DIR"
 
 typedef struct aws_credentials {
     char *access_key_id;
     char *secret_access_key;
     char *session_token;  /* NULL when none */
     long long expiration; /* Unix seconds; 0 when they do not expire */
-    const char *source;   /* "environment", "web-identity", "pod-identity",
+    const char *source;   /* "session-dir", "environment", "web-identity", "pod-identity",
                              "shared-file", "imds", "static"; static string */
 } aws_credentials;
 

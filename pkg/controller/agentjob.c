@@ -9,6 +9,7 @@
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/timeutil.h"
 
 #define AJ_LOG_LINES     40
 #define AJ_LOG_BYTES     16384
@@ -57,11 +58,21 @@ static json_t *owner_meta(const agentjob_spec *s, const char *name)
 
 json_t *agentjob_aws_secret(const agentjob_spec *s, const aws_credentials *cr)
 {
-    return json_pack("{s:s, s:s, s:o, s:s, s:{s:s, s:s, s:s}}", "apiVersion", "v1", "kind",
-                     "Secret", "metadata", owner_meta(s, s->aws_secret), "type", "Opaque",
-                     "stringData", aws_keys[0], cr->access_key_id ? cr->access_key_id : "",
-                     aws_keys[1], cr->secret_access_key ? cr->secret_access_key : "", aws_keys[2],
-                     cr->session_token ? cr->session_token : "");
+    json_t *sec = json_pack("{s:s, s:s, s:o, s:s, s:{s:s, s:s, s:s}}", "apiVersion", "v1", "kind",
+                            "Secret", "metadata", owner_meta(s, s->aws_secret), "type", "Opaque",
+                            "stringData", aws_keys[0], cr->access_key_id ? cr->access_key_id : "",
+                            aws_keys[1], cr->secret_access_key ? cr->secret_access_key : "",
+                            aws_keys[2], cr->session_token ? cr->session_token : "");
+    char exp[LB_TIME_RFC3339_MAX];
+    if (cr->expiration > 0 &&
+        lb_time_format(exp, sizeof(exp), (lb_time){.sec = cr->expiration}, 0) == 0) {
+        /* the agent's files carry it (a key), the operator's renewal reads it (annotation) */
+        json_object_set_new(json_object_get(sec, "stringData"), AGENTJOB_AWS_EXPIRY_KEY,
+                            json_string(exp));
+        json_object_set_new(json_object_get(json_object_get(sec, "metadata"), "annotations"),
+                            AGENTJOB_AWS_EXPIRY_ANN, json_string(exp));
+    }
+    return sec;
 }
 
 int agentjob_put_aws_secret(int *out_foreign, kube_client *kube, const agentjob_spec *s,
@@ -78,12 +89,22 @@ int agentjob_put_aws_secret(int *out_foreign, kube_client *kube, const agentjob_
         rc = kube_get(&cur, kube, &ref);
         if (rc == 0 && !agentjob_owned(cur, s->owner_uid)) {
             *out_foreign = 1;
-        } else if (rc == 0) { /* fresh credentials for the new attempt */
+        } else if (rc == 0) { /* fresh credentials: a new attempt, or renewed */
+            /* a merge patch (RBAC grants secrets get/create/patch, not update):
+             * stringData and the expiry annotation, on the version whose owner was
+             * just checked (resourceVersion: a 409 if it changed in between) */
             const char *rv = md_str(cur, "resourceVersion");
+            json_t *md = json_object_get(body, "metadata");
+            json_t *patch = json_pack("{s:{s:O}, s:O}", "metadata", "annotations",
+                                      json_object_get(md, "annotations"), "stringData",
+                                      json_object_get(body, "stringData"));
             if (rv != NULL)
-                json_object_set_new(json_object_get(body, "metadata"), "resourceVersion",
+                json_object_set_new(json_object_get(patch, "metadata"), "resourceVersion",
                                     json_string(rv));
-            rc = kube_replace(NULL, kube, &ref, body);
+            char *text = json_dumps(patch, JSON_COMPACT);
+            rc = kube_patch(NULL, kube, &ref, KUBE_PATCH_MERGE, text, strlen(text), NULL);
+            lb_free_secret(text);
+            json_decref(patch);
         }
     }
     json_decref(cur);
@@ -109,12 +130,9 @@ json_t *agentjob_build(const agentjob_spec *s, json_t *cmd, json_t *env)
         if (val != NULL && val[0] != '\0')
             json_array_append_new(env, json_pack("{s:s, s:s}", "name", *e, "value", val));
     }
-    if (s->aws_secret != NULL) { /* the scope role's session, minted for this Job */
-        for (size_t i = 0; i < sizeof(aws_keys) / sizeof(aws_keys[0]); i++)
-            json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", aws_keys[i],
-                                                 "valueFrom", "secretKeyRef", "name", s->aws_secret,
-                                                 "key", aws_keys[i]));
-    }
+    if (s->aws_secret != NULL) /* the scope role's session, minted for this Job: files */
+        json_array_append_new(env, json_pack("{s:s, s:s}", "name", AWS_SESSION_DIR_ENV, "value",
+                                             AGENTJOB_AWS_SESSION_DIR));
     json_t *container =
         json_pack("{s:s, s:s, s:o, s:o, s:[{s:s, s:s}]}", "name", AGENTJOB_CONTAINER, "image",
                   image != NULL ? image : AGENTJOB_DEFAULT_IMAGE, "command", cmd, "env", env,
@@ -125,6 +143,14 @@ json_t *agentjob_build(const agentjob_spec *s, json_t *cmd, json_t *env)
             json_pack("[{s:{s:s, s:b}}]", "secretRef", "name", AGENTJOB_AWS_SECRET, "optional", 1));
     json_t *pod = json_pack("{s:s, s:[o], s:[{s:s, s:{}}]}", "restartPolicy", "Never", "containers",
                             container, "volumes", "name", "work", "emptyDir");
+    if (s->aws_secret != NULL) { /* a volume, not env: the kubelet refreshes it when renewed */
+        json_array_append_new(json_object_get(container, "volumeMounts"),
+                              json_pack("{s:s, s:s, s:b}", "name", "aws-session", "mountPath",
+                                        AGENTJOB_AWS_SESSION_DIR, "readOnly", 1));
+        json_array_append_new(json_object_get(pod, "volumes"),
+                              json_pack("{s:s, s:{s:s}}", "name", "aws-session", "secret",
+                                        "secretName", s->aws_secret));
+    }
     if (s->service_account != NULL)
         json_object_set_new(pod, "serviceAccountName", json_string(s->service_account));
     else /* the agent never talks to the API server: no token in its pod */

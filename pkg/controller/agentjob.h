@@ -11,19 +11,22 @@
  * is reported with its log; a retry is the operator's decision.
  *
  * A spec with aws_secret set (the request's scope names an AWS role,
- * DESIGN.md 3.4) replaces that envFrom: the container reads
- * AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN by
- * secretKeyRef from that Secret, "<job>-aws", which the caller fills before
- * the Job exists (agentjob_put_aws_secret) with an sts:AssumeRole session of
- * the scope role minted by the operator, so IAM enforces the scope on the
- * agent's calls too. The session lasts ASSUME_DURATION_S (1 h) and is not
- * refreshed: a Job still running past its expiry gets ExpiredToken from AWS,
- * which the agent reports as its error, handled like any agent error (the
- * step fails with it). Minted sessions rather than IRSA: IRSA would need the
- * scope role to trust the cluster's OIDC provider for each ServiceAccount,
- * a second trust path beside the operator's, to be kept in step with every
- * scope; a minted session needs only the trust the operator already uses.
- * The Secret is owned by the Job's owner (ownerReference) and goes with it.
+ * DESIGN.md 3.4; restore/jobcreds.h decides and writes it) replaces that
+ * envFrom: the Secret "<job>-aws" is mounted read-only at
+ * AGENTJOB_AWS_SESSION_DIR (files AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ * AWS_SESSION_TOKEN, AGENTJOB_AWS_EXPIRY_KEY) and $AWS_SESSION_DIR_ENV names
+ * that folder, which the agent's credentials chain reads first
+ * (aws/credentials.h, source "session-dir"). A volume rather than
+ * secretKeyRef env: the kubelet refreshes a mounted Secret of a running pod
+ * (an atomic swap of its `..data` link), env never changes, and the operator
+ * renews the session of a running Job by replacing the Secret before it
+ * expires (jobcreds.h). The session is an sts:AssumeRole of the scope role
+ * minted by the operator, so IAM enforces the scope on the agent's calls too.
+ * Minted sessions rather than IRSA: IRSA would need the scope role to trust
+ * the cluster's OIDC provider for each ServiceAccount, a second trust path
+ * beside the operator's, to be kept in step with every scope; a minted
+ * session needs only the trust the operator already uses. The Secret is
+ * owned by the Job's owner (ownerReference) and goes with it.
  *
  * A spec with completions > 1 makes an Indexed Job (completionMode Indexed,
  * that many completions, `parallelism` pods at once): each pod gets its index
@@ -50,12 +53,15 @@
 #include "aws/credentials.h"
 #include "kube/client.h"
 
-#define AGENTJOB_CONTAINER     "agent"
-#define AGENTJOB_WORK_DIR      "/var/lib/lifeboat-agent" /* the emptyDir work volume */
-#define AGENTJOB_AWS_SECRET    "lifeboat-agent-aws"
-#define AGENTJOB_DEFAULT_IMAGE "lifeboat-agent:latest" /* $LIFEBOAT_AGENT_IMAGE overrides */
-#define AGENTJOB_DEADLINE_S    21600                   /* activeDeadlineSeconds: 6 h */
-#define AGENTJOB_MAX_MESSAGE   1024
+#define AGENTJOB_CONTAINER       "agent"
+#define AGENTJOB_WORK_DIR        "/var/lib/lifeboat-agent" /* the emptyDir work volume */
+#define AGENTJOB_AWS_SECRET      "lifeboat-agent-aws"
+#define AGENTJOB_DEFAULT_IMAGE   "lifeboat-agent:latest" /* $LIFEBOAT_AGENT_IMAGE overrides */
+#define AGENTJOB_DEADLINE_S      21600                   /* activeDeadlineSeconds: 6 h */
+#define AGENTJOB_MAX_MESSAGE     1024
+#define AGENTJOB_AWS_SESSION_DIR "/var/run/lifeboat/aws"     /* the mounted "<job>-aws" Secret */
+#define AGENTJOB_AWS_EXPIRY_KEY  "AWS_CREDENTIAL_EXPIRATION" /* RFC 3339, in the Secret */
+#define AGENTJOB_AWS_EXPIRY_ANN  "lifeboat.dev/aws-session-expiry" /* same, on the Secret */
 
 typedef struct agentjob_spec {
     const char *name;       /* the Job's name (<= 63 bytes) */
@@ -68,8 +74,8 @@ typedef struct agentjob_spec {
     const char *service_account; /* NULL: no API token mounted */
     int completions;             /* > 1: an Indexed Job of that many completions; 0 or 1: one pod */
     int parallelism;             /* pods at once for completions > 1; 0: completions */
-    const char *aws_secret;      /* NULL: envFrom lifeboat-agent-aws; else the Secret whose
-                                  * AWS_* keys the container reads (secretKeyRef) */
+    const char *aws_secret;      /* NULL: envFrom lifeboat-agent-aws; else the Secret
+                                  * mounted at AGENTJOB_AWS_SESSION_DIR */
 } agentjob_spec;
 
 /* The Job object: `cmd` (the container's command) and `env` (secretKeyRef and
@@ -109,15 +115,19 @@ int agentjob_run(agentjob_state *out_state, json_t **out_result, char *msg, size
 void agentjob_aws_secret_name(char *out, size_t size, const char *job);
 
 /* The Secret s->aws_secret in s->ns holding cr's AWS_ACCESS_KEY_ID,
- * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (stringData), owned by s's
- * owner (controller ownerReference) with the managed-by label. New object. */
+ * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (stringData) and, when cr
+ * expires, AGENTJOB_AWS_EXPIRY_KEY and the annotation AGENTJOB_AWS_EXPIRY_ANN
+ * (RFC 3339, not secret), owned by s's owner (controller ownerReference)
+ * with the managed-by label. New object. */
 json_t *agentjob_aws_secret(const agentjob_spec *s, const aws_credentials *cr);
 
 /* Writes agentjob_aws_secret(s, cr): created when absent; when it exists and
- * is owned by s->owner_uid (ours, from an attempt cut short), replaced with
- * cr; when it belongs to someone else, left untouched and *out_foreign set
- * to 1. Values never reach logs or messages. Returns 0 (also when foreign)
- * or a negative transient code. */
+ * is owned by s->owner_uid (ours: from an attempt cut short, or renewed for
+ * a running Job), merge-patched with cr's keys and expiry (the operator's
+ * RBAC has secrets get/create/patch, no update), on the resourceVersion whose
+ * owner was checked; when it belongs to someone else, left untouched and
+ * *out_foreign set to 1. Values never reach logs or messages. Returns 0 (also when foreign) or a
+ * negative transient code. */
 int agentjob_put_aws_secret(int *out_foreign, kube_client *kube, const agentjob_spec *s,
                             const aws_credentials *cr);
 

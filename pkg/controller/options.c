@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "aws/s3sync.h"
+#include "controller/restore/jobcreds.h"
 #include "controller/restore/step.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -50,6 +51,12 @@ const char *op_options_usage(void)
            "                           the operator; above it the item runs as an Indexed\n"
            "                           Job of lifeboat-agent s3-sync shards, 1..1000000\n"
            "                           [LIFEBOAT_S3SYNC_OPERATOR_MAX_OBJECTS]; default 100000\n"
+           "  --job-session-duration S  seconds of the AWS session minted for an agent Job\n"
+           "                           when the request's scope names a role, 900..43200\n"
+           "                           [LIFEBOAT_JOB_SESSION_DURATION]; default 3600\n"
+           "  --job-session-renew-margin S  a running Job's session is renewed once it\n"
+           "                           expires within S seconds, 1..duration-1\n"
+           "                           [LIFEBOAT_JOB_SESSION_RENEW_MARGIN]; default 1200\n"
            "  --help                   show this help and exit\n"
            "  --version                print the version and exit\n";
 }
@@ -70,6 +77,8 @@ typedef enum opt_id {
     OPT_SQL_SSLMODE,
     OPT_SQL_SSLROOTCERT,
     OPT_S3SYNC_OPERATOR_MAX_OBJECTS,
+    OPT_JOB_SESSION_DURATION,
+    OPT_JOB_SESSION_RENEW_MARGIN,
     OPT_HELP,
     OPT_VERSION,
 } opt_id;
@@ -99,6 +108,9 @@ static const opt_def defs[] = {
     {"--sql-sslrootcert", "LIFEBOAT_SQL_SSLROOTCERT", OPT_SQL_SSLROOTCERT, 1},
     {"--s3sync-operator-max-objects", "LIFEBOAT_S3SYNC_OPERATOR_MAX_OBJECTS",
      OPT_S3SYNC_OPERATOR_MAX_OBJECTS, 1},
+    {"--job-session-duration", "LIFEBOAT_JOB_SESSION_DURATION", OPT_JOB_SESSION_DURATION, 1},
+    {"--job-session-renew-margin", "LIFEBOAT_JOB_SESSION_RENEW_MARGIN",
+     OPT_JOB_SESSION_RENEW_MARGIN, 1},
     {"--help", NULL, OPT_HELP, 0},
     {"--version", NULL, OPT_VERSION, 0},
 };
@@ -266,6 +278,20 @@ static int apply(op_options *o, const opt_def *d, const char *v, const char *nam
                                  S3SYNC_MAX_OBJECTS, v);
         o->s3sync_operator_max_objects = n;
         return 0;
+    case OPT_JOB_SESSION_DURATION:
+    case OPT_JOB_SESSION_RENEW_MARGIN: {
+        int dur = d->id == OPT_JOB_SESSION_DURATION;
+        long lo = dur ? JOBCREDS_DURATION_MIN_S : 1, hi = JOBCREDS_DURATION_MAX_S;
+        errno = 0;
+        n = strtol(v, &end, 10);
+        if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi)
+            return lb_error_setc(LB_EINVALID,
+                                 "%s: must be an integer from %ld to %ld seconds, "
+                                 "got '%s'",
+                                 name, lo, hi, v);
+        *(dur ? &o->job_session_duration : &o->job_session_renew_margin) = (int)n;
+        return 0;
+    }
     case OPT_HELP:
         o->help = 1;
         return 0;
@@ -290,6 +316,8 @@ int op_options_parse(op_options *out, int argc, char **argv)
     out->log_level = LB_LOG_LEVEL_INFO;
     out->sql_sslmode = lb_strdup("verify-full");
     out->s3sync_operator_max_objects = S3SYNC_OPERATOR_MAX_OBJECTS_DEFAULT;
+    out->job_session_duration = JOBCREDS_DURATION_DEFAULT_S;
+    out->job_session_renew_margin = JOBCREDS_MARGIN_DEFAULT_S;
     pod_ns = getenv("POD_NAMESPACE");
     if (pod_ns != NULL && pod_ns[0] != '\0')
         out->lease_namespace = lb_strdup(pod_ns);
@@ -333,6 +361,11 @@ int op_options_parse(op_options *out, int argc, char **argv)
         if (result != 0)
             return result;
     }
+    if (out->job_session_renew_margin >= out->job_session_duration)
+        return lb_error_setc(LB_EINVALID,
+                             "--job-session-renew-margin: must be less than "
+                             "--job-session-duration (%d), got %d",
+                             out->job_session_duration, out->job_session_renew_margin);
     return 0;
 }
 

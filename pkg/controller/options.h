@@ -19,6 +19,11 @@
  *   --sql-sslrootcert PATH   LIFEBOAT_SQL_SSLROOTCERT libpq's default
  *   --s3sync-operator-max-objects N  LIFEBOAT_S3SYNC_OPERATOR_MAX_OBJECTS  100000
  *                            (1..S3SYNC_MAX_OBJECTS; above it an s3Sync item runs as a Job)
+ *   --job-session-duration S       LIFEBOAT_JOB_SESSION_DURATION      3600 (900..43200)
+ *   --job-session-renew-margin S   LIFEBOAT_JOB_SESSION_RENEW_MARGIN  1200 (< the duration)
+ *                            (the AWS session of an agent Job under a scope role, and
+ *                            how long before its expiry a running Job's is renewed:
+ *                            restore/jobcreds.h)
  *   --help, --version
  *
  * Both `--flag value` and `--flag=value` are accepted. Errors name the flag
@@ -52,6 +57,8 @@ typedef struct op_options {
     char *sql_sslmode;                /* never NULL after parsing */
     char *sql_sslrootcert;            /* NULL: libpq's default */
     long s3sync_operator_max_objects; /* keys per side an s3Sync item syncs in the operator */
+    int job_session_duration;         /* seconds of a Job's minted AWS session */
+    int job_session_renew_margin;     /* renewed once it expires within this */
     int help;
     int version;
 } op_options;

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "aws/credentials.h"
@@ -38,6 +40,7 @@ static const char *const chain_vars[] = {"AWS_ACCESS_KEY_ID",
                                          "AWS_REGION",
                                          "AWS_DEFAULT_REGION",
                                          "HOME",
+                                         AWS_SESSION_DIR_ENV,
                                          NULL};
 
 static int clean_env(void **state)
@@ -421,6 +424,83 @@ static void test_credentials_secrets_never_logged(void **state)
     unlink(token_path);
 }
 
+/* A Secret volume as the kubelet lays it out: the files in folder `ver`, the
+ * link ..data to it, each key a link through ..data; a later call swaps
+ * ..data atomically (rename of a fresh link), as the kubelet does on an update. */
+static void write_session(const char *dir, const char *ver, const char *akid, const char *exp)
+{
+    static const char *const keys[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                       "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION"};
+    char path[512], target[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, ver);
+    assert_int_equal(mkdir(path, 0755), 0);
+    const char *vals[] = {akid, "secret-of-", "token-of-", exp};
+    for (size_t i = 0; i < 4; i++) {
+        char text[128];
+        snprintf(path, sizeof(path), "%s/%s/%s", dir, ver, keys[i]);
+        snprintf(text, sizeof(text), "%s%s", vals[i], i == 1 || i == 2 ? akid : "");
+        write_file(path, text);
+        snprintf(path, sizeof(path), "%s/%s", dir, keys[i]);
+        snprintf(target, sizeof(target), "..data/%s", keys[i]);
+        (void)symlink(target, path); /* exists after the first call */
+    }
+    snprintf(path, sizeof(path), "%s/..data_tmp", dir);
+    assert_int_equal(symlink(ver, path), 0);
+    snprintf(target, sizeof(target), "%s/..data", dir);
+    assert_int_equal(rename(path, target), 0);
+}
+
+static void test_credentials_session_dir_first_and_reread_when_swapped(void **state)
+{
+    char dir[] = "/tmp/lb-aws-session-XXXXXX", exp[32];
+    aws_credentials_provider *p;
+    aws_credentials c;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    iso_in(exp, sizeof(exp), 3600);
+    write_session(dir, "..v1", "ASIAONE", exp);
+    setenv(AWS_SESSION_DIR_ENV, dir, 1);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1); /* the folder wins over env */
+    setenv("AWS_SECRET_ACCESS_KEY", "secret-env", 1);
+    assert_int_equal(aws_credentials_provider_new(&p, NULL), 0);
+    assert_int_equal(aws_credentials_get(&c, p), 0);
+    assert_string_equal(c.source, "session-dir");
+    assert_string_equal(c.access_key_id, "ASIAONE");
+    assert_string_equal(c.secret_access_key, "secret-of-ASIAONE");
+    assert_string_equal(c.session_token, "token-of-ASIAONE");
+    assert_true(c.expiration > (long long)time(NULL) + 3500);
+    aws_credentials_dispose(&c);
+
+    /* the kubelet swaps in a renewed session long before the old one's expiry:
+     * the very next get signs with it */
+    iso_in(exp, sizeof(exp), 7200);
+    write_session(dir, "..v2", "ASIATWO", exp);
+    assert_int_equal(aws_credentials_get(&c, p), 0);
+    assert_string_equal(c.access_key_id, "ASIATWO");
+    assert_string_equal(c.secret_access_key, "secret-of-ASIATWO");
+    aws_credentials_dispose(&c);
+    /* unchanged: the cache answers (the files are not read again) */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/..v2/AWS_ACCESS_KEY_ID", dir);
+    write_file(path, "ASIAEDITEDINPLACE");
+    assert_int_equal(aws_credentials_get(&c, p), 0);
+    assert_string_equal(c.access_key_id, "ASIATWO");
+    aws_credentials_dispose(&c);
+    aws_credentials_provider_free(p);
+
+    /* an unreadable expiry is an error naming the file's key */
+    snprintf(path, sizeof(path), "%s/..v2/AWS_CREDENTIAL_EXPIRATION", dir);
+    write_file(path, "tomorrow");
+    assert_int_equal(aws_credentials_provider_new(&p, NULL), 0);
+    assert_int_not_equal(aws_credentials_get(&c, p), 0);
+    assert_non_null(strstr(lb_error_last(), "AWS_CREDENTIAL_EXPIRATION"));
+    assert_null(strstr(lb_error_last(), "secret-of"));
+    aws_credentials_provider_free(p);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, clean_env, NULL)
 
 int main(void)
@@ -436,6 +516,7 @@ int main(void)
         T(test_credentials_pod_identity),
         T(test_credentials_imdsv2),
         T(test_credentials_secrets_never_logged),
+        T(test_credentials_session_dir_first_and_reread_when_swapped),
     };
     return cmocka_run_group_tests_name("aws_credentials", tests, NULL, NULL);
 }

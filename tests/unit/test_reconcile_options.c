@@ -14,6 +14,8 @@
 #include "util/error.h"
 
 static const char *const ENV_VARS[] = {
+    "LIFEBOAT_JOB_SESSION_DURATION",
+    "LIFEBOAT_JOB_SESSION_RENEW_MARGIN",
     "KUBECONFIG",
     "LIFEBOAT_NAMESPACES",
     "LIFEBOAT_WORKERS",
@@ -202,6 +204,32 @@ static void test_reconcile_options_s3sync_operator_max_objects(void **state)
     assert_non_null(strstr(op_options_usage(), "--s3sync-operator-max-objects N"));
 }
 
+/* issue 14: a scoped agent Job's AWS session length and renewal margin */
+static void test_reconcile_options_job_session_duration_and_margin(void **state)
+{
+    op_options o;
+    (void)state;
+    assert_int_equal(parse(&o, (char *[]){"op", NULL}), 0);
+    assert_int_equal(o.job_session_duration, 3600);
+    assert_int_equal(o.job_session_renew_margin, 1200);
+    op_options_dispose(&o);
+    setenv("LIFEBOAT_JOB_SESSION_RENEW_MARGIN", "890", 1);
+    assert_int_equal(parse(&o, (char *[]){"op", "--job-session-duration=900", NULL}), 0);
+    assert_int_equal(o.job_session_duration, 900);
+    assert_int_equal(o.job_session_renew_margin, 890);
+    op_options_dispose(&o);
+    unsetenv("LIFEBOAT_JOB_SESSION_RENEW_MARGIN");
+    expect_error((char *[]){"op", "--job-session-duration=899", NULL},
+                 "--job-session-duration: must be an integer from 900 to 43200 seconds, got "
+                 "'899'");
+    expect_error((char *[]){"op", "--job-session-renew-margin=0", NULL},
+                 "--job-session-renew-margin: must be an integer from 1");
+    expect_error((char *[]){"op", "--job-session-duration=900", NULL}, /* default margin 1200 */
+                 "--job-session-renew-margin: must be less than --job-session-duration (900), "
+                 "got 1200");
+    assert_non_null(strstr(op_options_usage(), "--job-session-renew-margin S"));
+}
+
 static void test_reconcile_options_help_and_version(void **state)
 {
     char *argv[] = {"op", "--help", "--version", NULL};
@@ -223,6 +251,7 @@ int main(void)
         cmocka_unit_test_setup(test_reconcile_options_errors_name_the_flag, clean_env),
         cmocka_unit_test_setup(test_reconcile_options_check_policy_flags, clean_env),
         cmocka_unit_test_setup(test_reconcile_options_s3sync_operator_max_objects, clean_env),
+        cmocka_unit_test_setup(test_reconcile_options_job_session_duration_and_margin, clean_env),
         cmocka_unit_test_setup(test_reconcile_options_help_and_version, clean_env),
     };
     return cmocka_run_group_tests_name("reconcile_options", tests, NULL, NULL);

@@ -179,18 +179,33 @@ test_s3sync_job_reads_the_scope_role_session_secret_else_lifeboat_agent_aws(void
         assert_null(env_ref(c, keys[i]));
     json_decref(job);
 
-    /* a scope role: the three keys from the Job's own Secret, no envFrom */
+    /* a scope role: the Job's own Secret mounted as a volume (renewable), no
+     * envFrom and no key in env (env would never change) */
     s.aws_secret = "lb-rr1-media-sync-aws";
     job = steps_s3sync__job(&s, json_object_get(item, "s3Sync"), 2);
     c = container_of(job);
     assert_null(json_object_get(c, "envFrom"));
-    for (size_t i = 0; i < 3; i++) {
-        const json_t *ref = env_ref(c, keys[i]);
-        assert_non_null(ref);
-        assert_string_equal(json_string_value(json_object_get(ref, "name")),
-                            "lb-rr1-media-sync-aws");
-        assert_string_equal(json_string_value(json_object_get(ref, "key")), keys[i]);
-    }
+    for (size_t i = 0; i < 3; i++)
+        assert_null(env_ref(c, keys[i]));
+    const json_t *vol = json_array_get(
+        json_object_get(
+            json_object_get(json_object_get(json_object_get(job, "spec"), "template"), "spec"),
+            "volumes"),
+        1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(vol, "secret"), "secretName")),
+        "lb-rr1-media-sync-aws");
+    const json_t *vm = json_array_get(json_object_get(c, "volumeMounts"), 1);
+    assert_string_equal(json_string_value(json_object_get(vm, "name")),
+                        json_string_value(json_object_get(vol, "name")));
+    assert_string_equal(json_string_value(json_object_get(vm, "mountPath")),
+                        AGENTJOB_AWS_SESSION_DIR);
+    assert_true(json_is_true(json_object_get(vm, "readOnly")));
+    char *dump = json_dumps(c, JSON_COMPACT);
+    assert_non_null(
+        strstr(dump, "{\"name\":\"LIFEBOAT_AWS_SESSION_DIR\",\"value\":\"" AGENTJOB_AWS_SESSION_DIR
+                     "\"}"));
+    free(dump);
     json_decref(job);
     json_decref(item);
 }
@@ -392,7 +407,7 @@ static void test_s3sync_with_a_scope_role_the_job_gets_a_session_secret_first(vo
     assert_non_null(strstr(sec, "\"AWS_SESSION_TOKEN\":\"jobtoken\""));
     const char *post = req(&f, 4);
     assert_non_null(strstr(post, "POST /apis/batch/v1/namespaces/shop/jobs "));
-    assert_non_null(strstr(post, "\"secretKeyRef\":{\"name\":\"lb-rr1-media-sync-aws\""));
+    assert_non_null(strstr(post, "\"secret\":{\"secretName\":\"lb-rr1-media-sync-aws\"}"));
     assert_null(strstr(post, "lifeboat-agent-aws"));
     stop_with_role(&f, &s);
 }
@@ -411,7 +426,7 @@ static void test_s3sync_our_leftover_session_secret_is_refreshed(void **state)
     run_with_role(&f, &s, pairs, 7);
     assert_int_equal(f.out.verdict, STEP_WAIT);
     const char *put = req(&f, 4);
-    assert_non_null(strstr(put, "PUT /api/v1/namespaces/shop/secrets/lb-rr1-media-sync-aws "));
+    assert_non_null(strstr(put, "PATCH /api/v1/namespaces/shop/secrets/lb-rr1-media-sync-aws "));
     assert_non_null(strstr(put, "\"resourceVersion\":\"7\""));
     assert_non_null(strstr(put, "\"AWS_ACCESS_KEY_ID\":\"ASIAJOBKEY\""));
     assert_non_null(strstr(req(&f, 6), "POST /apis/batch/v1/namespaces/shop/jobs "));

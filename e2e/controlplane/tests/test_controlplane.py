@@ -173,6 +173,54 @@ class ControlPlane(unittest.TestCase):
         st = kube.kubectl_json("get", "job", "printer", "-n", self.ns)["status"]
         self.assertEqual(st.get("succeeded"), 1)
 
+    def test_a_running_pods_secret_volume_is_refreshed_atomically(self):
+        """The real kubelet refreshes a mounted Secret of a running pod (env never
+        changes); so does the process kubelet (KUBELET.md): the pod's process, never
+        restarted, reads the new value through the same path after the Secret is
+        patched, the files sit behind the atomically swapped ..data link, and the env
+        variable from the same Secret keeps its first value."""
+        old, new = uuid.uuid4().hex, uuid.uuid4().hex
+        kube.kubectl("create", "secret", "generic", "rotating", "-n", self.ns,
+                     "--from-literal=v=" + old)
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "reader", "namespace": self.ns},
+               "spec": {"containers": [{
+                   "name": "main", "image": "busybox",
+                   "command": ["sh", "-c", "while true; do echo \"file=$(cat /s/v) env=$V "
+                               "link=$(readlink /s/..data)\"; sleep 0.3; done"],
+                   "env": [{"name": "V", "valueFrom": {"secretKeyRef": {
+                       "name": "rotating", "key": "v"}}}],
+                   "volumeMounts": [{"name": "s", "mountPath": "/s", "readOnly": True}]}],
+                   "volumes": [{"name": "s", "secret": {"secretName": "rotating"}}]}}
+        kube.kubectl("apply", "-f", "-", input=pod)
+        kube.kubectl("wait", "--for=condition=Ready", "pod/reader", "-n", self.ns,
+                     "--timeout=60s", timeout=90)
+
+        def last_line():
+            lines = kube.kubectl("logs", "reader", "-n", self.ns).stdout.strip().splitlines()
+            return lines[-1] if lines else ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "file=" + old not in last_line():
+            time.sleep(0.2)
+        first = last_line()
+        self.assertIn("file=%s env=%s link=..2" % (old, old), first)
+        pid = pid_of(kube.kubectl_json("get", "pod", "reader", "-n", self.ns))
+        kube.kubectl("patch", "secret", "rotating", "-n", self.ns, "-p",
+                     json.dumps({"stringData": {"v": new}}))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "file=" + new not in last_line():
+            time.sleep(0.2)
+        line = last_line()
+        self.assertIn("file=%s env=%s" % (new, old), line)
+        self.assertNotEqual(line.split("link=")[1], first.split("link=")[1],
+                            "a new ..<time> folder behind ..data")
+        now = kube.kubectl_json("get", "pod", "reader", "-n", self.ns)
+        self.assertEqual(pid_of(now), pid, "the same process, not restarted")
+        self.assertEqual(now["status"]["containerStatuses"][0]["restartCount"], 0)
+        # nothing in the log ever mixed the two values (an atomic swap)
+        for ln in kube.kubectl("logs", "reader", "-n", self.ns).stdout.splitlines():
+            self.assertIn(ln.split()[0], ("file=" + old, "file=" + new), ln)
+
     def test_failed_job_counts_the_exit_code(self):
         job = {"apiVersion": "batch/v1", "kind": "Job",
                "metadata": {"name": "failer", "namespace": self.ns},

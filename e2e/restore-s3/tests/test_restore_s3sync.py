@@ -529,15 +529,25 @@ class S3SyncJobMode(ScenarioCase):
         self.assertEqual([j["metadata"]["name"] for j in self.jobs(name)], [job])
         c = self.jobs(name)[0]["spec"]["template"]["spec"]["containers"][0]
         self.assertNotIn("envFrom", c, "the Job must not read lifeboat-agent-aws")
-        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"] if "valueFrom" in e}
+        # the session is a mounted Secret volume (renewable), never env
+        names = {e["name"] for e in c["env"]}
         for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-            self.assertEqual(refs.get(k), {"name": job + "-aws", "key": k}, c["env"])
+            self.assertNotIn(k, names)
+        vols = self.jobs(name)[0]["spec"]["template"]["spec"]["volumes"]
+        self.assertEqual([v["secret"]["secretName"] for v in vols if "secret" in v],
+                         [job + "-aws"])
+        self.assertIn({"name": "aws-session", "mountPath": "/var/run/lifeboat/aws",
+                       "readOnly": True}, c["volumeMounts"])
+        self.assertIn({"name": "LIFEBOAT_AWS_SESSION_DIR", "value": "/var/run/lifeboat/aws"},
+                      c["env"])
         sec = kube.kubectl_json("get", "secret", job + "-aws", "-n", self.ns)
         self.assertEqual([(r["kind"], r["uid"]) for r in sec["metadata"]["ownerReferences"]],
                          [("RestoreRequest", obj["metadata"]["uid"])])
         session = {k: scenario.unb64(v) for k, v in sec["data"].items()}
-        self.assertEqual(sorted(session), ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                           "AWS_SESSION_TOKEN"])
+        self.assertEqual(sorted(session), ["AWS_ACCESS_KEY_ID", "AWS_CREDENTIAL_EXPIRATION",
+                                           "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"])
+        self.assertEqual(sec["metadata"]["annotations"]["lifeboat.dev/aws-session-expiry"],
+                         session["AWS_CREDENTIAL_EXPIRATION"])
         key, mine = session["AWS_ACCESS_KEY_ID"], os.environ["AWS_ACCESS_KEY_ID"]
         self.assertNotEqual(key, mine)
         # the key is the one AssumeRole returned for the Job's session, and no other
@@ -564,6 +574,74 @@ class S3SyncJobMode(ScenarioCase):
         text = json.dumps(obj) + json.dumps(kube.kubectl_json("get", "events", "-n", self.ns))
         self.assertNotIn(session["AWS_SECRET_ACCESS_KEY"], text)
         self.assertNotIn(session["AWS_SESSION_TOKEN"], text)
+
+    def test_a_running_jobs_session_is_renewed_and_its_agents_switch_to_it(self):
+        """restore/jobcreds.h: with --job-session-duration 900 (STS's minimum) and
+        --job-session-renew-margin 896, the operator renews the sync Job's session once it
+        is 4 s old, on every observation of the running Job: a second AssumeRole for the
+        same session name, the Secret <job>-aws replaced with a new key, the kubelet swaps
+        the mounted files, and the shards' later CopyObjects sign with the new key (the
+        agents read the folder, not env); the sync still ends key for key."""
+        role = "arn:aws:iam::123456789012:role/lifeboat-s3sync-renew"
+        name = "assets-renew"
+        job = "lb-%s-assets-sync" % name
+        sess_name = ("lb-%s-%s" % (self.ns, job))[:64]
+        mine = os.environ["AWS_ACCESS_KEY_ID"]
+        self.operator.stop()
+        self.operator.extra_args = ["--s3sync-operator-max-objects", str(self.MAX),
+                                    "--job-session-duration", "900",
+                                    "--job-session-renew-margin", "896"]
+        self.operator.start()
+        try:
+            replica, primary, prefix, extras = self.fill("jn")
+            control("POST", {"action": "CopyObject", "mode": "delay", "delay_ms": 2500,
+                             "times": -1, "match": {"Bucket": primary}})
+            since = time.time()
+            kube.kubectl("patch", "recoveryscope", "single-team", "--type", "merge",
+                         "-p", json.dumps({"spec": {"aws": {"roleArn": role}}}))
+            try:
+                self.apply_rr(self.rr_manifest(name, [self.item(replica, primary, prefix,
+                                                                concurrency=1)],
+                                               approval=False))
+                kube.wait_for(lambda: self.jobs(name), timeout=120, message="the sync Job")
+            finally:
+                kube.kubectl("patch", "recoveryscope", "single-team", "--type", "merge",
+                             "-p", json.dumps({"spec": {"aws": {"roleArn": None}}}))
+            first = scenario.unb64(kube.kubectl_json("get", "secret", job + "-aws", "-n",
+                                                     self.ns)["data"]["AWS_ACCESS_KEY_ID"])
+            obj = self.wait_phase(name, "Succeeded", timeout=300)
+        finally:
+            control("DELETE")
+            self.operator.stop()
+            self.operator.extra_args = ["--s3sync-operator-max-objects", str(self.MAX)]
+            self.operator.start()
+        self.assertEqual(obj["status"]["scope"]["roleArn"], role)
+        log = [e for e in request_log() if e.get("ts", 0) >= since]
+        assumes = [e for e in log if e.get("action") == "AssumeRole"
+                   and (e.get("params") or {}).get("RoleSessionName") == sess_name]
+        self.assertGreaterEqual(len(assumes), 2, "renewed while the Job ran")
+        self.assertEqual({(e["params"].get("RoleArn"), e["access_key"]) for e in assumes},
+                         {(role, mine)})
+        sec = kube.kubectl_json("get", "secret", job + "-aws", "-n", self.ns)
+        session = {k: scenario.unb64(v) for k, v in sec["data"].items()}
+        self.assertNotEqual(session["AWS_ACCESS_KEY_ID"], first, "the Secret was replaced")
+        copies = sorted((e for e in copies_into(primary, since) if applied(e)),
+                        key=lambda e: e["ts"])
+        used = [e["access_key"] for e in copies]
+        sys.stderr.write("# %d AssumeRoles for %s; %d copies signed with %d keys\n" % (
+            len(assumes), job, len(copies), len(set(used))))
+        self.assertNotIn(mine, used)
+        self.assertGreaterEqual(len(set(used)), 2, "the agents switched to a renewed key")
+        self.assertNotEqual(used[-1], first, "the last copies signed with a renewed key")
+        who = boto3.client("sts", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                           region_name=OPERATOR_REGION,
+                           aws_access_key_id=session["AWS_ACCESS_KEY_ID"],
+                           aws_secret_access_key=session["AWS_SECRET_ACCESS_KEY"],
+                           aws_session_token=session["AWS_SESSION_TOKEN"]).get_caller_identity()
+        self.assertEqual(who["Arn"], "arn:aws:sts::123456789012:assumed-role/%s/%s" % (
+            role.rsplit("/", 1)[1], sess_name))
+        self.assertEqual(len(per_key(copies)), self.MISSING)
+        self.assert_synced(replica, primary, prefix, extras)
 
     def test_a_failing_shard_fails_the_step_with_the_agent_error(self):
         replica, primary, prefix, _ = self.fill("jf")

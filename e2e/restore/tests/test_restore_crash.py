@@ -77,9 +77,13 @@ class Killer(threading.Thread):
             # it died right after this transition too, so the transition is covered
             self.kills[-1].extend(new)
 
-    def run(self):
-        path = ("%s/namespaces/%s/restorerequests?watch=true&allowWatchBookmarks=true&"
+    def watch_path(self):
+        """The watch (without resourceVersion) whose ADDED/MODIFIED objects go to handle()."""
+        return ("%s/namespaces/%s/restorerequests?watch=true&allowWatchBookmarks=true&"
                 "fieldSelector=metadata.name%%3D%s" % (GROUP_PATH, self.ns, self.name))
+
+    def run(self):
+        path = self.watch_path()
         while not self._halt.is_set():
             try:
                 self._conn = kube.connect(timeout=CRASH_WAIT_S)

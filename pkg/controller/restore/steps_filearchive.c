@@ -22,7 +22,11 @@
  * (tar -x semantics, as the runbook's `tar -xzf ... -C /app/`). There is no
  * undo: a failed extract leaves the volume as the agent left it (nothing when
  * a check failed) and the workloads scaled down stay down until an operator
- * decides; the message says so. */
+ * decides; the message says so.
+ *
+ * AWS credentials as pgDump's Jobs (agentjob.h): "lifeboat-agent-aws" or
+ * IRSA, or, when the request's scope names an AWS role, a session of that
+ * role minted for each Job and renewed while it runs (restore/jobcreds.h). */
 #include "controller/restore/step.h"
 
 #include <stdio.h>
@@ -30,6 +34,7 @@
 #include <string.h>
 
 #include "controller/agentjob.h"
+#include "controller/restore/jobcreds.h"
 #include "controller/restore/jobrun.h"
 #include "util/alloc.h"
 #include "util/error.h"
@@ -74,10 +79,10 @@ static json_t *fa_job(void *payload)
     const json_t *keyref = json_object_get(json_object_get(src, "decryption"), "keySecretRef");
     const char *mode = json_string_value(json_object_get(src, "manifest"));
     const char *sub = json_string_value(json_object_get(tg, "subPath"));
-    json_t *cmd = json_pack(
-        "[s, s, s, s, s, s, s, s]", "lifeboat-agent", "archive-restore", "--bucket",
-        json_string_value(json_object_get(json_object_get(src, "source"), "bucket")), "--key",
-        a->key, "--manifest", mode != NULL ? mode : "optional");
+    json_t *cmd =
+        json_pack("[s, s, s, s, s, s, s, s]", "lifeboat-agent", "archive-restore", "--bucket",
+                  json_string_value(json_object_get(json_object_get(src, "source"), "bucket")),
+                  "--key", a->key, "--manifest", mode != NULL ? mode : "optional");
     json_t *env = json_array(), *body, *pod;
 
     if (keyref != NULL)
@@ -95,11 +100,10 @@ static json_t *fa_job(void *payload)
         json_object_set_new(m, "subPath", json_string(sub));
     json_array_append_new(
         json_object_get(json_array_get(json_object_get(pod, "containers"), 0), "volumeMounts"), m);
-    json_array_append_new(json_object_get(pod, "volumes"),
-                          json_pack("{s:s, s:{s:s}}", "name", "target", "persistentVolumeClaim",
-                                    "claimName",
-                                    json_string_value(
-                                        json_object_get(tg, "persistentVolumeClaim"))));
+    json_array_append_new(
+        json_object_get(pod, "volumes"),
+        json_pack("{s:s, s:{s:s}}", "name", "target", "persistentVolumeClaim", "claimName",
+                  json_string_value(json_object_get(tg, "persistentVolumeClaim"))));
     return body;
 }
 
@@ -131,14 +135,19 @@ static int fa_run(json_t **out_result, step_result *out, const step_ctx *ctx, co
         .service_account =
             json_string_value(json_object_get(ctx->item->source_spec, "serviceAccountName")),
     };
+    char secret[JOBRUN_NAME_MAX + 1];
+    int failed;
+    rc = jobcreds_prepare(&failed, out, ctx, &spec, secret, sizeof(secret));
+    if (rc != 0 || failed)
+        return rc;
     fa_args args = {.ctx = ctx, .spec = &spec, .key = key, .verify = verify};
     rc = agentjob_run(&state, &res, msg, sizeof(msg), ctx->kube, &spec, fa_job, &args);
     if (rc != 0)
         return rc;
     switch (state) {
     case AGENTJOB_CREATED:
-        step_wait(out, STEP_POLL_MS, "Job %s created (lifeboat-agent archive-restore%s of %s)",
-                  job, verify ? " --verify-only" : "", ctx->item->source_id);
+        step_wait(out, STEP_POLL_MS, "Job %s created (lifeboat-agent archive-restore%s of %s)", job,
+                  verify ? " --verify-only" : "", ctx->item->source_id);
         return 0;
     case AGENTJOB_RUNNING:
         step_wait(out, STEP_POLL_MS, "%s", msg);
@@ -201,7 +210,7 @@ int filearchive_step_download(step_result *out, const step_ctx *ctx)
               json_string_value(json_object_get(res, "object")) ?: "?",
               json_string_value(json_object_get(res, "sha256")) ?: "?",
               json_is_true(json_object_get(res, "verified")) ? "matches the manifest"
-                                                            : "computed (no manifest)",
+                                                             : "computed (no manifest)",
               json_string_value(json_object_get(res, "encryption")) ?: "?",
               (long long)json_integer_value(json_object_get(res, "entries")),
               (long long)json_integer_value(json_object_get(res, "files")),

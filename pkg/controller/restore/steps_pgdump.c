@@ -24,7 +24,9 @@
  * secretKeyRef env; AWS settings are copied from the operator's non-secret
  * environment (region, endpoints) and credentials come from the Job's
  * ServiceAccount (IRSA) or from the optional Secret "lifeboat-agent-aws"
- * (envFrom) in the request's namespace. A failed Job's log tail goes into
+ * (envFrom) in the request's namespace; when the request's scope names an
+ * AWS role, from a session of that role minted for each Job and renewed
+ * while it runs (restore/jobcreds.h). A failed Job's log tail goes into
  * the step message. */
 #include "controller/restore/step.h"
 
@@ -36,6 +38,7 @@
 #include "agent/manifest.h"
 #include "agent/pgjob.h"
 #include "controller/agentjob.h"
+#include "controller/restore/jobcreds.h"
 #include "aws/s3.h"
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -123,7 +126,7 @@ int pgdump_step_validate(step_result *out, const step_ctx *ctx)
         resolved = lb_strdup(key);
     } else {
         rc = latest_backup_under(&resolved, ctx->aws, bucket, under ? under : "",
-                                strcmp(mode, "required") == 0);
+                                 strcmp(mode, "required") == 0);
         if (rc == LB_ENOTFOUND) {
             rc = 0;
             step_failed(out, "NoBackup", "%s", lb_error_last());
@@ -249,6 +252,11 @@ static int run_job(json_t **out_result, step_result *out, const step_ctx *ctx, c
         .annotation = ANN_REQUEST,
         .service_account = json_string_value(json_object_get(src_of(ctx), "serviceAccountName")),
     };
+    char secret[64];
+    int failed;
+    rc = jobcreds_prepare(&failed, out, ctx, &spec, secret, sizeof(secret));
+    if (rc != 0 || failed)
+        return rc;
     job_args args = {.ctx = ctx, .spec = &spec, .key = key, .verify = verify};
     rc = agentjob_run(&state, &res, msg, sizeof(msg), ctx->kube, &spec, agent_job, &args);
     if (rc != 0)

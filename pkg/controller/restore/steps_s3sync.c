@@ -81,14 +81,10 @@
  * "lifeboat-agent-aws" Secret (agentjob.h); no API token is mounted. When
  * the request's scope names an AWS role (status.scope.roleArn), the agent
  * acts as that role instead (DESIGN.md 3.4: IAM enforces the scope on its
- * copies too): before creating each attempt's Job the operator assumes the
- * role (session "lb-<ns>-<job>", the request's session tags, 1 h) and writes
- * the session into the Secret "<job>-aws", owned by the RestoreRequest, that
- * the Job reads by secretKeyRef. A Secret of that name left by an attempt cut
- * short is refreshed; one owned by someone else fails the step
- * (SecretNotOwned), untouched. The session is not renewed: a Job running past
- * its hour meets ExpiredToken, which its agent reports and the step fails
- * with like any agent error (SyncJobFailed). Why not IRSA: see agentjob.h.
+ * copies too): restore/jobcreds.h mints each attempt's Job a session of the
+ * role in the Secret "<job>-aws" it mounts, renews it while the Job runs,
+ * and fails the step SecretNotOwned for a Secret of that name owned by
+ * someone else. Why not IRSA: see agentjob.h.
  *
  * Content checks in operator mode are capped at S3SYNC_MAX_CONTENT_CHECKS
  * keys per call (ContentChecksTooMany beyond).
@@ -117,9 +113,8 @@
 #include "aws/regionpair.h"
 #include "aws/s3.h"
 #include "aws/s3sync.h"
-#include "aws/sts.h"
 #include "controller/agentjob.h"
-#include "controller/restore/assume.h"
+#include "controller/restore/jobcreds.h"
 #include "controller/restore/jobrun.h"
 #include "controller/restore/step.h"
 #include "util/alloc.h"
@@ -625,46 +620,6 @@ static int newest_job(json_t **out, int *attempt, char *name, size_t size, const
     return *attempt > 0 ? 0 : LB_ENOTFOUND;
 }
 
-/* With a scope role and no Job `name` yet: assumes the role for that Job and
- * writes the session into spec->aws_secret (set here). Returns 0 (a foreign
- * Secret fails `out`: *out_failed 1) or a negative transient code. */
-static int job_credentials(int *out_failed, step_result *out, const step_ctx *ctx,
-                           agentjob_spec *spec, char *secret, size_t size)
-{
-    const char *tags[4] = {"lifeboat.dev/namespace", spec->ns, "lifeboat.dev/request",
-                           spec->owner_name};
-    char session[65];
-    aws_credentials cr;
-    json_t *obj = NULL;
-    int rc, foreign = 0;
-
-    *out_failed = 0;
-    if (ctx->role_arn == NULL || ctx->role_arn[0] == '\0')
-        return 0;
-    agentjob_aws_secret_name(secret, size, spec->name);
-    spec->aws_secret = secret;
-    rc = job_get(&obj, ctx, spec->name);
-    json_decref(obj);
-    if (rc != LB_ENOTFOUND) /* the Job exists (its Secret was written first) */
-        return rc;
-    assume_session_name(session, sizeof(session), spec->ns, spec->name);
-    memset(&cr, 0, sizeof(cr));
-    rc = sts_assume_role(&cr, ctx->aws_base != NULL ? ctx->aws_base : ctx->aws, ctx->role_arn,
-                         session, tags, 2, ASSUME_DURATION_S);
-    if (rc != 0)
-        return lb_error_wrap(rc, "sts:AssumeRole %s for Job %s", ctx->role_arn, spec->name);
-    rc = agentjob_put_aws_secret(&foreign, ctx->kube, spec, &cr);
-    aws_credentials_dispose(&cr);
-    if (rc == 0 && foreign) {
-        *out_failed = 1;
-        step_failed(out, "SecretNotOwned",
-                    "Secret %s (the AWS session of Job %s) exists but is not owned by this "
-                    "RestoreRequest",
-                    secret, spec->name);
-    }
-    return rc;
-}
-
 /* Observes the sync's attempt-th Job `name`, creating it of `shards` shards
  * when it does not exist (the caller passes the found Job's completions, so
  * a Job deleted in between is created again alike; fewer than 2 gives 2), and
@@ -684,7 +639,7 @@ static int run_job(step_result *out, const step_ctx *ctx, const sync_view *w, co
     if (shards < 2)
         shards = 2;
     job_spec_of(&spec, ctx, name);
-    rc = job_credentials(&failed, out, ctx, &spec, secret, sizeof(secret));
+    rc = jobcreds_prepare(&failed, out, ctx, &spec, secret, sizeof(secret));
     if (rc != 0 || failed)
         return rc;
     job_args a = {.spec = &spec, .ctx = ctx, .shards = shards};
