@@ -7,7 +7,10 @@
 /* One-time process initialisation of libcurl and libxml2 (thread-safe). */
 void aws__global_init(void);
 
-/* Lower-case hex SHA-256 of data into out[65]. */
+/* SHA-256 of no bytes, the x-amz-content-sha256 of a request without a body. */
+#define AWS_EMPTY_PAYLOAD_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* Lower-case hex SHA-256 of data into out[65] (len 0: the constant above). */
 void aws__sha256_hex(char out[65], const void *data, size_t len);
 
 /* Overwrites and frees a string that held a secret; NULL accepted. */

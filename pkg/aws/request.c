@@ -40,13 +40,28 @@ void aws__global_init(void)
     pthread_once(&global_once, global_init_once);
 }
 
+/* SHA-256 fetched once: OpenSSL 3 looks EVP_sha256() up in its provider store
+ * (EVP_MD_fetch, locks and a hash table) on every digest that names it. */
+static EVP_MD *sha256_md;
+
+static void sha256_once(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void aws__sha256_hex(char out[65], const void *data, size_t len)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     static const char hex[] = "0123456789abcdef";
 
-    EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+    if (len == 0) { /* every GET, HEAD, DELETE and CopyObject: a constant */
+        memcpy(out, AWS_EMPTY_PAYLOAD_SHA256, 65);
+        return;
+    }
+    pthread_once(&once, sha256_once);
+    EVP_Digest(data, len, md, &mdlen, sha256_md ? sha256_md : EVP_sha256(), NULL);
     for (unsigned int i = 0; i < 32; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
@@ -277,6 +292,9 @@ done:
 
 /* ---- client ---- */
 
+/* Idle curl handles an aws_client keeps for reuse (more in flight are freed after use). */
+#define AWS_CLIENT_POOLED_HANDLES 64
+
 struct aws_client {
     aws_client_options opts; /* strings below are owned copies */
     char *region;
@@ -289,6 +307,12 @@ struct aws_client {
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
     aws_fence_fn fence; /* checked before every attempt */
     void *fence_payload;
+    /* Idle curl handles, reset, for the next request of any thread: a handle
+     * keeps its internal multi handle (a socketpair and its fcntls) and its
+     * allocations across requests. */
+    pthread_mutex_t pool_lock;
+    CURL *pool[AWS_CLIENT_POOLED_HANDLES];
+    size_t npool;
 };
 
 void aws_client_set_fence(aws_client *c, aws_fence_fn fn, void *payload)
@@ -395,6 +419,7 @@ int aws_client_new(aws_client **out, const aws_client_options *opts)
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    pthread_mutex_init(&c->pool_lock, NULL);
     *out = c;
     return 0;
 }
@@ -464,6 +489,9 @@ void aws_client_free(aws_client *c)
 {
     if (c == NULL)
         return;
+    for (size_t i = 0; i < c->npool; i++)
+        curl_easy_cleanup(c->pool[i]); /* before the share they use */
+    pthread_mutex_destroy(&c->pool_lock);
     curl_share_cleanup(c->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&c->share_locks[i]);
@@ -661,11 +689,41 @@ static void sleep_ms(long ms)
     }
 }
 
+/* An idle handle of c's pool, or a new one attached to c's share; NULL when
+ * curl cannot allocate one. */
+static CURL *handle_take(aws_client *c)
+{
+    CURL *h = NULL;
+
+    pthread_mutex_lock(&c->pool_lock);
+    if (c->npool > 0)
+        h = c->pool[--c->npool];
+    pthread_mutex_unlock(&c->pool_lock);
+    if (h == NULL && (h = curl_easy_init()) != NULL)
+        curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+    return h;
+}
+
+/* Returns h to c's pool, its options reset (curl keeps the share attached),
+ * or frees it when the pool is full. */
+static void handle_give(aws_client *c, CURL *h)
+{
+    curl_easy_reset(h);
+    pthread_mutex_lock(&c->pool_lock);
+    if (c->npool < AWS_CLIENT_POOLED_HANDLES) {
+        c->pool[c->npool++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&c->pool_lock);
+    if (h != NULL)
+        curl_easy_cleanup(h);
+}
+
 /* One attempt. Returns the curl result; fills t->resp. */
 static CURLcode perform_once(aws_client *c, const aws_request *req, const char *url,
                              const aws_credentials *cred, long timeout_ms, transfer *t)
 {
-    CURL *h = curl_easy_init();
+    CURL *h = handle_take(c);
     struct curl_slist *hdrs = NULL;
     struct curl_slist *connect_to = NULL;
     char line[512];
@@ -675,11 +733,19 @@ static CURLcode perform_once(aws_client *c, const aws_request *req, const char *
     CURLcode cc;
     const char *method = req->method ? req->method : "GET";
 
+    if (h == NULL)
+        return CURLE_OUT_OF_MEMORY;
     t->h = h;
     for (size_t i = 0; i < req->nheaders; i++) {
-        tmp = lb_sprintf("%s: %s", req->headers[i].name, req->headers[i].value);
-        hdrs = curl_slist_append(hdrs, tmp);
-        free(tmp);
+        int n = snprintf(line, sizeof(line), "%s: %s", req->headers[i].name,
+                         req->headers[i].value);
+        if (n >= 0 && (size_t)n < sizeof(line)) {
+            hdrs = curl_slist_append(hdrs, line);
+        } else {
+            tmp = lb_sprintf("%s: %s", req->headers[i].name, req->headers[i].value);
+            hdrs = curl_slist_append(hdrs, tmp);
+            free(tmp);
+        }
     }
     if (req->read_fn != NULL) {
         snprintf(payload_hash, sizeof(payload_hash), "%s", AWS_UNSIGNED_PAYLOAD);
@@ -705,7 +771,6 @@ static CURLcode perform_once(aws_client *c, const aws_request *req, const char *
      * empty "expect" header that is never sent (tests/unit/test_aws_request.c). */
 
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_SHARE, c->share);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
@@ -763,7 +828,7 @@ static CURLcode perform_once(aws_client *c, const aws_request *req, const char *
     cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &t->resp->status);
     curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &t->request_size);
-    curl_easy_cleanup(h);
+    handle_give(c, h);
     t->h = NULL;
     curl_slist_free_all(hdrs);
     curl_slist_free_all(connect_to);
