@@ -295,18 +295,46 @@ static void keep_shard(s3sync_listing *l, const s3sync_opts *o)
     l->n = w;
 }
 
+/* One side's listing on its own thread (list_pair). */
+typedef struct side_listing {
+    s3sync_listing *out;
+    aws_client *c;
+    const char *bucket, *prefix;
+    int rc;
+    char error[LB_ERROR_MAX];
+} side_listing;
+
+static void *list_side(void *arg)
+{
+    side_listing *s = arg;
+    s->rc = s3sync_list(s->out, s->c, s->bucket, s->prefix);
+    if (s->rc != 0)
+        snprintf(s->error, sizeof(s->error), "%s", lb_error_last());
+    return NULL;
+}
+
+/* Lists both buckets at once (the target on a second thread: the server
+ * answers one while the client reads the other), then decides per key. */
 static int list_pair(s3sync_listing *src, s3sync_listing *dst, s3sync_diff *d,
                      const aws_region_pair *cl, const s3sync_opts *o)
 {
-    int rc;
+    side_listing t = {.out = dst, .c = cl->dst, .bucket = o->dst_bucket, .prefix = o->prefix};
+    pthread_t th;
+    int threaded, rc;
+
     s3sync_diff_dispose(d);
     s3sync_listing_dispose(src);
     s3sync_listing_dispose(dst);
+    threaded = pthread_create(&th, NULL, list_side, &t) == 0;
     rc = s3sync_list(src, cl->src, o->src_bucket, o->prefix);
-    if (rc == 0)
-        rc = s3sync_list(dst, cl->dst, o->dst_bucket, o->prefix);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        list_side(&t);
     if (rc != 0)
         return rc;
+    if (t.rc != 0)
+        return lb_error_setc(t.rc, "%s", t.error);
     keep_shard(src, o);
     keep_shard(dst, o);
     return s3sync_diff_compute(d, src, dst);
