@@ -17,8 +17,9 @@
  * sent): that ends the call with LB_EAMBIGUOUS so that the caller re-reads
  * the actual state. Failures that prove nothing was applied (throttling
  * answers, a connection that was never made) are retried for every call.
- * An aws_client is safe to share between threads; each call uses its own
- * curl handle and shares connections through a curl share object.
+ * An aws_client is safe to share between threads; each call takes a curl
+ * handle from the client's pool of idle handles (reset between calls) and
+ * shares connections through a curl share object.
  */
 #ifndef LB_AWS_REQUEST_H
 #define LB_AWS_REQUEST_H

@@ -6,7 +6,8 @@
  * s3_copy_object_ex), so a sync costs requests, not bandwidth.
  *
  * The decision per key is made from two fresh listings (ListObjectsV2 of the
- * source and target under the same prefix; a key keeps its name):
+ * source and target under the same prefix, listed at once by s3sync_run; a
+ * key keeps its name):
  *
  *   copy   missing from the target, or a different size, or both ETags are
  *          plain MD5s (no "-N" suffix) and differ;
