@@ -221,8 +221,8 @@ typedef struct decoder {
     const kube_keep_spec *spec;
     frame *stack; /* stack[0] is the top-level object */
     size_t depth, cap;
-    size_t skip; /* nesting inside a container nothing is kept of */
-    char *key;   /* the pending key of the innermost kept object, NUL-terminated */
+    size_t outside; /* nesting inside a container nothing is kept of */
+    char *key;      /* the pending key of the innermost kept object, NUL-terminated */
     size_t key_len, key_cap;
     json_t *root;
     yajl_handle h;
@@ -307,7 +307,7 @@ static int scalar(decoder *dc, json_t *v)
 {
     uint64_t active;
     int whole;
-    if (dc->skip > 0 || dc->depth == 0 || !place(dc, &active, &whole)) {
+    if (dc->outside > 0 || dc->depth == 0 || !place(dc, &active, &whole)) {
         json_decref(v);
         return dc->depth == 0 ? stop(dc, "the top level is not an object") : 1;
     }
@@ -317,25 +317,25 @@ static int scalar(decoder *dc, json_t *v)
 static int on_null(void *ctx)
 {
     decoder *dc = ctx;
-    return dc->skip > 0 ? 1 : scalar(dc, json_null());
+    return dc->outside > 0 ? 1 : scalar(dc, json_null());
 }
 
 static int on_boolean(void *ctx, int b)
 {
     decoder *dc = ctx;
-    return dc->skip > 0 ? 1 : scalar(dc, json_boolean(b));
+    return dc->outside > 0 ? 1 : scalar(dc, json_boolean(b));
 }
 
 static int on_integer(void *ctx, long long i)
 {
     decoder *dc = ctx;
-    return dc->skip > 0 ? 1 : scalar(dc, json_integer((json_int_t)i));
+    return dc->outside > 0 ? 1 : scalar(dc, json_integer((json_int_t)i));
 }
 
 static int on_double(void *ctx, double x)
 {
     decoder *dc = ctx;
-    return dc->skip > 0 ? 1 : scalar(dc, json_real(x));
+    return dc->outside > 0 ? 1 : scalar(dc, json_real(x));
 }
 
 /* Whether s is a string jansson would accept: no NUL, and UTF-8 by jansson's
@@ -361,7 +361,7 @@ static int on_string(void *ctx, const unsigned char *s, size_t len)
     decoder *dc = ctx;
     if (!string_ok(s, len))
         return stop(dc, "a string holds \\u0000 or is not valid UTF-8");
-    return dc->skip > 0 ? 1 : scalar(dc, json_stringn_nocheck((const char *)s, len));
+    return dc->outside > 0 ? 1 : scalar(dc, json_stringn_nocheck((const char *)s, len));
 }
 
 static int on_key(void *ctx, const unsigned char *s, size_t len)
@@ -369,7 +369,7 @@ static int on_key(void *ctx, const unsigned char *s, size_t len)
     decoder *dc = ctx;
     if (!string_ok(s, len))
         return stop(dc, "a key holds \\u0000 or is not valid UTF-8");
-    if (dc->skip > 0)
+    if (dc->outside > 0)
         return 1;
     if (len + 1 > dc->key_cap)
         dc->key = grow(dc->key, dc->first_key, &dc->key_cap, len + 1, 1);
@@ -385,16 +385,16 @@ static int open_container(decoder *dc, int array)
     int whole = 0;
     json_t *node;
 
-    if (dc->depth + dc->skip >= KUBE_KEEP_MAX_DEPTH)
+    if (dc->depth + dc->outside >= KUBE_KEEP_MAX_DEPTH)
         return stop(dc, "nested too deeply");
-    if (dc->skip > 0) {
-        dc->skip++;
+    if (dc->outside > 0) {
+        dc->outside++;
         return 1;
     }
     if (dc->depth == 0 && array)
         return stop(dc, "the top level is not an object");
     if (dc->depth > 0 && !place(dc, &active, &whole)) {
-        dc->skip = 1;
+        dc->outside = 1;
         return 1;
     }
     node = array ? json_array() : json_object();
@@ -423,8 +423,8 @@ static int on_start_array(void *ctx)
 static int on_end(void *ctx)
 {
     decoder *dc = ctx;
-    if (dc->skip > 0)
-        dc->skip--;
+    if (dc->outside > 0)
+        dc->outside--;
     else if (dc->depth > 0 && --dc->depth == 0)
         dc->end = yajl_get_bytes_consumed(dc->h);
     return 1;

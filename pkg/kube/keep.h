@@ -19,7 +19,7 @@
  * decodes the JSON with yajl's event parser and builds only the nodes a
  * view of the spec's paths reads (the containers along each path, each array
  * a "*" path enters element by element, the subtrees a path keeps whole),
- * skipping everything else without allocating. The watch and the LIST of an
+ * passing over everything else without allocating. The watch and the LIST of an
  * informer whose kind keeps a view decode with it (kube/watch.h,
  * kube/client.h): a 15.6 KiB RestoreRequest event becomes a few hundred bytes
  * of tree instead of all of it (jansson has no event parser, so it builds

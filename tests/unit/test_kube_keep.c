@@ -343,7 +343,7 @@ static void test_decode_rejects_what_jansson_rejects(void **state)
     /* an array is JSON, but not an object */
     assert_int_equal(kube_keep_decode(&out, spec, "[1]", 3), LB_EINVALID);
     assert_non_null(strstr(lb_error_last(), "not an object"));
-    /* deeper than the limit, in a part that is skipped */
+    /* deeper than the limit, in a part nothing is kept of */
     n += (size_t)snprintf(deep, sizeof(deep), "{\"b\":");
     for (int i = 0; i < KUBE_KEEP_MAX_DEPTH; i++)
         deep[n++] = '[';
