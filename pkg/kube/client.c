@@ -412,6 +412,12 @@ CURL *kube__easy_new(kube_client *c, const char *url, const kube_credentials *cr
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, keep_tls_buffers);
+    /* curl_easy_perform() copies this to its own multi handle, which bounds the
+     * connection cache all handles share through c->share (default 5): the
+     * watches alone hold three, so every finished request closed the oldest
+     * idle connection and the next opened a new one (a TCP and TLS handshake
+     * per request, CA and client certificate parsed each time). */
+    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)KUBE_MAX_CONNECTIONS);
     ca = kube_config_ca(c->cfg, &ca_len);
     if (kube_config_insecure(c->cfg)) {
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);

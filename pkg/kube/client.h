@@ -39,6 +39,7 @@
 #define KUBE_MAX_LOG_BYTES    (4u << 20)  /* a pod log read */
 #define KUBE_MAX_ERROR_BYTES  (64u << 10) /* a non-2xx body kept to read its Status */
 #define KUBE_MAX_URL_BYTES    8192        /* a request URL */
+#define KUBE_MAX_CONNECTIONS  64          /* open API server connections kept per client */
 
 typedef struct kube_client kube_client;
 
