@@ -160,45 +160,26 @@ static void on_add(json_t *obj, void *payload)
     enqueue(payload, obj);
 }
 
-/* 1 when the kept views a and b are equal but for metadata.resourceVersion. */
-static int same_but_version(const json_t *a, const json_t *b)
-{
-    const json_t *ma = json_object_get(a, "metadata"), *mb = json_object_get(b, "metadata");
-    const char *key;
-    json_t *v;
-    if (json_object_size(a) != json_object_size(b) || json_object_size(ma) != json_object_size(mb))
-        return 0;
-    json_object_foreach((json_t *)a, key, v)
-    {
-        if (strcmp(key, "metadata") != 0 && !json_equal(v, json_object_get(b, key)))
-            return 0;
-    }
-    json_object_foreach((json_t *)ma, key, v)
-    {
-        if (strcmp(key, "resourceVersion") != 0 && !json_equal(v, json_object_get(mb, key)))
-            return 0;
-    }
-    return ma == NULL || json_object_get(mb, "resourceVersion") != NULL ||
-           json_object_get(ma, "resourceVersion") == NULL;
-}
-
-/* An update queues the object unless its kept view is what it was but for
- * the resourceVersion (a label, an annotation or a field the kind does not
- * decide on changed: the decision cannot differ). Each kind's keep list
- * (ctrl_kind.keep) therefore names every field an event may change that its
- * reconcile acts on; the periodic resync (on_update(obj, obj)) always queues. */
 static void on_update(json_t *old_obj, json_t *new_obj, void *payload)
 {
     mgr_ctrl *c = payload;
     count_phase(c, old_obj, -1);
     count_phase(c, new_obj, 1);
-    if (old_obj != new_obj && c->kind->keep != NULL && same_but_version(old_obj, new_obj)) {
-        if (c->m->metrics != NULL)
-            metrics_counter_inc(c->m->metrics->unchanged,
-                                (const char *const[]){c->kind->controller});
-        return;
-    }
     enqueue(c, new_obj);
+}
+
+/* An update whose kept view is what it was but for the resourceVersion (a
+ * label, an annotation or a field the kind does not decide on changed: the
+ * decision cannot differ) queues nothing; the informer finds these by
+ * comparing the views' text (kube/informer.h). Each kind's keep list
+ * (ctrl_kind.keep) therefore names every field an event may change that its
+ * reconcile acts on; the periodic resync (on_update(obj, obj)) always queues. */
+static void on_unchanged(json_t *obj, void *payload)
+{
+    mgr_ctrl *c = payload;
+    (void)obj;
+    if (c->m->metrics != NULL)
+        metrics_counter_inc(c->m->metrics->unchanged, (const char *const[]){c->kind->controller});
 }
 
 static void on_delete(json_t *obj, void *payload)
@@ -453,7 +434,11 @@ int mgr_new(mgr **out, const mgr_options *o)
 
     for (size_t k = 0; k < MGR_N_KINDS; k++) {
         mgr_ctrl *c = &m->ctrls[k];
-        kube_informer_handlers h = {on_add, on_update, on_delete, c};
+        kube_informer_handlers h = {.on_add = on_add,
+                                    .on_update = on_update,
+                                    .on_unchanged = on_unchanged,
+                                    .on_delete = on_delete,
+                                    .payload = c};
         kube_informer_options io = {.resync_seconds = MGR_RESYNC_SECONDS, .keep = kinds[k]->keep};
         c->m = m;
         c->kind = kinds[k];

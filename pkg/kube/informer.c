@@ -138,34 +138,97 @@ static json_t *cached_form(kube_informer *inf, json_t *obj)
     return json_incref(obj);
 }
 
-/* How the store holds a cached form (new reference): a kept view as its
- * compact JSON text (a few hundred bytes, where jansson's tree of the same
- * view takes several KiB), a whole object as itself. */
+/* How the store holds a cached form (new reference): a kept view as the
+ * compact JSON text of the view less metadata.resourceVersion, a newline, and
+ * the resourceVersion (a few hundred bytes, where jansson's tree of the same
+ * view takes several KiB); a whole object as itself. Compact JSON holds no raw
+ * newline, so the last one splits the two; with the version apart, an update
+ * that changed nothing else is found by comparing the texts, not decoding. */
 static json_t *packed(kube_informer *inf, json_t *obj)
 {
-    char *text;
-    json_t *s;
+    json_t *md = json_object_get(obj, "metadata"), *rv, *s;
+    char *text, *entry;
+    size_t text_len, rv_len;
     if (inf->o.keep == NULL)
         return json_incref(obj);
+    rv = json_incref(json_object_get(md, "resourceVersion"));
+    json_object_del(md, "resourceVersion");
     text = json_dumps(obj, JSON_COMPACT);
+    if (rv != NULL)
+        json_object_set_new(md, "resourceVersion", rv); /* put back (now last) */
     if (text == NULL)
         return NULL;
-    s = json_stringn_nocheck(text, strlen(text));
+    text_len = strlen(text);
+    rv_len = json_is_string(rv) ? json_string_length(rv) : 0;
+    entry = lb_malloc(text_len + 1 + rv_len);
+    memcpy(entry, text, text_len);
+    entry[text_len] = '\n';
+    if (rv_len > 0)
+        memcpy(entry + text_len + 1, json_string_value(rv), rv_len);
+    s = json_stringn_nocheck(entry, text_len + 1 + rv_len);
     free(text);
+    free(entry);
     return s;
+}
+
+/* The length of a packed entry's view text (before its newline), or
+ * json_string_length when there is none. */
+static size_t packed_view_len(const json_t *stored)
+{
+    const char *s = json_string_value(stored);
+    const char *nl = memrchr(s, '\n', json_string_length(stored));
+    return nl != NULL ? (size_t)(nl - s) : json_string_length(stored);
+}
+
+/* 1 when the packed entries a and b hold the same view but for the version. */
+static int packed_same_view(const json_t *a, const json_t *b)
+{
+    size_t n;
+    if (!json_is_string(a) || !json_is_string(b))
+        return 0;
+    n = packed_view_len(a);
+    return n == packed_view_len(b) && memcmp(json_string_value(a), json_string_value(b), n) == 0;
 }
 
 /* The object a stored entry stands for (new reference; NULL for NULL). */
 static json_t *unpacked(const json_t *stored)
 {
     json_error_t err;
+    json_t *obj, *md;
+    size_t n;
     if (!json_is_string(stored))
         return json_incref((json_t *)stored);
-    return json_loadb(json_string_value(stored), json_string_length(stored), 0, &err);
+    n = packed_view_len(stored);
+    obj = json_loadb(json_string_value(stored), n, 0, &err);
+    md = json_object_get(obj, "metadata");
+    if (md != NULL && n < json_string_length(stored))
+        json_object_set_new(md, "resourceVersion",
+                            json_stringn_nocheck(json_string_value(stored) + n + 1,
+                                                 json_string_length(stored) - n - 1));
+    return obj;
+}
+
+/* The resourceVersion of a stored entry: written into out (at least
+ * KUBE_MAX_RV_BYTES + 1 bytes); "" when it has none. */
+static const char *stored_rv(char *out, const json_t *stored)
+{
+    size_t n, len;
+    out[0] = '\0';
+    if (!json_is_string(stored)) {
+        snprintf(out, KUBE_MAX_RV_BYTES + 1, "%s", object_rv(stored) ?: "");
+        return out;
+    }
+    n = packed_view_len(stored);
+    len = json_string_length(stored);
+    if (n < len && len - n - 1 <= KUBE_MAX_RV_BYTES) {
+        memcpy(out, json_string_value(stored) + n + 1, len - n - 1);
+        out[len - n - 1] = '\0';
+    }
+    return out;
 }
 
 /* Stores obj (already in its cached form; borrowed) under key and runs the
- * add or update handler. */
+ * add, update or unchanged handler. */
 static void store_and_report(kube_informer *inf, const char *key, json_t *obj)
 {
     json_t *old, *prev, *entry = packed(inf, obj);
@@ -175,6 +238,12 @@ static void store_and_report(kube_informer *inf, const char *key, json_t *obj)
     prev = json_incref(json_object_get(inf->store, key));
     json_object_set_new(inf->store, key, entry);
     pthread_mutex_unlock(&inf->mu);
+    if (prev != NULL && packed_same_view(prev, entry)) {
+        json_decref(prev);
+        if (inf->h.on_unchanged != NULL)
+            inf->h.on_unchanged(obj, inf->h.payload);
+        return;
+    }
     old = unpacked(prev);
     json_decref(prev);
     if (old != NULL) {
@@ -287,21 +356,17 @@ static int relist(kube_informer *inf)
     json_decref(gone);
     json_object_foreach(fresh, key, obj)
     {
-        json_t *old;
-        const char *a, *b;
+        char cached_rv[KUBE_MAX_RV_BYTES + 1] = "";
+        const char *b = object_rv(obj);
         pthread_mutex_lock(&inf->mu);
-        old = json_incref(json_object_get(inf->store, key));
-        pthread_mutex_unlock(&inf->mu);
         {
-            json_t *stored = old;
-            old = unpacked(stored);
-            json_decref(stored);
+            const json_t *stored = json_object_get(inf->store, key);
+            if (stored != NULL)
+                stored_rv(cached_rv, stored);
         }
-        a = old ? object_rv(old) : NULL;
-        b = object_rv(obj);
-        if (old == NULL || a == NULL || b == NULL || strcmp(a, b) != 0)
+        pthread_mutex_unlock(&inf->mu);
+        if (cached_rv[0] == '\0' || b == NULL || strcmp(cached_rv, b) != 0)
             store_and_report(inf, key, obj); /* unchanged objects are not reported again */
-        json_decref(old);
     }
     kube_watch_set_resource_version(inf->watch, rv);
     pthread_mutex_lock(&inf->mu);

@@ -30,10 +30,15 @@
 typedef struct kube_informer kube_informer;
 
 /* Each handler may be NULL. Objects are borrowed for the call. On a resync,
- * on_update gets the same object twice. */
+ * on_update gets the same object twice. With `keep` (options), an update whose
+ * kept view is the cached one but for metadata.resourceVersion (an annotation,
+ * a label or a field outside the view changed) goes to on_unchanged, not
+ * on_update: nothing the view holds differs. The views are compared as text,
+ * so a change of key order alone counts as a change (reported to on_update). */
 typedef struct kube_informer_handlers {
     void (*on_add)(json_t *obj, void *payload);
     void (*on_update)(json_t *old_obj, json_t *new_obj, void *payload);
+    void (*on_unchanged)(json_t *obj, void *payload);
     void (*on_delete)(json_t *obj, void *payload);
     void *payload;
 } kube_informer_handlers;

@@ -290,7 +290,8 @@ static int cmd_informer(kube_client *c, const kube_ref *ref, const args *a)
                                 .field_selector = a->field,
                                 .watch_timeout_seconds = a->timeout,
                                 .page_size = a->limit};
-    kube_informer_handlers h = {inf_add, inf_update, inf_delete, NULL};
+    kube_informer_handlers h = {
+        .on_add = inf_add, .on_update = inf_update, .on_delete = inf_delete};
     kube_informer *inf = NULL;
     unsigned long lists, watches;
     json_t *keys, *rvs, *key, *sum;

@@ -42,6 +42,11 @@ static void on_update(json_t *old_obj, json_t *new_obj, void *payload)
     log_line(payload, "update", new_obj);
 }
 
+static void on_unchanged(json_t *obj, void *payload)
+{
+    log_line(payload, "same", obj);
+}
+
 static void on_delete(json_t *obj, void *payload)
 {
     log_line(payload, "delete", obj);
@@ -119,7 +124,11 @@ static void lists_watches_and_relists_on_gone(const char *const *keep)
          .hold = 1},
     };
     handler_log lg = {.n = 0};
-    kube_informer_handlers h = {on_add, on_update, on_delete, &lg};
+    kube_informer_handlers h = {.on_add = on_add,
+                                .on_update = on_update,
+                                .on_unchanged = on_unchanged,
+                                .on_delete = on_delete,
+                                .payload = &lg};
     kube_informer_options io = {
         .page_size = 2, .watch_timeout_seconds = 60, .backoff_ms = 10, .keep = keep};
     kube_ref coll = {"", "v1", "configmaps", "shop", NULL, NULL};
@@ -141,13 +150,16 @@ static void lists_watches_and_relists_on_gone(const char *const *keep)
     assert_string_equal(p, "add a 5;add b 6;add c 7");
     free(p);
     wait_for(&lg, 6);
-    assert_string_equal(lg.lines[3], "update a 11"); /* watch events in order */
+    /* watch events in order; with a kept view that differs only in its
+     * resourceVersion, the update is reported as unchanged */
+    assert_string_equal(lg.lines[3], keep != NULL ? "same a 11" : "update a 11");
     assert_string_equal(lg.lines[4], "add d 12");
     assert_string_equal(lg.lines[5], "delete b 13");
     /* after the 410: relist; d vanished, c changed, e appeared, a unchanged */
     wait_for(&lg, 9);
     p = phase(&lg, 6, 9);
-    assert_string_equal(p, "add e 19;delete d 12;update c 15");
+    assert_string_equal(p, keep != NULL ? "add e 19;delete d 12;same c 15"
+                                        : "add e 19;delete d 12;update c 15");
     free(p);
     sleep_ms(50);
     assert_int_equal(log_len(&lg), 9); /* and nothing else: a was not reported again */
@@ -212,7 +224,11 @@ static void test_informer_backs_off_and_relists_after_errors(void **state)
         {.raw = CHUNKED, .chunks = {"\n"}, .hold = 1},
     };
     handler_log lg = {.n = 0};
-    kube_informer_handlers h = {on_add, on_update, on_delete, &lg};
+    kube_informer_handlers h = {.on_add = on_add,
+                                .on_update = on_update,
+                                .on_unchanged = on_unchanged,
+                                .on_delete = on_delete,
+                                .payload = &lg};
     kube_client_options no_retry = {.max_retries = -1};
     kube_informer_options io = {.backoff_ms = 20, .max_backoff_ms = 50};
     kube_ref coll = {"", "v1", "configmaps", "shop", NULL, NULL};
@@ -266,7 +282,11 @@ static void test_informer_drops_bookkeeping_fields(void **state)
          .hold = 1},
     };
     handler_log lg = {.n = 0};
-    kube_informer_handlers h = {on_add, on_update, on_delete, &lg};
+    kube_informer_handlers h = {.on_add = on_add,
+                                .on_update = on_update,
+                                .on_unchanged = on_unchanged,
+                                .on_delete = on_delete,
+                                .payload = &lg};
     kube_informer_options io = {.backoff_ms = 10};
     kube_ref coll = {"", "v1", "configmaps", "shop", NULL, NULL};
     kube_informer *inf = NULL;
@@ -315,12 +335,32 @@ static void test_informer_caches_the_kept_view(void **state)
         {.raw = list},
         {.raw = CHUNKED,
          .chunks = {"{\"type\":\"ADDED\",\"object\":" BULKY(
-             "b", "4", "") "}\n"
-                           "{\"type\":\"DELETED\",\"object\":" BULKY("a", "5", "") "}\n"},
+             "b",
+             "4", "") "}\n"
+                      /* a kept annotation appears: an update */
+                      "{\"type\":\"MODIFIED\",\"object\":" BULKY(
+                          "b", "6",
+                          ",\"lifeboat.dev/approve\":\"bob\"") "}\n"
+                                                               /* only what the view does not hold
+                                                                  changes: unchanged */
+                                                               "{\"type\":\"MODIFIED\","
+                                                               "\"object\":" BULKY(
+                                                                   "b", "7",
+                                                                   ",\"lifeboat.dev/"
+                                                                   "approve\":\"bob\",\"team\":"
+                                                                   "\"x\"") "}\n"
+                                                                            "{\"type\":\"DELETED\","
+                                                                            "\"object\":" BULKY(
+                                                                                "a", "5",
+                                                                                "") "}\n"},
          .hold = 1},
     };
     handler_log lg = {.n = 0};
-    kube_informer_handlers h = {on_add, on_update, on_delete, &lg};
+    kube_informer_handlers h = {.on_add = on_add,
+                                .on_update = on_update,
+                                .on_unchanged = on_unchanged,
+                                .on_delete = on_delete,
+                                .payload = &lg};
     kube_informer_options io = {.backoff_ms = 10, .keep = keep};
     kube_ref coll = {"", "v1", "configmaps", "shop", NULL, NULL};
     kube_informer *inf = NULL;
@@ -332,15 +372,17 @@ static void test_informer_caches_the_kept_view(void **state)
     env_start(&e, sc, 2);
     assert_int_equal(kube_informer_new(&inf, e.c, &coll, &io, &h), 0);
     assert_int_equal(kube_informer_start(inf), 0);
-    wait_for(&lg, 3);
+    wait_for(&lg, 5);
     assert_string_equal(lg.lines[0], "add a 3");
     assert_string_equal(lg.lines[1], "add b 4");
-    assert_string_equal(lg.lines[2], "delete a 5");
+    assert_string_equal(lg.lines[2], "update b 6");
+    assert_string_equal(lg.lines[3], "same b 7");
+    assert_string_equal(lg.lines[4], "delete a 5");
     assert_null(kube_informer_get(inf, "shop", "a"));
     b = kube_informer_get(inf, "shop", "b");
-    want = json_pack("{s:{s:s,s:s,s:s}}", "metadata", "name", "b", "namespace", "shop",
-                     "resourceVersion", "4");
-    assert_true(json_equal(b, want)); /* spec, managedFields, annotations: all dropped */
+    want = json_pack("{s:{s:s,s:s,s:s,s:{s:s}}}", "metadata", "name", "b", "namespace", "shop",
+                     "resourceVersion", "7", "annotations", "lifeboat.dev/approve", "bob");
+    assert_true(json_equal(b, want)); /* spec, managedFields, other annotations: dropped */
     json_decref(want);
     json_decref(b);
     kube_informer_free(inf);
