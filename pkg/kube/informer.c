@@ -201,7 +201,7 @@ static json_t *unpacked(const json_t *stored)
     n = packed_view_len(stored);
     obj = json_loadb(json_string_value(stored), n, 0, &err);
     md = json_object_get(obj, "metadata");
-    if (md != NULL && n < json_string_length(stored))
+    if (md != NULL && n + 1 < json_string_length(stored)) /* a version follows */
         json_object_set_new(md, "resourceVersion",
                             json_stringn_nocheck(json_string_value(stored) + n + 1,
                                                  json_string_length(stored) - n - 1));
