@@ -106,6 +106,16 @@ int mgr_metrics_init(mgr_metrics *out, metrics_registry *reg, const char *versio
                                     "resourceVersion: nothing queued.",
                                     ctrl, 1);
     rc = rc
+             ?: metrics_gauge_new(&out->last_list, reg, "lifeboat_informer_last_list_seconds",
+                                  "Wall seconds of the controller's last LIST-and-diff of its "
+                                  "cache (the first fill, or a relist after a 410 or a broken "
+                                  "watch); the longest of its informers.",
+                                  ctrl, 1);
+    rc = rc
+             ?: metrics_gauge_new(&out->last_list_end, reg,
+                                  "lifeboat_informer_last_list_timestamp_seconds",
+                                  "When that LIST-and-diff ended (Unix time).", ctrl, 1);
+    rc = rc
              ?: metrics_gauge_new(&out->build_info, reg, "lifeboat_build_info",
                                   "Build information (always 1).", ver, 1);
     if (rc == 0)
@@ -532,6 +542,21 @@ static void refresh_restore_phases(mgr *m)
                           (double)atomic_load(&m->restore_phases[p]));
 }
 
+/* lifeboat_informer_last_list_{seconds,timestamp_seconds}{controller} from the
+ * kind's informers (one per watched namespace): the longest and the latest. */
+static void update_last_list(mgr *m, size_t k, const char *const *labels)
+{
+    double longest = 0, latest = 0;
+    for (size_t i = 0; i < m->n_informers && m->ctrls[k].informers != NULL; i++) {
+        double seconds, ended;
+        kube_informer_last_list(m->ctrls[k].informers[i], &seconds, &ended);
+        longest = seconds > longest ? seconds : longest;
+        latest = ended > latest ? ended : latest;
+    }
+    metrics_gauge_set(m->metrics->last_list, labels, longest);
+    metrics_gauge_set(m->metrics->last_list_end, labels, latest);
+}
+
 void mgr_update_gauges(mgr *m)
 {
     if (m->metrics == NULL)
@@ -540,6 +565,7 @@ void mgr_update_gauges(mgr *m)
         const char *const labels[] = {m->ctrls[k].kind->controller};
         metrics_gauge_set(m->metrics->depth, labels, (double)wq_len(m->ctrls[k].queue));
         metrics_gauge_set(m->metrics->synced, labels, all_synced(m, k) ? 1 : 0);
+        update_last_list(m, k, labels);
     }
     metrics_gauge_set(m->metrics->leader, NULL, atomic_load(&m->active) ? 1 : 0);
     refresh_restore_phases(m);

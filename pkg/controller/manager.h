@@ -54,6 +54,8 @@ typedef struct mgr_metrics {
     metrics_metric *leader;         /* lifeboat_leader */
     metrics_metric *synced;         /* lifeboat_informer_synced{controller} */
     metrics_metric *unchanged;      /* lifeboat_informer_unchanged_total{controller} */
+    metrics_metric *last_list;      /* lifeboat_informer_last_list_seconds{controller} */
+    metrics_metric *last_list_end;  /* lifeboat_informer_last_list_timestamp_seconds{controller} */
     metrics_metric *build_info;     /* lifeboat_build_info{version} */
 } mgr_metrics;
 

@@ -14,6 +14,7 @@
 #include "util/alloc.h"
 #include "util/backoff.h"
 #include "util/error.h"
+#include "util/timeutil.h"
 
 struct kube_informer {
     kube_client *c;
@@ -31,6 +32,8 @@ struct kube_informer {
     int started;
     pthread_t thread;
     atomic_ulong lists, watches;
+    _Atomic int64_t last_list_ns;     /* wall duration of the last LIST-and-diff */
+    _Atomic int64_t last_list_end_ms; /* when it ended, Unix milliseconds */
 };
 
 static char *dup_or_null(const char *s)
@@ -306,6 +309,7 @@ static int relist(kube_informer *inf)
     const char *key;
     void *tmp;
     int result = 0;
+    int64_t t0 = lb_time_monotonic_ns();
 
     for (;;) {
         const char *next, *page_rv;
@@ -369,6 +373,13 @@ static int relist(kube_informer *inf)
             store_and_report(inf, key, obj); /* unchanged objects are not reported again */
     }
     kube_watch_set_resource_version(inf->watch, rv);
+    {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        atomic_store(&inf->last_list_ns, lb_time_monotonic_ns() - t0);
+        atomic_store(&inf->last_list_end_ms,
+                     (int64_t)now.tv_sec * 1000 + (int64_t)now.tv_nsec / 1000000);
+    }
     pthread_mutex_lock(&inf->mu);
     inf->synced = 1;
     pthread_cond_broadcast(&inf->cond);
@@ -612,4 +623,10 @@ void kube_informer_counts(kube_informer *inf, unsigned long *lists, unsigned lon
 {
     *lists = atomic_load(&inf->lists);
     *watches = atomic_load(&inf->watches);
+}
+
+void kube_informer_last_list(kube_informer *inf, double *seconds, double *ended_unix)
+{
+    *seconds = (double)atomic_load(&inf->last_list_ns) / 1e9;
+    *ended_unix = (double)atomic_load(&inf->last_list_end_ms) / 1e3;
 }

@@ -99,4 +99,9 @@ json_t *kube_informer_keys(kube_informer *inf);
 /* Counters for tests and metrics: LISTs done (relists included) and watch requests made. */
 void kube_informer_counts(kube_informer *inf, unsigned long *lists, unsigned long *watches);
 
+/* The last completed LIST-and-diff (the first fill, or a relist after a 410 or
+ * a broken watch): its wall duration in seconds, every page and every handler
+ * call included, and when it ended (Unix seconds). Both 0 before one completed. */
+void kube_informer_last_list(kube_informer *inf, double *seconds, double *ended_unix);
+
 #endif

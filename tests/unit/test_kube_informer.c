@@ -134,6 +134,7 @@ static void lists_watches_and_relists_on_gone(const char *const *keep)
     kube_ref coll = {"", "v1", "configmaps", "shop", NULL, NULL};
     kube_informer *inf = NULL;
     unsigned long lists, watches;
+    double list_seconds, list_ended;
     json_t *keys, *c;
     char *p;
     env e;
@@ -142,8 +143,13 @@ static void lists_watches_and_relists_on_gone(const char *const *keep)
     env_start(&e, sc, 6);
     assert_int_equal(kube_informer_new(&inf, e.c, &coll, &io, &h), 0);
     assert_false(kube_informer_has_synced(inf));
+    kube_informer_last_list(inf, &list_seconds, &list_ended);
+    assert_true(list_seconds == 0 && list_ended == 0); /* none yet */
     assert_int_equal(kube_informer_start(inf), 0);
     assert_int_equal(kube_informer_wait_synced(inf, 5000), 0);
+    kube_informer_last_list(inf, &list_seconds, &list_ended);
+    assert_true(list_seconds > 0 && list_seconds < 5); /* both pages and the diff */
+    assert_true(list_ended > (double)time(NULL) - 60 && list_ended < (double)time(NULL) + 1);
 
     wait_for(&lg, 3);
     p = phase(&lg, 0, 3);
@@ -335,24 +341,23 @@ static void test_informer_caches_the_kept_view(void **state)
         {.raw = list},
         {.raw = CHUNKED,
          .chunks = {"{\"type\":\"ADDED\",\"object\":" BULKY(
-             "b",
-             "4", "") "}\n"
-                      /* a kept annotation appears: an update */
-                      "{\"type\":\"MODIFIED\",\"object\":" BULKY(
-                          "b", "6",
-                          ",\"lifeboat.dev/approve\":\"bob\"") "}\n"
-                                                               /* only what the view does not hold
-                                                                  changes: unchanged */
-                                                               "{\"type\":\"MODIFIED\","
-                                                               "\"object\":" BULKY(
-                                                                   "b", "7",
-                                                                   ",\"lifeboat.dev/"
-                                                                   "approve\":\"bob\",\"team\":"
-                                                                   "\"x\"") "}\n"
-                                                                            "{\"type\":\"DELETED\","
-                                                                            "\"object\":" BULKY(
-                                                                                "a", "5",
-                                                                                "") "}\n"},
+             "b", "4",
+             "") "}\n"
+                 /* a kept annotation appears: an update */
+                 "{\"type\":\"MODIFIED\",\"object\":" BULKY(
+                     "b", "6",
+                     ",\"lifeboat.dev/approve\":\"bob\"") "}\n"
+                                                          /* only what the view does not hold
+                                                             changes: unchanged */
+                                                          "{\"type\":\"MODIFIED\","
+                                                          "\"object\":" BULKY(
+                                                              "b", "7",
+                                                              ",\"lifeboat.dev/"
+                                                              "approve\":\"bob\",\"team\":"
+                                                              "\"x\"") "}\n"
+                                                                       "{\"type\":\"DELETED\","
+                                                                       "\"object\":" BULKY(
+                                                                           "a", "5", "") "}\n"},
          .hold = 1},
     };
     handler_log lg = {.n = 0};
