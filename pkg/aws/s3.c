@@ -8,6 +8,7 @@
 #include "aws/private.h"
 #include "aws/xml.h"
 #include "util/alloc.h"
+#include "util/buf.h"
 #include "util/error.h"
 
 void s3_object_info_dispose(s3_object_info *info)
@@ -76,17 +77,15 @@ static char *version_query(const char *version_id)
 
 /* ---- listings ---- */
 
-static int list_page(xmlDocPtr *out, aws_client *c, const char *bucket, aws_query *q,
+/* Sends one listing request; the answer's body is in *resp (the caller disposes it). */
+static int list_send(aws_response *resp, aws_client *c, const char *bucket, aws_query *q,
                      const char *what)
 {
     aws_request req;
-    aws_response resp;
     char *qs = NULL;
     int rc;
 
-    *out = NULL;
     memset(&req, 0, sizeof(req));
-    aws_response_init(&resp);
     aws_query_build(&qs, q);
     req.service = "s3";
     req.method = "GET";
@@ -94,16 +93,115 @@ static int list_page(xmlDocPtr *out, aws_client *c, const char *bucket, aws_quer
     req.path = "/";
     req.query = qs;
     req.response_cap = S3_MAX_LIST_RESPONSE_BYTES;
-    rc = aws_client_send(&resp, c, &req);
-    if (rc != 0) {
+    rc = aws_client_send(resp, c, &req);
+    if (rc != 0)
         lb_error_wrap(rc, "s3 %s %s", what, bucket);
-        goto done;
-    }
-    rc = aws_xml_parse(out, resp.body, resp.body_len, what);
-done:
     free(qs);
+    return rc;
+}
+
+static int list_page(xmlDocPtr *out, aws_client *c, const char *bucket, aws_query *q,
+                     const char *what)
+{
+    aws_response resp;
+    int rc;
+
+    *out = NULL;
+    aws_response_init(&resp);
+    rc = list_send(&resp, c, bucket, q, what);
+    if (rc == 0)
+        rc = aws_xml_parse(out, resp.body, resp.body_len, what);
     aws_response_dispose(&resp);
     return rc;
+}
+
+/* One ListObjectsV2 page read in a streaming pass (aws_xml_scan): each
+ * <Contents> (a child of the root) is handed to fn when it ends, its fields
+ * read as aws_xml_text reads them (the first of each name; absent: NULL). */
+enum { LV2_KEY, LV2_ETAG, LV2_LAST_MODIFIED, LV2_STORAGE_CLASS, LV2_FIELDS };
+static const char *const list_v2_fields[LV2_FIELDS] = {"Key", "ETag", "LastModified",
+                                                       "StorageClass"};
+
+typedef struct list_v2_page {
+    s3_object_fn fn;
+    void *payload;
+    bool in_contents;
+    lb_buf field[LV2_FIELDS];
+    bool has[LV2_FIELDS];
+    bool has_size;
+    long long size;
+    bool has_truncated, truncated;
+    bool has_token;
+    lb_buf token;
+} list_v2_page;
+
+static int list_v2_start(void *payload, int depth, const char *name)
+{
+    list_v2_page *p = payload;
+    if (depth == 1 && strcmp(name, "Contents") == 0) {
+        p->in_contents = true;
+        memset(p->has, 0, sizeof(p->has));
+        p->has_size = false;
+        p->size = 0;
+    }
+    return 0;
+}
+
+/* aws_xml_int's reading: the whole text a number, else `def`. */
+static long long text_int(const char *text, long long def)
+{
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    return (end == text || *end != '\0') ? def : v;
+}
+
+static int list_v2_contents_end(list_v2_page *p)
+{
+    s3_object o;
+    int rc = 0;
+
+    p->in_contents = false;
+    if (p->has[LV2_KEY]) {
+        o.key = buf_cstr(&p->field[LV2_KEY]);
+        o.etag = p->has[LV2_ETAG] ? buf_cstr(&p->field[LV2_ETAG]) : NULL;
+        o.last_modified = p->has[LV2_LAST_MODIFIED] ? buf_cstr(&p->field[LV2_LAST_MODIFIED])
+                                                    : NULL;
+        o.storage_class = p->has[LV2_STORAGE_CLASS] ? buf_cstr(&p->field[LV2_STORAGE_CLASS])
+                                                    : NULL;
+        o.size = p->size;
+        rc = p->fn(&o, p->payload);
+    }
+    for (int i = 0; i < LV2_FIELDS; i++)
+        buf_reset(&p->field[i]);
+    return rc;
+}
+
+static int list_v2_end(void *payload, int depth, const char *name, const char *text, size_t len)
+{
+    list_v2_page *p = payload;
+
+    if (depth == 2 && p->in_contents) {
+        for (int i = 0; i < LV2_FIELDS; i++)
+            if (!p->has[i] && strcmp(name, list_v2_fields[i]) == 0) {
+                p->has[i] = true;
+                return buf_append(&p->field[i], text, len);
+            }
+        if (!p->has_size && strcmp(name, "Size") == 0) {
+            p->has_size = true;
+            p->size = text_int(text, 0);
+        }
+        return 0;
+    }
+    if (depth == 1 && p->in_contents)
+        return list_v2_contents_end(p);
+    if (depth == 1 && !p->has_truncated && strcmp(name, "IsTruncated") == 0) {
+        p->has_truncated = true;
+        p->truncated = strcmp(text, "true") == 0;
+    } else if (depth == 1 && !p->has_token && strcmp(name, "NextContinuationToken") == 0) {
+        p->has_token = true;
+        return buf_append(&p->token, text, len);
+    }
+    return 0;
 }
 
 int s3_list_objects_v2(int *out_pages, aws_client *c, const char *bucket,
@@ -118,10 +216,10 @@ int s3_list_objects_v2(int *out_pages, aws_client *c, const char *bucket,
     if (bucket == NULL || bucket[0] == '\0')
         return lb_error_setc(LB_EINVALID, "s3 ListObjectsV2: bucket must not be empty");
     for (;;) {
+        static const aws_xml_scan_fns fns = {list_v2_start, list_v2_end};
         aws_query *q = aws_query_new();
-        xmlDocPtr doc = NULL;
-        xmlNodePtr root;
-        int truncated;
+        aws_response resp;
+        list_v2_page page;
 
         aws_query_add(q, "list-type", "2");
         if (opts != NULL && opts->prefix != NULL)
@@ -130,36 +228,28 @@ int s3_list_objects_v2(int *out_pages, aws_client *c, const char *bucket,
             aws_query_add_int(q, "max-keys", opts->max_keys);
         if (token != NULL)
             aws_query_add(q, "continuation-token", token);
-        rc = list_page(&doc, c, bucket, q, "ListObjectsV2");
+        aws_response_init(&resp);
+        rc = list_send(&resp, c, bucket, q, "ListObjectsV2");
         aws_query_free(q);
-        if (rc != 0)
+        if (rc != 0) {
+            aws_response_dispose(&resp);
             break;
-        pages++;
-        root = xmlDocGetRootElement(doc);
-        for (xmlNodePtr n = aws_xml_child(root, "Contents"); n && rc == 0;
-             n = aws_xml_next(n, "Contents")) {
-            s3_object o;
-            char *key = aws_xml_text(n, "Key");
-            char *etag = aws_xml_text(n, "ETag");
-            char *lm = aws_xml_text(n, "LastModified");
-            char *sc = aws_xml_text(n, "StorageClass");
-            o.key = key;
-            o.size = aws_xml_int(n, "Size", 0);
-            o.etag = etag;
-            o.last_modified = lm;
-            o.storage_class = sc;
-            if (key != NULL)
-                rc = fn(&o, payload);
-            free(key);
-            free(etag);
-            free(lm);
-            free(sc);
         }
-        truncated = aws_xml_bool(root, "IsTruncated");
+        pages++;
+        memset(&page, 0, sizeof(page));
+        page.fn = fn;
+        page.payload = payload;
+        for (int i = 0; i < LV2_FIELDS; i++)
+            buf_init(&page.field[i], S3_MAX_LIST_RESPONSE_BYTES);
+        buf_init(&page.token, S3_MAX_LIST_RESPONSE_BYTES);
+        rc = aws_xml_scan(resp.body, resp.body_len, "ListObjectsV2", &fns, &page);
+        aws_response_dispose(&resp);
         free(token);
-        token = truncated ? aws_xml_text(root, "NextContinuationToken") : NULL;
-        xmlFreeDoc(doc);
-        if (rc != 0 || !truncated)
+        token = page.truncated && page.has_token ? buf_detach(&page.token, NULL) : NULL;
+        for (int i = 0; i < LV2_FIELDS; i++)
+            buf_dispose(&page.field[i]);
+        buf_dispose(&page.token);
+        if (rc != 0 || !page.truncated)
             break;
         if (token == NULL || token[0] == '\0') {
             rc = lb_error_set("s3 ListObjectsV2 %s: IsTruncated without NextContinuationToken",
@@ -422,9 +512,8 @@ static int copy_single(s3_object_info *out, aws_client *c, const char *bucket, c
 {
     aws_request req;
     aws_response resp;
-    char *path = NULL;
-    xmlDocPtr doc = NULL;
-    xmlNodePtr root;
+    static const char *const names[] = {"Code", "Message", "ETag", "LastModified"};
+    char *path = NULL, *root = NULL, *text[4] = {NULL, NULL, NULL, NULL};
     int rc;
 
     aws_response_init(&resp);
@@ -448,28 +537,29 @@ static int copy_single(s3_object_info *out, aws_client *c, const char *bucket, c
                       key);
         goto done;
     }
-    /* CopyObject can fail after its 200 header: the body is then an <Error>. */
-    rc = aws_xml_parse(&doc, resp.body, resp.body_len, "s3 CopyObject");
+    /* CopyObject can fail after its 200 header: the body is then an <Error>.
+     * One streaming pass over the small answer, no tree. */
+    rc = aws_xml_root_texts(resp.body, resp.body_len, "s3 CopyObject", &root, names, text, 4);
     if (rc != 0)
         goto done;
-    root = xmlDocGetRootElement(doc);
-    if (strcmp((const char *)root->name, "Error") == 0) {
-        char *code = aws_xml_text(root, "Code");
-        char *msg = aws_xml_text(root, "Message");
+    if (strcmp(root, "Error") == 0) {
         rc = lb_error_set("s3 CopyObject s3://%s/%s to s3://%s/%s: %s: %s", src_bucket, src_key,
-                          bucket, key, code ? code : "InternalError", msg ? msg : "");
-        free(code);
-        free(msg);
+                          bucket, key, text[0] ? text[0] : "InternalError",
+                          text[1] ? text[1] : "");
         goto done;
     }
     fill_info(out, &resp);
     free(out->etag);
-    out->etag = aws_xml_text(root, "ETag");
+    out->etag = text[2];
+    text[2] = NULL;
     free(out->last_modified);
-    out->last_modified = aws_xml_text(root, "LastModified");
+    out->last_modified = text[3];
+    text[3] = NULL;
     out->size = -1;
 done:
-    xmlFreeDoc(doc);
+    for (int i = 0; i < 4; i++)
+        free(text[i]);
+    free(root);
     free(path);
     aws_response_dispose(&resp);
     return rc;

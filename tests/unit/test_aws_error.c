@@ -120,6 +120,60 @@ static void test_aws_xml_refuses_every_doctype(void **state)
             assert_non_null(strstr(lb_error_last(), "DOCTYPE refused"));
         assert_true(rc == 0 ? doc != NULL : doc == NULL);
         xmlFreeDoc(doc);
+        /* the streaming pass refuses the same bodies */
+        {
+            static const char *const names[] = {"A"};
+            char *root = NULL, *a = NULL;
+            rc = aws_xml_root_texts(cases[i].body, strlen(cases[i].body), "test", &root, names,
+                                    &a, 1);
+            if (rc != cases[i].want_rc)
+                fail_msg("scan case %zu: rc %d, want %d (%s)", i, rc, cases[i].want_rc,
+                         lb_error_last());
+            if (rc == LB_EINVALID)
+                assert_non_null(strstr(lb_error_last(), "DOCTYPE refused"));
+            if (rc != 0)
+                assert_true(root == NULL && a == NULL);
+            free(root);
+            free(a);
+        }
+    }
+}
+
+/* aws_xml_root_texts reads what aws_xml_text reads: the root's local name, the
+ * first child of each name (namespace ignored), entities and CDATA decoded,
+ * grandchildren of the same name not mistaken for children; absent -> NULL. */
+static void test_aws_xml_root_texts_reads_first_children(void **state)
+{
+    static const char *const names[] = {"ETag", "Code", "Message", "Missing"};
+    const char *body =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<s3:Error xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        "<Detail><Code>Nested</Code></Detail>"
+        "<s3:Code>Internal&amp;Error&#33;</s3:Code><Code>Second</Code>"
+        "<Message><![CDATA[a <b> c]]> d</Message><ETag></ETag></s3:Error>";
+    char *root = NULL, *out[4];
+    (void)state;
+
+    assert_int_equal(aws_xml_root_texts(body, strlen(body), "t", &root, names, out, 4), 0);
+    assert_string_equal(root, "Error");
+    assert_string_equal(out[0], "");
+    assert_string_equal(out[1], "Internal&Error!");
+    assert_string_equal(out[2], "a <b> c d");
+    assert_null(out[3]);
+    free(root);
+    for (int i = 0; i < 4; i++)
+        free(out[i]);
+
+    /* malformed: empty, not closed, an undeclared entity, text after the root */
+    const char *bad[] = {"", "<R><ETag>x</ETag>", "<R><ETag>&x;</ETag></R>", "<R/>tail"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = aws_xml_root_texts(bad[i], strlen(bad[i]), "t", &root, names, out, 4);
+        if (rc != LB_ERROR)
+            fail_msg("bad %zu: rc %d", i, rc);
+        assert_non_null(strstr(lb_error_last(), "t: malformed XML response"));
+        assert_null(root);
+        for (int j = 0; j < 4; j++)
+            assert_null(out[j]);
     }
 }
 
@@ -195,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_aws_error_without_body_uses_status),
         cmocka_unit_test(test_aws_error_entities_are_not_expanded),
         cmocka_unit_test(test_aws_xml_refuses_every_doctype),
+        cmocka_unit_test(test_aws_xml_root_texts_reads_first_children),
         cmocka_unit_test(test_aws_error_message_is_capped),
         cmocka_unit_test(test_aws_error_code_mapping),
         cmocka_unit_test(test_aws_error_retryable),

@@ -13,6 +13,7 @@
 
 #include "aws/request.h"
 #include "aws/s3.h"
+#include "util/buf.h"
 #include "aws/s3tags.h"
 #include "util/error.h"
 
@@ -144,6 +145,89 @@ static void test_s3_list_objects_v2_follows_continuation_token(void **state)
     httpd_req_line(&f->srv, 1, line, sizeof(line));
     assert_string_equal(line, "GET /b/?continuation-token=1ueGcxLPRx1Tr%2FXYExHnhbYLgveDs2J%2F"
                               "wm36Hy4vbOwM%3D&list-type=2 HTTP/1.1");
+}
+
+static int on_object_fields(const s3_object *o, void *payload)
+{
+    seen *s = payload;
+    char line[512];
+    snprintf(line, sizeof(line), "%s|%lld|%s|%s|%s;", o->key, o->size, o->etag ? o->etag : "-",
+             o->last_modified ? o->last_modified : "-",
+             o->storage_class ? o->storage_class : "-");
+    strncat(s->text, line, sizeof(s->text) - strlen(s->text) - 1);
+    return 0;
+}
+
+/* Every field of a listed object as the DOM reading gave it: the first of each
+ * name, CDATA and entities decoded, a Size that is not a number is 0, an absent
+ * field NULL, a Contents without Key skipped, elements nested in Contents (Owner)
+ * or Contents below the root's children not read as the object's. */
+static void test_s3_list_objects_v2_reads_each_field(void **state)
+{
+    fixture *f = *state;
+    seen s;
+
+    memset(&s, 0, sizeof(s));
+    httpd_script(&f->srv, 200, NULL,
+                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                 "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                 "<Name>b</Name><IsTruncated>false</IsTruncated>\n"
+                 "<Contents>\n <Key><![CDATA[x<y>]]>&amp;z</Key><Key>second</Key>"
+                 "<LastModified>2026-12-04T14:00:00.000Z</LastModified>"
+                 "<ETag>&quot;e1&quot;</ETag><Size>42</Size><Size>7</Size>"
+                 "<Owner><ID>o</ID><Key>owner-key</Key></Owner>"
+                 "<StorageClass>STANDARD</StorageClass>\n</Contents>"
+                 "<Contents><Size>1</Size></Contents>"
+                 "<Contents><Owner><Key>only-nested</Key></Owner><Size>2</Size></Contents>"
+                 "<Contents><Key>k2</Key><Size>12x</Size></Contents>"
+                 "<Wrapper><Contents><Key>nested</Key></Contents></Wrapper>"
+                 "</ListBucketResult>");
+    assert_int_equal(s3_list_objects_v2(NULL, f->c, "b", NULL, on_object_fields, &s), 0);
+    assert_string_equal(s.text, "x<y>&z|42|\"e1\"|2026-12-04T14:00:00.000Z|STANDARD;"
+                                "k2|0|-|-|-;");
+}
+
+static int count_objects(const s3_object *o, void *payload)
+{
+    (void)o;
+    (*(int *)payload)++;
+    return 0;
+}
+
+/* A full page (1,000 keys, ~190 KB, far past libxml2's 4 KB input chunks) is
+ * read whole: every key reaches the callback. */
+static void test_s3_list_objects_v2_reads_a_full_page(void **state)
+{
+    fixture *f = *state;
+    lb_buf body;
+    int n = 0;
+
+    buf_init(&body, 1 << 20);
+    buf_append_str(&body, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<ListBucketResult "
+                          "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><IsTruncated>false"
+                          "</IsTruncated>");
+    for (int i = 0; i < 1000; i++)
+        buf_printf(&body,
+                   "<Contents><Key>media/p%03d/img-%05d.jpg</Key><LastModified>2026-12-04T14:"
+                   "00:00.000Z</LastModified><ETag>&quot;%032d&quot;</ETag><Size>%d</Size>"
+                   "<StorageClass>STANDARD</StorageClass></Contents>",
+                   i / 100, i, i, 1024 + i);
+    buf_append_str(&body, "</ListBucketResult>");
+    httpd_script(&f->srv, 200, NULL, buf_cstr(&body));
+    assert_int_equal(s3_list_objects_v2(NULL, f->c, "b", NULL, count_objects, &n), 0);
+    assert_int_equal(n, 1000);
+    buf_dispose(&body);
+}
+
+/* A page that is not XML fails the listing, naming the operation. */
+static void test_s3_list_objects_v2_malformed_page_fails(void **state)
+{
+    fixture *f = *state;
+    seen s;
+    memset(&s, 0, sizeof(s));
+    httpd_script(&f->srv, 200, NULL, "<ListBucketResult><Contents><Key>a</Key>");
+    assert_int_equal(s3_list_objects_v2(NULL, f->c, "b", NULL, on_object, &s), LB_ERROR);
+    assert_non_null(strstr(lb_error_last(), "ListObjectsV2: malformed XML response"));
 }
 
 static void test_s3_truncated_listing_without_token_fails(void **state)
@@ -862,6 +946,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_s3_list_object_versions_pages_and_markers),
         T(test_s3_list_objects_v2_follows_continuation_token),
+        T(test_s3_list_objects_v2_reads_each_field),
+        T(test_s3_list_objects_v2_malformed_page_fails),
+        T(test_s3_list_objects_v2_reads_a_full_page),
         T(test_s3_truncated_listing_without_token_fails),
         T(test_s3_copy_object_with_version),
         T(test_s3_copy_object_error_inside_200),
