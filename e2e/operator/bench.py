@@ -73,18 +73,23 @@ def rss_kib(pid):
     return int(m.group(1)) if m else 0
 
 
-def tree_rss_kib(pid):
-    total, pending = 0, [pid]
+def tree_pids(pid):
+    """pid and its descendants still alive."""
+    out, pending = [], [pid]
     while pending:
         p = pending.pop()
         try:
-            total += rss_kib(p)
             for t in os.listdir("/proc/%d/task" % p):
                 with open("/proc/%d/task/%s/children" % (p, t)) as f:
                     pending += [int(c) for c in f.read().split()]
+            out.append(p)
         except OSError:
             pass
-    return total
+    return out
+
+
+def tree_rss_kib(pid):
+    return sum(rss_kib(p) for p in tree_pids(pid))
 
 
 def cpu_seconds(pid):
@@ -95,17 +100,7 @@ def cpu_seconds(pid):
 
 def tree_cpu_seconds(pid):
     """utime + stime of pid and its descendants (seconds)."""
-    total, pending = 0.0, [pid]
-    while pending:
-        p = pending.pop()
-        try:
-            total += cpu_seconds(p)
-            for t in os.listdir("/proc/%d/task" % p):
-                with open("/proc/%d/task/%s/children" % (p, t)) as f:
-                    pending += [int(c) for c in f.read().split()]
-        except OSError:
-            pass
-    return total
+    return sum(cpu_seconds(p) for p in tree_pids(pid))
 
 
 def metric(name, labels):
