@@ -160,7 +160,7 @@ static int on_object_fields(const s3_object *o, void *payload)
 
 /* Every field of a listed object as the DOM reading gave it: the first of each
  * name, CDATA and entities decoded, a Size that is not a number is 0, an absent
- * field NULL, a Contents without Key skipped, elements nested in Contents (Owner)
+ * field NULL, a Contents without Key left out, elements nested in Contents (Owner)
  * or Contents below the root's children not read as the object's. */
 static void test_s3_list_objects_v2_reads_each_field(void **state)
 {
