@@ -33,7 +33,7 @@ struct kube_informer {
     pthread_t thread;
     atomic_ulong lists, watches;
     _Atomic int64_t last_list_ns;     /* wall duration of the last LIST-and-diff */
-    _Atomic int64_t last_list_end_ms; /* when it ended, Unix milliseconds */
+    _Atomic int64_t last_list_end_ns; /* when it ended, Unix nanoseconds */
 };
 
 static char *dup_or_null(const char *s)
@@ -374,11 +374,10 @@ static int relist(kube_informer *inf)
     }
     kube_watch_set_resource_version(inf->watch, rv);
     {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t end_ns = 0;
+        lb_time_to_ns(&end_ns, lb_time_now());
         atomic_store(&inf->last_list_ns, lb_time_monotonic_ns() - t0);
-        atomic_store(&inf->last_list_end_ms,
-                     (int64_t)now.tv_sec * 1000 + (int64_t)now.tv_nsec / 1000000);
+        atomic_store(&inf->last_list_end_ns, end_ns);
     }
     pthread_mutex_lock(&inf->mu);
     inf->synced = 1;
@@ -628,5 +627,5 @@ void kube_informer_counts(kube_informer *inf, unsigned long *lists, unsigned lon
 void kube_informer_last_list(kube_informer *inf, double *seconds, double *ended_unix)
 {
     *seconds = (double)atomic_load(&inf->last_list_ns) / 1e9;
-    *ended_unix = (double)atomic_load(&inf->last_list_end_ms) / 1e3;
+    *ended_unix = (double)atomic_load(&inf->last_list_end_ns) / 1e9;
 }
