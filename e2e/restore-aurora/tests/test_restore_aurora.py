@@ -40,7 +40,7 @@ from scenario import (  # noqa: E402
     rfc3339, secret_value, step_of, suffix, url_port, utc_now, wait_restorable,
     writer_restore_time)
 import kube  # noqa: E402
-from awssim_control import applied, control, request_log  # noqa: E402
+from awssim_control import RequestLogTail, applied, control, request_log  # noqa: E402
 from test_restore_crash import Killer  # noqa: E402
 
 ITEM = "loans-db"
@@ -327,19 +327,16 @@ class AwsCallKiller(threading.Thread):
         self.join(10)
 
     def run(self):
-        path = os.environ["AWSSIM_REQUEST_LOG"]
-        with open(path) as f:
-            lines = f.readlines()
-            done = self.pos
+        tail = RequestLogTail(self.pos)
+        try:
             while not self._halt.is_set():
-                for line in lines[done:]:
-                    self.handle(json.loads(line))
-                done = len(lines)
-                more = f.readlines()
-                if more:
-                    lines += more
-                else:
+                entries = tail.new_entries()
+                for e in entries:
+                    self.handle(e)
+                if not entries:
                     self._halt.wait(0.02)
+        finally:
+            tail.close()
 
     def handle(self, e):
         if e.get("action") not in MUTATING:

@@ -28,6 +28,7 @@ from scenario import (  # noqa: E402
     operator_kubeconfig, operator_sa, psql, rfc3339, secret_value, service_map_path, step_of,
     suffix, url_port, utc_now, wait_restorable)
 import kube  # noqa: E402
+from awssim_control import request_log  # noqa: E402
 
 CREDS = {"name": "orders-db-admin"}
 SECRET_PATCH = [{"secretName": "shop-secrets", "key": "ORDER_DATABASE_URL",
@@ -412,7 +413,6 @@ class LeaderPausedMidStep(ScenarioCase):
         return r.json().get("spec", {}).get("holderIdentity") if r.status == 200 else None
 
     def test_paused_leader_makes_no_call_and_no_write_after_losing_the_lease(self):
-        log_path = os.environ["AWSSIM_REQUEST_LOG"]
         started = time.time()
         watch = StatusWatch(self.ns)
         try:
@@ -436,8 +436,7 @@ class LeaderPausedMidStep(ScenarioCase):
             watch.stop()
         self.assertTrue(self.a.alive(), "replica A should have survived the pause")
         # the restore completed once: one point-in-time restore, one copy, each step once
-        with open(log_path) as f:
-            reqs = [json.loads(line) for line in f if line.strip()]
+        reqs = request_log()
         mine = [r for r in reqs if r.get("access_key") in ("AKIDREPLICAA", "AKIDREPLICAB")
                 and r.get("ts", 0) >= started]
         pitr = [r for r in mine if r.get("action") == "RestoreDBInstanceToPointInTime"

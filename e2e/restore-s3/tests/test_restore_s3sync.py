@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
                                 "restore", "tests"))  # the restore helpers
 import scenario  # noqa: E402
 from scenario import ScenarioCase, aws, b64, kube, step_of, suffix  # noqa: E402
-from awssim_control import applied, control, request_log  # noqa: E402
+from awssim_control import applied, complete_entries, control, request_log  # noqa: E402
 
 import boto3  # noqa: E402
 
@@ -123,13 +123,9 @@ def copies_after(offset, bucket):
     """The CopyObject calls into bucket that took effect, logged after offset."""
     with open(os.environ["AWSSIM_REQUEST_LOG"], "rb") as f:
         f.seek(offset)
-        lines = f.read().splitlines()
+        entries, _ = complete_entries(f.read())
     out = []
-    for line in lines:
-        try:
-            e = json.loads(line)
-        except ValueError:
-            continue   # a line being written
+    for e in entries:
         if e.get("action") == "CopyObject" and e.get("params", {}).get("Bucket") == bucket \
                 and applied(e):
             out.append(e)
