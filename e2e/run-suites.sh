@@ -84,6 +84,16 @@ lane_env() {
     done
 }
 
+# CPU seconds, printed beside each suite's wall time: make test is bound by the cores, so
+# what a suite costs is its CPU. The environment's (control plane, awssim, the pods, the
+# aws CLI's forks) comes from e2e/controlplane/envcpu.py; the tests' own (the test
+# process, kubectl, the operators it starts) from this lane shell's reaped children.
+env_cpu() { python3 "$here/controlplane/envcpu.py" "$LIFEBOAT_RUN_DIR" --total 2>/dev/null || echo 0; }
+reaped_cpu() { # PID: the CPU seconds of the children PID has reaped (cutime + cstime)
+    sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }'
+}
+cpu_delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", b - a }'; }
+
 claims=$base/claims
 rm -rf "$claims" && mkdir -p "$claims"
 
@@ -102,13 +112,18 @@ run_lane() {
     (
         # shellcheck disable=SC1091
         . "$LIFEBOAT_RUN_DIR/env.sh"
+        lane_shell=$BASHPID
         for s in $(ordered); do
             mkdir "$claims/$s" 2>/dev/null || continue # another lane has it
             log=$claims/$s/output
             start=$SECONDS
+            env0=$(env_cpu)
+            own0=$(reaped_cpu "$lane_shell")
             "$repo/tests/tap-run" "$results" "e2e:$s" python3 "$here/lib/tap.py" \
                 "$here/$s/tests" >"$log" 2>&1 || rc=1
-            echo "=== e2e:$s: $((SECONDS - start)) s in lane $n" >>"$log"
+            echo "=== e2e:$s: $((SECONDS - start)) s in lane $n;" \
+                "CPU s: the tests $(cpu_delta "$own0" "$(reaped_cpu "$lane_shell")")," \
+                "the environment $(cpu_delta "$env0" "$(env_cpu)")" >>"$log"
             touch "$claims/$s/done"
             flock "$claims/.print" cat "$log"
         done

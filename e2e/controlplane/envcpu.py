@@ -3,11 +3,15 @@
 # context switches (all threads) and RSS of every process of one e2e environment (the
 # control plane supervisor, awssim, the awscli forkserver and their descendants) over
 # SECONDS idle, or while COMMAND runs (then also the CPU of COMMAND and its children).
+# envcpu.py RUN_DIR --total: one number, the CPU seconds the environment has used since it
+# started (every live process of it, plus the children each has reaped), which
+# e2e/run-suites.sh reads before and after each suite.
 # Issue 9: e2e/controlplane/README.md "CPU per lane".
 import os, sys, time
 run = sys.argv[1]
 cmd = sys.argv[3:] if sys.argv[2] == '--' else None
-secs = 0 if cmd else float(sys.argv[2])
+total_only = sys.argv[2] == '--total'
+secs = 0 if cmd or total_only else float(sys.argv[2])
 tck = os.sysconf('SC_CLK_TCK')
 def rd(p):
     try: return open(p).read().strip()
@@ -26,6 +30,7 @@ def snap():
         except OSError: continue
         rp = st.rindex(')'); f = st[rp+2:].split()
         ppid = int(f[1]); cpu = int(f[11]) + int(f[12])
+        if total_only: cpu += int(f[13]) + int(f[14])   # + the children it has reaped
         ctx = 0
         try:
             for t in os.listdir(f'/proc/{d}/task'):
@@ -46,6 +51,9 @@ def name(cmd):
     if 'awssim.py' in cmd: return 'awssim'
     if 'forkserver' in cmd: return 'awscli forkserver'
     return cmd[:40]
+if total_only:
+    print("%.2f" % (sum(v[1] for v in snap().values()) / tck))
+    sys.exit(0)
 import subprocess
 a = snap(); t0 = time.time(); c0 = os.times()
 rc = subprocess.call(cmd) if cmd else time.sleep(secs)
