@@ -443,6 +443,49 @@ class TestDryRunAndValidation(OperatorCase):
         self.assertEqual(http_get(self.op.health_port, "/metrics")[0], 404)
 
 
+class TestThroughHttp11Proxy(OperatorCase):
+    """The operator behind a plain HTTP/1.1 hop (`kubectl proxy`, as an L7 proxy or a
+    developer's laptop would put it): no HTTP/2, so each watch holds a connection of its
+    own. Requests are made with the ServiceAccount's credentials by the proxy."""
+
+    def test_plans_and_follows_spec_changes_over_http11(self):
+        port = free_port()
+        proxy = subprocess.Popen(
+            ["kubectl", "--kubeconfig", operator_sa.kubeconfig(), "proxy", "--port", str(port),
+             "--address", "127.0.0.1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self.addCleanup(lambda: (proxy.terminate(), proxy.wait(10)))
+        kube.wait_for(lambda: http_get(port, "/version")[0] == 200, timeout=20,
+                      message="kubectl proxy answers")
+        with tempfile.NamedTemporaryFile("w", suffix=".kubeconfig", dir=run_dir(),
+                                         delete=False) as f:
+            yaml.safe_dump({
+                "apiVersion": "v1", "kind": "Config",
+                "clusters": [{"name": "proxy", "cluster": {"server": "http://127.0.0.1:%d" % port}}],
+                "users": [{"name": "proxied", "user": {}}],
+                "contexts": [{"name": "proxy", "context": {"cluster": "proxy", "user": "proxied"}}],
+                "current-context": "proxy"}, f)
+        self.addCleanup(os.unlink, f.name)
+        op = self.start("http11", kubeconfig=f.name)
+        op.wait_ready()
+        kube.kubectl("apply", "-f", "-", input=dry_run_example(self.ns, "via-proxy"))
+        obj = kube.wait_for(phase_is("rr", self.ns, "via-proxy", "Planned"), timeout=20,
+                            message="Planned through the proxy")
+        self.assertEqual([(s["name"], s["destructive"]) for s in obj["status"]["plan"]],
+                         DRY_RUN_PLAN)
+        # a spec change arrives through the watch the proxy carries
+        kube.kubectl("patch", "rr", "via-proxy", "-n", self.ns, "--type=merge", "-p", json.dumps(
+            {"spec": {"items": [dict(dry_run_example(self.ns)["spec"]["items"][0],
+                                     rdsPointInTime={"sourceDBInstanceIdentifier": "x",
+                                                     "restoreTime": "2099-01-01T00:00:00Z"})]}}))
+        obj = kube.wait_for(phase_is("rr", self.ns, "via-proxy", "Failed"), timeout=20,
+                            message="the spec change re-validated through the proxy")
+        self.assertEqual(obj["status"]["observedGeneration"], obj["metadata"]["generation"])
+        started = [json.loads(l) for l in op.log_text().splitlines()
+                   if '"lifeboat-operator starting"' in l]
+        self.assertEqual([l.get("server") for l in started], ["http://127.0.0.1:%d" % port])
+
+
 class TestLeaderElection(OperatorCase):
     def leader_flags(self):
         operator_sa.grant_lease(self.ns)    # deploy/'s leader-election Role, in this namespace
