@@ -269,11 +269,9 @@ class TestDryRunAndValidation(OperatorCase):
 
     def test_dry_run_is_planned_with_the_planners_plan(self):
         kube.kubectl("apply", "-f", "-", input=dry_run_example(self.ns))
-        t0 = time.monotonic()
+        # how fast is make bench's figure (create -> Planned p50/p99), not an assertion here
         obj = kube.wait_for(phase_is("rr", self.ns, "orders-pitr-plan", "Planned"), timeout=10,
                             interval=0.05, message="phase Planned")
-        elapsed = time.monotonic() - t0
-        self.assertLess(elapsed, 2.0, "Planned after %.2fs" % elapsed)
         st = obj["status"]
         self.assertEqual([(s["name"], s["destructive"]) for s in st["plan"]], DRY_RUN_PLAN)
         self.assertEqual(st.get("currentStep"), "")
