@@ -42,7 +42,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
                                 "restore", "tests"))  # the restore helpers
 import scenario  # noqa: E402
 from scenario import ScenarioCase, aws, b64, kube, step_of, suffix  # noqa: E402
-from awssim_control import applied, complete_entries, control, request_log  # noqa: E402
+from awssim_control import (  # noqa: E402
+    applied, complete_entries, control, request_log, request_log_path)
 
 import boto3  # noqa: E402
 
@@ -116,12 +117,12 @@ def copies_into(bucket, since):
 def log_offset():
     """The request log's size now: copies_after() reads only what follows it (the log
     holds every earlier test's requests; parsing it all takes too long to poll)."""
-    return os.path.getsize(os.environ["AWSSIM_REQUEST_LOG"])
+    return os.path.getsize(request_log_path())
 
 
 def copies_after(offset, bucket):
     """The CopyObject calls into bucket that took effect, logged after offset."""
-    with open(os.environ["AWSSIM_REQUEST_LOG"], "rb") as f:
+    with open(request_log_path(), "rb") as f:
         f.seek(offset)
         entries, _ = complete_entries(f.read())
     out = []

@@ -16,6 +16,7 @@ def control(method, doc=None):
 
 
 def request_log_path():
+    """$AWSSIM_REQUEST_LOG, or an AssertionError saying to source the environment."""
     path = os.environ.get("AWSSIM_REQUEST_LOG")
     if not path:
         raise AssertionError("AWSSIM_REQUEST_LOG is not set: source e2e/.run/env.sh")
